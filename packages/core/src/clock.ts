@@ -1,0 +1,25 @@
+/** An opaque timer handle returned by {@link Clock.setTimeout}. */
+export type TimerHandle = unknown;
+
+/**
+ * The time source of terms, sessions and backoff. Inject one to run tenure under fake timers;
+ * `now()` must be monotonic (never jump backwards, unaffected by wall-clock changes).
+ */
+export interface Clock {
+  /** Monotonic milliseconds (like `performance.now()`). */
+  now(): number;
+  /** Schedules `fn` after `ms` milliseconds. */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer from {@link Clock.setTimeout}; ignores unknown handles. */
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/**
+ * The default clock: `performance.now()` and the global timers, looked up at each call so
+ * test frameworks' fake timers (e.g. `vi.useFakeTimers()`) apply.
+ */
+export const systemClock: Clock = {
+  now: () => globalThis.performance.now(),
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
+};

@@ -1,0 +1,54 @@
+/**
+ * `@tenure/core`: the interfaces every tenure arbitrator implements, the error hierarchy, and
+ * the pure helpers built on them (`runAsLeader`, `FenceGate`, `Backoff`). No I/O.
+ *
+ * @packageDocumentation
+ */
+
+export type { BackoffOptions } from './backoff.js';
+export { Backoff } from './backoff.js';
+export { defaultCandidateValue } from './candidate-id.js';
+export type { Clock, TimerHandle } from './clock.js';
+export { systemClock } from './clock.js';
+export { formatEpoch, parseEpoch } from './epoch.js';
+export type { TenureErrorCode, TenureErrorOptions } from './errors.js';
+export {
+  AbortedError,
+  ClosedError,
+  ConflictError,
+  IllegalStateError,
+  InvalidArgumentError,
+  isTenureError,
+  LeadershipLostError,
+  StaleEpochError,
+  TaskFailedError,
+  TenureError,
+  UnavailableError,
+} from './errors.js';
+export type { FenceStore } from './fence-gate.js';
+export { FenceGate, MemoryFenceStore } from './fence-gate.js';
+export { DEFAULTS } from './lease-deadline.js';
+export {
+  MAX_KEY_BYTES,
+  MAX_NAME_BYTES,
+  MAX_STORED_VALUE_BYTES,
+  MAX_TTL_MS,
+  MAX_VALUE_BYTES,
+} from './limits.js';
+export type { RunAsLeaderOptions } from './run-as-leader.js';
+export { runAsLeader } from './run-as-leader.js';
+export type {
+  Arbitrator,
+  ArbitratorEvents,
+  ConnectionState,
+  Election,
+  ElectionEvents,
+  ElectionOptions,
+  EndReason,
+  Epoch,
+  LeaderInfo,
+  PutOptions,
+  StoredValue,
+  Term,
+  WaitOptions,
+} from './types.js';

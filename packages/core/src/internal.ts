@@ -1,0 +1,24 @@
+/**
+ * `@tenure/core/internal`: building blocks shared by tenure's adapters. Outside semver: use the
+ * main entry point unless you are writing an adapter.
+ *
+ * @packageDocumentation
+ */
+
+export { abortedError, raceAbort, sleep, throwIfAborted } from './abort.js';
+export type { LeaderChange } from './leader-feed.js';
+export { AsyncQueue, LeaderFilter } from './leader-feed.js';
+export type { LeaseDeadlineOptions } from './lease-deadline.js';
+export { LeaseDeadline } from './lease-deadline.js';
+export type { NameRules } from './limits.js';
+export {
+  describe,
+  validateDuration,
+  validateFraction,
+  validateName,
+  validateSignal,
+  validateValue,
+} from './limits.js';
+export { SafeEmitter } from './safe-emitter.js';
+export type { TermBackend } from './term.js';
+export { ManagedTerm } from './term.js';

@@ -1,0 +1,110 @@
+import { InvalidArgumentError } from './errors.js';
+
+/** The longest election name, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 200;
+/** The longest candidate value (and proclaimed value), in UTF-8 bytes. */
+export const MAX_VALUE_BYTES = 16 * 1024;
+/** The longest key of a value stored with `Term.put`, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 200;
+/** The largest value stored with `Term.put`, in UTF-8 bytes. */
+export const MAX_STORED_VALUE_BYTES = 256 * 1024;
+/** The longest TTL accepted, in milliseconds (one day). */
+export const MAX_TTL_MS = 24 * 60 * 60 * 1000;
+
+const encoder = new TextEncoder();
+
+/** Options of {@link validateName}. */
+export interface NameRules {
+  /** Allow `/` between non-empty segments (etcd, memory). ZooKeeper forbids it. */
+  allowSlash?: boolean;
+  /** The limit in UTF-8 bytes; default {@link MAX_NAME_BYTES}. */
+  maxBytes?: number;
+}
+
+/**
+ * Checks an election name or stored key: a non-empty string of at most `maxBytes` UTF-8 bytes,
+ * no control characters, no surrounding whitespace and, unless allowed, no `/` (when allowed,
+ * no empty, `.` or `..` segment). Throws {@link InvalidArgumentError} naming `field`.
+ */
+export function validateName(field: string, name: unknown, rules: NameRules = {}): string {
+  const maxBytes = rules.maxBytes ?? MAX_NAME_BYTES;
+  if (typeof name !== 'string')
+    throw new InvalidArgumentError(field, `must be a string (got ${describe(name)})`);
+  if (name.length === 0) throw new InvalidArgumentError(field, 'must not be empty');
+  const bytes = encoder.encode(name).length;
+  if (bytes > maxBytes)
+    throw new InvalidArgumentError(field, `must be at most ${maxBytes} UTF-8 bytes (got ${bytes})`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we reject
+  if (/[\u0000-\u001f\u007f]/.test(name))
+    throw new InvalidArgumentError(field, 'must not contain control characters');
+  if (name.trim() !== name)
+    throw new InvalidArgumentError(field, 'must not start or end with whitespace');
+  if (name.includes('/')) {
+    if (!rules.allowSlash)
+      throw new InvalidArgumentError(field, `must not contain "/" (got "${name}")`);
+    if (name.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+      throw new InvalidArgumentError(
+        field,
+        `must not have empty, "." or ".." segments between "/" (got "${name}")`,
+      );
+    }
+  }
+  return name;
+}
+
+/** Checks a UTF-8 string value of at most `maxBytes` bytes. Throws {@link InvalidArgumentError}. */
+export function validateValue(field: string, value: unknown, maxBytes = MAX_VALUE_BYTES): string {
+  if (typeof value !== 'string')
+    throw new InvalidArgumentError(field, `must be a string (got ${describe(value)})`);
+  if (!value.isWellFormed())
+    throw new InvalidArgumentError(field, 'must be well-formed UTF-16 (lone surrogate)');
+  const bytes = encoder.encode(value).length;
+  if (bytes > maxBytes)
+    throw new InvalidArgumentError(field, `must be at most ${maxBytes} UTF-8 bytes (got ${bytes})`);
+  return value;
+}
+
+/** Checks a duration: a finite number of milliseconds in `(min, max]`. Throws {@link InvalidArgumentError}. */
+export function validateDuration(
+  field: string,
+  ms: unknown,
+  { min = 0, max = MAX_TTL_MS } = {},
+): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new InvalidArgumentError(
+      field,
+      `must be a finite number of milliseconds (got ${describe(ms)})`,
+    );
+  }
+  if (ms <= min)
+    throw new InvalidArgumentError(field, `must be greater than ${min} ms (got ${ms})`);
+  if (ms > max) throw new InvalidArgumentError(field, `must be at most ${max} ms (got ${ms})`);
+  return ms;
+}
+
+/** Checks a fraction in `[0, max)`. Throws {@link InvalidArgumentError}. */
+export function validateFraction(field: string, x: unknown, max = 0.5): number {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || x >= max) {
+    throw new InvalidArgumentError(field, `must be a number in [0, ${max}) (got ${describe(x)})`);
+  }
+  return x;
+}
+
+/** Checks that `signal`, when given, is an `AbortSignal`. */
+export function validateSignal(field: string, signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal))
+    throw new InvalidArgumentError(field, `must be an AbortSignal (got ${describe(signal)})`);
+  return signal;
+}
+
+/** A short description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string')
+    return value.length > 40 ? `string of length ${value.length}` : JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (typeof value === 'undefined') return 'undefined';
+  return typeof value;
+}

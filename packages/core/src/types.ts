@@ -1,0 +1,186 @@
+import type { EventEmitter } from 'eventemitter3';
+import type { TenureError } from './errors.js';
+
+/**
+ * A fencing token: strictly greater than the epoch of every earlier term of the same election.
+ * etcd: the create revision of the leader's key; ZooKeeper: the czxid of the leader's znode;
+ * memory: a per-server counter.
+ */
+export type Epoch = bigint;
+
+/** The leader (or a candidate) of an election as every participant and observer sees it. */
+export interface LeaderInfo {
+  /** The candidate's value: its id, or whatever it last proclaimed. */
+  readonly value: string;
+  /** The epoch (fencing token) of the candidate's key. */
+  readonly epoch: Epoch;
+  /** The candidate's key (etcd key, znode path, or memory key) in the arbitrator. */
+  readonly key: string;
+}
+
+/**
+ * Why a term ended.
+ * - `resigned`: {@link Election.resign} was called (or {@link runAsLeader}'s task returned).
+ * - `closed`: the election or its arbitrator was closed.
+ * - `expired`: the local deadline passed without a renewal acknowledged in time; the session may
+ *   still be alive, but the leader can no longer prove it.
+ * - `session-lost`: the arbitrator dropped the session (lease expired or revoked, ZooKeeper session expired).
+ * - `revoked`: the candidate's key was deleted by someone else while the session lived.
+ */
+export type EndReason = 'resigned' | 'closed' | 'expired' | 'session-lost' | 'revoked';
+
+/** Connection states reported through `connection` events. */
+export type ConnectionState = 'connected' | 'suspended' | 'reconnected' | 'lost';
+
+/** Options of every waiting call. */
+export interface WaitOptions {
+  /** Cancels the wait; the call then rejects with an {@link AbortedError}. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Term.put}. */
+export interface PutOptions {
+  /**
+   * Write only if the key's current version is this number, or only if the key is absent
+   * (`'absent'`). On mismatch the write is refused with a {@link ConflictError}.
+   */
+  ifVersion?: number | 'absent';
+}
+
+/** A value stored beside an election with {@link Term.put}. */
+export interface StoredValue {
+  /** The stored UTF-8 string. */
+  readonly value: string;
+  /** 1 after the first write, incremented by every later write of the key. */
+  readonly version: number;
+}
+
+/**
+ * One uninterrupted period of leadership. A term ends once and never resumes; a later term of
+ * the same candidate is a new object with a larger epoch.
+ */
+export interface Term {
+  /** The election's name. */
+  readonly election: string;
+  /** The fencing token of this term. Pass it to every resource you write to. */
+  readonly epoch: Epoch;
+  /** The leader's key in the arbitrator. */
+  readonly key: string;
+  /** Aborted when the term ends; its `reason` is a {@link LeadershipLostError}. */
+  readonly signal: AbortSignal;
+  /** Resolves (never rejects) with the reason once the term has ended. */
+  readonly ended: Promise<EndReason>;
+  /** The reason the term ended, or `undefined` while it has not. */
+  readonly endReason: EndReason | undefined;
+  /**
+   * `true` while the term has not ended *and* the monotonic clock is before the local
+   * deadline. Checked synchronously against the clock, so a process resumed after a long pause
+   * sees `false` before any timer has run. Call it right before acting as leader.
+   */
+  isValid(): boolean;
+  /** Milliseconds left before the local deadline (≤ 0 once passed or ended). */
+  remainingMs(): number;
+  /** Throws a {@link LeadershipLostError} unless {@link Term.isValid}. */
+  assertValid(): void;
+  /**
+   * Writes `value` under `key` beside the election, fenced: the arbitrator refuses it once this
+   * term's key is gone. Rejects with {@link LeadershipLostError} when fenced off, and with
+   * {@link ConflictError} when `ifVersion` does not match.
+   */
+  put(key: string, value: string, options?: PutOptions): Promise<{ version: number }>;
+  /** Deletes `key` beside the election, fenced like {@link Term.put}. Deleting a missing key succeeds. */
+  delete(key: string): Promise<void>;
+}
+
+/** The events of an {@link Election}, for eventemitter3's typed emitter. */
+export interface ElectionEvents {
+  /** This candidate became leader: a new term began. */
+  elected: [term: Term];
+  /** A term of this candidate ended. Always before the next `elected`. */
+  ended: [term: Term, reason: EndReason];
+  /**
+   * The election's leader changed, as seen by this participant: epochs strictly increase and
+   * never repeat; `undefined` means the queue is empty.
+   */
+  'leader-changed': [leader: LeaderInfo | undefined];
+  /** The connection to the arbitrator changed state. */
+  connection: [state: ConnectionState];
+  /** A background failure (unreachable arbitrator, throwing listener). Retried internally. */
+  error: [error: TenureError];
+}
+
+/** Options of {@link Arbitrator.election}. */
+export interface ElectionOptions {
+  /** The candidate's value, UTF-8, see {@link MAX_VALUE_BYTES}. Default: `hostname:pid:random`. */
+  value?: string;
+}
+
+/**
+ * A named queue of candidates inside one arbitrator, seen from one participant. The head of
+ * the queue is the leader. A typed eventemitter3 emitter of {@link ElectionEvents}.
+ */
+export interface Election extends EventEmitter<ElectionEvents> {
+  /** The election's name. */
+  readonly name: string;
+  /** This candidate's current value. */
+  readonly value: string;
+  /** The current term while it has not ended, else `undefined`. */
+  readonly term: Term | undefined;
+  /**
+   * Joins the queue (unless already in it) and resolves with the term once this candidate
+   * leads. Stays in the queue across involuntary term losses, rejoining with a fresh key, and
+   * emits `elected` for each term. Resolves at once with the current term while leading.
+   * Aborting the signal withdraws the candidacy (the key is deleted) and rejects with
+   * {@link AbortedError}.
+   */
+  campaign(options?: WaitOptions): Promise<Term>;
+  /** Ends the term (reason `resigned`) and leaves the queue, handing over at once. */
+  resign(): Promise<void>;
+  /** The leader updates its value, fenced; refused with {@link LeadershipLostError} without a term. */
+  proclaim(value: string): Promise<void>;
+  /** The current leader, read from the arbitrator. */
+  leader(): Promise<LeaderInfo | undefined>;
+  /** Every candidate in queue order; `[0]` is the leader. */
+  candidates(): Promise<LeaderInfo[]>;
+  /**
+   * Yields the current leader, then every change: a new leader (larger epoch), a proclaimed
+   * value (same epoch, new value) or `undefined` when the queue empties.
+   */
+  observe(options?: WaitOptions): AsyncIterableIterator<LeaderInfo | undefined>;
+  /** Reads a value stored beside the election with {@link Term.put}. */
+  get(key: string): Promise<StoredValue | undefined>;
+  /** Resigns if leading, leaves the queue and releases everything. Idempotent. */
+  close(): Promise<void>;
+  /** Same as {@link Election.close}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The events of an {@link Arbitrator}. */
+export interface ArbitratorEvents {
+  /** The connection to the arbitrator changed state. */
+  connection: [state: ConnectionState];
+  /** A background failure; the arbitrator retries with backoff. */
+  error: [error: TenureError];
+}
+
+/**
+ * A connected backend: one client and one session (etcd lease, ZooKeeper session, or memory
+ * session) backing any number of elections.
+ */
+export interface Arbitrator extends EventEmitter<ArbitratorEvents> {
+  /** The TTL in force, in milliseconds, as granted by the arbitrator. */
+  readonly ttlMs: number;
+  /**
+   * Returns the election `name` as a participant. One arbitrator holds at most one open
+   * candidacy per election: asking again for an open one throws {@link ConflictError}.
+   */
+  election(name: string, options?: ElectionOptions): Election;
+  /** Watches an election's leader without campaigning (see {@link Election.observe}). */
+  observe(name: string, options?: WaitOptions): AsyncIterableIterator<LeaderInfo | undefined>;
+  /** Reads an election's current leader without campaigning. */
+  leader(name: string): Promise<LeaderInfo | undefined>;
+  /** Closes every election (ending terms with `closed`), the session and the client. Idempotent. */
+  close(): Promise<void>;
+  /** Same as {@link Arbitrator.close}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}

@@ -1,0 +1,28 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the sources; `tsc -b` (part of the test command) checks the build.
+    alias: [
+      { find: /^@tenure\/core\/internal$/, replacement: src('./packages/core/src/internal.ts') },
+      { find: /^@tenure\/core$/, replacement: src('./packages/core/src/index.ts') },
+      { find: /^@tenure\/memory$/, replacement: src('./packages/memory/src/index.ts') },
+      { find: /^@tenure\/testkit$/, replacement: src('./packages/testkit/src/index.ts') },
+      { find: /^tenure$/, replacement: src('./packages/tenure/src/index.ts') },
+    ],
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
+    setupFiles: [src('./test/setup/leak-check.ts')],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // A file that fails to load must fail the run, never count as "no tests".
+    passWithNoTests: false,
+    allowOnly: false,
+    reporters: process.env.CI ? ['default'] : ['default'],
+  },
+});
