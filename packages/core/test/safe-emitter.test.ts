@@ -21,7 +21,7 @@ describe('SafeEmitter', () => {
     expect(seen).toEqual([1]);
     expect(errors).toHaveLength(1);
     expect(errors[0]?.code).toBe('TASK_FAILED');
-    expect((errors[0]?.cause as Error).message).toBe('listener bug');
+    expect(errors[0]?.cause).toMatchObject({ message: 'listener bug' });
   });
 
   it('removes once-listeners and honours off()', () => {
