@@ -46,7 +46,12 @@ export async function runAsLeader(
     try {
       term = await election.campaign(signal ? { signal } : {});
     } catch (error) {
-      if (isTenureError(error) && (error.code === 'ABORTED' || error.code === 'CLOSED')) return;
+      if (isTenureError(error) && error.code === 'ABORTED') {
+        // Aborted just as the term began: leave no leader behind that nobody runs.
+        if (election.term !== undefined) await election.resign().catch(() => {});
+        return;
+      }
+      if (isTenureError(error) && error.code === 'CLOSED') return;
       throw error;
     }
     const onAbort = () => {
