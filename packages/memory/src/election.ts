@@ -286,7 +286,7 @@ export class MemoryElection extends SafeEmitter<ElectionEvents> implements Elect
         backoff.reset();
         // A term ends once: after `expired` or `revoked` the next term needs a fresh key (a
         // larger epoch), so give this one up before rejoining.
-        if (reason === 'expired') await this.#leave(this.#fence);
+        if (reason === 'expired') await this.#leaveBeforeRejoin(session, stop);
       } catch (error) {
         if (stop.aborted || error instanceof ClosedError) break;
         if (error instanceof AbortedError) continue; // the session was lost: wait for the next one
@@ -463,6 +463,29 @@ export class MemoryElection extends SafeEmitter<ElectionEvents> implements Elect
       }
     };
     retry().catch(() => {});
+  }
+
+  /**
+   * After an `expired` term the session may still be alive with our key in it; a rejoin would
+   * find that same key (same epoch), so delete it first, retrying until it is gone, the session
+   * is lost (the key went with it) or the candidacy stops.
+   */
+  async #leaveBeforeRejoin(session: SessionHandle, stop: AbortSignal): Promise<void> {
+    const fence = this.#fence;
+    if (!fence) return;
+    const { link, server } = this.#ctx;
+    const backoff = new Backoff({ initialMs: 50, maxMs: this.#ctx.ttlMs / 3 });
+    while (!stop.aborted && !session.lost.aborted) {
+      try {
+        await link.request('leave', () => server.leave(this.name, fence.key, fence.createRevision));
+        if (this.#fence === fence) this.#fence = undefined;
+        return;
+      } catch (error) {
+        if (error instanceof ClosedError) return;
+        this.#report(error);
+        await link.delay(backoff.next());
+      }
+    }
   }
 
   #endTerm(reason: EndReason, only?: ManagedTerm): void {

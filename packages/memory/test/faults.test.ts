@@ -164,3 +164,17 @@ function server_deleteKey(election: string, key: string): void {
 }
 
 export type { Term };
+
+describe('memory arbitrator: a term ends once', () => {
+  it('after a partition longer than the validity but shorter than the TTL, the next term has a new key and a larger epoch', async () => {
+    const a = open();
+    const e = a.election(name());
+    const first = await e.campaign();
+    a.partition();
+    expect(await first.ended).toBe('expired');
+    a.heal(); // the session is still alive on the server
+    const second = await e.campaign();
+    expect(second.epoch).toBeGreaterThan(first.epoch);
+    expect((await e.candidates()).map((c) => c.epoch)).toEqual([second.epoch]);
+  });
+});
