@@ -41,7 +41,12 @@ if (mode !== 'demo' && mode !== 'test') {
 const [pm, pmArgs] = pnpm();
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 console.log(`› installing packages with ${pinned}${ci ? ' (frozen lockfile)' : ''}`);
-must(pm, [...pmArgs, 'install', ...(ci ? ['--frozen-lockfile'] : ['--prefer-offline']), '--reporter=append-only']);
+must(pm, [
+  ...pmArgs,
+  'install',
+  ...(ci ? ['--frozen-lockfile'] : ['--prefer-offline']),
+  '--reporter=append-only',
+]);
 
 if (mode === 'demo') {
   must(pm, [...pmArgs, 'run', '--silent', 'build']);
