@@ -23,6 +23,6 @@ export default defineConfig({
     // A file that fails to load must fail the run, never count as "no tests".
     passWithNoTests: false,
     allowOnly: false,
-    reporters: process.env.CI ? ['default'] : ['default'],
+    reporters: ['default', src('./test/setup/summary-reporter.ts')],
   },
 });
