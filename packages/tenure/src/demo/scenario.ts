@@ -1,0 +1,443 @@
+import {
+  type Arbitrator,
+  DEFAULTS,
+  type Election,
+  type EndReason,
+  InvalidArgumentError,
+  runAsLeader,
+  type Term,
+} from '@tenure/core';
+import type { MemoryArbitrator } from '@tenure/memory';
+import { parseArbitratorUrl, redactUrl } from '../arbitrator-url.js';
+import { connect } from '../connect.js';
+import { formatDuration } from '../duration.js';
+import { DemoLog, formatAt, formatSpan, TermTimeline } from './demo-log.js';
+
+/** Options of {@link runDemo}. */
+export interface DemoOptions {
+  /** The arbitrator URL every candidate connects to. */
+  url: string;
+  /** The session TTL, ms; default: the URL's `ttl`, else 2 s. */
+  ttlMs?: number;
+  /** Ends the demo early (Ctrl-C); it still closes everything. */
+  signal?: AbortSignal;
+  /** Where the lines go; default `console.log`. */
+  write?: (line: string) => void;
+}
+
+const ELECTION = 'demo';
+const NAMES = ['node-a', 'node-b', 'node-c'] as const;
+/** The default TTL of the demo: short, so that a crash fails over in about two seconds. */
+const DEMO_TTL_MS = 2_000;
+/** How often a leader's job does its "work". */
+const BEAT_MS = 1_000;
+
+/** The faults of the memory arbitrator, when the demo's arbitrator has them. */
+type Faults = Pick<MemoryArbitrator, 'pause' | 'resume'>;
+
+function faultsOf(arbitrator: Arbitrator): Faults | undefined {
+  const candidate = arbitrator as Partial<MemoryArbitrator>;
+  return typeof candidate.pause === 'function' && typeof candidate.resume === 'function'
+    ? (arbitrator as MemoryArbitrator)
+    : undefined;
+}
+
+const REASONS: Record<EndReason, string> = {
+  resigned: 'resign() ended it and deleted its key',
+  closed: 'its arbitrator was closed',
+  expired: 'its local deadline passed without a renewal',
+  'session-lost': 'the arbitrator dropped its session',
+  revoked: 'its key was deleted by someone else',
+};
+
+/** One participant: its own arbitrator (its own session), one candidacy, one runAsLeader loop. */
+class Candidate {
+  readonly stop = new AbortController();
+  running: Promise<void> = Promise.resolve();
+  /** Closed by the demo before the shutdown. */
+  left = false;
+
+  constructor(
+    readonly name: string,
+    readonly arbitrator: Arbitrator,
+    readonly election: Election,
+  ) {}
+}
+
+interface Elected {
+  readonly candidate: Candidate;
+  readonly term: Term;
+  readonly atMs: number;
+}
+
+/** Who leads now, and a way to wait for the next leader. */
+class Leadership {
+  current: Elected | undefined;
+  readonly #waiters = new Set<{ test: (e: Elected) => boolean; resolve: (e: Elected) => void }>();
+
+  elected(event: Elected): void {
+    this.current = event;
+    for (const waiter of [...this.#waiters]) {
+      if (waiter.test(event)) {
+        this.#waiters.delete(waiter);
+        waiter.resolve(event);
+      }
+    }
+  }
+
+  /** Resolves with the next `elected` that passes `test`; rejects after `timeoutMs`. */
+  next(
+    test: (e: Elected) => boolean,
+    timeoutMs: number,
+    what: string,
+    signal: AbortSignal,
+  ): Promise<Elected> {
+    return new Promise((resolve, reject) => {
+      const finish = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.#waiters.delete(waiter);
+      };
+      const waiter = {
+        test,
+        resolve: (e: Elected) => {
+          finish();
+          resolve(e);
+        },
+      };
+      const onAbort = () => {
+        finish();
+        reject(signal.reason);
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`No ${what} within ${formatSpan(timeoutMs)}`));
+      }, timeoutMs);
+      this.#waiters.add(waiter);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+/** Waits `ms`, or less if `signal` aborts (then rejects with its reason). No timer is left behind. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Waits like {@link delay} but resolves (rather than rejects) when `signal` aborts. */
+async function delayUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, signal);
+  } catch {
+    // The term ended: the caller looks at the term, not at this wait.
+  }
+}
+
+/**
+ * The demo: three candidates on one arbitrator URL elect a leader, the leader crashes (or, on
+ * an arbitrator without fault injection, exits), the next one takes over, then resigns and
+ * hands over at once; a table of terms closes. Closes everything before it resolves or rejects,
+ * so the process can exit by itself.
+ */
+export async function runDemo(options: DemoOptions): Promise<void> {
+  const log = new DemoLog(options.write ?? ((line) => console.log(line)));
+  const timeline = new TermTimeline();
+  const leadership = new Leadership();
+  const candidates: Candidate[] = [];
+  // The demo's own stop: Ctrl-C, or a failure of one of its steps.
+  const demo = new AbortController();
+  const onOuterAbort = () => demo.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+
+  const target = parseArbitratorUrl(options.url);
+  const shownUrl = redactUrl(options.url);
+  if (options.ttlMs !== undefined && target.ttlMs !== undefined) {
+    throw new InvalidArgumentError(
+      'ttl',
+      'is given both as --ttl and in the URL (?ttl=); give it once',
+    );
+  }
+  // The demo's short default applies when neither the URL nor --ttl sets one.
+  const ttlOption = target.ttlMs === undefined ? { ttlMs: options.ttlMs ?? DEMO_TTL_MS } : {};
+
+  try {
+    // ── Setup ────────────────────────────────────────────────────────────────────────────
+    for (const name of NAMES) {
+      const arbitrator = await connect(options.url, ttlOption);
+      const election = arbitrator.election(ELECTION, { value: name });
+      const candidate = new Candidate(name, arbitrator, election);
+      candidates.push(candidate);
+      watch(candidate);
+    }
+    const first = candidates[0]!;
+    const ttlMs = first.arbitrator.ttlMs;
+    const validityMs = ttlMs * (1 - DEFAULTS.maxDrift) - DEFAULTS.marginMs;
+    log.line(`tenure demo: leader election among 3 candidates on ${shownUrl}`);
+    log.line(
+      `Each candidate (${NAMES.join(', ')}) has its own arbitrator, i.e. its own session, like three replicas of a service.`,
+    );
+    log.line(
+      `Session ttl ${formatDuration(ttlMs)}, renewed every ${formatDuration(Math.round(ttlMs / 3))}; a term stays valid until ${formatDuration(Math.round(validityMs))}`,
+    );
+    log.line(
+      `after its last acknowledged renewal was sent (ttl × (1 − ${DEFAULTS.maxDrift}) − ${DEFAULTS.marginMs} ms). Times are seconds since the start.`,
+    );
+
+    // ── Act 1: election ──────────────────────────────────────────────────────────────────
+    log.section('1. Election: the first candidate in the queue leads');
+    start(first);
+    const firstTerm = await leadership.next(
+      (e) => e.candidate === first,
+      10_000,
+      'first leader',
+      demo.signal,
+    );
+    for (const candidate of candidates.slice(1)) {
+      start(candidate);
+      await queued(candidate);
+    }
+    await showQueue(first.election);
+    await delay(3.5 * BEAT_MS, demo.signal);
+
+    // ── Act 2: the leader crashes ────────────────────────────────────────────────────────
+    const crashed = leadership.current ?? firstTerm;
+    const faults = faultsOf(crashed.candidate.arbitrator);
+    log.section(`2. Crash: ${crashed.candidate.name} stops renewing, the arbitrator expires it`);
+    const crashAt = log.now();
+    if (faults) {
+      faults.pause();
+      const deadlineAt = crashAt + crashed.term.remainingMs();
+      log.event(
+        crashed.candidate.name,
+        'frozen',
+        "simulated crash: pause() freezes this node's tenure client",
+      );
+      log.note('like a long GC pause or SIGSTOP: it sends no renewals and none of its timers run.');
+      log.note(
+        `Its job keeps ticking here, to show it checking term.isValid(); its local deadline is at ${formatAt(deadlineAt).trim()}.`,
+      );
+      watchDeadline(crashed, deadlineAt);
+    } else {
+      log.event(
+        crashed.candidate.name,
+        'exits',
+        `${target.scheme}:// offers no fault injection, so it closes its arbitrator instead`,
+      );
+      log.note('a graceful exit: its key is deleted at once, so the failover below is immediate.');
+      timeline.explain(crashed.term.epoch, 'the demo closed its arbitrator');
+      crashed.candidate.left = true;
+      await crashed.candidate.arbitrator.close();
+    }
+    const successor = await leadership.next(
+      (e) => e.candidate !== crashed.candidate,
+      3 * ttlMs + 5_000,
+      'failover',
+      demo.signal,
+    );
+    log.note(
+      `failover ${formatSpan(successor.atMs - crashAt)} after the crash${
+        faults
+          ? `: the arbitrator expired ${crashed.candidate.name}'s session ${formatDuration(ttlMs)} after its last renewal arrived`
+          : ''
+      }.`,
+    );
+    if (faults) {
+      timeline.explain(crashed.term.epoch, 'the frozen leader stopped renewing');
+      await delay(1.5 * BEAT_MS, demo.signal);
+      log.event(crashed.candidate.name, 'resumes', 'its client wakes up after the freeze');
+      log.note(
+        'it finds its term over and its session gone, opens a new session and rejoins the queue.',
+      );
+      faults.resume();
+      await queued(crashed.candidate);
+      await showQueue(successor.candidate.election);
+    }
+    await delay(2 * BEAT_MS, demo.signal);
+
+    // ── Act 3: graceful resign ───────────────────────────────────────────────────────────
+    const leaving = leadership.current ?? successor;
+    log.section(
+      `3. Resign: ${leaving.candidate.name} steps down, the next candidate takes over at once`,
+    );
+    log.event(
+      leaving.candidate.name,
+      'resigns',
+      `epoch ${leaving.term.epoch}: election.resign() deletes its key now`,
+    );
+    timeline.explain(leaving.term.epoch, 'election.resign()');
+    const resignAt = log.now();
+    const handedTo = leadership.next(
+      (e) => e.candidate !== leaving.candidate,
+      5_000 + ttlMs,
+      'handover after resign()',
+      demo.signal,
+    );
+    await leaving.candidate.election.resign();
+    const heir = await handedTo;
+    log.note(
+      `handover ${formatSpan(heir.atMs - resignAt)} after resign(): one round trip plus the watch notification, no TTL to wait for.`,
+    );
+    log.note(
+      `runAsLeader keeps ${leaving.candidate.name} campaigning: it rejoins at the back of the queue.`,
+    );
+    await queued(leaving.candidate);
+    await showQueue(heir.candidate.election);
+    await delay(2.5 * BEAT_MS, demo.signal);
+
+    // ── Shutdown ─────────────────────────────────────────────────────────────────────────
+    log.section('4. Shutdown: followers leave first, then the leader resigns');
+    const last = leadership.current ?? heir;
+    timeline.explain(last.term.epoch, 'shutdown (runAsLeader stopped by its signal)');
+    for (const candidate of candidates.filter((c) => c !== last.candidate && !c.left)) {
+      candidate.stop.abort();
+      await candidate.running;
+      await candidate.arbitrator.close();
+      log.event(candidate.name, 'closed', 'left the queue and closed its arbitrator');
+    }
+    last.candidate.stop.abort();
+    await last.candidate.running;
+    await last.candidate.arbitrator.close();
+    log.event(last.candidate.name, 'closed', 'resigned, then closed its arbitrator');
+
+    log.section(`Terms of election "${ELECTION}" (seconds since the start)`);
+    for (const line of timeline.render()) log.line(line);
+    log.line('');
+    log.line(
+      'Epochs only grow: pass term.epoch to every resource you write to, and let the resource',
+    );
+    log.line(
+      'refuse a smaller epoch than it has seen (FenceGate), so a deposed leader cannot overwrite.',
+    );
+  } finally {
+    demo.abort();
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    for (const timer of timers) clearTimeout(timer);
+    for (const candidate of candidates) {
+      // A frozen client must be able to close.
+      faultsOf(candidate.arbitrator)?.resume();
+      candidate.stop.abort();
+    }
+    await Promise.allSettled(candidates.map((c) => c.running));
+    await Promise.allSettled(candidates.map((c) => c.arbitrator.close()));
+  }
+
+  function watch(candidate: Candidate): void {
+    const { name, election, arbitrator } = candidate;
+    election.on('elected', (term) => {
+      const atMs = log.now();
+      timeline.begin(name, term.epoch, atMs);
+      log.event(name, 'elected', `epoch ${term.epoch}`);
+      leadership.elected({ candidate, term, atMs });
+    });
+    election.on('ended', (term, reason) => {
+      timeline.end(term.epoch, reason, log.now());
+      log.event(name, 'ended', `epoch ${term.epoch}: ${reason} (${REASONS[reason]})`);
+    });
+    election.on('error', (error) => log.event(name, 'error', error.message));
+    arbitrator.on('connection', (state) => {
+      if (state !== 'connected') log.event(name, 'session', state);
+    });
+    arbitrator.on('error', (error) => log.event(name, 'error', error.message));
+  }
+
+  /** Starts the candidate's runAsLeader loop: campaign, run the job while leading, repeat. */
+  function start(candidate: Candidate): void {
+    candidate.running = runAsLeader(candidate.election, (term) => job(candidate, term), {
+      signal: candidate.stop.signal,
+      onError: (error) => log.event(candidate.name, 'error', String(error)),
+    }).catch((error: unknown) => {
+      log.event(candidate.name, 'error', `runAsLeader stopped: ${String(error)}`);
+    });
+  }
+
+  /** The leader's work: one line a second, each only after checking that the term is valid. */
+  async function job(candidate: Candidate, term: Term): Promise<void> {
+    while (!term.signal.aborted) {
+      if (!term.isValid()) {
+        log.event(
+          candidate.name,
+          'holds off',
+          `epoch ${term.epoch}: term.isValid() is false, so no leader work`,
+        );
+        await term.ended;
+        return;
+      }
+      log.event(
+        candidate.name,
+        'works',
+        `epoch ${term.epoch}, term valid for ${formatSpan(term.remainingMs())} more`,
+      );
+      await delayUnlessAborted(BEAT_MS, term.signal);
+    }
+  }
+
+  /** Prints the moment the frozen leader's `term.isValid()` turns false. */
+  function watchDeadline(elected: Elected, deadlineAt: number): void {
+    const check = () => {
+      timers.delete(timer);
+      if (elected.term.isValid()) {
+        // Timers may fire a little early: look again just after.
+        timer = setTimeout(check, 5);
+        timers.add(timer);
+        return;
+      }
+      timeline.invalid(elected.term.epoch, log.now());
+      log.event(
+        elected.candidate.name,
+        'deadline',
+        `epoch ${elected.term.epoch}: local deadline passed, term.isValid() is false from now on`,
+      );
+      log.note(
+        'no renewal was acknowledged in time; this happens before the arbitrator can expire the session.',
+      );
+    };
+    let timer = setTimeout(check, Math.max(0, deadlineAt - log.now()) + 1);
+    timers.add(timer);
+  }
+
+  /** Waits until `candidate`'s key is in the queue, and says so. */
+  async function queued(candidate: Candidate): Promise<void> {
+    const until = log.now() + 5_000 + 3 * candidate.arbitrator.ttlMs;
+    for (;;) {
+      const queue = await candidate.election.candidates();
+      const position = queue.findIndex((c) => c.value === candidate.name);
+      if (position > 0) {
+        log.event(
+          candidate.name,
+          'queued',
+          `position ${position + 1}, watching ${queue[position - 1]?.value ?? '?'} (its predecessor)`,
+        );
+        return;
+      }
+      if (position === 0) return;
+      if (log.now() > until) throw new Error(`${candidate.name} did not join the queue in time`);
+      await delay(20, demo.signal);
+    }
+  }
+
+  async function showQueue(election: Election): Promise<void> {
+    const queue = await election.candidates();
+    log.event(
+      'queue',
+      '',
+      queue
+        .map((c, i) => `${c.value}${i === 0 ? ' (leader)' : ''} [epoch ${c.epoch}]`)
+        .join('  ←  '),
+    );
+  }
+}

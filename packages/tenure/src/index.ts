@@ -1,0 +1,77 @@
+/**
+ * `tenure`: leader election for Node services. Re-exports the interfaces, errors and helpers
+ * of `@tenure/core` and the in-process arbitrator of `@tenure/memory`, and adds
+ * {@link connect}, which opens an arbitrator from a URL (`memory://`, `etcd://…`, `zk://…`).
+ *
+ * @packageDocumentation
+ */
+
+export type {
+  Arbitrator,
+  ArbitratorEvents,
+  BackoffOptions,
+  Clock,
+  ConnectionState,
+  Election,
+  ElectionEvents,
+  ElectionOptions,
+  EndReason,
+  Epoch,
+  FenceStore,
+  LeaderInfo,
+  PutOptions,
+  RunAsLeaderOptions,
+  StoredValue,
+  TenureErrorCode,
+  TenureErrorOptions,
+  Term,
+  TimerHandle,
+  WaitOptions,
+} from '@tenure/core';
+export {
+  AbortedError,
+  Backoff,
+  ClosedError,
+  ConflictError,
+  DEFAULTS,
+  defaultCandidateValue,
+  FenceGate,
+  formatEpoch,
+  IllegalStateError,
+  InvalidArgumentError,
+  isTenureError,
+  LeadershipLostError,
+  MAX_KEY_BYTES,
+  MAX_NAME_BYTES,
+  MAX_STORED_VALUE_BYTES,
+  MAX_TTL_MS,
+  MAX_VALUE_BYTES,
+  MemoryFenceStore,
+  parseEpoch,
+  runAsLeader,
+  StaleEpochError,
+  systemClock,
+  TaskFailedError,
+  TenureError,
+  UnavailableError,
+} from '@tenure/core';
+export type {
+  MemoryArbitrator,
+  MemoryArbitratorOptions,
+  MemoryServer,
+  MemoryServerOptions,
+} from '@tenure/memory';
+export { createMemoryArbitrator, createMemoryServer, sharedMemoryServer } from '@tenure/memory';
+export type {
+  ArbitratorScheme,
+  ArbitratorTarget,
+  Endpoint,
+  EtcdTarget,
+  MemoryTarget,
+  SessionSettings,
+  ZooKeeperTarget,
+} from './arbitrator-url.js';
+export { parseArbitratorUrl } from './arbitrator-url.js';
+export type { ConnectOptions } from './connect.js';
+export { connect } from './connect.js';
+export { formatDuration, parseDuration } from './duration.js';
