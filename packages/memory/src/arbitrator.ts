@@ -189,6 +189,8 @@ class MemoryArbitratorImpl extends SafeEmitter<ArbitratorEvents> implements Memo
   }
 
   async #close(): Promise<void> {
+    // A frozen process cannot close anything: closing ends the pause first.
+    this.#link.resume();
     await Promise.all([...this.#elections.values()].map((e) => e.close()));
     for (const queue of [...this.#observers]) queue.close();
     await this.#sessions.close();

@@ -63,7 +63,7 @@ export interface MemoryArbitrator extends Arbitrator {
    * the clock, so a paused leader sees `false` once its deadline has passed.
    */
   pause(): void;
-  /** Ends a {@link MemoryArbitrator.pause}: held timers and deliveries run now. */
+  /** Ends a {@link MemoryArbitrator.pause}: held timers and deliveries run now. `close()` resumes first. */
   resume(): void;
   /** The server drops this session now, as a lease expiry or revocation would. */
   expire(): void;

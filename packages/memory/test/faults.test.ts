@@ -178,3 +178,13 @@ describe('memory arbitrator: a term ends once', () => {
     expect((await e.candidates()).map((c) => c.epoch)).toEqual([second.epoch]);
   });
 });
+
+describe('memory arbitrator: closing', () => {
+  it('close() of a paused arbitrator resumes it first and resolves', async () => {
+    const a = createMemoryArbitrator({ server, ttlMs: TTL });
+    const term = await a.election(name()).campaign();
+    a.pause();
+    await a.close();
+    expect(term.endReason).toBe('closed');
+  });
+});
