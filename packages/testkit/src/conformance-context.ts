@@ -208,6 +208,21 @@ export async function rejectionOfCall(fn: () => Promise<unknown>, what: string):
   return rejectionOf(promise, what);
 }
 
+/**
+ * Calls a promise-returning `fn` with a bad argument and returns the error it reports "at once"
+ * (design contract, G8): thrown synchronously or as the rejection of the returned promise.
+ * Fails if it resolves.
+ */
+export async function argumentErrorOf(fn: () => Promise<unknown>, what: string): Promise<unknown> {
+  let promise: Promise<unknown>;
+  try {
+    promise = fn();
+  } catch (error) {
+    return error;
+  }
+  return rejectionOf(promise, what);
+}
+
 /** Returns what `fn` throws synchronously; fails if it returns. */
 export function thrownBy(fn: () => unknown, what: string): unknown {
   try {

@@ -14,6 +14,7 @@ import {
 } from '@tenure/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  argumentErrorOf,
   assertTenureError,
   ConformanceContext,
   describeError,
@@ -595,7 +596,15 @@ export function describeElectionConformance(
 
         const aborted = new AbortController();
         aborted.abort();
-        const never = o.observe(name, { signal: aborted.signal });
+        let never: AsyncIterableIterator<LeaderInfo | undefined>;
+        try {
+          never = o.observe(name, { signal: aborted.signal });
+        } catch (error) {
+          throw new Error(
+            `observe() with an already-aborted signal threw ${describeError(error)}; expected an iterator that is done (or rejects with AbortedError)`,
+            { cause: error },
+          );
+        }
         const result = await t.within(
           never.next().then(
             (r) => ({ r }),
@@ -643,7 +652,7 @@ export function describeElectionConformance(
         expect(ta.isValid(), 'proclaim() keeps the term').toBe(true);
 
         assertTenureError(
-          await rejectionOfCall(
+          await argumentErrorOf(
             () => ea.proclaim('x'.repeat(MAX_VALUE_BYTES + 1)),
             'proclaim() of an oversized value',
           ),
@@ -652,7 +661,7 @@ export function describeElectionConformance(
           'value',
         );
         assertTenureError(
-          await rejectionOfCall(
+          await argumentErrorOf(
             () => ea.proclaim(42 as unknown as string),
             'proclaim() of a number',
           ),
@@ -1038,7 +1047,7 @@ export function describeElectionConformance(
           );
           const leaderLabel = `arbitrator.leader() with a name that is ${what}`;
           assertTenureError(
-            await rejectionOfCall(() => a.leader(bad as string), leaderLabel),
+            await argumentErrorOf(() => a.leader(bad as string), leaderLabel),
             'INVALID_ARGUMENT',
             leaderLabel,
             'name',
@@ -1110,7 +1119,7 @@ export function describeElectionConformance(
             ['election.get()', () => e.get(bad as string)],
           ] as const) {
             const label = `${op} with a key that is ${what}`;
-            assertTenureError(await rejectionOfCall(call, label), 'INVALID_ARGUMENT', label, 'key');
+            assertTenureError(await argumentErrorOf(call, label), 'INVALID_ARGUMENT', label, 'key');
           }
         }
         const badStored: Array<[string, unknown]> = [
@@ -1120,7 +1129,7 @@ export function describeElectionConformance(
         for (const [what, bad] of badStored) {
           const label = `term.put() with a value that is ${what}`;
           assertTenureError(
-            await rejectionOfCall(() => term.put('k', bad as string), label),
+            await argumentErrorOf(() => term.put('k', bad as string), label),
             'INVALID_ARGUMENT',
             label,
             'value',
@@ -1129,14 +1138,14 @@ export function describeElectionConformance(
         for (const bad of [0, -1, 1.5, 'newest', Number.NaN]) {
           const label = `term.put() with ifVersion ${String(bad)}`;
           assertTenureError(
-            await rejectionOfCall(() => term.put('k', 'v', { ifVersion: bad as number }), label),
+            await argumentErrorOf(() => term.put('k', 'v', { ifVersion: bad as number }), label),
             'INVALID_ARGUMENT',
             label,
             'ifVersion',
           );
         }
         assertTenureError(
-          await rejectionOfCall(
+          await argumentErrorOf(
             () => e.campaign({ signal: 'soon' as unknown as AbortSignal }),
             'campaign() with a signal that is not an AbortSignal',
           ),
