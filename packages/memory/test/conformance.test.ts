@@ -1,0 +1,12 @@
+import { createMemoryArbitrator, createMemoryServer, type MemoryArbitrator } from '@tenure/memory';
+import { describeElectionConformance } from '@tenure/testkit';
+
+describeElectionConformance('memory arbitrator conformance', async () => {
+  const server = createMemoryServer();
+  return {
+    ttlMs: 1_000,
+    connect: async () => createMemoryArbitrator({ server, ttlMs: 1_000 }),
+    expireSession: async (arbitrator) => (arbitrator as MemoryArbitrator).expire(),
+    close: () => server.close(),
+  };
+});
