@@ -126,28 +126,30 @@ class MemoryArbitratorImpl extends SafeEmitter<ArbitratorEvents> implements Memo
     if (this.#closing) throw new ClosedError('The memory arbitrator is closed');
     const filter = new LeaderFilter();
     let watch: LeaderWatch | undefined;
-    const queue = new AsyncQueue<LeaderInfo | undefined>({
+    let queue: AsyncQueue<LeaderInfo | undefined> | undefined;
+    queue = new AsyncQueue<LeaderInfo | undefined>({
       ...(signal ? { signal } : {}),
       onClose: () => {
         watch?.stop();
         if (watch) this.#watches.delete(watch);
-        this.#observers.delete(queue);
+        if (queue) this.#observers.delete(queue);
       },
     });
     if (queue.closed) return queue;
+    const live = queue;
     watch = new LeaderWatch(
       this.#link,
       this.#server,
       name,
       (leader) => {
-        if (filter.accept(leader) !== 'none') queue.push(leader);
+        if (filter.accept(leader) !== 'none') live.push(leader);
       },
       (error) => this.emit('error', asTenureError(error)),
     );
-    this.#observers.add(queue);
+    this.#observers.add(live);
     this.#watches.add(watch);
     watch.start();
-    return queue;
+    return live;
   }
 
   async leader(name: string): Promise<LeaderInfo | undefined> {
