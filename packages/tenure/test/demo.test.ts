@@ -87,7 +87,7 @@ describe('the demo (packages/tenure/dist/demo/main.js)', () => {
     expect(deadline, context).toBeGreaterThan(crash);
     expect(elected[1]!.line, context).toBeGreaterThan(deadline);
     expect(elected[1]!.holder, context).not.toBe('node-a');
-    expect(failover, context).toBe(elected[1]!.line + 1);
+    expect(failover, context).toBeGreaterThan(elected[1]!.line);
     expect(run.stdout, context).toMatch(
       /node-a\s+holds off\s+epoch \d+: term\.isValid\(\) is false/,
     );
@@ -96,9 +96,9 @@ describe('the demo (packages/tenure/dist/demo/main.js)', () => {
     // The graceful resign of the second leader and the handover to the third.
     const resign = lineOf(run.stdout, new RegExp(`${elected[1]!.holder}\\s+resigns\\s+epoch`));
     const handover = lineOf(run.stdout, /↳ handover \d+(\.\d+)? (s|ms) after resign\(\)/);
-    expect(resign, context).toBeGreaterThan(elected[1]!.line);
+    expect(resign, context).toBeGreaterThan(failover);
     expect(elected[2]!.line, context).toBeGreaterThan(resign);
-    expect(handover, context).toBe(elected[2]!.line + 1);
+    expect(handover, context).toBeGreaterThan(elected[2]!.line);
     expect(run.stdout, context).toMatch(
       new RegExp(`${elected[1]!.holder}\\s+ended\\s+epoch ${elected[1]!.epoch}: resigned`),
     );

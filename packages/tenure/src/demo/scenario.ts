@@ -163,6 +163,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const onOuterAbort = () => demo.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Runs before each `elected` line (see watchDeadline). */
+  let beforeElected: () => void = () => {};
 
   const target = parseArbitratorUrl(options.url);
   const shownUrl = redactUrl(options.url);
@@ -339,6 +341,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   function watch(candidate: Candidate): void {
     const { name, election, arbitrator } = candidate;
     election.on('elected', (term) => {
+      beforeElected();
       const atMs = log.now();
       timeline.begin(name, term.epoch, atMs);
       log.event(name, 'elected', `epoch ${term.epoch}`);
@@ -386,17 +389,19 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     }
   }
 
-  /** Prints the moment the frozen leader's `term.isValid()` turns false. */
+  /**
+   * Prints the moment the frozen leader's `term.isValid()` turns false. Should the event loop
+   * stall past both the deadline and the arbitrator's expiry, the next `elected` flushes the
+   * line first, so the output keeps the order in which the two happened.
+   */
   function watchDeadline(elected: Elected, deadlineAt: number): void {
-    const check = () => {
+    let reported = false;
+    const report = (): boolean => {
+      if (reported || elected.term.isValid()) return reported;
+      reported = true;
+      clearTimeout(timer);
       timers.delete(timer);
-      if (elected.term.isValid()) {
-        // Timers may fire a little early: look again just after.
-        timer = setTimeout(check, 5);
-        timers.add(timer);
-        return;
-      }
-      timeline.invalid(elected.term.epoch, log.now());
+      timeline.invalid(elected.term.epoch, deadlineAt);
       log.event(
         elected.candidate.name,
         'deadline',
@@ -405,9 +410,20 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       log.note(
         'no renewal was acknowledged in time; this happens before the arbitrator can expire the session.',
       );
+      return true;
+    };
+    const check = () => {
+      timers.delete(timer);
+      if (report()) return;
+      // Timers may fire a little early: look again just after.
+      timer = setTimeout(check, 5);
+      timers.add(timer);
     };
     let timer = setTimeout(check, Math.max(0, deadlineAt - log.now()) + 1);
     timers.add(timer);
+    beforeElected = () => {
+      report();
+    };
   }
 
   /** Waits until `candidate`'s key is in the queue, and says so. */
