@@ -181,23 +181,31 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     // ── Setup ────────────────────────────────────────────────────────────────────────────
     for (const name of NAMES) {
       const arbitrator = await connect(options.url, ttlOption);
-      const election = arbitrator.election(ELECTION, { value: name });
+      let election: Election;
+      try {
+        election = arbitrator.election(ELECTION, { value: name });
+      } catch (error) {
+        await arbitrator.close();
+        throw error;
+      }
       const candidate = new Candidate(name, arbitrator, election);
       candidates.push(candidate);
       watch(candidate);
     }
     const first = candidates[0]!;
     const ttlMs = first.arbitrator.ttlMs;
-    const validityMs = ttlMs * (1 - DEFAULTS.maxDrift) - DEFAULTS.marginMs;
-    log.line(`tenure demo: leader election among 3 candidates on ${shownUrl}`);
+    const maxDrift = target.maxDrift ?? DEFAULTS.maxDrift;
+    const marginMs = target.marginMs ?? DEFAULTS.marginMs;
+    const validityMs = ttlMs * (1 - maxDrift) - marginMs;
+    log.line(`tenure demo: 3 candidates elect a leader through ${shownUrl}`);
     log.line(
-      `Each candidate (${NAMES.join(', ')}) has its own arbitrator, i.e. its own session, like three replicas of a service.`,
+      `Each of ${NAMES.join(', ')} has its own arbitrator (its own session), like three replicas.`,
     );
     log.line(
-      `Session ttl ${formatDuration(ttlMs)}, renewed every ${formatDuration(Math.round(ttlMs / 3))}; a term stays valid until ${formatDuration(Math.round(validityMs))}`,
+      `Session ttl ${formatDuration(ttlMs)}, renewed every ${formatDuration(Math.round(ttlMs / 3))}. A term stays valid until ${formatDuration(Math.round(validityMs))} after its last`,
     );
     log.line(
-      `after its last acknowledged renewal was sent (ttl × (1 − ${DEFAULTS.maxDrift}) − ${DEFAULTS.marginMs} ms). Times are seconds since the start.`,
+      `acknowledged renewal was sent: ttl × (1 − ${maxDrift}) − ${marginMs} ms. Times are seconds since the start.`,
     );
 
     // ── Act 1: election ──────────────────────────────────────────────────────────────────
@@ -229,9 +237,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         'frozen',
         "simulated crash: pause() freezes this node's tenure client",
       );
-      log.note('like a long GC pause or SIGSTOP: it sends no renewals and none of its timers run.');
+      log.note('like a long GC pause or SIGSTOP: no renewals, none of its timers run.');
       log.note(
-        `Its job keeps ticking here, to show it checking term.isValid(); its local deadline is at ${formatAt(deadlineAt).trim()}.`,
+        `its job still ticks here, to show the term.isValid() check; deadline at ${formatAt(deadlineAt).trim()}.`,
       );
       watchDeadline(crashed, deadlineAt);
     } else {
@@ -240,7 +248,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         'exits',
         `${target.scheme}:// offers no fault injection, so it closes its arbitrator instead`,
       );
-      log.note('a graceful exit: its key is deleted at once, so the failover below is immediate.');
+      log.note('a graceful exit: its key is deleted at once, so failover is immediate.');
       timeline.explain(crashed.term.epoch, 'the demo closed its arbitrator');
       crashed.candidate.left = true;
       await crashed.candidate.arbitrator.close();
@@ -251,20 +259,17 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       'failover',
       demo.signal,
     );
-    log.note(
-      `failover ${formatSpan(successor.atMs - crashAt)} after the crash${
-        faults
-          ? `: the arbitrator expired ${crashed.candidate.name}'s session ${formatDuration(ttlMs)} after its last renewal arrived`
-          : ''
-      }.`,
-    );
+    log.note(`failover ${formatSpan(successor.atMs - crashAt)} after the crash.`);
+    if (faults) {
+      log.note(
+        `the arbitrator expired ${crashed.candidate.name}'s session ${formatDuration(ttlMs)} after its last renewal arrived.`,
+      );
+    }
     if (faults) {
       timeline.explain(crashed.term.epoch, 'the frozen leader stopped renewing');
       await delay(1.5 * BEAT_MS, demo.signal);
       log.event(crashed.candidate.name, 'resumes', 'its client wakes up after the freeze');
-      log.note(
-        'it finds its term over and its session gone, opens a new session and rejoins the queue.',
-      );
+      log.note('it finds its term over and its session gone; it rejoins with a new session.');
       faults.resume();
       await queued(crashed.candidate);
       await showQueue(successor.candidate.election);
@@ -291,12 +296,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     );
     await leaving.candidate.election.resign();
     const heir = await handedTo;
-    log.note(
-      `handover ${formatSpan(heir.atMs - resignAt)} after resign(): one round trip plus the watch notification, no TTL to wait for.`,
-    );
-    log.note(
-      `runAsLeader keeps ${leaving.candidate.name} campaigning: it rejoins at the back of the queue.`,
-    );
+    log.note(`handover ${formatSpan(heir.atMs - resignAt)} after resign(): no TTL to wait for.`);
+    log.note(`runAsLeader keeps ${leaving.candidate.name} campaigning: it rejoins at the back.`);
     await queued(leaving.candidate);
     await showQueue(heir.candidate.election);
     await delay(2.5 * BEAT_MS, demo.signal);
@@ -407,9 +408,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         'deadline',
         `epoch ${elected.term.epoch}: local deadline passed, term.isValid() is false from now on`,
       );
-      log.note(
-        'no renewal was acknowledged in time; this happens before the arbitrator can expire the session.',
-      );
+      log.note("no renewal acknowledged in time: this comes before the arbitrator's expiry.");
       return true;
     };
     const check = () => {
