@@ -19,6 +19,17 @@ export {
   validateSignal,
   validateValue,
 } from './limits.js';
+export type {
+  LeaderWatchHandle,
+  QueueBackend,
+  QueueKey,
+  QueuePosition,
+  SessionRef,
+  SessionSource,
+} from './queue-backend.js';
+export { SessionGoneError } from './queue-backend.js';
+export type { QueueElectionOptions } from './queue-election.js';
+export { QueueElection } from './queue-election.js';
 export { SafeEmitter } from './safe-emitter.js';
 export type { TermBackend } from './term.js';
 export { ManagedTerm } from './term.js';

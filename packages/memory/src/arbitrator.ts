@@ -17,15 +17,16 @@ import {
 import {
   AsyncQueue,
   LeaderFilter,
+  QueueElection,
   SafeEmitter,
   validateDuration,
   validateName,
   validateSignal,
   validateValue,
 } from '@tenure/core/internal';
-import { MemoryElection } from './election.js';
 import { LeaderWatch } from './leader-watch.js';
 import { Link } from './link.js';
+import { MemoryQueue } from './memory-queue.js';
 import type { MemoryArbitrator, MemoryArbitratorOptions, MemoryServer } from './options.js';
 import { MemoryServerImpl, sharedServerImpl } from './server.js';
 import { SessionKeeper } from './session-keeper.js';
@@ -35,7 +36,7 @@ class MemoryArbitratorImpl extends SafeEmitter<ArbitratorEvents> implements Memo
   readonly #server: MemoryServerImpl;
   readonly #link: Link;
   readonly #sessions: SessionKeeper;
-  readonly #elections = new Map<string, MemoryElection>();
+  readonly #elections = new Map<string, QueueElection>();
   readonly #observers = new Set<AsyncQueue<LeaderInfo | undefined>>();
   readonly #watches = new Set<LeaderWatch>();
   #closing: Promise<void> | undefined;
@@ -102,20 +103,18 @@ class MemoryArbitratorImpl extends SafeEmitter<ArbitratorEvents> implements Memo
         `This arbitrator already holds a candidacy for "${name}": close it first (one candidacy per election and session)`,
       );
     }
-    const election = new MemoryElection(
-      {
-        link: this.#link,
-        server: this.#server,
-        sessions: this.#sessions,
-        ttlMs: this.ttlMs,
-        observe: (n, o) => this.observe(n, o),
-        release: (e) => {
-          if (this.#elections.get(e.name) === e) this.#elections.delete(e.name);
-        },
-      },
+    const election = new QueueElection({
       name,
       value,
-    );
+      ttlMs: this.ttlMs,
+      backend: new MemoryQueue(name, this.#link, this.#server),
+      sessions: this.#sessions,
+      delay: (ms) => this.#link.delay(ms),
+      observe: (n, o) => this.observe(n, o),
+      release: (e) => {
+        if (this.#elections.get(e.name) === e) this.#elections.delete(e.name);
+      },
+    });
     this.#elections.set(name, election);
     return election;
   }

@@ -7,16 +7,14 @@ import {
   type TenureError,
   UnavailableError,
 } from '@tenure/core';
-import { LeaseDeadline, raceAbort } from '@tenure/core/internal';
+import {
+  LeaseDeadline,
+  raceAbort,
+  type SessionRef,
+  type SessionSource,
+} from '@tenure/core/internal';
 import type { Link } from './link.js';
 import { type MemoryServerImpl, SessionGoneError } from './server.js';
-
-/** A live session as the client sees it. */
-export interface SessionHandle {
-  readonly id: string;
-  /** Aborted when the client learns the session is gone. */
-  readonly lost: AbortSignal;
-}
 
 /** What the keeper tells its arbitrator. */
 export interface SessionHooks {
@@ -34,7 +32,7 @@ type KeeperState = 'granting' | 'live' | 'closed';
  * Keeps one session alive: grants it, renews it every ttl/3, tracks the local deadline from the
  * send time of each acknowledged renewal, and grants a new session when the old one is lost.
  */
-export class SessionKeeper {
+export class SessionKeeper implements SessionSource {
   readonly deadline: LeaseDeadline;
   readonly #link: Link;
   readonly #server: MemoryServerImpl;
@@ -43,7 +41,7 @@ export class SessionKeeper {
   readonly #backoff: Backoff;
   #state: KeeperState = 'granting';
   #current: { id: string; controller: AbortController } | undefined;
-  #waiters = new Set<(session: SessionHandle) => void>();
+  #waiters = new Set<(session: SessionRef) => void>();
   #cancelTimer: (() => void) | undefined;
   #suspended = false;
   #everConnected = false;
@@ -91,14 +89,19 @@ export class SessionKeeper {
     return this.#current?.id === sessionId && this.deadline.isLive();
   }
 
+  /** Milliseconds before the local deadline of `sessionId` (0 unless it is current and live). */
+  remainingMs(sessionId: string): number {
+    return this.isLive(sessionId) ? this.deadline.remainingMs() : 0;
+  }
+
   /** Waits for a live session. Rejects with AbortedError on abort, ClosedError once closed. */
-  ready(signals: ReadonlyArray<AbortSignal | undefined>): Promise<SessionHandle> {
+  ready(signals: ReadonlyArray<AbortSignal | undefined>): Promise<SessionRef> {
     if (this.#state === 'closed')
       return Promise.reject(new ClosedError('The memory arbitrator is closed'));
     const current = this.#current;
     if (current) return Promise.resolve({ id: current.id, lost: current.controller.signal });
-    let resolveWaiter!: (session: SessionHandle) => void;
-    const wait = new Promise<SessionHandle>((resolve) => {
+    let resolveWaiter!: (session: SessionRef) => void;
+    const wait = new Promise<SessionRef>((resolve) => {
       resolveWaiter = resolve;
       this.#waiters.add(resolve);
     });

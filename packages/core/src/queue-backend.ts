@@ -1,0 +1,93 @@
+import type { LeaderInfo, PutOptions, StoredValue } from './types.js';
+
+/** A candidate's key in an election queue: its name and its epoch (create revision, czxid…). */
+export interface QueueKey {
+  readonly key: string;
+  readonly epoch: bigint;
+}
+
+/** A live session as an election sees it. */
+export interface SessionRef {
+  readonly id: string;
+  /** Aborted when the arbitrator learns the session is gone. */
+  readonly lost: AbortSignal;
+}
+
+/**
+ * The session side of an arbitrator, as {@link QueueElection} needs it: one session shared by
+ * every election, its local deadline, and how to confirm or report its loss.
+ */
+export interface SessionSource {
+  /** Resolves with a live session (waiting while one is being granted). Rejects with ClosedError once closed, AbortedError on abort. */
+  ready(signals: ReadonlyArray<AbortSignal | undefined>): Promise<SessionRef>;
+  /** `true` while `sessionId` is current and its local deadline has not passed (synchronous). */
+  isLive(sessionId: string): boolean;
+  /** Milliseconds before the local deadline of `sessionId` (≤ 0 if not live). */
+  remainingMs(sessionId: string): number;
+  /** Asks the arbitrator whether `sessionId` lives; reports a loss itself. Rejects if unreachable. */
+  probe(sessionId: string): Promise<boolean>;
+  /** Reports that `sessionId` was found gone (e.g. a request named a lease that no longer exists). */
+  lost(sessionId: string): void;
+}
+
+/** Where a candidate's key stands in its queue. */
+export type QueuePosition =
+  | { readonly kind: 'head' }
+  | { readonly kind: 'gone' }
+  | { readonly kind: 'behind'; readonly predecessor: QueueKey; readonly revision?: bigint };
+
+/** A watch on an election's leader; `resync()` re-reads after a reconnect. */
+export interface LeaderWatchHandle {
+  resync(): void;
+  stop(): void;
+}
+
+/**
+ * What an adapter implements for one election so that {@link QueueElection} can run the
+ * recipe on it. Every method maps the arbitrator's failures to tenure errors:
+ * `UnavailableError` when unreachable, `LeadershipLostError` when a fenced operation finds the
+ * key gone, `ConflictError` for a version mismatch, {@link SessionGoneError} when a request
+ * names a session the arbitrator no longer has.
+ */
+export interface QueueBackend {
+  /** Creates this session's key with `value` unless it exists (then returns the existing one). */
+  join(session: SessionRef, value: string): Promise<QueueKey>;
+  /** Reads the queue: is `own` the head, gone, or behind which predecessor? */
+  position(own: QueueKey): Promise<QueuePosition>;
+  /**
+   * Resolves once `predecessor` is deleted, or early when a re-read is advisable (reconnect,
+   * compaction). Rejects with AbortedError when a signal aborts.
+   */
+  waitDeleted(
+    predecessor: QueueKey,
+    from: QueuePosition,
+    signals: ReadonlyArray<AbortSignal>,
+  ): Promise<void>;
+  /** Calls `onDeleted` once if `own` is deleted; returns a function that stops watching. */
+  watchDeleted(own: QueueKey, onDeleted: () => void): () => void;
+  /** Deletes `own` if it still has its epoch. Idempotent. */
+  leave(own: QueueKey): Promise<void>;
+  /** Sets `own`'s value, fenced on its epoch. */
+  proclaim(own: QueueKey, value: string): Promise<void>;
+  /** Writes beside the election, fenced on `own`. */
+  put(own: QueueKey, key: string, value: string, options: PutOptions): Promise<{ version: number }>;
+  /** Deletes beside the election, fenced on `own`. */
+  delete(own: QueueKey, key: string): Promise<void>;
+  /** Reads beside the election. */
+  get(key: string): Promise<StoredValue | undefined>;
+  /** The queue in order. */
+  candidates(): Promise<LeaderInfo[]>;
+  /** Starts watching the leader (first a read, then every change, in revision order). */
+  watchLeader(
+    onLeader: (leader: LeaderInfo | undefined) => void,
+    onError: (error: unknown) => void,
+  ): LeaderWatchHandle;
+}
+
+/** Thrown by a {@link QueueBackend} when the arbitrator no longer has the session a request named. */
+export class SessionGoneError extends Error {
+  constructor(readonly sessionId: string) {
+    super(`session ${sessionId} is gone`);
+    this.name = 'SessionGoneError';
+  }
+}

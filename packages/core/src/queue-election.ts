@@ -1,0 +1,473 @@
+import { throwIfAborted } from './abort.js';
+import { Backoff } from './backoff.js';
+import {
+  AbortedError,
+  ClosedError,
+  IllegalStateError,
+  isTenureError,
+  LeadershipLostError,
+  type TenureError,
+  UnavailableError,
+} from './errors.js';
+import { LeaderFilter } from './leader-feed.js';
+import { MAX_KEY_BYTES, validateName, validateSignal, validateValue } from './limits.js';
+import {
+  type LeaderWatchHandle,
+  type QueueBackend,
+  type QueueKey,
+  SessionGoneError,
+  type SessionRef,
+  type SessionSource,
+} from './queue-backend.js';
+import { SafeEmitter } from './safe-emitter.js';
+import { ManagedTerm } from './term.js';
+import type {
+  ConnectionState,
+  Election,
+  ElectionEvents,
+  EndReason,
+  LeaderInfo,
+  PutOptions,
+  StoredValue,
+  Term,
+  WaitOptions,
+} from './types.js';
+
+/** What a {@link QueueElection} needs from its arbitrator. */
+export interface QueueElectionOptions {
+  readonly name: string;
+  readonly value: string;
+  /** The TTL in force, ms (scales retry backoff). */
+  readonly ttlMs: number;
+  readonly backend: QueueBackend;
+  readonly sessions: SessionSource;
+  /** Waits `ms` before a retry (the memory arbitrator's freezes while paused). */
+  delay(ms: number): Promise<void>;
+  /** The arbitrator's observe(), for {@link Election.observe}. */
+  observe(name: string, options: WaitOptions): AsyncIterableIterator<LeaderInfo | undefined>;
+  /** The election was closed: the arbitrator forgets it, so a new candidacy for the name may start. */
+  release(election: QueueElection): void;
+}
+
+type ElectionState = 'idle' | 'campaigning' | 'leading' | 'closed';
+
+const TRANSITIONS: Record<ElectionState, readonly ElectionState[]> = {
+  idle: ['campaigning', 'closed'],
+  campaigning: ['leading', 'idle', 'closed'],
+  leading: ['campaigning', 'idle', 'closed'],
+  closed: [],
+};
+
+interface Waiter {
+  resolve(term: Term): void;
+  reject(error: TenureError): void;
+}
+
+/**
+ * The election recipe every adapter shares, over a {@link QueueBackend} and a
+ * {@link SessionSource}. A driver loop joins the queue, waits for its predecessor's key to go
+ * and then re-reads the queue (never assuming it won), leads while its key exists and the
+ * session's deadline holds, and after any involuntary loss rejoins with a fresh key, so each
+ * term has a larger epoch. Every wait races the session's loss and the candidacy's end.
+ */
+export class QueueElection extends SafeEmitter<ElectionEvents> implements Election {
+  readonly name: string;
+  readonly #options: QueueElectionOptions;
+  readonly #backend: QueueBackend;
+  readonly #sessions: SessionSource;
+  readonly #filter = new LeaderFilter();
+  readonly #watch: LeaderWatchHandle;
+  readonly #waiters = new Set<Waiter>();
+  readonly #wakeups = new Set<() => void>();
+  #value: string;
+  #state: ElectionState = 'idle';
+  #term: ManagedTerm | undefined;
+  #own: QueueKey | undefined;
+  #candidacy: AbortController | undefined;
+  #driver: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: QueueElectionOptions) {
+    super();
+    this.#options = options;
+    this.#backend = options.backend;
+    this.#sessions = options.sessions;
+    this.name = options.name;
+    this.#value = options.value;
+    this.#watch = this.#backend.watchLeader(
+      (leader) => {
+        const had = this.#filter.current !== undefined;
+        const change = this.#filter.accept(leader);
+        // Events report changes: an empty queue at the first read is not one.
+        if (change === 'new-leader' || (change === 'vacant' && had)) {
+          this.emit('leader-changed', leader);
+        }
+      },
+      (error) => this.#report(error),
+    );
+  }
+
+  get value(): string {
+    return this.#value;
+  }
+
+  get term(): Term | undefined {
+    const term = this.#term;
+    return term?.endReason === undefined ? term : undefined;
+  }
+
+  campaign(options: WaitOptions = {}): Promise<Term> {
+    const signal = validateSignal('signal', options.signal);
+    if (this.#state === 'closed') return Promise.reject(this.#closedError());
+    if (signal?.aborted) {
+      return Promise.reject(new AbortedError('campaign() was aborted', { cause: signal.reason }));
+    }
+    const term = this.#term;
+    if (this.#state === 'leading' && term?.isValid()) return Promise.resolve(term);
+    if (this.#state === 'idle') this.#startCandidacy();
+    return new Promise<Term>((resolve, reject) => {
+      const onAbort = () => {
+        this.#waiters.delete(waiter);
+        const error = new AbortedError('campaign() was aborted', { cause: signal?.reason });
+        // The last waiter gone and no term: withdraw, so an aborted campaign leaves no key.
+        if (this.#waiters.size === 0 && this.#state === 'campaigning') {
+          this.#withdraw().then(
+            () => reject(error),
+            () => reject(error),
+          );
+        } else {
+          reject(error);
+        }
+      };
+      const waiter: Waiter = {
+        resolve: (t) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(t);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      this.#waiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async resign(): Promise<void> {
+    if (this.#state === 'closed') throw this.#closedError();
+    if (this.#state === 'idle') return;
+    await this.#withdraw('resigned');
+  }
+
+  async proclaim(value: string): Promise<void> {
+    validateValue('value', value);
+    if (this.#state === 'closed') throw this.#closedError();
+    const term = this.#term;
+    const own = this.#own;
+    if (!term || !own || !term.isValid() || own.epoch !== term.epoch) {
+      throw new LeadershipLostError(
+        `proclaim() on "${this.name}" needs a valid term`,
+        term?.endReason ? { reason: term.endReason, epoch: term.epoch } : {},
+      );
+    }
+    await this.#fenced(term, () => this.#backend.proclaim(own, value));
+    this.#value = value;
+  }
+
+  async leader(): Promise<LeaderInfo | undefined> {
+    return (await this.candidates())[0];
+  }
+
+  async candidates(): Promise<LeaderInfo[]> {
+    if (this.#state === 'closed') throw this.#closedError();
+    return this.#backend.candidates();
+  }
+
+  observe(options: WaitOptions = {}): AsyncIterableIterator<LeaderInfo | undefined> {
+    if (this.#state === 'closed') throw this.#closedError();
+    return this.#options.observe(this.name, options);
+  }
+
+  async get(key: string): Promise<StoredValue | undefined> {
+    validateName('key', key, { allowSlash: true, maxBytes: MAX_KEY_BYTES });
+    if (this.#state === 'closed') throw this.#closedError();
+    return this.#backend.get(key);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** The session's local deadline passed: the term (if any) ends `expired`; the driver rejoins. */
+  onLapse(): void {
+    this.#endTerm('expired');
+  }
+
+  /** The session is gone: the term (if any) ends `session-lost`; the driver rejoins. */
+  onSessionLost(): void {
+    this.#endTerm('session-lost');
+  }
+
+  /** Relays a connection change of the arbitrator. */
+  onConnection(state: ConnectionState): void {
+    this.emit('connection', state);
+  }
+
+  /** Re-reads the leader and the queue after a reconnect (notifications may have been missed). */
+  resync(): void {
+    this.#watch.resync();
+    for (const wake of [...this.#wakeups]) wake();
+  }
+
+  async #close(): Promise<void> {
+    const wasIn = this.#state !== 'idle';
+    this.#transition('closed');
+    this.#endTerm('closed');
+    this.#candidacy?.abort();
+    this.#rejectWaiters(this.#closedError());
+    this.#watch.stop();
+    await this.#driver;
+    if (wasIn) await this.#leave(this.#own);
+    this.#options.release(this);
+    this.removeAllListeners();
+  }
+
+  #startCandidacy(): void {
+    this.#transition('campaigning');
+    const candidacy = new AbortController();
+    this.#candidacy = candidacy;
+    this.#driver = this.#drive(candidacy.signal);
+  }
+
+  /** Leaves the queue: resign (`reason`) or abort of the last waiting campaign. */
+  async #withdraw(reason?: EndReason): Promise<void> {
+    const candidacy = this.#candidacy;
+    this.#candidacy = undefined;
+    this.#transition('idle');
+    if (reason) this.#endTerm(reason);
+    candidacy?.abort();
+    this.#rejectWaiters(
+      new AbortedError(`The campaign for "${this.name}" was withdrawn by resign()`),
+    );
+    await this.#driver;
+    await this.#leave(this.#own);
+  }
+
+  async #drive(stop: AbortSignal): Promise<void> {
+    const backoff = this.#backoff();
+    while (!stop.aborted) {
+      let session: SessionRef | undefined;
+      try {
+        session = await this.#sessions.ready([stop]);
+        const own = await this.#backend.join(session, this.#value);
+        this.#own = own;
+        if (stop.aborted) break;
+        if ((await this.#waitForHead(own, session, stop)) === 'gone') continue;
+        const reason = await this.#lead(own, session, stop);
+        backoff.reset();
+        // A term ends once: after `expired` the session may still hold our key, and a rejoin
+        // would find that same key (the same epoch). Delete it first.
+        if (reason === 'expired') await this.#leaveBeforeRejoin(session, stop);
+      } catch (error) {
+        if (stop.aborted || error instanceof ClosedError) break;
+        if (error instanceof AbortedError) continue; // the session was lost: wait for the next
+        if (error instanceof SessionGoneError) {
+          if (session) this.#sessions.lost(session.id);
+          continue;
+        }
+        this.#report(error);
+        await this.#options.delay(backoff.next());
+      }
+    }
+  }
+
+  /** Waits until `own` heads the queue; `gone` when the key vanished (rejoin). */
+  async #waitForHead(
+    own: QueueKey,
+    session: SessionRef,
+    stop: AbortSignal,
+  ): Promise<'head' | 'gone'> {
+    for (;;) {
+      throwIfAborted(stop);
+      throwIfAborted(session.lost);
+      // Re-read after every wait: a predecessor leaving does not mean we won (G4).
+      const position = await this.#backend.position(own);
+      if (position.kind === 'gone') return 'gone';
+      if (position.kind === 'head') {
+        if (this.#sessions.isLive(session.id)) return 'head';
+        // At the head, but the session's deadline has lapsed: confirm the session first.
+        if (!(await this.#sessions.probe(session.id))) return 'gone';
+        continue;
+      }
+      await this.#waitDeleted(position.predecessor, position, [stop, session.lost]);
+    }
+  }
+
+  #waitDeleted(
+    predecessor: QueueKey,
+    position: Parameters<QueueBackend['waitDeleted']>[1],
+    signals: AbortSignal[],
+  ): Promise<void> {
+    // A resync (reconnect, resumed pause) wakes the wait so the queue is read again.
+    const wakeup = new AbortController();
+    const wake = () => wakeup.abort();
+    this.#wakeups.add(wake);
+    return this.#backend
+      .waitDeleted(predecessor, position, [...signals, wakeup.signal])
+      .catch((error: unknown) => {
+        if (wakeup.signal.aborted && !signals.some((s) => s.aborted)) return;
+        throw error;
+      })
+      .finally(() => this.#wakeups.delete(wake));
+  }
+
+  async #lead(own: QueueKey, session: SessionRef, stop: AbortSignal): Promise<EndReason> {
+    const sessions = this.#sessions;
+    const backend = this.#backend;
+    const term: ManagedTerm = new ManagedTerm(
+      { election: this.name, epoch: own.epoch, key: own.key },
+      {
+        isLive: () => sessions.isLive(session.id),
+        remainingMs: () => sessions.remainingMs(session.id),
+        put: (key: string, value: string, options: PutOptions) =>
+          this.#fenced(term, () => backend.put(own, key, value, options)),
+        delete: (key: string) => this.#fenced(term, () => backend.delete(own, key)),
+      },
+    );
+    if (stop.aborted) return 'resigned';
+    this.#term = term;
+    this.#transition('leading');
+    this.emit('elected', term);
+    for (const waiter of [...this.#waiters]) waiter.resolve(term);
+    this.#waiters.clear();
+
+    // Our key deleted while the session lives means someone revoked it.
+    const unwatch = backend.watchDeleted(own, () => {
+      if (term.endReason !== undefined) return;
+      sessions.probe(session.id).then(
+        (alive) => {
+          if (alive) this.#endTerm('revoked', term);
+        },
+        () => {
+          // Unreachable: the deadline ends the term if the session cannot be renewed.
+        },
+      );
+    });
+    const reason = await term.ended;
+    unwatch();
+    if (this.#state === 'leading') this.#transition('campaigning');
+    return reason;
+  }
+
+  /** Runs a fenced operation for `term`, naming the term's end in a refusal. */
+  async #fenced<T>(term: ManagedTerm, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (error) {
+      if (error instanceof LeadershipLostError && error.reason === undefined) {
+        throw new LeadershipLostError(error.message, {
+          reason: term.endReason ?? 'revoked',
+          epoch: term.epoch,
+          cause: error.cause,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Deletes our key if it still exists. If the arbitrator is unreachable, keeps trying in the
+   * background until the key is gone, the session with it, or the arbitrator closes: a key
+   * left behind would block the queue for as long as the session is renewed.
+   */
+  async #leave(own: QueueKey | undefined): Promise<void> {
+    if (!own) return;
+    if (this.#own === own) this.#own = undefined;
+    try {
+      await this.#backend.leave(own);
+      return;
+    } catch (error) {
+      if (error instanceof ClosedError || error instanceof SessionGoneError) return;
+      this.#report(error);
+    }
+    const backoff = this.#backoff();
+    const retry = async () => {
+      for (;;) {
+        await this.#options.delay(backoff.next());
+        try {
+          await this.#backend.leave(own);
+          return;
+        } catch (error) {
+          if (error instanceof ClosedError || error instanceof SessionGoneError) return;
+        }
+      }
+    };
+    retry().catch(() => {});
+  }
+
+  /** Deletes the key of an `expired` term before rejoining, retrying until done or moot. */
+  async #leaveBeforeRejoin(session: SessionRef, stop: AbortSignal): Promise<void> {
+    const own = this.#own;
+    if (!own) return;
+    const backoff = this.#backoff();
+    while (!stop.aborted && !session.lost.aborted) {
+      try {
+        await this.#backend.leave(own);
+        if (this.#own === own) this.#own = undefined;
+        return;
+      } catch (error) {
+        if (error instanceof ClosedError || error instanceof SessionGoneError) return;
+        this.#report(error);
+        await this.#options.delay(backoff.next());
+      }
+    }
+  }
+
+  #backoff(): Backoff {
+    const ttl = this.#options.ttlMs;
+    return new Backoff({ initialMs: Math.min(50, ttl / 10), maxMs: Math.max(ttl / 3, 50) });
+  }
+
+  #endTerm(reason: EndReason, only?: ManagedTerm): void {
+    const term = this.#term;
+    if (!term || (only && term !== only)) return;
+    if (!term.end(reason)) return;
+    this.#term = undefined;
+    this.emit('ended', term, reason);
+  }
+
+  #rejectWaiters(error: TenureError): void {
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  #transition(to: ElectionState): void {
+    const from = this.#state;
+    if (from === to) return;
+    if (!TRANSITIONS[from].includes(to)) {
+      throw new IllegalStateError(`election "${this.name}" cannot go from ${from} to ${to}`);
+    }
+    this.#state = to;
+  }
+
+  #report(error: unknown): void {
+    if (error instanceof ClosedError) return;
+    this.emit(
+      'error',
+      isTenureError(error)
+        ? error
+        : new UnavailableError(`election "${this.name}": ${String(error)}`, { cause: error }),
+    );
+  }
+
+  #closedError(): ClosedError {
+    return new ClosedError(`The election "${this.name}" is closed`);
+  }
+}

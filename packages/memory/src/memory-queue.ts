@@ -1,0 +1,169 @@
+import {
+  ConflictError,
+  type LeaderInfo,
+  LeadershipLostError,
+  type PutOptions,
+  type StoredValue,
+} from '@tenure/core';
+import {
+  type LeaderWatchHandle,
+  type QueueBackend,
+  type QueueKey,
+  type QueuePosition,
+  raceAbort,
+  SessionGoneError,
+  type SessionRef,
+} from '@tenure/core/internal';
+import { LeaderWatch } from './leader-watch.js';
+import type { Link } from './link.js';
+import {
+  FencedOffError,
+  type MemoryServerImpl,
+  type QueueEntry,
+  SessionGoneError as ServerSessionGone,
+  VersionMismatchError,
+} from './server.js';
+
+/** One election's queue on a memory server, reached through the client's link. */
+export class MemoryQueue implements QueueBackend {
+  readonly #name: string;
+  readonly #link: Link;
+  readonly #server: MemoryServerImpl;
+
+  constructor(name: string, link: Link, server: MemoryServerImpl) {
+    this.#name = name;
+    this.#link = link;
+    this.#server = server;
+  }
+
+  join(session: SessionRef, value: string): Promise<QueueKey> {
+    return this.#request('join', () => toKey(this.#server.join(this.#name, session.id, value)));
+  }
+
+  position(own: QueueKey): Promise<QueuePosition> {
+    return this.#request('read queue', () => {
+      const { entries } = this.#server.candidates(this.#name);
+      const index = entries.findIndex((e) => e.key === own.key && e.createRevision === own.epoch);
+      if (index < 0) return { kind: 'gone' };
+      const predecessor = entries[index - 1];
+      return predecessor === undefined
+        ? { kind: 'head' }
+        : { kind: 'behind', predecessor: toKey(predecessor) };
+    });
+  }
+
+  waitDeleted(
+    predecessor: QueueKey,
+    _from: QueuePosition,
+    signals: ReadonlyArray<AbortSignal>,
+  ): Promise<void> {
+    let unwatch: (() => void) | undefined;
+    const gone = new Promise<void>((resolve) => {
+      unwatch = this.#watchDeletion(predecessor, () => resolve());
+      // The key may have gone between the read and the watch.
+      this.#request('exists', () =>
+        this.#server.exists(this.#name, predecessor.key, predecessor.epoch),
+      ).then(
+        (exists) => {
+          if (!exists) resolve();
+        },
+        () => resolve(),
+      );
+    });
+    return raceAbort(gone, signals, 'Waiting for the predecessor').finally(() => unwatch?.());
+  }
+
+  watchDeleted(own: QueueKey, onDeleted: () => void): () => void {
+    return this.#watchDeletion(own, onDeleted);
+  }
+
+  async leave(own: QueueKey): Promise<void> {
+    await this.#request('leave', () => this.#server.leave(this.#name, own.key, own.epoch));
+  }
+
+  proclaim(own: QueueKey, value: string): Promise<void> {
+    return this.#request('proclaim', () =>
+      this.#server.proclaim(this.#name, own.key, own.epoch, value),
+    );
+  }
+
+  put(
+    own: QueueKey,
+    key: string,
+    value: string,
+    options: PutOptions,
+  ): Promise<{ version: number }> {
+    return this.#request('put', () => ({
+      version: this.#server.put(this.#name, fence(own), key, value, options.ifVersion),
+    }));
+  }
+
+  delete(own: QueueKey, key: string): Promise<void> {
+    return this.#request('delete', () => this.#server.delete(this.#name, fence(own), key));
+  }
+
+  get(key: string): Promise<StoredValue | undefined> {
+    return this.#request('get', () => this.#server.get(this.#name, key));
+  }
+
+  async candidates(): Promise<LeaderInfo[]> {
+    const { entries } = await this.#request('candidates', () =>
+      this.#server.candidates(this.#name),
+    );
+    return entries.map(toInfo);
+  }
+
+  watchLeader(
+    onLeader: (leader: LeaderInfo | undefined) => void,
+    onError: (error: unknown) => void,
+  ): LeaderWatchHandle {
+    const watch = new LeaderWatch(this.#link, this.#server, this.#name, onLeader, onError);
+    watch.start();
+    return watch;
+  }
+
+  /** Calls `fn` once when `key` is deleted (delivered over the link). */
+  #watchDeletion(key: QueueKey, fn: () => void): () => void {
+    let fired = false;
+    const unwatch = this.#server.watch(this.#name, (event) => {
+      if (fired || event.deleted?.key !== key.key || event.deleted.createRevision !== key.epoch) {
+        return;
+      }
+      fired = true;
+      this.#link.deliver(fn);
+    });
+    return unwatch;
+  }
+
+  /** A request over the link, with the server's refusals mapped to tenure's errors. */
+  async #request<T>(what: string, op: () => T): Promise<T> {
+    try {
+      return await this.#link.request(what, op);
+    } catch (error) {
+      if (error instanceof FencedOffError) {
+        throw new LeadershipLostError(`${what} on "${this.#name}" was refused: ${error.message}`, {
+          cause: error,
+        });
+      }
+      if (error instanceof VersionMismatchError) {
+        throw new ConflictError(`${what} on "${this.#name}" was refused: ${error.message}`, {
+          cause: error,
+        });
+      }
+      if (error instanceof ServerSessionGone) throw new SessionGoneError(error.sessionId);
+      throw error;
+    }
+  }
+}
+
+function toKey(entry: QueueEntry): QueueKey {
+  return { key: entry.key, epoch: entry.createRevision };
+}
+
+function fence(own: QueueKey): { key: string; createRevision: bigint } {
+  return { key: own.key, createRevision: own.epoch };
+}
+
+function toInfo(entry: QueueEntry): LeaderInfo {
+  return { value: entry.value, epoch: entry.createRevision, key: entry.key };
+}
