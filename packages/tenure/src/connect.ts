@@ -48,7 +48,7 @@ const ADAPTERS: AdapterTable = {
 };
 
 /**
- * Connects to the arbitrator an URL designates and opens its session:
+ * Connects to the arbitrator a URL designates and opens its session:
  *
  * - `memory://` — the process-wide in-process server (the one `createMemoryArbitrator()`
  *   joins); `memory://name` — a named one, created on first use (`sharedMemoryServer(name)`):
@@ -58,7 +58,7 @@ const ADAPTERS: AdapterTable = {
  *
  * Query parameters: `ttl` (a duration such as `500ms`, `5s`, `1m`), `maxDrift`, `margin`, and
  * for memory `latency`. A setting may come from the URL or from `options`; giving both with
- * different values is an error, so a deployment's URL never silently overrides code (or back).
+ * different values is an error, so neither silently overrides the other.
  *
  * Rejects with {@link InvalidArgumentError} (field `url`) for a malformed URL, an unknown
  * scheme, a bad host, port or duration, or a scheme whose adapter is not available; and with
@@ -157,7 +157,7 @@ function notAvailableYet<Target extends ArbitratorTarget>(
     open: async (_target, _settings, url) => {
       throw new InvalidArgumentError(
         'url',
-        `"${url}" needs the ${name} adapter (${packageName}), which is not available yet; use memory:// for now`,
+        `"${url}" is a valid ${name} URL, but the ${name} adapter (${packageName}) is not available yet; use memory:// for now`,
       );
     },
   };

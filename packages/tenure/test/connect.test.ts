@@ -270,11 +270,11 @@ describe('connect', () => {
   it.each([
     [
       'etcd://h1:2379,h2:2379/prefix?ttl=5s',
-      /the etcd adapter \(@tenure\/etcd\), which is not available yet/,
+      /is a valid etcd URL, but the etcd adapter \(@tenure\/etcd\) is not available yet/,
     ],
     [
       'zk://h1:2181,h2:2181/root?ttl=6s',
-      /the ZooKeeper adapter \(@tenure\/zookeeper\), which is not available yet/,
+      /is a valid ZooKeeper URL, but the ZooKeeper adapter \(@tenure\/zookeeper\) is not available yet/,
     ],
   ])('validates %s, then refuses it: no adapter yet', async (url, message) => {
     const error = await connect(url).catch((e: unknown) => e);

@@ -124,7 +124,7 @@ describe('the demo (packages/tenure/dist/demo/main.js)', () => {
     [['--ttl', 'soon'], /--ttl soon: expected a duration such as 2s or 1500ms/],
     [
       ['--url', 'etcd://127.0.0.1:2379'],
-      /demo failed: .*the etcd adapter \(@tenure\/etcd\), which is not available yet/,
+      /demo failed: .*the etcd adapter \(@tenure\/etcd\) is not available yet/,
     ],
     [['--url', 'redis://x'], /demo failed: .*unknown scheme "redis:"/],
   ])(
