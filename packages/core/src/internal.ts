@@ -19,6 +19,8 @@ export {
   validateSignal,
   validateValue,
 } from './limits.js';
+export type { QueueArbitratorParts } from './queue-arbitrator.js';
+export { QueueArbitrator } from './queue-arbitrator.js';
 export type {
   LeaderWatchHandle,
   QueueBackend,
@@ -31,5 +33,12 @@ export { SessionGoneError } from './queue-backend.js';
 export type { QueueElectionOptions } from './queue-election.js';
 export { QueueElection } from './queue-election.js';
 export { SafeEmitter } from './safe-emitter.js';
+export type {
+  KeeperTimers,
+  SessionHooks,
+  SessionKeeperOptions,
+  SessionTransport,
+} from './session-keeper.js';
+export { SessionKeeper } from './session-keeper.js';
 export type { TermBackend } from './term.js';
 export { ManagedTerm } from './term.js';

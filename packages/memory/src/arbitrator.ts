@@ -1,171 +1,31 @@
-import {
-  type ArbitratorEvents,
-  ClosedError,
-  ConflictError,
-  DEFAULTS,
-  defaultCandidateValue,
-  type Election,
-  type ElectionOptions,
-  InvalidArgumentError,
-  isTenureError,
-  type LeaderInfo,
-  systemClock,
-  type TenureError,
-  UnavailableError,
-  type WaitOptions,
-} from '@tenure/core';
-import {
-  AsyncQueue,
-  LeaderFilter,
-  QueueElection,
-  SafeEmitter,
-  validateDuration,
-  validateName,
-  validateSignal,
-  validateValue,
-} from '@tenure/core/internal';
-import { LeaderWatch } from './leader-watch.js';
+import { DEFAULTS, InvalidArgumentError, systemClock } from '@tenure/core';
+import { QueueArbitrator, SessionKeeper, type SessionTransport } from '@tenure/core/internal';
 import { Link } from './link.js';
 import { MemoryQueue } from './memory-queue.js';
 import type { MemoryArbitrator, MemoryArbitratorOptions, MemoryServer } from './options.js';
-import { MemoryServerImpl, sharedServerImpl } from './server.js';
-import { SessionKeeper } from './session-keeper.js';
+import { MemoryServerImpl, SessionGoneError, sharedServerImpl } from './server.js';
 
-class MemoryArbitratorImpl extends SafeEmitter<ArbitratorEvents> implements MemoryArbitrator {
-  readonly ttlMs: number;
+class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
   readonly #server: MemoryServerImpl;
   readonly #link: Link;
-  readonly #sessions: SessionKeeper;
-  readonly #elections = new Map<string, QueueElection>();
-  readonly #observers = new Set<AsyncQueue<LeaderInfo | undefined>>();
-  readonly #watches = new Set<LeaderWatch>();
-  #closing: Promise<void> | undefined;
 
-  constructor(server: MemoryServerImpl, options: MemoryArbitratorOptions) {
-    super();
-    this.ttlMs = validateDuration('ttlMs', options.ttlMs ?? DEFAULTS.ttlMs);
-    const latencyMs = options.latencyMs ?? 0;
-    if (typeof latencyMs !== 'number' || !Number.isFinite(latencyMs) || latencyMs < 0) {
-      throw new InvalidArgumentError(
-        'latencyMs',
-        `must be a finite number ≥ 0 (got ${String(latencyMs)})`,
-      );
-    }
+  constructor(server: MemoryServerImpl, link: Link) {
+    super({
+      kind: 'memory',
+      nameRules: { allowSlash: true },
+      backend: (name) => new MemoryQueue(name, link, server),
+      delay: (ms) => link.delay(ms),
+      // A frozen process cannot close anything: closing ends the pause first.
+      beforeClose: () => link.resume(),
+      shutdown: async () => link.close(),
+    });
     this.#server = server;
-    this.#link = new Link(server.clock, latencyMs);
-    this.#sessions = new SessionKeeper(
-      this.#link,
-      server,
-      {
-        ttlMs: this.ttlMs,
-        maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
-        marginMs: options.marginMs ?? DEFAULTS.marginMs,
-      },
-      {
-        onLapse: () => {
-          for (const election of this.#elections.values()) election.onLapse();
-        },
-        onLost: () => {
-          for (const election of this.#elections.values()) election.onSessionLost();
-        },
-        onConnection: (state) => {
-          this.emit('connection', state);
-          for (const election of this.#elections.values()) election.onConnection(state);
-        },
-        onError: (error) => this.emit('error', error),
-      },
-    );
-    this.#link.onResync = () => {
-      for (const election of this.#elections.values()) election.resync();
-      for (const watch of this.#watches) watch.resync();
-    };
-    this.#sessions.start();
+    this.#link = link;
+    link.onResync = () => this.resync();
   }
 
   get server(): MemoryServer {
     return this.#server;
-  }
-
-  get sessionId(): string {
-    return this.#sessions.id;
-  }
-
-  election(name: string, options: ElectionOptions = {}): Election {
-    validateName('name', name, { allowSlash: true });
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidArgumentError('options', 'must be an object');
-    }
-    const value =
-      options.value === undefined ? defaultCandidateValue() : validateValue('value', options.value);
-    if (this.#closing) throw new ClosedError('The memory arbitrator is closed');
-    if (this.#elections.has(name)) {
-      throw new ConflictError(
-        `This arbitrator already holds a candidacy for "${name}": close it first (one candidacy per election and session)`,
-      );
-    }
-    const election = new QueueElection({
-      name,
-      value,
-      ttlMs: this.ttlMs,
-      backend: new MemoryQueue(name, this.#link, this.#server),
-      sessions: this.#sessions,
-      delay: (ms) => this.#link.delay(ms),
-      observe: (n, o) => this.observe(n, o),
-      release: (e) => {
-        if (this.#elections.get(e.name) === e) this.#elections.delete(e.name);
-      },
-    });
-    this.#elections.set(name, election);
-    return election;
-  }
-
-  observe(name: string, options: WaitOptions = {}): AsyncIterableIterator<LeaderInfo | undefined> {
-    validateName('name', name, { allowSlash: true });
-    const signal = validateSignal('signal', options.signal);
-    if (this.#closing) throw new ClosedError('The memory arbitrator is closed');
-    const filter = new LeaderFilter();
-    let watch: LeaderWatch | undefined;
-    let queue: AsyncQueue<LeaderInfo | undefined> | undefined;
-    queue = new AsyncQueue<LeaderInfo | undefined>({
-      ...(signal ? { signal } : {}),
-      onClose: () => {
-        watch?.stop();
-        if (watch) this.#watches.delete(watch);
-        if (queue) this.#observers.delete(queue);
-      },
-    });
-    if (queue.closed) return queue;
-    const live = queue;
-    watch = new LeaderWatch(
-      this.#link,
-      this.#server,
-      name,
-      (leader) => {
-        if (filter.accept(leader) !== 'none') live.push(leader);
-      },
-      (error) => this.emit('error', asTenureError(error)),
-    );
-    this.#observers.add(live);
-    this.#watches.add(watch);
-    watch.start();
-    return live;
-  }
-
-  async leader(name: string): Promise<LeaderInfo | undefined> {
-    validateName('name', name, { allowSlash: true });
-    if (this.#closing) throw new ClosedError('The memory arbitrator is closed');
-    const { entries } = await this.#link.request('leader', () => this.#server.candidates(name));
-    const head = entries[0];
-    return head && { value: head.value, epoch: head.createRevision, key: head.key };
-  }
-
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 
   pause(): void {
@@ -177,7 +37,7 @@ class MemoryArbitratorImpl extends SafeEmitter<ArbitratorEvents> implements Memo
   }
 
   expire(): void {
-    const id = this.#sessions.id;
+    const id = this.sessionId;
     if (id) this.#server.revoke(id);
   }
 
@@ -188,16 +48,23 @@ class MemoryArbitratorImpl extends SafeEmitter<ArbitratorEvents> implements Memo
   heal(): void {
     this.#link.heal();
   }
+}
 
-  async #close(): Promise<void> {
-    // A frozen process cannot close anything: closing ends the pause first.
-    this.#link.resume();
-    await Promise.all([...this.#elections.values()].map((e) => e.close()));
-    for (const queue of [...this.#observers]) queue.close();
-    await this.#sessions.close();
-    this.#link.close();
-    this.removeAllListeners();
-  }
+function transport(link: Link, server: MemoryServerImpl): SessionTransport {
+  return {
+    grant: (ttlMs) => link.request('grant', () => server.grant(ttlMs)),
+    keepAlive: (id) =>
+      link.request('keep-alive', () => {
+        try {
+          server.keepAlive(id);
+          return true;
+        } catch (error) {
+          if (error instanceof SessionGoneError) return false;
+          throw error;
+        }
+      }),
+    revoke: (id) => link.request('revoke', () => server.revoke(id)),
+  };
 }
 
 /**
@@ -221,9 +88,32 @@ export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): M
   } else {
     server = sharedServerImpl('default', options.clock ?? systemClock);
   }
-  return new MemoryArbitratorImpl(server, options);
-}
-
-function asTenureError(error: unknown): TenureError {
-  return isTenureError(error) ? error : new UnavailableError(String(error), { cause: error });
+  const latencyMs = options.latencyMs ?? 0;
+  if (typeof latencyMs !== 'number' || !Number.isFinite(latencyMs) || latencyMs < 0) {
+    throw new InvalidArgumentError(
+      'latencyMs',
+      `must be a finite number ≥ 0 (got ${String(latencyMs)})`,
+    );
+  }
+  const link = new Link(server.clock, latencyMs);
+  const keeperOptions = {
+    ttlMs: options.ttlMs ?? DEFAULTS.ttlMs,
+    maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
+    marginMs: options.marginMs ?? DEFAULTS.marginMs,
+  };
+  const arbitrator = new MemoryArbitratorImpl(server, link);
+  const timers = {
+    now: () => link.clock.now(),
+    setTimeout: (fn: () => void, ms: number) => link.setTimeout(fn, ms),
+    delay: (ms: number) => link.delay(ms),
+  };
+  // The keeper validates ttlMs, maxDrift and marginMs before anything starts.
+  const keeper = new SessionKeeper(
+    timers,
+    transport(link, server),
+    keeperOptions,
+    arbitrator.sessionHooks(),
+  );
+  arbitrator.start(keeper);
+  return arbitrator;
 }

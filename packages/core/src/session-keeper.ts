@@ -1,0 +1,285 @@
+import { raceAbort } from './abort.js';
+import { Backoff } from './backoff.js';
+import { ClosedError, isTenureError, type TenureError, UnavailableError } from './errors.js';
+import { LeaseDeadline } from './lease-deadline.js';
+import { SessionGoneError, type SessionRef, type SessionSource } from './queue-backend.js';
+import type { ConnectionState } from './types.js';
+
+/** The timers a {@link SessionKeeper} runs on (the memory arbitrator's freeze while paused). */
+export interface KeeperTimers {
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Runs `fn` after `ms`; returns a function that cancels it. */
+  setTimeout(fn: () => void, ms: number): () => void;
+  /** Resolves after `ms`. */
+  delay(ms: number): Promise<void>;
+}
+
+/** How a {@link SessionKeeper} talks to its arbitrator about sessions. */
+export interface SessionTransport {
+  /** Opens a session; resolves with its id and the TTL the arbitrator granted. */
+  grant(ttlMs: number): Promise<{ id: string; ttlMs: number }>;
+  /**
+   * Renews `id`. Resolves `true` once acknowledged, `false` (or rejects with
+   * {@link SessionGoneError}) if the arbitrator no longer has it; rejects with
+   * `UnavailableError` when unreachable.
+   */
+  keepAlive(id: string): Promise<boolean>;
+  /** Ends `id` on the arbitrator (best effort). */
+  revoke(id: string): Promise<void>;
+}
+
+/** What the keeper tells its arbitrator. */
+export interface SessionHooks {
+  /** The local deadline passed without a renewal acknowledged in time. */
+  onLapse(): void;
+  /** The session is gone (expired or revoked). */
+  onLost(): void;
+  /** A new TTL was granted (the arbitrator may raise or clamp the one requested). */
+  onGranted?(ttlMs: number): void;
+  onConnection(state: ConnectionState): void;
+  onError(error: TenureError): void;
+}
+
+/** Options of {@link SessionKeeper}. */
+export interface SessionKeeperOptions {
+  ttlMs: number;
+  maxDrift: number;
+  marginMs: number;
+  /** Renewal interval as a share of the TTL. Default 1/3. */
+  renewFraction?: number;
+}
+
+type KeeperState = 'granting' | 'live' | 'closed';
+
+/**
+ * Keeps one session alive for an arbitrator: grants it, renews it every ttl/3, tracks the
+ * local deadline from the *send* time of each acknowledged renewal (G1), ends terms through
+ * `onLapse` when that deadline passes, and grants a new session when the old one is lost.
+ */
+export class SessionKeeper implements SessionSource {
+  readonly deadline: LeaseDeadline;
+  readonly #timers: KeeperTimers;
+  readonly #transport: SessionTransport;
+  readonly #hooks: SessionHooks;
+  readonly #requestedTtlMs: number;
+  readonly #renewFraction: number;
+  readonly #backoff: Backoff;
+  #state: KeeperState = 'granting';
+  #current: { id: string; controller: AbortController } | undefined;
+  readonly #waiters = new Set<{ resolve(session: SessionRef): void; reject(error: Error): void }>();
+  #cancelTimer: (() => void) | undefined;
+  #suspended = false;
+  #everConnected = false;
+
+  constructor(
+    timers: KeeperTimers,
+    transport: SessionTransport,
+    options: SessionKeeperOptions,
+    hooks: SessionHooks,
+  ) {
+    this.#timers = timers;
+    this.#transport = transport;
+    this.#hooks = hooks;
+    this.#requestedTtlMs = options.ttlMs;
+    this.#renewFraction = options.renewFraction ?? 1 / 3;
+    this.deadline = new LeaseDeadline({
+      ttlMs: options.ttlMs,
+      maxDrift: options.maxDrift,
+      marginMs: options.marginMs,
+      clock: {
+        now: () => timers.now(),
+        setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
+        clearTimeout: (cancel) => (cancel as () => void)(),
+      },
+      onLapse: () => hooks.onLapse(),
+    });
+    this.#backoff = new Backoff({
+      initialMs: Math.min(50, options.ttlMs / 10),
+      maxMs: Math.max(50, options.ttlMs / 3),
+    });
+  }
+
+  /** The TTL in force (granted), ms. */
+  get ttlMs(): number {
+    return this.deadline.ttlMs;
+  }
+
+  /** The id of the current session, or `''` while none. */
+  get id(): string {
+    return this.#current?.id ?? '';
+  }
+
+  /** Starts granting the first session. */
+  start(): void {
+    void this.#grant();
+  }
+
+  isLive(sessionId: string): boolean {
+    return this.#current?.id === sessionId && this.deadline.isLive();
+  }
+
+  remainingMs(sessionId: string): number {
+    return this.isLive(sessionId) ? this.deadline.remainingMs() : 0;
+  }
+
+  ready(signals: ReadonlyArray<AbortSignal | undefined>): Promise<SessionRef> {
+    if (this.#state === 'closed')
+      return Promise.reject(new ClosedError('The arbitrator is closed'));
+    const current = this.#current;
+    if (current) return Promise.resolve({ id: current.id, lost: current.controller.signal });
+    let waiter!: { resolve(session: SessionRef): void; reject(error: Error): void };
+    const wait = new Promise<SessionRef>((resolve, reject) => {
+      waiter = { resolve, reject };
+      this.#waiters.add(waiter);
+    });
+    return raceAbort(wait, signals, 'Waiting for a session').finally(() =>
+      this.#waiters.delete(waiter),
+    );
+  }
+
+  async probe(sessionId: string): Promise<boolean> {
+    const sentAt = this.#timers.now();
+    let alive: boolean;
+    try {
+      alive = await this.#transport.keepAlive(sessionId);
+    } catch (error) {
+      if (!(error instanceof SessionGoneError)) throw error;
+      alive = false;
+    }
+    if (!alive) {
+      this.lost(sessionId);
+      return false;
+    }
+    if (this.#current?.id === sessionId) this.deadline.acknowledge(sentAt);
+    return true;
+  }
+
+  lost(sessionId: string): void {
+    const current = this.#current;
+    if (!current || current.id !== sessionId || this.#state === 'closed') return;
+    this.#current = undefined;
+    this.#state = 'granting';
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+    this.deadline.stop();
+    current.controller.abort(new Error(`session ${sessionId} lost`));
+    this.#hooks.onLost();
+    this.#hooks.onConnection('lost');
+    void this.#grant();
+  }
+
+  /** Stops renewing and revokes the session (best effort: unreachable means it expires by TTL). */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+    this.deadline.stop();
+    const current = this.#current;
+    this.#current = undefined;
+    const closed = new ClosedError('The arbitrator is closed');
+    current?.controller.abort(closed);
+    for (const waiter of [...this.#waiters]) waiter.reject(closed);
+    this.#waiters.clear();
+    if (current) {
+      try {
+        await this.#transport.revoke(current.id);
+      } catch {
+        // Unreachable: the arbitrator expires the session after its TTL.
+      }
+    }
+  }
+
+  async #grant(): Promise<void> {
+    while (this.#state === 'granting') {
+      const sentAt = this.#timers.now();
+      try {
+        const granted = await this.#transport.grant(this.#requestedTtlMs);
+        if (this.#state !== 'granting') {
+          // Closed while the grant was in flight: give it back.
+          await this.#transport.revoke(granted.id).catch(() => {});
+          return;
+        }
+        this.deadline.restart();
+        if (granted.ttlMs !== this.deadline.ttlMs) {
+          this.deadline.setTtl(granted.ttlMs);
+          this.#hooks.onGranted?.(granted.ttlMs);
+        }
+        this.deadline.acknowledge(sentAt);
+        const controller = new AbortController();
+        this.#current = { id: granted.id, controller };
+        this.#state = 'live';
+        this.#backoff.reset();
+        this.#suspended = false;
+        this.#hooks.onConnection(this.#everConnected ? 'reconnected' : 'connected');
+        this.#everConnected = true;
+        for (const waiter of [...this.#waiters]) {
+          waiter.resolve({ id: granted.id, lost: controller.signal });
+        }
+        this.#waiters.clear();
+        this.#schedule(this.#renewMs());
+        return;
+      } catch (error) {
+        if (!this.#failed(error)) return;
+        await this.#timers.delay(this.#backoff.next());
+      }
+    }
+  }
+
+  #renewMs(): number {
+    return this.deadline.ttlMs * this.#renewFraction;
+  }
+
+  #schedule(ms: number): void {
+    this.#cancelTimer?.();
+    this.#cancelTimer = this.#timers.setTimeout(() => {
+      this.#cancelTimer = undefined;
+      void this.#renew();
+    }, ms);
+  }
+
+  async #renew(): Promise<void> {
+    const current = this.#current;
+    if (!current || this.#state !== 'live') return;
+    const sentAt = this.#timers.now();
+    try {
+      const alive = await this.#transport.keepAlive(current.id);
+      if (this.#current !== current) return;
+      if (!alive) {
+        this.lost(current.id);
+        return;
+      }
+      this.deadline.acknowledge(sentAt);
+      this.#backoff.reset();
+      if (this.#suspended) {
+        this.#suspended = false;
+        this.#hooks.onConnection('reconnected');
+      }
+      this.#schedule(this.#renewMs());
+    } catch (error) {
+      if (this.#current !== current) return;
+      if (error instanceof SessionGoneError) {
+        this.lost(current.id);
+        return;
+      }
+      if (!this.#failed(error)) return;
+      this.#schedule(Math.min(this.#renewMs(), this.#backoff.next()));
+    }
+  }
+
+  /** Reports a failed request; returns whether to retry. */
+  #failed(error: unknown): boolean {
+    if (this.#state === 'closed' || error instanceof ClosedError) return false;
+    if (!this.#suspended && this.#current) {
+      this.#suspended = true;
+      this.#hooks.onConnection('suspended');
+    }
+    this.#hooks.onError(
+      isTenureError(error)
+        ? error
+        : new UnavailableError('A session request failed', { cause: error }),
+    );
+    return true;
+  }
+}
