@@ -18,6 +18,7 @@ export type TenureErrorCode =
   | 'ABORTED'
   | 'ILLEGAL_STATE'
   | 'STALE_EPOCH'
+  | 'PERMISSION_DENIED'
   | 'TASK_FAILED';
 
 /** Options accepted by every {@link TenureError} constructor. */
@@ -164,5 +165,16 @@ export class TaskFailedError extends TenureError {
   declare readonly code: 'TASK_FAILED';
   constructor(message: string, options: TenureErrorOptions = {}) {
     super('TASK_FAILED', message, options);
+  }
+}
+
+/**
+ * The arbitrator refused the credentials or the permissions (wrong password, missing role, a
+ * TLS client certificate it does not accept). Not retriable: fix the configuration.
+ */
+export class PermissionDeniedError extends TenureError {
+  declare readonly code: 'PERMISSION_DENIED';
+  constructor(message: string, options: TenureErrorOptions = {}) {
+    super('PERMISSION_DENIED', message, options);
   }
 }

@@ -20,6 +20,7 @@ export {
   InvalidArgumentError,
   isTenureError,
   LeadershipLostError,
+  PermissionDeniedError,
   StaleEpochError,
   TaskFailedError,
   TenureError,

@@ -281,6 +281,17 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
           if (session) this.#sessions.lost(session.id);
           continue;
         }
+        if (isTenureError(error) && !error.retriable && error.code !== 'LEADERSHIP_LOST') {
+          // Permission denied and the like: campaigning cannot succeed; fail the waiting calls.
+          this.#report(error);
+          this.#rejectWaiters(error);
+          if (this.#candidacy?.signal === stop) {
+            this.#candidacy = undefined;
+            this.#transition('idle');
+          }
+          await this.#leave(this.#own);
+          break;
+        }
         this.#report(error);
         await this.#options.delay(backoff.next());
       }
@@ -405,6 +416,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
           return;
         } catch (error) {
           if (error instanceof ClosedError || error instanceof SessionGoneError) return;
+          if (isTenureError(error) && !error.retriable) return;
         }
       }
     };

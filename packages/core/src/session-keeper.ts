@@ -71,6 +71,8 @@ export class SessionKeeper implements SessionSource {
   #cancelTimer: (() => void) | undefined;
   #suspended = false;
   #everConnected = false;
+  /** The last grant failed in a way retrying will not fix (e.g. permission denied). */
+  #fatal: TenureError | undefined;
 
   constructor(
     timers: KeeperTimers,
@@ -128,6 +130,7 @@ export class SessionKeeper implements SessionSource {
       return Promise.reject(new ClosedError('The arbitrator is closed'));
     const current = this.#current;
     if (current) return Promise.resolve({ id: current.id, lost: current.controller.signal });
+    if (this.#fatal) return Promise.reject(this.#fatal);
     let waiter!: { resolve(session: SessionRef): void; reject(error: Error): void };
     const wait = new Promise<SessionRef>((resolve, reject) => {
       waiter = { resolve, reject };
@@ -201,6 +204,7 @@ export class SessionKeeper implements SessionSource {
           await this.#transport.revoke(granted.id).catch(() => {});
           return;
         }
+        this.#fatal = undefined;
         this.deadline.restart();
         if (granted.ttlMs !== this.deadline.ttlMs) {
           this.deadline.setTtl(granted.ttlMs);
@@ -271,6 +275,12 @@ export class SessionKeeper implements SessionSource {
   /** Reports a failed request; returns whether to retry. */
   #failed(error: unknown): boolean {
     if (this.#state === 'closed' || error instanceof ClosedError) return false;
+    if (isTenureError(error) && !error.retriable && this.#state === 'granting') {
+      // Retrying will not fix this by itself: fail every waiting campaign now, keep trying slowly.
+      this.#fatal = error;
+      for (const waiter of [...this.#waiters]) waiter.reject(error);
+      this.#waiters.clear();
+    }
     if (!this.#suspended && this.#current) {
       this.#suspended = true;
       this.#hooks.onConnection('suspended');
