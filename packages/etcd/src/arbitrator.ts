@@ -1,0 +1,193 @@
+import { DEFAULTS, InvalidArgumentError, systemClock, type Term } from '@tenure/core';
+import {
+  describe,
+  QueueArbitrator,
+  SessionKeeper,
+  sleep,
+  validateDuration,
+} from '@tenure/core/internal';
+import { noop } from 'cockatiel';
+import { type ComparatorBuilder, Etcd3, type IOptions } from 'etcd3';
+import { EtcdQueue } from './etcd-queue.js';
+import { LeaseTransport } from './lease-transport.js';
+import type { EtcdArbitrator, EtcdArbitratorOptions, EtcdFence } from './options.js';
+
+class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
+  readonly client: Etcd3;
+
+  constructor(client: Etcd3, namespace: string, deadline: () => { deadline: Date }) {
+    super({
+      kind: 'etcd',
+      // No "/" in names: election "a" reads the prefix "a/", which would also hold "a/b/…".
+      nameRules: { allowSlash: false },
+      backend: (name) => new EtcdQueue(name, { client, namespace, deadline }),
+      delay: (ms) => sleep(ms),
+      shutdown: async () => client.close(),
+    });
+    this.client = client;
+  }
+}
+
+/**
+ * Connects to an etcd cluster: one etcd3 client and one lease (the session) shared by every
+ * election of the arbitrator, renewed every ttl/3. Terms end `expired` when the local deadline
+ * (send time of the last acknowledged renewal + granted TTL × (1 − maxDrift) − margin) passes,
+ * which is before etcd can expire the lease; `session-lost` when the lease is gone, after which
+ * a new lease is granted and every campaigning election rejoins with a fresh key.
+ *
+ * Interoperates with etcd's Go `concurrency.Election` and `etcdctl elect`: same keys, values
+ * and order. Returns at once; connection problems surface as `error` and `connection` events.
+ *
+ * @throws {@link InvalidArgumentError} for invalid options, naming the field.
+ */
+export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitrator {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', 'must be an object with at least `endpoints`');
+  }
+  const tls = options.tls;
+  const hosts = parseEndpoints(options.endpoints, tls !== undefined);
+  const ttlMs = validateDuration('ttlMs', options.ttlMs ?? DEFAULTS.ttlMs);
+  const namespace = options.namespace ?? '';
+  if (typeof namespace !== 'string' || namespace.length > 256) {
+    throw new InvalidArgumentError(
+      'namespace',
+      `must be a string of at most 256 characters (got ${describe(namespace)})`,
+    );
+  }
+  const requestTimeoutMs =
+    options.requestTimeoutMs === undefined
+      ? undefined
+      : validateDuration('requestTimeoutMs', options.requestTimeoutMs, { max: 60_000 });
+  const auth = options.auth;
+  if (
+    auth !== undefined &&
+    (typeof auth.username !== 'string' || auth.username === '' || typeof auth.password !== 'string')
+  ) {
+    throw new InvalidArgumentError(
+      'auth',
+      'must be { username: non-empty string, password: string }',
+    );
+  }
+  if (tls !== undefined && (tls === null || typeof tls !== 'object' || tls.ca === undefined)) {
+    throw new InvalidArgumentError(
+      'tls',
+      'must be { ca, cert?, key? } with PEM strings or Buffers',
+    );
+  }
+  if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new InvalidArgumentError('tls', 'cert and key go together');
+  }
+
+  const clientOptions: IOptions = {
+    hosts,
+    // tenure retries with its own backoff and deadlines; etcd3's circuit breaker would keep
+    // a healed single-endpoint connection closed for 5 s and slow every failover.
+    faultHandling: { host: () => noop, global: noop },
+    ...(auth ? { auth: { username: auth.username, password: auth.password } } : {}),
+    ...(tls
+      ? {
+          credentials: {
+            rootCertificate: Buffer.from(tls.ca),
+            ...(tls.key ? { privateKey: Buffer.from(tls.key) } : {}),
+            ...(tls.cert ? { certChain: Buffer.from(tls.cert) } : {}),
+          },
+        }
+      : {}),
+  };
+
+  let timeoutMs = requestTimeoutMs ?? Math.min(5_000, ttlMs / 2);
+  const deadline = () => ({ deadline: new Date(Date.now() + timeoutMs) });
+  const client = new Etcd3(clientOptions);
+  const arbitrator = new EtcdArbitratorImpl(client, namespace, deadline);
+  const hooks = arbitrator.sessionHooks();
+  const keeper: SessionKeeper = new SessionKeeper(
+    {
+      now: () => systemClock.now(),
+      setTimeout: (fn, ms) => {
+        const timer = setTimeout(fn, ms);
+        return () => clearTimeout(timer);
+      },
+      delay: (ms) => sleep(ms),
+    },
+    new LeaseTransport(client, (): number => Math.min(timeoutMs, keeper.ttlMs / 3)),
+    {
+      ttlMs,
+      maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
+      marginMs: options.marginMs ?? DEFAULTS.marginMs,
+    },
+    {
+      ...hooks,
+      onGranted: (granted) => {
+        // etcd raised the TTL (below its minimum): scale the request deadline with it.
+        if (requestTimeoutMs === undefined) timeoutMs = Math.min(5_000, granted / 2);
+      },
+    },
+  );
+  arbitrator.start(keeper);
+  return arbitrator;
+}
+
+/**
+ * The fencing compare of `term` for your own etcd transactions: the leader key must still
+ * have the term's create revision. Use with {@link fencedIf}, or add it to a transaction.
+ */
+export function etcdFence(term: Term): EtcdFence {
+  return { key: term.key, createRevision: term.epoch.toString(10) };
+}
+
+/**
+ * Starts an etcd3 transaction that succeeds only while `term` leads:
+ * `fencedIf(arbitrator.client, term).and(…).then(client.put('x').value('y')).commit()`.
+ * A deposed leader's transaction fails (`succeeded: false`), whatever its local clock says.
+ */
+export function fencedIf(client: Etcd3, term: Term): ComparatorBuilder {
+  return client.if(term.key, 'Create', '==', term.epoch.toString(10));
+}
+
+function parseEndpoints(input: unknown, tls: boolean): string[] {
+  const list =
+    typeof input === 'string'
+      ? input.split(',')
+      : Array.isArray(input)
+        ? (input as unknown[])
+        : undefined;
+  if (!list || list.length === 0) {
+    throw new InvalidArgumentError(
+      'endpoints',
+      `must be a non-empty list of host:port (got ${describe(input)})`,
+    );
+  }
+  return list.map((raw) => {
+    if (typeof raw !== 'string' || raw.trim() === '') {
+      throw new InvalidArgumentError(
+        'endpoints',
+        `each endpoint must be a non-empty string (got ${describe(raw)})`,
+      );
+    }
+    const text = raw.trim();
+    const withScheme = /^[a-z]+:\/\//i.test(text) ? text : `${tls ? 'https' : 'http'}://${text}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      throw new InvalidArgumentError('endpoints', `"${text}" is not host:port`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new InvalidArgumentError('endpoints', `"${text}": the scheme must be http or https`);
+    }
+    if (url.protocol === 'https:' && !tls) {
+      throw new InvalidArgumentError(
+        'endpoints',
+        `"${text}" is https but no \`tls\` option was given`,
+      );
+    }
+    if (url.pathname !== '/' || url.search || url.username) {
+      throw new InvalidArgumentError('endpoints', `"${text}" must be host:port only`);
+    }
+    const port = url.port === '' ? 2379 : Number(url.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new InvalidArgumentError('endpoints', `"${text}" has an invalid port`);
+    }
+    return `${url.protocol}//${url.hostname}:${port}`;
+  });
+}

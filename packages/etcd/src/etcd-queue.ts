@@ -1,0 +1,503 @@
+import {
+  ConflictError,
+  type LeaderInfo,
+  LeadershipLostError,
+  type PutOptions,
+  type StoredValue,
+} from '@tenure/core';
+import {
+  abortedError,
+  type LeaderWatchHandle,
+  type QueueBackend,
+  type QueueKey,
+  type QueuePosition,
+  type SessionRef,
+} from '@tenure/core/internal';
+import {
+  CompareResult,
+  CompareTarget,
+  type Etcd3,
+  type ICompare,
+  type IKeyValue,
+  type IRequestOp,
+  type ITxnResponse,
+  SortOrder,
+  SortTarget,
+  type Watcher,
+} from 'etcd3';
+import { rethrow } from './etcd-errors.js';
+
+/** How an {@link EtcdQueue} reaches etcd. */
+export interface EtcdQueueContext {
+  readonly client: Etcd3;
+  /** Prefix of every key (may be empty). */
+  readonly namespace: string;
+  /** Call options with the request deadline. */
+  deadline(): { deadline: Date };
+}
+
+const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** The first key after every key that starts with `prefix` (etcd's range end for a prefix). */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i -= 1) {
+    if ((end[i] as number) < 0xff) {
+      end[i] = (end[i] as number) + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/**
+ * One election's queue on etcd, in the layout of etcd's Go `concurrency.Election` and
+ * `etcdctl elect`: candidate key `<election>/<lease id in hex>` holding the raw value, leader =
+ * the key with the lowest create revision, epoch = that create revision. Data written with
+ * `term.put` lives outside the queue, under `tenure-data/<election, URI-encoded>/`.
+ */
+export class EtcdQueue implements QueueBackend {
+  readonly #ctx: EtcdQueueContext;
+  readonly #prefix: Buffer;
+  readonly #prefixEnd: Buffer;
+  readonly #dataPrefix: string;
+  /** The revision of the last read of each own key's position (watches start after it). */
+  readonly #readAt = new Map<string, bigint>();
+
+  constructor(name: string, ctx: EtcdQueueContext) {
+    this.#ctx = ctx;
+    this.#prefix = utf8(`${ctx.namespace}${name}/`);
+    this.#prefixEnd = prefixEnd(this.#prefix);
+    this.#dataPrefix = `${ctx.namespace}tenure-data/${encodeURIComponent(name)}/`;
+  }
+
+  async join(session: SessionRef, value: string): Promise<QueueKey> {
+    const key = utf8(`${this.#prefix.toString('utf8')}${BigInt(session.id).toString(16)}`);
+    // Create the key with our lease only if absent; else read it (a retried join finds its own key).
+    const response = await this.#txn(
+      'join',
+      [createRevisionIs(key, 0)],
+      [{ request_put: { key, value: utf8(value), lease: session.id } }],
+      [{ request_range: { key } }],
+      session.id,
+    );
+    if (response.succeeded) {
+      const own = { key: key.toString('utf8'), epoch: BigInt(response.header.revision) };
+      this.#readAt.set(own.key, own.epoch);
+      return own;
+    }
+    const kv = response.responses[0]?.response_range.kvs[0];
+    if (!kv) return this.join(session, value); // deleted in between: try again
+    const own = { key: key.toString('utf8'), epoch: BigInt(kv.create_revision) };
+    this.#readAt.set(own.key, BigInt(response.header.revision));
+    return own;
+  }
+
+  async position(own: QueueKey): Promise<QueuePosition> {
+    const key = utf8(own.key);
+    // Our own key, and the newest key created before it (our predecessor), at one revision.
+    const response = await this.#txn(
+      'read queue',
+      [],
+      [
+        { request_range: { key } },
+        {
+          request_range: {
+            key: this.#prefix,
+            range_end: this.#prefixEnd,
+            max_create_revision: String(own.epoch - 1n),
+            sort_order: SortOrder.Descend,
+            sort_target: SortTarget.Create,
+            limit: 1,
+            keys_only: true,
+          },
+        },
+      ],
+      [],
+    );
+    const revision = BigInt(response.header.revision);
+    this.#readAt.set(own.key, revision);
+    const mine = response.responses[0]?.response_range.kvs[0];
+    if (!mine || BigInt(mine.create_revision) !== own.epoch) return { kind: 'gone' };
+    const before = response.responses[1]?.response_range.kvs[0];
+    if (!before) return { kind: 'head' };
+    return {
+      kind: 'behind',
+      predecessor: { key: before.key.toString('utf8'), epoch: BigInt(before.create_revision) },
+      revision,
+    };
+  }
+
+  waitDeleted(
+    predecessor: QueueKey,
+    from: QueuePosition,
+    signals: ReadonlyArray<AbortSignal>,
+  ): Promise<void> {
+    const start =
+      from.kind === 'behind' && from.revision !== undefined ? from.revision + 1n : undefined;
+    return new Promise<void>((resolve, reject) => {
+      const aborted = signals.find((s) => s.aborted);
+      if (aborted) {
+        reject(abortedError(aborted, 'Waiting for the predecessor'));
+        return;
+      }
+      let settled = false;
+      const finish = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        for (const s of signals) s.removeEventListener('abort', onAbort);
+        void cancelWatch();
+        if (error) reject(error);
+        else resolve();
+      };
+      const onAbort = (event: Event) =>
+        finish(abortedError(event.target as AbortSignal, 'Waiting for the predecessor'));
+      for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+      // Only the predecessor's key: one notification per leader change reaches one waiter (G4).
+      // Any watch failure (compaction, cancel) resolves too: the caller reads the queue again.
+      const cancelWatch = this.#watch(predecessor.key, false, start, {
+        onDelete: () => finish(),
+        onFailure: () => finish(),
+      });
+    });
+  }
+
+  watchDeleted(own: QueueKey, onDeleted: () => void): () => void {
+    const read = this.#readAt.get(own.key);
+    let fired = false;
+    const fire = () => {
+      if (fired) return;
+      fired = true;
+      onDeleted();
+    };
+    let cancel = this.#watch(own.key, false, read === undefined ? undefined : read + 1n, {
+      onDelete: fire,
+      // A failed watch (compaction): ask whether the key still exists by probing the session.
+      onFailure: () => {
+        cancel = () => Promise.resolve();
+        fire();
+      },
+    });
+    return () => {
+      void cancel();
+    };
+  }
+
+  async leave(own: QueueKey): Promise<void> {
+    const key = utf8(own.key);
+    await this.#txn(
+      'leave',
+      [createRevisionIs(key, own.epoch)],
+      [{ request_delete_range: { key } }],
+      [],
+    );
+  }
+
+  async proclaim(own: QueueKey, value: string): Promise<void> {
+    const key = utf8(own.key);
+    const response = await this.#txn(
+      'proclaim',
+      [createRevisionIs(key, own.epoch)],
+      [{ request_put: { key, value: utf8(value), ignore_lease: true } }],
+      [],
+    );
+    if (!response.succeeded) throw fencedOff('proclaim', own);
+  }
+
+  async put(
+    own: QueueKey,
+    key: string,
+    value: string,
+    options: PutOptions,
+  ): Promise<{ version: number }> {
+    const fence = utf8(own.key);
+    const dataKey = utf8(this.#dataPrefix + key);
+    const compare: ICompare[] = [createRevisionIs(fence, own.epoch)];
+    if (options.ifVersion !== undefined) {
+      compare.push({
+        key: dataKey,
+        target: CompareTarget.Version,
+        result: CompareResult.Equal,
+        version: options.ifVersion === 'absent' ? 0 : options.ifVersion,
+      });
+    }
+    const response = await this.#txn(
+      'put',
+      compare,
+      [{ request_put: { key: dataKey, value: utf8(value) } }, { request_range: { key: dataKey } }],
+      [{ request_range: { key: fence } }, { request_range: { key: dataKey } }],
+    );
+    if (response.succeeded) {
+      const kv = response.responses[1]?.response_range.kvs[0];
+      return { version: Number(kv?.version ?? 1) };
+    }
+    const holder = response.responses[0]?.response_range.kvs[0];
+    if (!holder || BigInt(holder.create_revision) !== own.epoch) throw fencedOff('put', own);
+    const current = response.responses[1]?.response_range.kvs[0];
+    throw new ConflictError(
+      `put of "${key}" was refused: it is at version ${current ? current.version : 'absent'}, not ${String(options.ifVersion)}`,
+    );
+  }
+
+  async delete(own: QueueKey, key: string): Promise<void> {
+    const fence = utf8(own.key);
+    const response = await this.#txn(
+      'delete',
+      [createRevisionIs(fence, own.epoch)],
+      [{ request_delete_range: { key: utf8(this.#dataPrefix + key) } }],
+      [],
+    );
+    if (!response.succeeded) throw fencedOff('delete', own);
+  }
+
+  async get(key: string): Promise<StoredValue | undefined> {
+    const response = await this.#ctx.client.kv
+      .range({ key: utf8(this.#dataPrefix + key) }, this.#ctx.deadline())
+      .catch(rethrow('get'));
+    const kv = response.kvs[0];
+    return kv ? { value: kv.value.toString('utf8'), version: Number(kv.version) } : undefined;
+  }
+
+  async candidates(): Promise<LeaderInfo[]> {
+    const response = await this.#ctx.client.kv
+      .range(
+        {
+          key: this.#prefix,
+          range_end: this.#prefixEnd,
+          sort_order: SortOrder.Ascend,
+          sort_target: SortTarget.Create,
+        },
+        this.#ctx.deadline(),
+      )
+      .catch(rethrow('read candidates'));
+    return response.kvs.map(toInfo);
+  }
+
+  watchLeader(
+    onLeader: (leader: LeaderInfo | undefined) => void,
+    onError: (error: unknown) => void,
+  ): LeaderWatchHandle {
+    return new LeaderWatch(this, onLeader, onError);
+  }
+
+  /** The head of the queue and the revision it was read at. */
+  async head(): Promise<{ leader: LeaderInfo | undefined; revision: bigint }> {
+    const response = await this.#ctx.client.kv
+      .range(
+        {
+          key: this.#prefix,
+          range_end: this.#prefixEnd,
+          sort_order: SortOrder.Ascend,
+          sort_target: SortTarget.Create,
+          limit: 1,
+        },
+        this.#ctx.deadline(),
+      )
+      .catch(rethrow('read leader'));
+    const kv = response.kvs[0];
+    return { leader: kv ? toInfo(kv) : undefined, revision: BigInt(response.header.revision) };
+  }
+
+  /** Watches the queue's prefix from `start`. */
+  watchPrefix(start: bigint, handlers: WatchHandlers): () => Promise<void> {
+    return this.#watch(this.#prefix, true, start, handlers);
+  }
+
+  /**
+   * Starts an etcd watch on a key (or a prefix) from `start`; calls `onFailure` once if etcd
+   * cancels it (e.g. the start revision was compacted). Returns a cancel function.
+   */
+  #watch(
+    key: string | Buffer,
+    isPrefix: boolean,
+    start: bigint | undefined,
+    handlers: WatchHandlers,
+  ): () => Promise<void> {
+    let builder = this.#ctx.client.watch();
+    builder = isPrefix ? builder.prefix(key) : builder.key(key);
+    if (start !== undefined) builder = builder.startRevision(String(start));
+    const watcher: Watcher = builder.watcher();
+    let done = false;
+    // etcd3 rethrows listener exceptions on a new tick (a crash): never let one escape.
+    const guard =
+      <A extends unknown[]>(fn: (...args: A) => void) =>
+      (...args: A) => {
+        if (done) return;
+        try {
+          fn(...args);
+        } catch {
+          // The handlers are ours and do not throw; this is a last line of defence.
+        }
+      };
+    watcher.on(
+      'put',
+      guard((kv: IKeyValue) => handlers.onPut?.(kv)),
+    );
+    watcher.on(
+      'delete',
+      guard((kv: IKeyValue) => handlers.onDelete?.(kv)),
+    );
+    watcher.on(
+      'error',
+      guard((error: Error) => {
+        done = true;
+        handlers.onFailure?.(error);
+      }),
+    );
+    watcher.on(
+      'end',
+      guard(() => {
+        done = true;
+        handlers.onFailure?.(new Error('watch ended'));
+      }),
+    );
+    return async () => {
+      if (done) return;
+      done = true;
+      await watcher.cancel().catch(() => {});
+    };
+  }
+
+  async #txn(
+    what: string,
+    compare: ICompare[],
+    success: IRequestOp[],
+    failure: IRequestOp[],
+    leaseId?: string,
+  ): Promise<ITxnResponse> {
+    return this.#ctx.client.kv
+      .txn({ compare, success, failure }, this.#ctx.deadline())
+      .catch(rethrow(what, leaseId));
+  }
+}
+
+/** Handlers of a watch. */
+export interface WatchHandlers {
+  onPut?(kv: IKeyValue): void;
+  onDelete?(kv: IKeyValue): void;
+  onFailure?(error: Error): void;
+}
+
+/**
+ * The leader of one election, from one prefix watch: a proclaim (put of the leader's key)
+ * updates the value, a delete of the leader's key re-reads the head, and a failed watch
+ * (compaction) re-reads and watches again from the read's revision. Everything is applied in
+ * order on one chain, and older snapshots than the last delivered are dropped.
+ */
+class LeaderWatch implements LeaderWatchHandle {
+  readonly #queue: EtcdQueue;
+  readonly #onLeader: (leader: LeaderInfo | undefined) => void;
+  readonly #onError: (error: unknown) => void;
+  #leader: LeaderInfo | undefined;
+  #revision = -1n;
+  #cancel: (() => Promise<void>) | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    queue: EtcdQueue,
+    onLeader: (leader: LeaderInfo | undefined) => void,
+    onError: (error: unknown) => void,
+  ) {
+    this.#queue = queue;
+    this.#onLeader = onLeader;
+    this.#onError = onError;
+    this.#restart();
+  }
+
+  resync(): void {
+    this.#restart();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = undefined;
+    void this.#cancel?.();
+    this.#cancel = undefined;
+  }
+
+  /** Reads the head, then watches the prefix from just after that read. */
+  #restart(): void {
+    this.#enqueue(async () => {
+      if (this.#stopped) return;
+      void this.#cancel?.();
+      this.#cancel = undefined;
+      let head: { leader: LeaderInfo | undefined; revision: bigint };
+      try {
+        head = await this.#queue.head();
+      } catch (error) {
+        if (this.#stopped) return;
+        this.#onError(error);
+        this.#retry = setTimeout(() => {
+          this.#retry = undefined;
+          this.#restart();
+        }, 500);
+        return;
+      }
+      if (this.#stopped) return;
+      this.#offer(head.revision, head.leader);
+      this.#cancel = this.#queue.watchPrefix(head.revision + 1n, {
+        onPut: (kv) => this.#enqueue(async () => this.#onPut(kv)),
+        onDelete: (kv) => this.#enqueue(async () => this.#onDelete(kv)),
+        onFailure: () => this.#restart(),
+      });
+    });
+  }
+
+  #onPut(kv: IKeyValue): void {
+    const revision = BigInt(kv.mod_revision);
+    const info = toInfo(kv);
+    const leader = this.#leader;
+    if (leader === undefined || (leader.key === info.key && leader.epoch === info.epoch)) {
+      // An empty queue's first key, or the leader proclaiming.
+      this.#offer(revision, info);
+    }
+  }
+
+  async #onDelete(kv: IKeyValue): Promise<void> {
+    if (this.#leader === undefined || kv.key.toString('utf8') !== this.#leader.key) return;
+    try {
+      const head = await this.#queue.head();
+      this.#offer(head.revision, head.leader);
+    } catch (error) {
+      this.#onError(error);
+      this.#restart();
+    }
+  }
+
+  #offer(revision: bigint, leader: LeaderInfo | undefined): void {
+    if (this.#stopped || revision <= this.#revision) return;
+    this.#revision = revision;
+    this.#leader = leader;
+    this.#onLeader(leader);
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#chain = this.#chain.then(task).catch((error: unknown) => this.#onError(error));
+  }
+}
+
+function createRevisionIs(key: Buffer, revision: bigint | number): ICompare {
+  return {
+    key,
+    target: CompareTarget.Create,
+    result: CompareResult.Equal,
+    create_revision: String(revision),
+  };
+}
+
+function toInfo(kv: IKeyValue): LeaderInfo {
+  return {
+    key: kv.key.toString('utf8'),
+    value: kv.value.toString('utf8'),
+    epoch: BigInt(kv.create_revision),
+  };
+}
+
+function fencedOff(what: string, own: QueueKey): LeadershipLostError {
+  return new LeadershipLostError(
+    `${what} was refused by etcd: the key ${own.key} with create revision ${own.epoch} is gone`,
+  );
+}
