@@ -11,6 +11,8 @@ import { createMemoryArbitrator, sharedMemoryServer } from '@tenure/memory';
 import {
   type ArbitratorScheme,
   type ArbitratorTarget,
+  type EtcdTarget,
+  formatEndpoint,
   type MemoryTarget,
   parseArbitratorUrl,
   redactUrl,
@@ -43,7 +45,7 @@ type AdapterTable = {
  */
 const ADAPTERS: AdapterTable = {
   memory: { open: openMemory },
-  etcd: notAvailableYet('etcd', '@tenure/etcd'),
+  etcd: { open: openEtcd },
   zk: notAvailableYet('ZooKeeper', '@tenure/zookeeper'),
 };
 
@@ -53,7 +55,7 @@ const ADAPTERS: AdapterTable = {
  * - `memory://` — the process-wide in-process server (the one `createMemoryArbitrator()`
  *   joins); `memory://name` — a named one, created on first use (`sharedMemoryServer(name)`):
  *   arbitrators naming the same server elect together.
- * - `etcd://h1:2379,h2:2379/prefix` — an etcd cluster (adapter not available yet).
+ * - `etcd://h1:2379,h2:2379/prefix` — an etcd cluster; elections live under `prefix/`.
  * - `zk://h1:2181,h2:2181/root` — a ZooKeeper ensemble (adapter not available yet).
  *
  * Query parameters: `ttl` (a duration such as `500ms`, `5s`, `1m`), `maxDrift`, `margin`, and
@@ -146,6 +148,15 @@ async function openMemory(target: MemoryTarget, settings: SessionSettings): Prom
     // `memory://` is the shared server "default", the one createMemoryArbitrator() joins.
     server: sharedMemoryServer(target.server ?? 'default'),
     ...(target.latencyMs === undefined ? {} : { latencyMs: target.latencyMs }),
+  });
+}
+
+async function openEtcd(target: EtcdTarget, settings: SessionSettings): Promise<Arbitrator> {
+  const { createEtcdArbitrator } = await import('@tenure/etcd');
+  return createEtcdArbitrator({
+    ...settings,
+    endpoints: target.endpoints.map(formatEndpoint),
+    ...(target.prefix === '' ? {} : { namespace: `${target.prefix}/` }),
   });
 }
 

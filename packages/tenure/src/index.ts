@@ -56,6 +56,13 @@ export {
   UnavailableError,
 } from '@tenure/core';
 export type {
+  EtcdArbitrator,
+  EtcdArbitratorOptions,
+  EtcdFence,
+  EtcdTlsOptions,
+} from '@tenure/etcd';
+export { createEtcdArbitrator, etcdFence, fencedIf } from '@tenure/etcd';
+export type {
   MemoryArbitrator,
   MemoryArbitratorOptions,
   MemoryServer,

@@ -269,10 +269,6 @@ describe('connect', () => {
 
   it.each([
     [
-      'etcd://h1:2379,h2:2379/prefix?ttl=5s',
-      /is a valid etcd URL, but the etcd adapter \(@tenure\/etcd\) is not available yet/,
-    ],
-    [
       'zk://h1:2181,h2:2181/root?ttl=6s',
       /is a valid ZooKeeper URL, but the ZooKeeper adapter \(@tenure\/zookeeper\) is not available yet/,
     ],

@@ -122,10 +122,6 @@ describe('the demo (packages/tenure/dist/demo/main.js)', () => {
   it.each([
     [['--bogus'], /Unknown option '--bogus'[\s\S]*Usage:/],
     [['--ttl', 'soon'], /--ttl soon: expected a duration such as 2s or 1500ms/],
-    [
-      ['--url', 'etcd://127.0.0.1:2379'],
-      /demo failed: .*the etcd adapter \(@tenure\/etcd\) is not available yet/,
-    ],
     [['--url', 'redis://x'], /demo failed: .*unknown scheme "redis:"/],
   ])(
     'fails with exit code 1 and a message for %j',

@@ -229,6 +229,14 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const faults = faultsOf(crashed.candidate.arbitrator);
     log.section(`2. Crash: ${crashed.candidate.name} stops renewing, the arbitrator expires it`);
     const crashAt = log.now();
+    // Wait from before the crash: a graceful close hands over before close() returns.
+    const nextLeader = leadership.next(
+      (e) => e.candidate !== crashed.candidate,
+      3 * ttlMs + 5_000,
+      'failover',
+      demo.signal,
+    );
+    nextLeader.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
     if (faults) {
       faults.pause();
       const deadlineAt = crashAt + crashed.term.remainingMs();
@@ -253,12 +261,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       crashed.candidate.left = true;
       await crashed.candidate.arbitrator.close();
     }
-    const successor = await leadership.next(
-      (e) => e.candidate !== crashed.candidate,
-      3 * ttlMs + 5_000,
-      'failover',
-      demo.signal,
-    );
+    const successor = await nextLeader;
     log.note(`failover ${formatSpan(successor.atMs - crashAt)} after the crash.`);
     if (faults) {
       log.note(
