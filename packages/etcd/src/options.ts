@@ -1,4 +1,4 @@
-import type { Arbitrator, Term } from '@tenure/core';
+import type { Arbitrator } from '@tenure/core';
 import type { Etcd3 } from 'etcd3';
 
 /** TLS settings of {@link EtcdArbitratorOptions}: PEM strings or Buffers. */
