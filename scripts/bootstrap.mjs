@@ -33,6 +33,50 @@ function pnpm() {
   return ['npx', ['-y', pinned]];
 }
 
+function onPath(binary) {
+  return spawnSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' }).status === 0;
+}
+
+function ensureDebianPackages(wanted) {
+  const missing = wanted.filter((w) => !onPath(w.binary));
+  if (missing.length === 0) return;
+  const names = missing.map((w) => w.pkg);
+  if (!onPath('apt-get')) {
+    console.error(
+      `✗ the integration tests need ${names.join(', ')} (binaries: ${missing.map((w) => w.binary).join(', ')}).\n` +
+        '  Install them with your package manager, or point TENURE_ETCD_ENDPOINTS at a running cluster.',
+    );
+    process.exit(1);
+  }
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  console.log(`› installing Debian packages: ${names.join(' ')}`);
+  must(
+    sudo[0] ?? 'apt-get',
+    [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), 'update', '-qq'],
+    { env },
+  );
+  must(
+    sudo[0] ?? 'apt-get',
+    [
+      ...sudo.slice(1),
+      ...(sudo.length ? ['apt-get'] : []),
+      'install',
+      '-y',
+      '-qq',
+      '--no-install-recommends',
+      ...names,
+    ],
+    { env },
+  );
+  // The tests start their own servers on free ports; a packaged service is not wanted.
+  for (const w of missing) {
+    if (w.service && onPath('systemctl')) {
+      spawnSync('systemctl', ['disable', '--now', w.service], { stdio: 'ignore' });
+    }
+  }
+}
+
 if (mode !== 'demo' && mode !== 'test') {
   console.error('usage: node scripts/bootstrap.mjs <demo|test> [args…]');
   process.exit(2);
@@ -52,6 +96,12 @@ if (mode === 'demo') {
   must(pm, [...pmArgs, 'run', '--silent', 'build']);
   process.exit(run(process.execPath, [join(root, 'packages/tenure/dist/demo/main.js'), ...args]));
 }
+
+// The integration tests run real servers from Debian's packages: install what is missing.
+ensureDebianPackages([
+  { binary: 'etcd', pkg: 'etcd-server', service: 'etcd' },
+  { binary: 'etcdctl', pkg: 'etcd-client' },
+]);
 
 // mode === 'test': every check, in order; the first failure stops the run.
 must(pm, [...pmArgs, 'run', 'check', ...args]);
