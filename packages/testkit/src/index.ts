@@ -1,6 +1,7 @@
 /**
  * `@tenure/testkit`: the conformance suite every tenure adapter runs, the term-history checker
- * for guarantees G1 and G2, and the bounded-wait helpers tenure's tests share.
+ * for guarantees G1 and G2, the bounded-wait helpers tenure's tests share, and launchers for
+ * real etcd servers and a fault-injecting TCP proxy.
  *
  * @packageDocumentation
  */
@@ -13,8 +14,21 @@ export type {
   ObserverRecording,
 } from './election-recorder.js';
 export { recordElection, recordObserver } from './election-recorder.js';
+export type { FindEtcdBinaryOptions } from './etcd-binary.js';
+export { ETCD_ENDPOINTS_ENV, ETCD_INSTALL_HINT, findEtcdBinary } from './etcd-binary.js';
+export type { EtcdCluster, EtcdLeaderOptions } from './etcd-cluster.js';
+export { startEtcdCluster } from './etcd-cluster.js';
+export type { EtcdForTests } from './etcd-for-tests.js';
+export { etcdEndpointsFromEnv, etcdForTests } from './etcd-for-tests.js';
+export type { EtcdLauncherErrorCode, EtcdLauncherErrorOptions } from './etcd-launcher-error.js';
+export { EtcdLauncherError } from './etcd-launcher-error.js';
+export type { EtcdNode, EtcdNodeState, EtcdOptions, StartEtcdOptions } from './etcd-node.js';
+export { startEtcd } from './etcd-node.js';
 export type { LeaderSequenceKind } from './leader-sequence.js';
 export { describeLeader, leaderSequenceViolations } from './leader-sequence.js';
+export { isProcessGone, processState } from './process-status.js';
+export type { TcpProxy, TcpProxyOptions, TcpProxyState, TcpProxyTarget } from './tcp-proxy.js';
+export { startTcpProxy } from './tcp-proxy.js';
 export type {
   HistoryViolation,
   HistoryViolationKind,
