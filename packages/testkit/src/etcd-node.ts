@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { findEtcdBinary } from './etcd-binary.js';
 import { EtcdLauncherError } from './etcd-launcher-error.js';
 import { requestJson } from './http-json-request.js';
-import { killOnExit } from './kill-on-exit.js';
+import { killOnExit, tiedToThisProcess } from './kill-on-exit.js';
 import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
 import { isProcessGone, processState } from './process-status.js';
 import { Timing, waitFor, withTimeout } from './timing.js';
@@ -262,7 +262,8 @@ export class EtcdProcess implements EtcdNode {
         fd,
         `--- tenure testkit ${new Date().toISOString()}: ${this.#options.binary} ${args.join(' ')}\n`,
       );
-      child = spawn(this.#options.binary, args, {
+      const command = tiedToThisProcess({ file: this.#options.binary, args });
+      child = spawn(command.file, command.args, {
         stdio: ['ignore', fd, fd],
         env: etcdEnvironment(),
       });

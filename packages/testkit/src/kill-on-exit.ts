@@ -1,10 +1,17 @@
 /**
- * The last line of defence against a stray server: every process the launchers start is
- * registered here until it exits, and the test process SIGKILLs whatever is still registered
- * when it exits. (A test process killed by SIGKILL itself cannot run this; nothing can.)
+ * The defences against a stray server outliving the test process that started it:
+ *
+ * - {@link tiedToThisProcess} starts the server under util-linux `setpriv --pdeathsig KILL`, so
+ *   the kernel SIGKILLs it when this process dies by any means, a signal included (vitest ends
+ *   its workers with one, which runs no `exit` handler).
+ * - {@link killOnExit} SIGKILLs every registered process from an `exit` handler, for systems
+ *   without `setpriv`, where only a normal exit is covered.
  *
  * @packageDocumentation
  */
+
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 
 const registered = new Set<number>();
 let installed = false;
@@ -34,4 +41,41 @@ export function killOnExit(pid: number): () => void {
   return () => {
     registered.delete(pid);
   };
+}
+
+/** A command to spawn: the executable and its arguments. */
+export interface Command {
+  readonly file: string;
+  readonly args: readonly string[];
+}
+
+let setpriv: string | null | undefined;
+
+/**
+ * `command` wrapped so the kernel SIGKILLs it once this process dies: `setpriv --pdeathsig KILL
+ * -- file args…`. setpriv execs the command, so the pid stays the command's own. Where setpriv
+ * (Linux, util-linux ≥ 2.33) is missing, `command` as it is.
+ */
+export function tiedToThisProcess(command: Command): Command {
+  setpriv ??= findSetpriv();
+  if (setpriv === null) return command;
+  return { file: setpriv, args: ['--pdeathsig', 'KILL', '--', command.file, ...command.args] };
+}
+
+function findSetpriv(): string | null {
+  if (process.platform !== 'linux') return null;
+  for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
+    try {
+      accessSync(candidate, constants.X_OK);
+    } catch {
+      continue;
+    }
+    // Older setpriv lacks --pdeathsig; ask it once.
+    const probe = spawnSync(candidate, ['--pdeathsig', 'KILL', '--', 'true'], {
+      stdio: 'ignore',
+      timeout: 5_000,
+    });
+    return probe.status === 0 ? candidate : null;
+  }
+  return null;
 }
