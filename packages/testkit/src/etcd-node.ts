@@ -111,9 +111,13 @@ export interface EtcdNode extends AsyncDisposable {
 
 /** What a node needs to know about the cluster it belongs to. */
 export interface EtcdMemberSpec {
+  /** `--name`. */
   readonly name: string;
+  /** The client port on 127.0.0.1. */
   readonly clientPort: number;
+  /** The raft peer port on 127.0.0.1. */
   readonly peerPort: number;
+  /** The port of `--listen-metrics-urls` on 127.0.0.1. */
   readonly metricsPort: number;
   /** `--initial-cluster`: every member's `name=peerURL`. */
   readonly initialCluster: string;
@@ -123,11 +127,17 @@ export interface EtcdMemberSpec {
 
 /** Settled options, with every default applied. */
 export interface ResolvedEtcdOptions {
+  /** The etcd binary, checked to be executable. */
   readonly binary: string;
+  /** {@link EtcdOptions.heartbeatIntervalMs}. */
   readonly heartbeatIntervalMs: number;
+  /** {@link EtcdOptions.electionTimeoutMs}. */
   readonly electionTimeoutMs: number;
+  /** {@link EtcdOptions.readyTimeoutMs}, scaled. */
   readonly readyTimeoutMs: number;
+  /** {@link EtcdOptions.extraArgs}. */
   readonly extraArgs: readonly string[];
+  /** {@link EtcdOptions.keepLogs}. */
   readonly keepLogs: boolean;
 }
 

@@ -45,7 +45,9 @@ export function killOnExit(pid: number): () => void {
 
 /** A command to spawn: the executable and its arguments. */
 export interface Command {
+  /** The executable. */
   readonly file: string;
+  /** Its arguments. */
   readonly args: readonly string[];
 }
 

@@ -12,6 +12,7 @@ import {
   processState,
   startEtcd,
   startEtcdCluster,
+  startTcpProxy,
   Timing,
 } from '@tenure/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -285,6 +286,31 @@ describe('startEtcd', () => {
       const log = await readFile(etcd.logFile, 'utf8');
       expect(log).toMatch(/"heartbeat-interval":"50ms"/);
       expect(log).toMatch(/"election-timeout":"500ms"/);
+    },
+    TEST_MS,
+  );
+});
+
+describe('a TcpProxy in front of etcd', () => {
+  it(
+    'carries etcdctl traffic, black-holes it when cut, and carries it again when restored',
+    async () => {
+      await using etcd = await startEtcd();
+      await using proxy = await startTcpProxy({ host: '127.0.0.1', port: etcd.clientPort });
+      await put([proxy.url], 'via', 'proxy');
+      expect(await get([proxy.url], 'via')).toBe('proxy');
+
+      proxy.cut();
+      const cut = await etcdctl(
+        [proxy.url],
+        ['--dial-timeout=1s', '--command-timeout=1s', 'get', 'via'],
+      );
+      expect(cut.code).not.toBe(0);
+      expect(cut.stderr).toMatch(/deadline exceeded/i);
+      expect(etcd.state).toBe('running');
+
+      proxy.restore();
+      expect(await get([proxy.url], 'via')).toBe('proxy');
     },
     TEST_MS,
   );
