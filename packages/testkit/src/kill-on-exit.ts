@@ -3,7 +3,8 @@
  *
  * - {@link tiedToThisProcess} starts the server under util-linux `setpriv --pdeathsig KILL`, so
  *   the kernel SIGKILLs it when this process dies by any means, a signal included (vitest ends
- *   its workers with one, which runs no `exit` handler).
+ *   its workers with one, which runs no `exit` handler). The kernel ties it to the spawning
+ *   *thread*: launched from a worker thread, the server dies when that thread ends.
  * - {@link killOnExit} SIGKILLs every registered process from an `exit` handler, for systems
  *   without `setpriv`, where only a normal exit is covered.
  *

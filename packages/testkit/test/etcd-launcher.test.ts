@@ -159,14 +159,12 @@ describe('startEtcd', () => {
       expect(processState(etcd.pid)).toBe('T');
 
       // The kernel still accepts the connection, nobody answers: the client's own timeout ends it.
-      const started = performance.now();
       const hung = await etcdctl(
         [etcd.endpoint],
         ['--dial-timeout=1s', '--command-timeout=1s', 'get', 'anything'],
       );
       expect(hung.code).not.toBe(0);
       expect(hung.stderr).toMatch(/deadline exceeded/i);
-      expect(performance.now() - started).toBeGreaterThanOrEqual(900);
 
       await etcd.resume();
       expect(etcd.state).toBe('running');
@@ -261,6 +259,7 @@ describe('startEtcd', () => {
       expect((error as EtcdLauncherError).logTail).toMatch(/no-such-flag/);
       expect((error as Error).message).toMatch(/exited with code \d+ before it became ready/);
       expect((error as Error).message).toMatch(/no-such-flag/);
+      // Fast: on the exit, not after the 20 s readiness bound.
       expect(performance.now() - started).toBeLessThan(timing.scale(10_000));
       // The log of a failed start is kept for diagnosis; the test removes it.
       const logDir = /Log (\S+)\/etcd\.log/.exec((error as Error).message)?.[1];
