@@ -1,5 +1,5 @@
 // The published shape of tenure, as a JavaScript consumer gets it: pack @tenure/core,
-// @tenure/memory and tenure the way `pnpm publish` would (workspace:^ ranges rewritten), npm
+// @tenure/memory, @tenure/etcd and tenure the way `pnpm publish` would (workspace:^ ranges rewritten), npm
 // install the tarballs into an empty project (eventemitter3 comes from the npm registry), and
 // run a plain .mjs file that imports `tenure`, elects a leader on memory:// and closes. No
 // TypeScript, no workspace links, no vitest aliases.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
-const PACKAGES = ['core', 'memory', 'tenure'] as const;
+const PACKAGES = ['core', 'memory', 'etcd', 'tenure'] as const;
 const STEP_TIMEOUT_MS = 180_000;
 
 interface Result {
@@ -147,6 +147,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
     expect(tarballs.map((t) => t.slice(t.lastIndexOf('/') + 1)).sort()).toEqual([
       'tenure-0.1.0.tgz',
       'tenure-core-0.1.0.tgz',
+      'tenure-etcd-0.1.0.tgz',
       'tenure-memory-0.1.0.tgz',
     ]);
     const tenure = tarballs.find((t) => t.endsWith('/tenure-0.1.0.tgz'))!;
@@ -161,6 +162,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
     const manifest = await must('tar', ['-xzOf', tenure, 'package/package.json'], workDir);
     expect(JSON.parse(manifest.stdout).dependencies).toEqual({
       '@tenure/core': '^0.1.0',
+      '@tenure/etcd': '^0.1.0',
       '@tenure/memory': '^0.1.0',
     });
   });
