@@ -260,6 +260,7 @@ async function memberStatus(node: EtcdProcess): Promise<MemberStatus | undefined
     const response = await requestJson(`${node.endpoint}/v3/maintenance/status`, {
       body: {},
       timeoutMs: 1_000,
+      ...(node.probeTls === undefined ? {} : { tls: node.probeTls }),
     });
     if (response.status !== 200) return undefined;
     const body = response.body as {

@@ -78,9 +78,13 @@ export interface EtcdForTests extends AsyncDisposable {
  * Use it for tests that need only a working etcd, so they also run against a compose or CI
  * cluster; tests that inject faults call {@link startEtcd} / `startEtcdCluster` directly, since
  * only a launched server can be killed or paused.
+ *
+ * With `options.clientTls` it always launches a local node: an external cluster does not
+ * serve the test's certificates, and quietly handing a TLS test a plain cluster would test
+ * nothing.
  */
 export async function etcdForTests(options: StartEtcdOptions = {}): Promise<EtcdForTests> {
-  const endpoints = etcdEndpointsFromEnv();
+  const endpoints = options.clientTls === undefined ? etcdEndpointsFromEnv() : undefined;
   if (endpoints === undefined) return new LaunchedEtcd(await startEtcd(options));
   await assertReachable(endpoints);
   return new ExternalEtcd(endpoints);

@@ -7,13 +7,13 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findEtcdBinary } from './etcd-binary.js';
 import { EtcdLauncherError } from './etcd-launcher-error.js';
-import { requestJson } from './http-json-request.js';
+import { type HttpsClientTls, requestJson } from './http-json-request.js';
 import { killOnExit, tiedToThisProcess } from './kill-on-exit.js';
 import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
 import { isProcessGone, processState } from './process-status.js';
@@ -39,6 +39,40 @@ export interface EtcdOptions {
    * Default `false`. The log of a start that failed is always kept, and its path is in the error.
    */
   keepLogs?: boolean;
+  /**
+   * Serve clients over TLS only (`https://` client URLs, `--cert-file`, `--key-file`,
+   * `--trusted-ca-file`, and `--client-cert-auth` unless turned off). Peers and metrics stay on
+   * plain http. Default: plain http.
+   */
+  clientTls?: EtcdClientTlsOptions;
+}
+
+/**
+ * Client TLS of a launched etcd, as PEM files. The launcher probes the node over https with
+ * them, so a certificate that does not fit fails the start with etcd's log, not a later test.
+ */
+export interface EtcdClientTlsOptions {
+  /**
+   * The server certificate (`--cert-file`). Clients connect to `127.0.0.1`, so it needs
+   * `subjectAltName = IP:127.0.0.1`. With `clientCertAuth` it also needs
+   * `extendedKeyUsage = serverAuth, clientAuth`: etcd 3.4's JSON gateway on the client port
+   * connects to the server with this same certificate, and the cluster launcher reads
+   * `/v3/maintenance/status` through that gateway.
+   */
+  readonly certFile: string;
+  /** The server certificate's private key (`--key-file`). */
+  readonly keyFile: string;
+  /** The CA that signed the server certificate and the client certificates (`--trusted-ca-file`). */
+  readonly trustedCaFile: string;
+  /** Refuse clients without a certificate signed by `trustedCaFile` (`--client-cert-auth`). Default `true`. */
+  readonly clientCertAuth?: boolean;
+  /**
+   * A client certificate signed by `trustedCaFile` that the launcher presents to its own probes.
+   * Required when `clientCertAuth` is on.
+   */
+  readonly clientCertFile?: string;
+  /** The private key of `clientCertFile`. */
+  readonly clientKeyFile?: string;
 }
 
 /** Options of {@link startEtcd}. */
@@ -61,7 +95,7 @@ export type EtcdNodeState = 'starting' | 'running' | 'paused' | 'exited' | 'stop
 export interface EtcdNode extends AsyncDisposable {
   /** The member name (`--name`). */
   readonly name: string;
-  /** The client URL, `http://127.0.0.1:<clientPort>`. */
+  /** The client URL: `http://127.0.0.1:<clientPort>`, or `https://…` with `clientTls`. */
   readonly endpoint: string;
   /** The client port on 127.0.0.1. */
   readonly clientPort: number;
@@ -139,6 +173,22 @@ export interface ResolvedEtcdOptions {
   readonly extraArgs: readonly string[];
   /** {@link EtcdOptions.keepLogs}. */
   readonly keepLogs: boolean;
+  /** {@link EtcdOptions.clientTls}, checked, with the PEM the launcher's probes present. */
+  readonly clientTls: ResolvedClientTls | undefined;
+}
+
+/** {@link EtcdClientTlsOptions} with the default applied and the probe's PEM read. */
+export interface ResolvedClientTls {
+  /** {@link EtcdClientTlsOptions.certFile}. */
+  readonly certFile: string;
+  /** {@link EtcdClientTlsOptions.keyFile}. */
+  readonly keyFile: string;
+  /** {@link EtcdClientTlsOptions.trustedCaFile}. */
+  readonly trustedCaFile: string;
+  /** {@link EtcdClientTlsOptions.clientCertAuth}, default applied. */
+  readonly clientCertAuth: boolean;
+  /** What the launcher's https probes trust and present. */
+  readonly probe: HttpsClientTls;
 }
 
 const LOOPBACK = '127.0.0.1';
@@ -181,6 +231,43 @@ export function resolveEtcdOptions(options: EtcdOptions): ResolvedEtcdOptions {
     readyTimeoutMs,
     extraArgs: [...(options.extraArgs ?? [])],
     keepLogs: options.keepLogs ?? false,
+    clientTls: options.clientTls === undefined ? undefined : resolveClientTls(options.clientTls),
+  };
+}
+
+function resolveClientTls(tls: EtcdClientTlsOptions): ResolvedClientTls {
+  const clientCertAuth = tls.clientCertAuth ?? true;
+  if ((tls.clientCertFile === undefined) !== (tls.clientKeyFile === undefined)) {
+    throw new RangeError('clientTls: clientCertFile and clientKeyFile go together');
+  }
+  if (clientCertAuth && tls.clientCertFile === undefined) {
+    throw new RangeError(
+      'clientTls: with clientCertAuth, give clientCertFile and clientKeyFile (the launcher probes the node with them)',
+    );
+  }
+  // Read (and so check) every file now: etcd would only report a missing one in its log.
+  const pem = (field: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new RangeError(
+        `clientTls.${field}: cannot read ${path} (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+  };
+  pem('certFile', tls.certFile);
+  pem('keyFile', tls.keyFile);
+  const ca = pem('trustedCaFile', tls.trustedCaFile) as Buffer;
+  const cert = pem('clientCertFile', tls.clientCertFile);
+  const key = pem('clientKeyFile', tls.clientKeyFile);
+  return {
+    certFile: tls.certFile,
+    keyFile: tls.keyFile,
+    trustedCaFile: tls.trustedCaFile,
+    clientCertAuth,
+    probe: { ca, ...(cert && key ? { cert, key } : {}) },
   };
 }
 
@@ -222,7 +309,7 @@ export class EtcdProcess implements EtcdNode {
     this.name = spec.name;
     this.clientPort = spec.clientPort;
     this.peerPort = spec.peerPort;
-    this.endpoint = `http://${LOOPBACK}:${spec.clientPort}`;
+    this.endpoint = `${options.clientTls ? 'https' : 'http'}://${LOOPBACK}:${spec.clientPort}`;
     this.metricsUrl = `http://${LOOPBACK}:${spec.metricsPort}/metrics`;
     this.dataDir = join(root, 'data');
     this.logFile = join(root, 'etcd.log');
@@ -247,6 +334,11 @@ export class EtcdProcess implements EtcdNode {
   }
 
   /** The ports this node holds, released when it stops. */
+  /** What requests to the client URL trust and present (client TLS), else `undefined`. */
+  get probeTls(): HttpsClientTls | undefined {
+    return this.#options.clientTls?.probe;
+  }
+
   get ports(): readonly number[] {
     return [this.#spec.clientPort, this.#spec.peerPort, this.#metricsPort];
   }
@@ -507,6 +599,7 @@ export class EtcdProcess implements EtcdNode {
     try {
       const response = await requestJson(`${this.endpoint}/health`, {
         timeoutMs: PROBE_TIMEOUT_MS,
+        ...(this.probeTls === undefined ? {} : { tls: this.probeTls }),
         ...(signal === undefined ? {} : { signal }),
       });
       return response.status === 200 && isHealthyBody(response.body);
@@ -516,8 +609,9 @@ export class EtcdProcess implements EtcdNode {
   }
 
   #args(): string[] {
-    const client = `http://${LOOPBACK}:${this.#spec.clientPort}`;
+    const client = this.endpoint;
     const peer = `http://${LOOPBACK}:${this.#spec.peerPort}`;
+    const tls = this.#options.clientTls;
     return [
       `--name=${this.#spec.name}`,
       `--data-dir=${this.dataDir}`,
@@ -534,6 +628,14 @@ export class EtcdProcess implements EtcdNode {
       // zap to stderr, which goes to the log file: also catches Go panics and flag errors.
       '--logger=zap',
       '--log-outputs=stderr',
+      ...(tls === undefined
+        ? []
+        : [
+            `--cert-file=${tls.certFile}`,
+            `--key-file=${tls.keyFile}`,
+            `--trusted-ca-file=${tls.trustedCaFile}`,
+            `--client-cert-auth=${tls.clientCertAuth}`,
+          ]),
       ...this.#options.extraArgs,
     ];
   }

@@ -27,6 +27,18 @@ export interface HttpJsonRequestOptions {
   timeoutMs: number;
   /** Aborts the request. */
   signal?: AbortSignal;
+  /** For https: the CA to trust and, for servers that require one, a client certificate (PEM). */
+  tls?: HttpsClientTls;
+}
+
+/** The TLS material of an https {@link requestJson}. */
+export interface HttpsClientTls {
+  /** The CA certificate(s) that signed the server's certificate. */
+  readonly ca: string | Buffer;
+  /** A client certificate, for servers that require client authentication. */
+  readonly cert?: string | Buffer;
+  /** The client certificate's private key. */
+  readonly key?: string | Buffer;
 }
 
 /**
@@ -48,6 +60,13 @@ export function requestJson(
     const req = request(url, {
       method,
       agent: false,
+      ...(options.tls === undefined
+        ? {}
+        : {
+            ca: options.tls.ca,
+            ...(options.tls.cert === undefined ? {} : { cert: options.tls.cert }),
+            ...(options.tls.key === undefined ? {} : { key: options.tls.key }),
+          }),
       headers:
         payload === undefined
           ? {}

@@ -22,7 +22,13 @@ export type { EtcdForTests } from './etcd-for-tests.js';
 export { etcdEndpointsFromEnv, etcdForTests } from './etcd-for-tests.js';
 export type { EtcdLauncherErrorCode, EtcdLauncherErrorOptions } from './etcd-launcher-error.js';
 export { EtcdLauncherError } from './etcd-launcher-error.js';
-export type { EtcdNode, EtcdNodeState, EtcdOptions, StartEtcdOptions } from './etcd-node.js';
+export type {
+  EtcdClientTlsOptions,
+  EtcdNode,
+  EtcdNodeState,
+  EtcdOptions,
+  StartEtcdOptions,
+} from './etcd-node.js';
 export { startEtcd } from './etcd-node.js';
 export type { LeaderSequenceKind } from './leader-sequence.js';
 export { describeLeader, leaderSequenceViolations } from './leader-sequence.js';
