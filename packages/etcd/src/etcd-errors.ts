@@ -32,7 +32,7 @@ export function toTenureError(error: unknown, what: string, leaseId?: string): E
     error instanceof EtcdRoleNotGrantedError ||
     error instanceof EtcdUserNotFoundError ||
     error instanceof GRPCUnauthenticatedError ||
-    /certificate|handshake|SSL|TLS/i.test(message)
+    /certificate|handshake|SSL|TLS|user name is empty/i.test(message)
   ) {
     return new PermissionDeniedError(`etcd refused ${what}: ${message}`, { cause: error });
   }
