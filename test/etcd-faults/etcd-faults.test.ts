@@ -280,7 +280,7 @@ describe.sequential('etcd faults, candidates in separate processes, three-node c
           what: "a's old term to end",
         });
         s.note(
-          `a's old term ended "${String(ended.reason)}" ${(ended.t - resumedAt).toFixed(0)} ms after SIGCONT; put refused: ${String(putReply.message)}`,
+          `first sample after waking: epoch ${String(wake.epoch)} valid=${String(wake.valid)} (tick gap ${String(wake.gapMs)} ms); a's old term ended "${String(ended.reason)}" ${(ended.t - resumedAt).toFixed(0)} ms after SIGCONT; b elected ${(bLeads.t - stoppedAt).toFixed(0)} ms after SIGSTOP; put refused: ${String(putReply.message)}`,
         );
         // Let a rejoin and run a while: it must never see its old term valid again.
         await a.next((e) => e.type === 'connection' && e.t > resumedAt, {
