@@ -1,4 +1,5 @@
 import {
+  ClosedError,
   InvalidArgumentError,
   isTenureError,
   PermissionDeniedError,
@@ -42,7 +43,7 @@ export function toTenureError(error: unknown, what: string, leaseId?: string): E
     });
   }
   if (error instanceof ClientClosedError) {
-    return new UnavailableError(`etcd client closed during ${what}`, { cause: error });
+    return new ClosedError(`etcd client closed during ${what}`, { cause: error });
   }
   // An expired auth token (EtcdInvalidAuthTokenError) is renewed by the client: retry.
   return new UnavailableError(`etcd ${what} failed: ${message}`, { cause: error });
