@@ -206,7 +206,7 @@ function epochOf(event: CandidateEvent): bigint {
   return BigInt(String(event.epoch));
 }
 
-/** The cluster's current revision, read with etcdctl. */
+/** Runs etcdctl (v3 API) against every member of `cluster`; resolves with its stdout. */
 async function etcdctl(cluster: EtcdCluster, ...args: string[]): Promise<string> {
   const { stdout } = await run(
     findEtcdBinary('etcdctl'),
