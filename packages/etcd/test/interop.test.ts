@@ -89,6 +89,11 @@ describe('etcdctl elect and tenure share one election', () => {
         expect(queue[1]?.key).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
         expect(queue[1]?.epoch).toBeGreaterThan(term.epoch);
         const etcdctlKey = queue[1]?.key as string;
+        // Both keys end in the hex id of the lease they are attached to, as Go writes them.
+        for (const key of [term.key, etcdctlKey]) {
+          const stored = (await arbitrator.client.get(key).exec()).kvs[0];
+          expect(key).toBe(`${name}/${BigInt(stored?.lease ?? -1).toString(16)}`);
+        }
         // etcdctl prints the key and value once elected; tenure still leads, so nothing yet.
         expect(candidate.lines).toEqual([]);
         expect(term.isValid()).toBe(true);
