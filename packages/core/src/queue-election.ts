@@ -1,4 +1,4 @@
-import { throwIfAborted } from './abort.js';
+import { raceAbort, throwIfAborted } from './abort.js';
 import { Backoff } from './backoff.js';
 import {
   AbortedError,
@@ -83,6 +83,10 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
   #state: ElectionState = 'idle';
   #term: ManagedTerm | undefined;
   #own: QueueKey | undefined;
+  /** The epoch of the latest term: a new term's must be larger (G2). */
+  #lastEpoch = -1n;
+  /** A key delete still retrying in the background after resign() or close(). */
+  #pendingLeave: Promise<void> | undefined;
   #candidacy: AbortController | undefined;
   #driver: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -264,10 +268,19 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     while (!stop.aborted) {
       let session: SessionRef | undefined;
       try {
+        // A resign whose delete is still retrying: the key is ours (same session, same name),
+        // so joining now would find it again and lead with the ended term's epoch.
+        if (this.#pendingLeave) await raceAbort(this.#pendingLeave, [stop]);
         session = await this.#sessions.ready([stop]);
         const own = await this.#backend.join(session, this.#value);
         this.#own = own;
         if (stop.aborted) break;
+        if (own.epoch <= this.#lastEpoch) {
+          // The join found the key of a term that has ended (its delete gave up): a term's
+          // epoch is never reused. Delete it and join again with a fresh key.
+          await this.#leaveBeforeRejoin(session, stop);
+          continue;
+        }
         if ((await this.#waitForHead(own, session, stop)) === 'gone') continue;
         const reason = await this.#lead(own, session, stop);
         backoff.reset();
@@ -352,6 +365,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
       },
     );
     if (stop.aborted) return 'resigned';
+    this.#lastEpoch = own.epoch;
     this.#term = term;
     this.#transition('leading');
     this.emit('elected', term);
@@ -420,7 +434,12 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
         }
       }
     };
-    retry().catch(() => {});
+    const pending = retry()
+      .catch(() => {})
+      .finally(() => {
+        if (this.#pendingLeave === pending) this.#pendingLeave = undefined;
+      });
+    this.#pendingLeave = pending;
   }
 
   /** Deletes the key of an `expired` term before rejoining, retrying until done or moot. */

@@ -11,8 +11,6 @@ export interface KeeperTimers {
   now(): number;
   /** Runs `fn` after `ms`; returns a function that cancels it. */
   setTimeout(fn: () => void, ms: number): () => void;
-  /** Resolves after `ms`. */
-  delay(ms: number): Promise<void>;
 }
 
 /** How a {@link SessionKeeper} talks to its arbitrator about sessions. */
@@ -226,9 +224,24 @@ export class SessionKeeper implements SessionSource {
         return;
       } catch (error) {
         if (!this.#failed(error)) return;
-        await this.#timers.delay(this.#backoff.next());
+        await this.#retryPause(this.#backoff.next());
       }
     }
+  }
+
+  /** Waits `ms` before the next grant; close() cuts it short, so no timer outlives the keeper. */
+  #retryPause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const cancel = this.#timers.setTimeout(() => {
+        if (this.#cancelTimer === stop) this.#cancelTimer = undefined;
+        resolve();
+      }, ms);
+      const stop = () => {
+        cancel();
+        resolve();
+      };
+      this.#cancelTimer = stop;
+    });
   }
 
   #renewMs(): number {

@@ -6,7 +6,7 @@ import {
   sleep,
   validateDuration,
 } from '@tenure/core/internal';
-import { noop } from 'cockatiel';
+import { ConstantBackoff, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
 import { type ComparatorBuilder, Etcd3, type IOptions } from 'etcd3';
 import { EtcdQueue } from './etcd-queue.js';
 import { LeaseTransport } from './lease-transport.js';
@@ -22,7 +22,10 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
       nameRules: { allowSlash: false },
       backend: (name) => new EtcdQueue(name, { client, namespace, deadline }),
       delay: (ms) => sleep(ms),
-      shutdown: async () => client.close(),
+      shutdown: async () => {
+        client.close();
+        endWatchStream(client);
+      },
     });
     this.client = client;
   }
@@ -82,7 +85,39 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
     hosts,
     // tenure retries with its own backoff and deadlines; etcd3's circuit breaker would keep
     // a healed single-endpoint connection closed for 5 s and slow every failover.
-    faultHandling: { host: () => noop, global: noop },
+    faultHandling: {
+      host: () => noop,
+      // etcd3 sends each request to one member picked at random. A request refused before it
+      // was sent (that member is down) goes at once to the next member instead of failing:
+      // a resign's delete or a join must not depend on the draw. Nothing else is retried here
+      // (a request that may have reached etcd is retried by tenure with backoff, or reported).
+      global:
+        hosts.length > 1
+          ? retry(handleWhen(neverSent), {
+              maxAttempts: hosts.length - 1,
+              backoff: new ConstantBackoff(0),
+            })
+          : noop,
+      // etcd3 re-opens a failed watch stream after this backoff (30 s at most by default). Its
+      // timer survives client.close() and keeps the process alive; a cap of ttl/3 (≤ 1 s) both
+      // bounds that and brings leader watches back soon after an outage.
+      // (etcd3 types this as a backoff state and calls its next() for the first delay.)
+      watchBackoff: new ExponentialBackoff({
+        initialDelay: Math.min(50, ttlMs / 10),
+        maxDelay: Math.max(100, Math.min(1_000, ttlMs / 3)),
+      }).next(),
+    },
+    // A private subchannel per client: grpc-js otherwise shares subchannels process-wide, and a
+    // subchannel whose connection was black-holed stays stuck in "connecting" after the path
+    // heals (found by the proxy-cut fault test: no recovery in 8 s; with this, within ms).
+    grpcOptions: {
+      'grpc.use_local_subchannel_pool': 1,
+      // HTTP/2 pings while calls are open: a watch stream on a black-holed connection otherwise
+      // waits forever (etcd3 opens new connections for other calls, never for that stream).
+      // 10 s stays above etcd's --grpc-keepalive-min-time (5 s), below which etcd sends GOAWAY.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+    },
     ...(auth ? { auth: { username: auth.username, password: auth.password } } : {}),
     ...(tls
       ? {
@@ -107,7 +142,6 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
         const timer = setTimeout(fn, ms);
         return () => clearTimeout(timer);
       },
-      delay: (ms) => sleep(ms),
     },
     new LeaseTransport(client, (): number => Math.min(timeoutMs, keeper.ttlMs / 3)),
     {
@@ -125,6 +159,30 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   );
   arbitrator.start(keeper);
   return arbitrator;
+}
+
+/** A gRPC failure that means the request never left: no connection to that member. */
+function neverSent(error: Error): boolean {
+  return (
+    /\b14 UNAVAILABLE\b/.test(error.message) &&
+    /No connection established|ECONNREFUSED/.test(error.message)
+  );
+}
+
+/**
+ * Ends etcd3's shared watch stream. `close()` closes its gRPC channels, but gRPC lets calls
+ * that are still open run on: a watch stream whose cancellation never came back (its
+ * connection was black-holed) would keep the process alive after close (G7). etcd3 has no
+ * public handle on that stream, so this reaches for its watch manager, and does nothing if a
+ * later etcd3 version names it differently.
+ */
+function endWatchStream(client: Etcd3): void {
+  const manager: unknown = Reflect.get(client, 'watchManager');
+  const stream: unknown =
+    typeof manager === 'object' && manager !== null ? Reflect.get(manager, 'stream') : undefined;
+  const cancel: unknown =
+    typeof stream === 'object' && stream !== null ? Reflect.get(stream, 'cancel') : undefined;
+  if (typeof cancel === 'function') cancel.call(stream);
 }
 
 /**

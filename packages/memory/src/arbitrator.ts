@@ -105,7 +105,6 @@ export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): M
   const timers = {
     now: () => link.clock.now(),
     setTimeout: (fn: () => void, ms: number) => link.setTimeout(fn, ms),
-    delay: (ms: number) => link.delay(ms),
   };
   // The keeper validates ttlMs, maxDrift and marginMs before anything starts.
   const keeper = new SessionKeeper(
