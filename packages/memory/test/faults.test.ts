@@ -54,6 +54,22 @@ describe('memory arbitrator faults', () => {
     await expect(ta.put('k', 'v')).rejects.toBeInstanceOf(LeadershipLostError);
   });
 
+  it('resign during a partition, then a campaign after heal: the new term never reuses the ended epoch (G2)', async () => {
+    const a = open();
+    const election = a.election(name(), { value: 'a' });
+    const errors: unknown[] = [];
+    election.on('error', (error) => errors.push(error));
+    const first = await election.campaign();
+    a.partition();
+    await election.resign(); // its delete fails; it keeps trying in the background
+    expect(await first.ended).toBe('resigned');
+    expect(errors.length).toBeGreaterThan(0);
+    a.heal();
+    const second = await election.campaign();
+    expect(second.epoch).toBeGreaterThan(first.epoch);
+    expect((await election.candidates()).map((c) => c.epoch)).toEqual([second.epoch]);
+  });
+
   it('partition: the leader ends its term (expired) before the server drops its session, then rejoins with a larger epoch', async () => {
     const a = open();
     const b = open();
