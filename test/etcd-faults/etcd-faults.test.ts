@@ -211,9 +211,7 @@ function steadyLeader(
       if (!before.valid || !after.valid || String(before.epoch) !== String(after.epoch)) {
         return undefined;
       }
-      expect(order[0], 'the candidate whose term stayed valid heads the queue').toBe(
-        leader.holder,
-      );
+      expect(order[0], 'the candidate whose term stayed valid heads the queue').toBe(leader.holder);
       return { leader, epoch: String(before.epoch), order };
     },
     { timeoutMs: timing.expiryMs, intervalMs: 50, what: 'a leader whose term stays valid' },
