@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^@tenure\/core$/, replacement: src('./packages/core/src/index.ts') },
       { find: /^@tenure\/memory$/, replacement: src('./packages/memory/src/index.ts') },
       { find: /^@tenure\/etcd$/, replacement: src('./packages/etcd/src/index.ts') },
+      { find: /^@tenure\/zookeeper$/, replacement: src('./packages/zookeeper/src/index.ts') },
       { find: /^@tenure\/testkit$/, replacement: src('./packages/testkit/src/index.ts') },
       { find: /^tenure$/, replacement: src('./packages/tenure/src/index.ts') },
     ],

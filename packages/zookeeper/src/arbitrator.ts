@@ -1,0 +1,272 @@
+import { DEFAULTS, InvalidArgumentError, systemClock } from '@tenure/core';
+import {
+  describe,
+  QueueArbitrator,
+  SessionKeeper,
+  sleep,
+  validateDuration,
+} from '@tenure/core/internal';
+import type {
+  ZooKeeperAclEntry,
+  ZooKeeperArbitrator,
+  ZooKeeperArbitratorOptions,
+} from './options.js';
+import { ZkSessionTransport } from './session-transport.js';
+import { type ZkAcl, zk } from './zk-client.js';
+import { ZkQueue } from './zk-queue.js';
+
+class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitrator {
+  readonly root: string;
+  readonly #transport: ZkSessionTransport;
+
+  constructor(root: string, acl: ZkAcl[], transport: ZkSessionTransport, timeoutMs: () => number) {
+    super({
+      kind: 'ZooKeeper',
+      // ZooKeeper paths: "/" separates nodes, so an election is one node name.
+      nameRules: { allowSlash: false },
+      backend: (name) => {
+        validateNodeName('name', name);
+        return new ZkQueue(name, {
+          connectionOf: (sessionId) => transport.connectionOf(sessionId),
+          connection: (ms) => transport.connection(ms),
+          root: root === '/' ? '' : root,
+          acl,
+          timeoutMs,
+        });
+      },
+      delay: (ms) => sleep(ms),
+      shutdown: () => transport.shutdown(),
+    });
+    this.root = root;
+    this.#transport = transport;
+  }
+
+  expireSession(): Promise<void> {
+    return this.#transport.expire();
+  }
+}
+
+/**
+ * Connects to a ZooKeeper ensemble: one client and session shared by every election of the
+ * arbitrator. Elections use the layout of Curator's `LeaderLatch` (`<root>/<election>/
+ * _c_<uuid>-latch-<seq>`, data = the candidate value), so Curator participants can share them;
+ * the epoch is the leader node's czxid.
+ *
+ * tenure's own heartbeat (a read every third of the session timeout, timed from its send) sets
+ * the local deadline: `send time of the last answered heartbeat + negotiated timeout ×
+ * (1 − maxDrift) − margin`. When it passes, terms end `expired`, before the server can expire
+ * the session; an unanswered heartbeat also drops the connection so the client reconnects
+ * (node-zookeeper-client has no read timeout). When the session expires, terms end
+ * `session-lost`, a new client is opened and every campaigning election rejoins.
+ *
+ * Returns at once; connection problems surface as `error` and `connection` events.
+ *
+ * @throws {@link InvalidArgumentError} for invalid options, naming the field.
+ */
+export function createZooKeeperArbitrator(
+  options: ZooKeeperArbitratorOptions,
+): ZooKeeperArbitrator {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', 'must be an object with at least `connect`');
+  }
+  const connectString = parseConnect(options.connect);
+  if (
+    options.ttlMs !== undefined &&
+    options.sessionTimeoutMs !== undefined &&
+    options.ttlMs !== options.sessionTimeoutMs
+  ) {
+    throw new InvalidArgumentError('sessionTimeoutMs', 'give sessionTimeoutMs or ttlMs, not both');
+  }
+  const sessionTimeoutMs = validateDuration(
+    options.sessionTimeoutMs === undefined ? 'ttlMs' : 'sessionTimeoutMs',
+    options.sessionTimeoutMs ?? options.ttlMs ?? DEFAULTS.ttlMs,
+  );
+  const root = parseRoot(options.root ?? '/tenure');
+  const requestTimeoutMs =
+    options.requestTimeoutMs === undefined
+      ? undefined
+      : validateDuration('requestTimeoutMs', options.requestTimeoutMs, { max: 60_000 });
+  const auth = options.auth;
+  if (
+    auth !== undefined &&
+    (typeof auth !== 'object' ||
+      auth === null ||
+      typeof auth.username !== 'string' ||
+      auth.username === '' ||
+      auth.username.includes(':') ||
+      typeof auth.password !== 'string')
+  ) {
+    throw new InvalidArgumentError(
+      'auth',
+      'must be { username: non-empty string without ":", password: string }',
+    );
+  }
+  const acl = parseAcl(
+    options.acl ?? (auth ? 'creator-all-world-read' : 'open'),
+    auth !== undefined,
+  );
+
+  let timeoutMs = requestTimeoutMs ?? Math.min(5_000, sessionTimeoutMs / 3);
+  const transport = new ZkSessionTransport(
+    { connectString, ...(auth ? { digest: `${auth.username}:${auth.password}` } : {}) },
+    () => timeoutMs,
+  );
+  const arbitrator = new ZooKeeperArbitratorImpl(root, acl, transport, () => timeoutMs);
+  const hooks = arbitrator.sessionHooks();
+  const keeper: SessionKeeper = new SessionKeeper(
+    {
+      now: () => systemClock.now(),
+      setTimeout: (fn, ms) => {
+        const timer = setTimeout(fn, ms);
+        return () => clearTimeout(timer);
+      },
+    },
+    transport,
+    {
+      ttlMs: sessionTimeoutMs,
+      maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
+      marginMs: options.marginMs ?? DEFAULTS.marginMs,
+    },
+    {
+      ...hooks,
+      onGranted: (granted) => {
+        // The server clamped the timeout: scale the request deadline with it.
+        if (requestTimeoutMs === undefined) timeoutMs = Math.min(5_000, granted / 3);
+      },
+    },
+  );
+  transport.onExpired = (id) => keeper.lost(id);
+  arbitrator.start(keeper);
+  return arbitrator;
+}
+
+function parseConnect(input: unknown): string {
+  const list =
+    typeof input === 'string'
+      ? input.split(',')
+      : Array.isArray(input) && input.every((e) => typeof e === 'string')
+        ? (input as string[])
+        : undefined;
+  if (!list) {
+    throw new InvalidArgumentError(
+      'connect',
+      `must be "host:port,host:port" or an array of "host:port" (got ${describe(input)})`,
+    );
+  }
+  const hosts = list.map((e) => e.trim()).filter((e) => e !== '');
+  if (hosts.length === 0) throw new InvalidArgumentError('connect', 'names no server');
+  for (const host of hosts) {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d+))?$/.exec(host);
+    const port = match?.[2] === undefined ? 2181 : Number(match[2]);
+    if (!match || !Number.isInteger(port) || port < 1 || port > 65_535) {
+      throw new InvalidArgumentError(
+        'connect',
+        `"${host}" is not host:port (a chroot is not supported: use \`root\`)`,
+      );
+    }
+  }
+  return hosts.map((h) => (/:\d+$/.test(h) && !h.endsWith(']') ? h : `${h}:2181`)).join(',');
+}
+
+function parseRoot(root: unknown): string {
+  if (typeof root !== 'string' || !root.startsWith('/')) {
+    throw new InvalidArgumentError(
+      'root',
+      `must be an absolute path like "/tenure" (got ${describe(root)})`,
+    );
+  }
+  if (root === '/') return root;
+  if (root.endsWith('/')) {
+    throw new InvalidArgumentError('root', `must not end with "/" (got "${root}")`);
+  }
+  const segments = root.slice(1).split('/');
+  for (const segment of segments) validateNodeName('root', segment);
+  if (segments[0] === 'zookeeper') {
+    throw new InvalidArgumentError('root', '/zookeeper is reserved by ZooKeeper');
+  }
+  return root;
+}
+
+/** A node name ZooKeeper accepts: not empty, `.` or `..`, no `/`, none of its banned characters. */
+function validateNodeName(field: string, name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/')) {
+    throw new InvalidArgumentError(field, `"${name}" is not a valid ZooKeeper node name`);
+  }
+  // ZooKeeper's PathUtils rejects these code points.
+  if (Array.from(name).some(bannedInPaths)) {
+    throw new InvalidArgumentError(
+      field,
+      `"${name}" holds a character ZooKeeper does not allow in paths`,
+    );
+  }
+  if (field === 'name' && name === 'tenure-data') {
+    throw new InvalidArgumentError(
+      field,
+      '"tenure-data" is reserved: tenure stores term data there',
+    );
+  }
+}
+
+/** ZooKeeper's PathUtils rejects these UTF-16 code units. */
+function bannedInPaths(char: string): boolean {
+  const unit = char.charCodeAt(0);
+  return (
+    unit <= 0x1f ||
+    (unit >= 0x7f && unit <= 0x9f) ||
+    (unit >= 0xd800 && unit <= 0xf8ff) ||
+    unit >= 0xfff0
+  );
+}
+
+const PERMISSIONS: Record<string, keyof typeof zk.Permission> = {
+  c: 'CREATE',
+  r: 'READ',
+  w: 'WRITE',
+  d: 'DELETE',
+  a: 'ADMIN',
+};
+
+function parseAcl(
+  acl: 'creator-all-world-read' | 'open' | readonly ZooKeeperAclEntry[],
+  authenticated: boolean,
+): ZkAcl[] {
+  if (acl === 'open') return [new zk.ACL(zk.Permission.ALL, new zk.Id('world', 'anyone'))];
+  if (acl === 'creator-all-world-read') {
+    if (!authenticated) {
+      throw new InvalidArgumentError(
+        'acl',
+        '"creator-all-world-read" needs `auth` (a creator to name)',
+      );
+    }
+    return [
+      new zk.ACL(zk.Permission.ALL, new zk.Id('auth', '')),
+      new zk.ACL(zk.Permission.READ, new zk.Id('world', 'anyone')),
+    ];
+  }
+  if (!Array.isArray(acl) || acl.length === 0) {
+    throw new InvalidArgumentError(
+      'acl',
+      'must be "creator-all-world-read", "open" or a non-empty array of { scheme, id, permissions }',
+    );
+  }
+  return acl.map((entry: ZooKeeperAclEntry, index: number) => {
+    if (
+      typeof entry !== 'object' ||
+      entry === null ||
+      typeof entry.scheme !== 'string' ||
+      typeof entry.id !== 'string' ||
+      typeof entry.permissions !== 'string' ||
+      !/^[crwda]+$/.test(entry.permissions)
+    ) {
+      throw new InvalidArgumentError(
+        'acl',
+        `entry ${index} must be { scheme: string, id: string, permissions: letters of "crwda" }`,
+      );
+    }
+    let permission = 0;
+    for (const letter of entry.permissions) {
+      permission |= zk.Permission[PERMISSIONS[letter] as keyof typeof zk.Permission];
+    }
+    return new zk.ACL(permission, new zk.Id(entry.scheme, entry.id));
+  });
+}

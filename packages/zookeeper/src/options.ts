@@ -1,0 +1,61 @@
+import type { Arbitrator } from '@tenure/core';
+
+/** One ACL entry: who (`scheme`, `id`) may do what (`permissions`, a subset of `crwda`). */
+export interface ZooKeeperAclEntry {
+  /** `world`, `auth`, `digest`, `ip`… */
+  readonly scheme: string;
+  /** `anyone` for `world`, `''` for `auth`, `user:base64(sha1(user:password))` for `digest`… */
+  readonly id: string;
+  /** Any of `c` (create), `r` (read), `w` (write), `d` (delete), `a` (admin), e.g. `'cdrwa'`. */
+  readonly permissions: string;
+}
+
+/** Options of {@link createZooKeeperArbitrator}. */
+export interface ZooKeeperArbitratorOptions {
+  /** The ensemble: `host:port` entries, as an array or a comma-separated string. */
+  connect: string | readonly string[];
+  /**
+   * The session timeout to request, ms. Default 10 000. The server clamps it to
+   * [2, 20] × its tickTime; terms use the negotiated value ({@link Arbitrator.ttlMs}).
+   */
+  sessionTimeoutMs?: number;
+  /** Same as `sessionTimeoutMs` (the name the other arbitrators use); give one of the two. */
+  ttlMs?: number;
+  /** See `DEFAULTS.maxDrift` in `@tenure/core`. Default 0.01. */
+  maxDrift?: number;
+  /** See `DEFAULTS.marginMs` in `@tenure/core`. Default 100. */
+  marginMs?: number;
+  /**
+   * The path under which elections live: election `jobs` is the latch path `<root>/jobs`, as
+   * Curator's `new LeaderLatch(client, "<root>/jobs")`. Default `/tenure`.
+   */
+  root?: string;
+  /** Digest credentials, sent on every (re)connect (`addauth digest user:password`). */
+  auth?: { username: string; password: string };
+  /**
+   * The ACL of the nodes tenure creates. Default: with `auth`, `'creator-all-world-read'`
+   * (the credentials' owner may do anything, everyone else may only read, so observers work
+   * and no one else can delete a candidate); without `auth`, `'open'` (anyone may do anything).
+   */
+  acl?: 'creator-all-world-read' | 'open' | readonly ZooKeeperAclEntry[];
+  /**
+   * The deadline of every request, ms. Default: a third of the session timeout, at most
+   * 5 000. A request past it fails with `UnavailableError` and is retried with backoff.
+   */
+  requestTimeoutMs?: number;
+}
+
+/** An {@link Arbitrator} on ZooKeeper. */
+export interface ZooKeeperArbitrator extends Arbitrator {
+  /** The id of the current session, 16 hex digits (`''` while none). */
+  readonly sessionId: string;
+  /** The root path of the elections. */
+  readonly root: string;
+  /**
+   * Makes the server expire this arbitrator's session now, as it would after a long
+   * partition (a second client joins the session with its id and password, then closes it):
+   * for tests of your own failover handling. Terms end `session-lost`, a new session opens and
+   * campaigning elections rejoin.
+   */
+  expireSession(): Promise<void>;
+}

@@ -1,0 +1,234 @@
+import { createRequire } from 'node:module';
+
+/**
+ * The part of npm `node-zookeeper-client` 1.1.3 that tenure uses, typed here (its
+ * `@types` package is incomplete: no session options, no ACL constants, no `ops`).
+ */
+
+/** A znode's stat. Long fields (zxids, times, the owner's session id) are 8-byte Buffers. */
+export interface ZkStat {
+  readonly czxid: Buffer;
+  readonly mzxid: Buffer;
+  readonly pzxid: Buffer;
+  readonly ctime: Buffer;
+  readonly mtime: Buffer;
+  readonly version: number;
+  readonly cversion: number;
+  readonly aversion: number;
+  readonly ephemeralOwner: Buffer;
+  readonly dataLength: number;
+  readonly numChildren: number;
+}
+
+/** A watch notification. */
+export interface ZkEvent {
+  getType(): number;
+  getName(): string;
+  getPath(): string;
+}
+
+/** A ZooKeeper error as the client reports it. */
+export interface ZkException extends Error {
+  readonly code: number;
+  getCode(): number;
+}
+
+/** An ACL entry (`new zk.ACL(perms, new zk.Id(scheme, id))`). */
+export interface ZkAcl {
+  readonly permission: number;
+  readonly id: { readonly scheme: string; readonly id: string };
+}
+
+/** One operation of a multi (the client's private list, used to fix its version handling). */
+interface ZkOp {
+  version?: number;
+}
+
+/** A multi-operation transaction. */
+export interface ZkTransaction {
+  readonly ops: ZkOp[];
+  create(path: string, data: Buffer, acls: ZkAcl[], mode: number): ZkTransaction;
+  setData(path: string, data: Buffer, version: number): ZkTransaction;
+  check(path: string, version: number): ZkTransaction;
+  remove(path: string, version: number): ZkTransaction;
+  commit(
+    callback: (error: ZkException | null, results?: Array<{ type: number; err?: number }>) => void,
+  ): void;
+}
+
+type Watcher = (event: ZkEvent) => void;
+
+/** A client: one connection and one session. */
+export interface ZkClient {
+  connect(): void;
+  close(): void;
+  on(event: 'state', listener: (state: { name: string; code: number }) => void): ZkClient;
+  removeAllListeners(): ZkClient;
+  getSessionId(): Buffer;
+  getSessionPassword(): Buffer;
+  getSessionTimeout(): number;
+  addAuthInfo(scheme: string, auth: Buffer): void;
+  create(
+    path: string,
+    data: Buffer,
+    acls: ZkAcl[],
+    mode: number,
+    callback: (error: ZkException | null, path: string) => void,
+  ): void;
+  remove(path: string, version: number, callback: (error: ZkException | null) => void): void;
+  setData(
+    path: string,
+    data: Buffer,
+    version: number,
+    callback: (error: ZkException | null, stat: ZkStat) => void,
+  ): void;
+  getData(
+    path: string,
+    watcher: Watcher | undefined,
+    callback: (error: ZkException | null, data: Buffer | undefined, stat: ZkStat) => void,
+  ): void;
+  exists(
+    path: string,
+    watcher: Watcher | undefined,
+    callback: (error: ZkException | null, stat: ZkStat | null) => void,
+  ): void;
+  getChildren(
+    path: string,
+    watcher: Watcher | undefined,
+    callback: (error: ZkException | null, children: string[], stat: ZkStat) => void,
+  ): void;
+  transaction(): ZkTransaction;
+  /** Private: the connection manager, whose socket the watchdog drops. */
+  readonly connectionManager?: { socket?: { destroy(): void; destroyed?: boolean } };
+}
+
+interface ZkModule {
+  createClient(
+    connectionString: string,
+    options: {
+      sessionTimeout: number;
+      spinDelay: number;
+      retries: number;
+      /** Undocumented: join an existing session. */
+      sessionId?: Buffer;
+      sessionPassword?: Buffer;
+    },
+  ): ZkClient;
+  ACL: new (permission: number, id: unknown) => ZkAcl;
+  Id: new (scheme: string, id: string) => unknown;
+  Permission: {
+    READ: number;
+    WRITE: number;
+    CREATE: number;
+    DELETE: number;
+    ADMIN: number;
+    ALL: number;
+  };
+  CreateMode: { PERSISTENT: number; EPHEMERAL_SEQUENTIAL: number };
+  State: Record<string, { name: string; code: number }>;
+  Event: { NODE_CREATED: number; NODE_DELETED: number; NODE_DATA_CHANGED: number };
+  Exception: {
+    create(code: number, path?: string): ZkException;
+    prototype: object;
+    [code: string]: unknown;
+  };
+}
+
+export const zk = createRequire(import.meta.url)('node-zookeeper-client') as ZkModule;
+
+/** ZooKeeper's error codes that tenure handles by name. */
+export const Code = {
+  CONNECTION_LOSS: -4,
+  OPERATION_TIMEOUT: -7,
+  NO_NODE: -101,
+  NO_AUTH: -102,
+  BAD_VERSION: -103,
+  NODE_EXISTS: -110,
+  NOT_EMPTY: -111,
+  SESSION_EXPIRED: -112,
+  INVALID_ACL: -114,
+  AUTH_FAILED: -115,
+  SESSION_MOVED: -118,
+  REQUEST_TIMEOUT: -122,
+  QUOTA_EXCEEDED: -125,
+  THROTTLED_OP: -127,
+} as const;
+
+/** The error codes servers after 3.4 send, which node-zookeeper-client 1.1.3 does not know. */
+const NEWER_CODES: Record<number, string> = {
+  [-12]: 'UNKNOWN_SESSION',
+  [-13]: 'NEW_CONFIG_NO_QUORUM',
+  [-14]: 'RECONFIG_IN_PROGRESS',
+  [-118]: 'SESSION_MOVED',
+  [-119]: 'NOT_READONLY',
+  [-120]: 'EPHEMERAL_ON_LOCAL_SESSION',
+  [-121]: 'NO_WATCHER',
+  [-122]: 'REQUEST_TIMEOUT',
+  [-123]: 'RECONFIG_DISABLED',
+  [-124]: 'SESSION_CLOSED_REQUIRE_SASL_AUTH',
+  [-125]: 'QUOTA_EXCEEDED',
+  [-127]: 'THROTTLED_OP',
+};
+
+let patched = false;
+
+/**
+ * node-zookeeper-client 1.1.3 throws `Error('Unknown code: …')` from its socket handler for any
+ * error code newer than ZooKeeper 3.4 (#23, #70): an exception no caller can catch, which
+ * crashes the process. Its modules look `Exception.create` up at call time, so replacing it on
+ * the shared module object fixes every client in the process, installed from npm or not:
+ * unknown codes become ordinary exceptions that reach the request's callback.
+ */
+export function patchUnknownErrorCodes(): void {
+  if (patched) return;
+  patched = true;
+  const Exception = zk.Exception;
+  const original = Exception.create.bind(Exception);
+  Exception.create = (code: number, path?: string): ZkException => {
+    try {
+      return original(code, path);
+    } catch {
+      const name = NEWER_CODES[code] ?? 'UNKNOWN_ERROR';
+      const error = Object.create(Exception.prototype) as ZkException & {
+        code: number;
+        name: string;
+        path?: string;
+        message: string;
+      };
+      error.code = code;
+      error.name = name;
+      if (path !== undefined) error.path = path;
+      error.message = `Exception: ${name}[${code}]${path ? `@${path}` : ''}`;
+      Error.captureStackTrace(error, Exception.create);
+      return error;
+    }
+  };
+}
+
+/** The code of a client error, or `undefined` for anything else. */
+export function codeOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** An 8-byte big-endian Buffer (a zxid, a session id) as a bigint. */
+export function longToBigInt(buffer: Buffer): bigint {
+  return buffer.readBigUInt64BE(0);
+}
+
+/** A session id as tenure names it: 16 lowercase hex digits (ZooKeeper's own notation). */
+export function sessionHex(buffer: Buffer): string {
+  return buffer.toString('hex');
+}
+
+/**
+ * Works around node-zookeeper-client's `version || -1` in transactions, which turns version 0
+ * (a node never written since its creation) into -1 ("any version"): sets the last op's
+ * version as given.
+ */
+export function exactVersion(transaction: ZkTransaction, version: number): ZkTransaction {
+  const op = transaction.ops[transaction.ops.length - 1];
+  if (op) op.version = version;
+  return transaction;
+}

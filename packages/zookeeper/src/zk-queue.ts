@@ -1,0 +1,666 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ConflictError,
+  type LeaderInfo,
+  LeadershipLostError,
+  type PutOptions,
+  type StoredValue,
+  UnavailableError,
+} from '@tenure/core';
+import {
+  abortedError,
+  type LeaderWatchHandle,
+  type QueueBackend,
+  type QueueKey,
+  type QueuePosition,
+  SessionGoneError,
+  type SessionRef,
+} from '@tenure/core/internal';
+import {
+  Code,
+  codeOf,
+  exactVersion,
+  longToBigInt,
+  sessionHex,
+  type ZkAcl,
+  type ZkEvent,
+  type ZkException,
+  type ZkStat,
+  type ZkTransaction,
+  zk,
+} from './zk-client.js';
+import type { ZkConnection } from './zk-connection.js';
+
+/** How a {@link ZkQueue} reaches ZooKeeper. */
+export interface ZkQueueContext {
+  /** The connection of `sessionId`; throws {@link SessionGoneError} if it is not current. */
+  connectionOf(sessionId: string): ZkConnection;
+  /** The current connection, waiting up to `timeoutMs` while a session is being established. */
+  connection(timeoutMs: number): Promise<ZkConnection>;
+  /** The root path, without a trailing slash (`''` for `/`). */
+  readonly root: string;
+  /** The ACL of every node tenure creates. */
+  readonly acl: ZkAcl[];
+  /** The deadline of one request, ms. */
+  timeoutMs(): number;
+}
+
+/** Curator's LeaderLatch node name: `_c_<uuid>-latch-<10-digit sequence>`. */
+const LATCH = /latch-(-?\d+)$/;
+
+/** A child of the latch path that is a candidate, with its parsed sequence. */
+interface Child {
+  readonly name: string;
+  readonly sequence: number;
+}
+
+/**
+ * One election's queue on ZooKeeper, in the layout of Curator's `LeaderLatch`: ephemeral
+ * sequential children `<root>/<election>/_c_<uuid>-latch-<seq>` whose data is the candidate
+ * value, ordered by sequence; the leader is the first. The epoch is the leader node's czxid.
+ * Data written with `term.put` lives under `<root>/tenure-data/<election>/`, outside the latch.
+ */
+export class ZkQueue implements QueueBackend {
+  readonly #ctx: ZkQueueContext;
+  readonly #path: string;
+  readonly #dataPath: string;
+  /** The protected-name prefix of this candidacy, per session (a new session, a new uuid). */
+  readonly #prefixes = new Map<string, string>();
+  #parentsMade = false;
+  #dataParentsMade = false;
+
+  constructor(name: string, ctx: ZkQueueContext) {
+    this.#ctx = ctx;
+    this.#path = `${ctx.root}/${name}`;
+    this.#dataPath = `${ctx.root}/tenure-data/${encodeSegment(name)}`;
+  }
+
+  /** The latch path (the parent of the candidates' nodes). */
+  get path(): string {
+    return this.#path;
+  }
+
+  async join(session: SessionRef, value: string): Promise<QueueKey> {
+    const conn = this.#ctx.connectionOf(session.id);
+    let prefix = this.#prefixes.get(session.id);
+    if (prefix === undefined) {
+      // One uuid per session; the sessions before it are gone, and so are their prefixes.
+      this.#prefixes.clear();
+      prefix = `_c_${randomUUID()}-latch-`;
+      this.#prefixes.set(session.id, prefix);
+    }
+    for (let attempt = 0; ; attempt += 1) {
+      // Protected mode: a create whose reply was lost may have made our node. Adopt it (and
+      // delete any duplicate) rather than create another: no orphan blocks the queue.
+      const mine = (await this.#children(conn)).filter((c) => c.name.startsWith(prefix));
+      for (const extra of mine.slice(1)) await this.#remove(conn, `${this.#path}/${extra.name}`);
+      const found = mine[0];
+      if (found) {
+        const path = `${this.#path}/${found.name}`;
+        const stat = await this.#stat(conn, path);
+        if (stat && sessionHex(stat.ephemeralOwner) === session.id) {
+          return { key: path, epoch: longToBigInt(stat.czxid) };
+        }
+        if (stat) await this.#remove(conn, path); // not ours (cannot happen with a fresh uuid)
+        continue;
+      }
+      let created: string;
+      try {
+        [created] = await conn.request<[string]>(
+          'create candidate',
+          this.#ctx.timeoutMs(),
+          (cb) =>
+            conn.client.create(
+              `${this.#path}/${prefix}`,
+              Buffer.from(value, 'utf8'),
+              this.#ctx.acl,
+              zk.CreateMode.EPHEMERAL_SEQUENTIAL,
+              cb,
+            ),
+          [Code.NO_NODE, Code.CONNECTION_LOSS],
+        );
+      } catch (error) {
+        const code = codeOf(error);
+        if (code === Code.NO_NODE) {
+          // The latch path vanished (CURATOR-724): make it again.
+          this.#parentsMade = false;
+          continue;
+        }
+        if (code === Code.CONNECTION_LOSS && attempt < 3) continue; // find it by its prefix
+        throw conn.toTenureError(error, 'create candidate');
+      }
+      const stat = await this.#stat(conn, created);
+      if (stat) return { key: created, epoch: longToBigInt(stat.czxid) };
+    }
+  }
+
+  async position(own: QueueKey): Promise<QueuePosition> {
+    const conn = await this.#conn();
+    const children = await this.#children(conn, false);
+    const name = own.key.slice(this.#path.length + 1);
+    const index = children.findIndex((c) => c.name === name);
+    if (index < 0) return { kind: 'gone' };
+    if (index === 0) return { kind: 'head' };
+    const before = children[index - 1] as Child;
+    // The predecessor's epoch is not needed to wait for it: only its path.
+    return { kind: 'behind', predecessor: { key: `${this.#path}/${before.name}`, epoch: 0n } };
+  }
+
+  waitDeleted(
+    predecessor: QueueKey,
+    _from: QueuePosition,
+    signals: ReadonlyArray<AbortSignal>,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const aborted = signals.find((s) => s.aborted);
+      if (aborted) {
+        reject(abortedError(aborted, 'Waiting for the predecessor'));
+        return;
+      }
+      let settled = false;
+      const finish = (error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        for (const s of signals) s.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onAbort = (event: Event) =>
+        finish(abortedError(event.target as AbortSignal, 'Waiting for the predecessor'));
+      for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+      // Only the predecessor's node: one notification per change reaches one waiter (no herd).
+      // Any event on it, or its absence, means: read the queue again (never "I won").
+      this.#conn()
+        .then((conn) =>
+          conn.request<[ZkStat | null]>('watch predecessor', this.#ctx.timeoutMs(), (cb) =>
+            conn.client.exists(predecessor.key, () => finish(), cb),
+          ),
+        )
+        .then(
+          ([stat]) => {
+            if (!stat) finish();
+          },
+          (error: unknown) => finish(error),
+        );
+    });
+  }
+
+  watchDeleted(own: QueueKey, onDeleted: () => void): () => void {
+    let stopped = false;
+    const arm = () => {
+      if (stopped) return;
+      const watcher = (event: ZkEvent) => {
+        if (stopped) return;
+        if (event.getType() === zk.Event.NODE_DELETED) {
+          stopped = true;
+          onDeleted();
+        } else {
+          arm();
+        }
+      };
+      this.#conn()
+        .then((conn) =>
+          conn.request<[ZkStat | null]>('watch own node', this.#ctx.timeoutMs(), (cb) =>
+            conn.client.exists(own.key, watcher, cb),
+          ),
+        )
+        .then(
+          ([stat]) => {
+            if (!stat && !stopped) {
+              stopped = true;
+              onDeleted();
+            }
+          },
+          () => {
+            // Unreachable: the session's deadline ends the term if this matters.
+          },
+        );
+    };
+    arm();
+    return () => {
+      stopped = true;
+    };
+  }
+
+  async leave(own: QueueKey): Promise<void> {
+    const conn = await this.#conn();
+    // Every node of this candidacy: ours, and any a lost-reply create made meanwhile (its
+    // request, sent earlier on the same session, is applied before this read).
+    const name = own.key.slice(this.#path.length + 1);
+    const prefix = name.replace(LATCH, 'latch-');
+    let children: Child[];
+    try {
+      children = await this.#children(conn, false);
+    } catch (error) {
+      if (error instanceof SessionGoneError) return; // its ephemeral nodes are gone with it
+      throw error;
+    }
+    for (const child of children) {
+      if (child.name === name || child.name.startsWith(prefix)) {
+        await this.#remove(conn, `${this.#path}/${child.name}`);
+      }
+    }
+  }
+
+  proclaim(own: QueueKey, value: string): Promise<void> {
+    return fenced('proclaim', own, () => this.#proclaim(own, value));
+  }
+
+  put(
+    own: QueueKey,
+    key: string,
+    value: string,
+    options: PutOptions,
+  ): Promise<{ version: number }> {
+    return fenced('put', own, () => this.#put(own, key, value, options));
+  }
+
+  delete(own: QueueKey, key: string): Promise<void> {
+    return fenced('delete', own, () => this.#delete(own, key));
+  }
+
+  async #proclaim(own: QueueKey, value: string): Promise<void> {
+    const conn = await this.#conn();
+    try {
+      await conn.request<[ZkStat]>(
+        'proclaim',
+        this.#ctx.timeoutMs(),
+        (cb) => conn.client.setData(own.key, Buffer.from(value, 'utf8'), -1, cb),
+        [Code.NO_NODE],
+      );
+    } catch (error) {
+      if (codeOf(error) === Code.NO_NODE) throw fencedOff('proclaim', own);
+      throw error;
+    }
+  }
+
+  async #put(
+    own: QueueKey,
+    key: string,
+    value: string,
+    options: PutOptions,
+  ): Promise<{ version: number }> {
+    const conn = await this.#conn();
+    await this.#ensureDataParents(conn);
+    const path = `${this.#dataPath}/${encodeSegment(key)}`;
+    const data = Buffer.from(value, 'utf8');
+    const expected = options.ifVersion;
+    // tenure's versions start at 1 (etcd's do); ZooKeeper's at 0.
+    let create = expected === 'absent';
+    for (;;) {
+      const transaction = conn.client.transaction().check(own.key, -1);
+      if (create) transaction.create(path, data, this.#ctx.acl, zk.CreateMode.PERSISTENT);
+      else {
+        exactVersion(
+          transaction.setData(path, data, expected === undefined ? -1 : Number(expected) - 1),
+          expected === undefined ? -1 : Number(expected) - 1,
+        );
+      }
+      const outcome = await this.#commit(conn, 'put', transaction);
+      if (outcome.ok) {
+        if (create) return { version: 1 };
+        const stat = await this.#stat(conn, path);
+        return { version: (stat?.version ?? 0) + 1 };
+      }
+      if (await this.#fenceFailed(conn, outcome, own)) throw fencedOff('put', own);
+      if (expected === undefined && !create && outcome.code === Code.NO_NODE) {
+        create = true; // an upsert of an absent key
+        continue;
+      }
+      if (expected === undefined && create && outcome.code === Code.NODE_EXISTS) {
+        create = false; // created meanwhile: overwrite
+        continue;
+      }
+      const stat = await this.#stat(conn, path);
+      throw new ConflictError(
+        `put of "${key}" was refused: it is at version ${stat ? stat.version + 1 : 'absent'}, not ${String(expected)}`,
+      );
+    }
+  }
+
+  async #delete(own: QueueKey, key: string): Promise<void> {
+    const conn = await this.#conn();
+    const path = `${this.#dataPath}/${encodeSegment(key)}`;
+    const transaction = conn.client.transaction().check(own.key, -1).remove(path, -1);
+    const outcome = await this.#commit(conn, 'delete', transaction);
+    if (outcome.ok) return;
+    if (await this.#fenceFailed(conn, outcome, own)) throw fencedOff('delete', own);
+    // Absent already: still fenced, so confirm we lead.
+    const check = await this.#commit(conn, 'delete', conn.client.transaction().check(own.key, -1));
+    if (!check.ok) throw fencedOff('delete', own);
+  }
+
+  async get(key: string): Promise<StoredValue | undefined> {
+    const conn = await this.#conn();
+    try {
+      const [data, stat] = await conn.request<[Buffer | undefined, ZkStat]>(
+        'get',
+        this.#ctx.timeoutMs(),
+        (cb) => conn.client.getData(`${this.#dataPath}/${encodeSegment(key)}`, undefined, cb),
+        [Code.NO_NODE],
+      );
+      return { value: (data ?? Buffer.alloc(0)).toString('utf8'), version: stat.version + 1 };
+    } catch (error) {
+      if (codeOf(error) === Code.NO_NODE) return undefined;
+      throw error;
+    }
+  }
+
+  async candidates(): Promise<LeaderInfo[]> {
+    const conn = await this.#conn();
+    const children = await this.#children(conn, false);
+    const infos = await Promise.all(children.map((c) => this.#info(conn, c.name)));
+    return infos.filter((i): i is LeaderInfo => i !== undefined);
+  }
+
+  watchLeader(
+    onLeader: (leader: LeaderInfo | undefined) => void,
+    onError: (error: unknown) => void,
+  ): LeaderWatchHandle {
+    return new LeaderWatch(this, onLeader, onError);
+  }
+
+  /**
+   * The leader and a watch on what could change it: the children of the latch path (or its
+   * creation, while it does not exist) and the leader's data (a proclaim). `onChange` is
+   * called at most once per call.
+   */
+  async head(onChange: () => void): Promise<LeaderInfo | undefined> {
+    const conn = await this.#conn();
+    let fired = false;
+    const once = () => {
+      if (fired) return;
+      fired = true;
+      onChange();
+    };
+    let names: string[];
+    try {
+      [names] = await conn.request<[string[], ZkStat]>(
+        'read leader',
+        this.#ctx.timeoutMs(),
+        (cb) => conn.client.getChildren(this.#path, once, cb),
+        [Code.NO_NODE],
+      );
+    } catch (error) {
+      if (codeOf(error) !== Code.NO_NODE) throw error;
+      // No latch path yet: wait for its creation.
+      const [stat] = await conn.request<[ZkStat | null]>(
+        'read leader',
+        this.#ctx.timeoutMs(),
+        (cb) => conn.client.exists(this.#path, once, cb),
+      );
+      if (stat) once();
+      return undefined;
+    }
+    const first = sortChildren(names)[0];
+    if (!first) return undefined;
+    try {
+      const [data, stat] = await conn.request<[Buffer | undefined, ZkStat]>(
+        'read leader',
+        this.#ctx.timeoutMs(),
+        (cb) => conn.client.getData(`${this.#path}/${first.name}`, once, cb),
+        [Code.NO_NODE],
+      );
+      return {
+        key: `${this.#path}/${first.name}`,
+        value: (data ?? Buffer.alloc(0)).toString('utf8'),
+        epoch: longToBigInt(stat.czxid),
+      };
+    } catch (error) {
+      if (codeOf(error) !== Code.NO_NODE) throw error;
+      once(); // gone between the two reads: read again
+      return undefined;
+    }
+  }
+
+  async #info(conn: ZkConnection, name: string): Promise<LeaderInfo | undefined> {
+    const path = `${this.#path}/${name}`;
+    try {
+      const [data, stat] = await conn.request<[Buffer | undefined, ZkStat]>(
+        'read candidates',
+        this.#ctx.timeoutMs(),
+        (cb) => conn.client.getData(path, undefined, cb),
+        [Code.NO_NODE],
+      );
+      return {
+        key: path,
+        value: (data ?? Buffer.alloc(0)).toString('utf8'),
+        epoch: longToBigInt(stat.czxid),
+      };
+    } catch (error) {
+      if (codeOf(error) === Code.NO_NODE) return undefined; // left meanwhile
+      throw error;
+    }
+  }
+
+  /** The candidates in queue order; creates the latch path when `make` and it is missing. */
+  async #children(conn: ZkConnection, make = true): Promise<Child[]> {
+    if (make && !this.#parentsMade) {
+      await this.#mkdirs(conn, this.#path);
+      this.#parentsMade = true;
+    }
+    try {
+      const [names] = await conn.request<[string[], ZkStat]>(
+        'read queue',
+        this.#ctx.timeoutMs(),
+        (cb) => conn.client.getChildren(this.#path, undefined, cb),
+        [Code.NO_NODE],
+      );
+      return sortChildren(names);
+    } catch (error) {
+      if (codeOf(error) !== Code.NO_NODE) throw error;
+      this.#parentsMade = false;
+      if (!make) return [];
+      await this.#mkdirs(conn, this.#path);
+      this.#parentsMade = true;
+      return [];
+    }
+  }
+
+  async #ensureDataParents(conn: ZkConnection): Promise<void> {
+    if (this.#dataParentsMade) return;
+    await this.#mkdirs(conn, this.#dataPath);
+    this.#dataParentsMade = true;
+  }
+
+  /** Creates `path` and its missing ancestors as persistent nodes with the ACL. */
+  async #mkdirs(conn: ZkConnection, path: string): Promise<void> {
+    const parts = path.split('/').filter(Boolean);
+    let current = '';
+    for (const part of parts) {
+      current += `/${part}`;
+      try {
+        await conn.request<[string]>(
+          'create parent',
+          this.#ctx.timeoutMs(),
+          (cb) =>
+            conn.client.create(
+              current,
+              Buffer.alloc(0),
+              this.#ctx.acl,
+              zk.CreateMode.PERSISTENT,
+              cb,
+            ),
+          [Code.NODE_EXISTS],
+        );
+      } catch (error) {
+        if (codeOf(error) !== Code.NODE_EXISTS) throw error;
+      }
+    }
+  }
+
+  async #stat(conn: ZkConnection, path: string): Promise<ZkStat | null> {
+    const [stat] = await conn.request<[ZkStat | null]>('read node', this.#ctx.timeoutMs(), (cb) =>
+      conn.client.exists(path, undefined, cb),
+    );
+    return stat;
+  }
+
+  async #remove(conn: ZkConnection, path: string): Promise<void> {
+    try {
+      await conn.request<[]>(
+        'delete candidate',
+        this.#ctx.timeoutMs(),
+        (cb) => conn.client.remove(path, -1, cb),
+        [Code.NO_NODE],
+      );
+    } catch (error) {
+      if (codeOf(error) !== Code.NO_NODE) throw error;
+    }
+  }
+
+  #conn(): Promise<ZkConnection> {
+    return this.#ctx.connection(this.#ctx.timeoutMs());
+  }
+
+  /** Whether a failed fenced multi failed on its fence (our node gone), not on the data. */
+  async #fenceFailed(
+    conn: ZkConnection,
+    outcome: { failedAt: number },
+    own: QueueKey,
+  ): Promise<boolean> {
+    if (outcome.failedAt >= 0) return outcome.failedAt === 0;
+    const stat = await this.#stat(conn, own.key);
+    return !stat || longToBigInt(stat.czxid) !== own.epoch;
+  }
+
+  async #commit(
+    conn: ZkConnection,
+    what: string,
+    transaction: ZkTransaction,
+  ): Promise<{ ok: true } | { ok: false; failedAt: number; code: number | undefined }> {
+    // The client reports a failed multi as an error and (sometimes) the per-op results: take
+    // both, so the caller can tell a lost fence (op 0) from a version conflict (op 1).
+    type Results = Array<{ type: number; err?: number }> | undefined;
+    const [error, results] = await conn.request<[ZkException | null, Results]>(
+      what,
+      this.#ctx.timeoutMs(),
+      (cb) => transaction.commit((e, r) => cb(null, e, r)),
+    );
+    if (!error) return { ok: true };
+    const code = codeOf(error);
+    if (code !== Code.NO_NODE && code !== Code.BAD_VERSION && code !== Code.NODE_EXISTS) {
+      throw conn.toTenureError(error, what);
+    }
+    const index = results
+      ? results.findIndex((r) => r.err !== undefined && r.err !== 0 && r.err !== -2)
+      : -1;
+    const failedAt = index >= 0 ? index : code === Code.NO_NODE && !results ? -1 : 1;
+    return { ok: false, failedAt, code };
+  }
+}
+
+/**
+ * The leader of one election, kept by re-reading the head after every change of the latch
+ * path's children or of the leader's data. Reads run one at a time, and a generation counter
+ * drops the callbacks of watches from earlier reads (node-zookeeper-client cannot remove a
+ * watch).
+ */
+class LeaderWatch implements LeaderWatchHandle {
+  readonly #queue: ZkQueue;
+  readonly #onLeader: (leader: LeaderInfo | undefined) => void;
+  readonly #onError: (error: unknown) => void;
+  #generation = 0;
+  #running = false;
+  #again = false;
+  #stopped = false;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    queue: ZkQueue,
+    onLeader: (leader: LeaderInfo | undefined) => void,
+    onError: (error: unknown) => void,
+  ) {
+    this.#queue = queue;
+    this.#onLeader = onLeader;
+    this.#onError = onError;
+    this.#read();
+  }
+
+  resync(): void {
+    this.#read();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#generation += 1;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = undefined;
+  }
+
+  #read(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    this.#generation += 1;
+    const generation = this.#generation;
+    this.#queue
+      .head(() => {
+        if (generation === this.#generation) this.#read();
+      })
+      .then(
+        (leader) => {
+          if (!this.#stopped && generation === this.#generation) this.#onLeader(leader);
+        },
+        (error: unknown) => {
+          if (this.#stopped) return;
+          this.#onError(error);
+          if (this.#retry) clearTimeout(this.#retry);
+          this.#retry = setTimeout(() => {
+            this.#retry = undefined;
+            this.#read();
+          }, 500);
+        },
+      )
+      .finally(() => {
+        this.#running = false;
+        if (this.#again) {
+          this.#again = false;
+          this.#read();
+        }
+      });
+  }
+}
+
+/**
+ * Orders latch children by sequence. The sequence is the parent's cversion, a signed 32-bit
+ * counter: after it wraps, new nodes have negative numbers, which are then the newest.
+ */
+export function sortChildren(names: readonly string[]): Child[] {
+  const children: Child[] = [];
+  for (const name of names) {
+    const match = LATCH.exec(name);
+    if (match) children.push({ name, sequence: Number(match[1]) });
+  }
+  const wrapped =
+    children.some((c) => c.sequence < -(2 ** 30)) && children.some((c) => c.sequence > 2 ** 30);
+  const rank = (c: Child) => (wrapped && c.sequence < 0 ? c.sequence + 2 ** 32 : c.sequence);
+  return children.sort((a, b) => rank(a) - rank(b) || (a.name < b.name ? -1 : 1));
+}
+
+/** A path segment for a name that may hold `/` or be `.`/`..`. */
+export function encodeSegment(name: string): string {
+  const encoded = encodeURIComponent(name);
+  return encoded === '.' || encoded === '..' ? encoded.replaceAll('.', '%2E') : encoded;
+}
+
+/** Runs a fenced operation: if the session is gone, so is the node it was fenced on. */
+async function fenced<T>(what: string, own: QueueKey, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (error) {
+    if (error instanceof SessionGoneError) throw fencedOff(what, own);
+    throw error;
+  }
+}
+
+function fencedOff(what: string, own: QueueKey): LeadershipLostError {
+  return new LeadershipLostError(
+    `${what} was refused by ZooKeeper: the node ${own.key} with czxid ${own.epoch} is gone`,
+  );
+}
+
+export { UnavailableError };
