@@ -1,5 +1,5 @@
 // The published shape of tenure, as a JavaScript consumer gets it: pack @tenure/core,
-// @tenure/memory, @tenure/etcd and tenure the way `pnpm publish` would (workspace:^ ranges rewritten), npm
+// @tenure/memory, @tenure/etcd, @tenure/zookeeper and tenure the way `pnpm publish` would (workspace:^ ranges rewritten), npm
 // install the tarballs into an empty project (eventemitter3 comes from the npm registry), and
 // run a plain .mjs file that imports `tenure`, elects a leader on memory:// and closes. No
 // TypeScript, no workspace links, no vitest aliases.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
-const PACKAGES = ['core', 'memory', 'etcd', 'tenure'] as const;
+const PACKAGES = ['core', 'memory', 'etcd', 'zookeeper', 'tenure'] as const;
 const STEP_TIMEOUT_MS = 180_000;
 
 interface Result {
@@ -94,6 +94,11 @@ try {
   console.log(\`refused \${error instanceof InvalidArgumentError} \${error.code} \${error.field}\`);
 }
 
+// The ZooKeeper adapter loads from its tarball; nothing listens on port 9, so no session.
+const zk = await connect('zk://127.0.0.1:9/consumer?ttl=2s');
+console.log(\`zk root \${zk.root} ttl \${zk.ttlMs}\`);
+await zk.close();
+
 await election.resign();
 console.log(\`first term \${await term.ended}\`);
 
@@ -149,6 +154,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
       'tenure-core-0.1.0.tgz',
       'tenure-etcd-0.1.0.tgz',
       'tenure-memory-0.1.0.tgz',
+      'tenure-zookeeper-0.1.0.tgz',
     ]);
     const tenure = tarballs.find((t) => t.endsWith('/tenure-0.1.0.tgz'))!;
     const listing = await must('tar', ['-tzf', tenure], workDir);
@@ -164,6 +170,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
       '@tenure/core': '^0.1.0',
       '@tenure/etcd': '^0.1.0',
       '@tenure/memory': '^0.1.0',
+      '@tenure/zookeeper': '^0.1.0',
     });
   });
 
@@ -193,6 +200,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
       expect(result.stdout.trim().split('\n'), context).toEqual([
         'leader consumer-1 epoch 1 valid true ttl 2000',
         'refused true INVALID_ARGUMENT url',
+        'zk root /consumer ttl 2000',
         'first term resigned',
         'runAsLeader epoch grew true',
         'closed',

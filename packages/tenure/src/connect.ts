@@ -17,6 +17,7 @@ import {
   parseArbitratorUrl,
   redactUrl,
   type SessionSettings,
+  type ZooKeeperTarget,
 } from './arbitrator-url.js';
 
 /** Options of {@link connect}: session settings the URL's query may also carry. */
@@ -46,7 +47,7 @@ type AdapterTable = {
 const ADAPTERS: AdapterTable = {
   memory: { open: openMemory },
   etcd: { open: openEtcd },
-  zk: notAvailableYet('ZooKeeper', '@tenure/zookeeper'),
+  zk: { open: openZooKeeper },
 };
 
 /**
@@ -56,14 +57,15 @@ const ADAPTERS: AdapterTable = {
  *   joins); `memory://name` — a named one, created on first use (`sharedMemoryServer(name)`):
  *   arbitrators naming the same server elect together.
  * - `etcd://h1:2379,h2:2379/prefix` — an etcd cluster; elections live under `prefix/`.
- * - `zk://h1:2181,h2:2181/root` — a ZooKeeper ensemble (adapter not available yet).
+ * - `zk://h1:2181,h2:2181/root` — a ZooKeeper ensemble; elections live under `/root` (the
+ *   latch path of election `jobs` is `/root/jobs`, as for Curator's `LeaderLatch`).
  *
  * Query parameters: `ttl` (a duration such as `500ms`, `5s`, `1m`), `maxDrift`, `margin`, and
  * for memory `latency`. A setting may come from the URL or from `options`; giving both with
  * different values is an error, so neither silently overrides the other.
  *
  * Rejects with {@link InvalidArgumentError} (field `url`) for a malformed URL, an unknown
- * scheme, a bad host, port or duration, or a scheme whose adapter is not available; and with
+ * scheme, a bad host, port or duration; and with
  * the adapter's errors when the arbitrator refuses the session.
  */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Arbitrator> {
@@ -160,16 +162,14 @@ async function openEtcd(target: EtcdTarget, settings: SessionSettings): Promise<
   });
 }
 
-function notAvailableYet<Target extends ArbitratorTarget>(
-  name: string,
-  packageName: string,
-): SchemeAdapter<Target> {
-  return {
-    open: async (_target, _settings, url) => {
-      throw new InvalidArgumentError(
-        'url',
-        `"${url}" is a valid ${name} URL, but the ${name} adapter (${packageName}) is not available yet; use memory:// for now`,
-      );
-    },
-  };
+async function openZooKeeper(
+  target: ZooKeeperTarget,
+  settings: SessionSettings,
+): Promise<Arbitrator> {
+  const { createZooKeeperArbitrator } = await import('@tenure/zookeeper');
+  return createZooKeeperArbitrator({
+    ...settings,
+    connect: target.endpoints.map(formatEndpoint),
+    root: target.root,
+  });
 }

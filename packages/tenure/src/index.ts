@@ -70,6 +70,12 @@ export type {
 } from '@tenure/memory';
 export { createMemoryArbitrator, createMemoryServer, sharedMemoryServer } from '@tenure/memory';
 export type {
+  ZooKeeperAclEntry,
+  ZooKeeperArbitrator,
+  ZooKeeperArbitratorOptions,
+} from '@tenure/zookeeper';
+export { createZooKeeperArbitrator } from '@tenure/zookeeper';
+export type {
   ArbitratorScheme,
   ArbitratorTarget,
   Endpoint,

@@ -267,17 +267,15 @@ describe('connect', () => {
     expect((error as InvalidArgumentError).field).toBe('ttlMs');
   });
 
-  it.each([
-    [
-      'zk://h1:2181,h2:2181/root?ttl=6s',
-      /is a valid ZooKeeper URL, but the ZooKeeper adapter \(@tenure\/zookeeper\) is not available yet/,
-    ],
-  ])('validates %s, then refuses it: no adapter yet', async (url, message) => {
-    const error = await connect(url).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(InvalidArgumentError);
-    expect((error as InvalidArgumentError).field).toBe('url');
-    expect((error as Error).message).toMatch(message);
-    expect((error as Error).message).toContain(url);
+  it('opens a ZooKeeper arbitrator from a zk:// URL at once (the session comes later), with the URL root', async () => {
+    // Port 9 on loopback refuses: the arbitrator opens and reports errors, it does not hang.
+    const arbitrator = await connect('zk://127.0.0.1:9/services/billing?ttl=6s');
+    try {
+      expect(arbitrator.ttlMs).toBe(6_000);
+      expect((arbitrator as unknown as { root: string }).root).toBe('/services/billing');
+    } finally {
+      await arbitrator.close();
+    }
   });
 
   it('rejects (never throws synchronously) for a bad URL, naming the problem', async () => {

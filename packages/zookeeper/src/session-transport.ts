@@ -17,6 +17,8 @@ export class ZkSessionTransport implements SessionTransport {
   readonly #options: Omit<ZkConnectionOptions, 'sessionTimeoutMs'>;
   readonly #timeoutMs: () => number;
   #conn: ZkConnection | undefined;
+  /** A connection still establishing its session (grant in flight). */
+  #opening: ZkConnection | undefined;
   #closed = false;
   readonly #waiters = new Set<(conn: ZkConnection | Error) => void>();
   /** Told when the server reports the current session expired. */
@@ -67,12 +69,15 @@ export class ZkSessionTransport implements SessionTransport {
     this.#conn = undefined;
     if (old) await old.close(0);
     const conn = new ZkConnection({ ...this.#options, sessionTimeoutMs: ttlMs });
+    this.#opening = conn;
     try {
       // Connecting may take a few servers' connect timeouts: allow the session timeout.
       await conn.open(Math.max(ttlMs, this.#timeoutMs()));
     } catch (error) {
       await conn.close(0);
       throw error;
+    } finally {
+      this.#opening = undefined;
     }
     if (this.#closed) {
       await conn.close(this.#timeoutMs());
@@ -134,6 +139,6 @@ export class ZkSessionTransport implements SessionTransport {
     for (const waiter of [...this.#waiters]) waiter(closed);
     const conn = this.#conn;
     this.#conn = undefined;
-    await conn?.close(this.#timeoutMs());
+    await Promise.all([conn?.close(this.#timeoutMs()), this.#opening?.close(0)]);
   }
 }

@@ -99,7 +99,13 @@ export interface ZkClient {
   ): void;
   transaction(): ZkTransaction;
   /** Private: the connection manager, whose socket the watchdog drops. */
-  readonly connectionManager?: { socket?: { destroy(): void; destroyed?: boolean } };
+  readonly connectionManager?: {
+    readonly state: number;
+    readonly connectTimeoutHandler?: ReturnType<typeof setTimeout> | null;
+    readonly socket?: { destroy(): void; destroyed?: boolean };
+    on(event: 'state', listener: (state: number) => void): void;
+    removeListener(event: 'state', listener: (state: number) => void): void;
+  };
 }
 
 interface ZkModule {

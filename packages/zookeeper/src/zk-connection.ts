@@ -25,6 +25,11 @@ export interface ZkConnectionOptions {
   readonly session?: { readonly id: Buffer; readonly password: Buffer };
 }
 
+/** The client's wait before it tries the servers again, once each failed. */
+const SPIN_DELAY_MS = 200;
+/** The connection manager's state once closed for good. */
+const MANAGER_CLOSED = -2;
+
 type Callback<A extends unknown[]> = (error: ZkException | null, ...args: A) => void;
 
 /**
@@ -48,7 +53,7 @@ export class ZkConnection {
     // a duplicate node; tenure retries itself, and finds its node by the protected prefix.
     this.client = zk.createClient(options.connectString, {
       sessionTimeout: options.sessionTimeoutMs,
-      spinDelay: 200,
+      spinDelay: SPIN_DELAY_MS,
       retries: 0,
       ...(options.session
         ? { sessionId: options.session.id, sessionPassword: options.session.password }
@@ -179,8 +184,10 @@ export class ZkConnection {
    */
   drop(): void {
     if (this.dead) return;
-    const socket = this.client.connectionManager?.socket;
-    if (socket && !socket.destroyed) socket.destroy();
+    const manager = this.client.connectionManager;
+    // Its connect timer would later destroy whatever socket is current by then: clear it.
+    if (manager?.connectTimeoutHandler) clearTimeout(manager.connectTimeoutHandler);
+    if (manager?.socket && !manager.socket.destroyed) manager.socket.destroy();
   }
 
   /**
@@ -193,23 +200,50 @@ export class ZkConnection {
     const wasOpen = this.#state === 'connected';
     this.#state = 'closed';
     for (const wake of [...this.#waiters]) wake();
-    if (wasOpen) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.client.on('state', (state) => {
-          if (state.name === 'DISCONNECTED') {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
+    const manager = this.client.connectionManager;
+    const closed = () => manager?.state === MANAGER_CLOSED;
+    // Wait (bounded) for the server to confirm the session's end, so its ephemeral nodes are
+    // gone when close() resolves.
+    // The client creates its first socket on the next tick after connect(); its close() writes
+    // to that socket and throws if there is none yet.
+    if (manager && !manager.socket) await new Promise((resolve) => setImmediate(resolve));
+    await this.#until(closed, wasOpen ? timeoutMs : 0, () => {
+      try {
         this.client.close();
+      } catch {
+        // No socket to send the close on: the session (if any) expires on the server.
+      }
+    });
+    // The client may still be between servers: a reconnect timer (its spin delay) or a socket
+    // still connecting. Destroy the socket until it settles in CLOSED, so nothing is left.
+    for (let i = 0; i < 5 && manager && !closed(); i += 1) {
+      await this.#until(closed, SPIN_DELAY_MS + 50, () => {
+        if (manager.socket && !manager.socket.destroyed) manager.socket.destroy();
       });
-    } else {
-      this.client.close();
     }
-    const socket = this.client.connectionManager?.socket;
-    if (socket && !socket.destroyed) socket.destroy();
+    // A socket destroyed while connecting never reports its error, which is where the client
+    // clears its connect timer (up to the session timeout): clear it here.
+    if (manager?.connectTimeoutHandler) clearTimeout(manager.connectTimeoutHandler);
     this.client.removeAllListeners();
+  }
+
+  /** Runs `start`, then resolves once `done()` holds (checked on each state change) or after `ms`. */
+  #until(done: () => boolean, ms: number, start: () => void): Promise<void> {
+    const manager = this.client.connectionManager;
+    return new Promise<void>((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        manager?.removeListener('state', check);
+        resolve();
+      };
+      const check = () => {
+        if (done()) finish();
+      };
+      const timer = setTimeout(finish, ms);
+      manager?.on('state', check);
+      start();
+      check();
+    });
   }
 
   #onState(name: string): void {
