@@ -1,7 +1,7 @@
 // tenure and Curator's LeaderLatch in one election, on a real ZooKeeper: each queues behind the
 // other, sees the other as leader with its value / participant id, and takes over when the
 // other leaves (DESIGN.md, "Interoperability").
-import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from '@tenure/zookeeper';
+import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from 'tenure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicNow, Timing, waitFor } from '../../packages/testkit/src/index.js';
 import {
