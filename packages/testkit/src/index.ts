@@ -67,3 +67,33 @@ export {
 } from './timing.js';
 export type { TrackedPromise, TrackedState } from './tracked-promise.js';
 export { track } from './tracked-promise.js';
+export type { ZooKeeperEnsemble, ZooKeeperLeaderOptions } from './zookeeper-ensemble.js';
+export { startZooKeeperEnsemble } from './zookeeper-ensemble.js';
+export type { ZooKeeperForTests } from './zookeeper-for-tests.js';
+export { zookeeperConnectFromEnv, zookeeperForTests } from './zookeeper-for-tests.js';
+export type {
+  FourLetterWordOptions,
+  ZooKeeperMode,
+  ZooKeeperServerAddress,
+} from './zookeeper-four-letter-word.js';
+export { fourLetterWord, parseZooKeeperMode } from './zookeeper-four-letter-word.js';
+export type { FindZooKeeperInstallOptions, ZooKeeperInstall } from './zookeeper-install.js';
+export {
+  findZooKeeperInstall,
+  ZK_CONNECT_ENV,
+  ZOOKEEPER_INSTALL_HINT,
+  ZOOKEEPER_JAR_DIRECTORY,
+  ZOOKEEPER_SERVER_JARS,
+} from './zookeeper-install.js';
+export type {
+  ZooKeeperLauncherErrorCode,
+  ZooKeeperLauncherErrorOptions,
+} from './zookeeper-launcher-error.js';
+export { ZooKeeperLauncherError } from './zookeeper-launcher-error.js';
+export type {
+  StartZooKeeperOptions,
+  ZooKeeperNode,
+  ZooKeeperNodeState,
+  ZooKeeperOptions,
+} from './zookeeper-node.js';
+export { startZooKeeper } from './zookeeper-node.js';

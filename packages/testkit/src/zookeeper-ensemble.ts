@@ -1,0 +1,260 @@
+/**
+ * A real ZooKeeper ensemble (a quorum of servers) for tests, built from {@link ZooKeeperNode}s
+ * on loopback ports: find the leader, kill members, or take the whole ensemble down and up again.
+ *
+ * @packageDocumentation
+ */
+
+import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
+import { Timing } from './timing.js';
+import { fourLetterWord, parseZooKeeperMode } from './zookeeper-four-letter-word.js';
+import { ZooKeeperLauncherError } from './zookeeper-launcher-error.js';
+import {
+  isExitedEarly,
+  type ResolvedZooKeeperOptions,
+  resolveZooKeeperOptions,
+  ZOOKEEPER_START_ATTEMPTS,
+  type ZooKeeperMemberSpec,
+  type ZooKeeperNode,
+  type ZooKeeperOptions,
+  ZooKeeperProcess,
+} from './zookeeper-node.js';
+
+/** Options of {@link ZooKeeperEnsemble.leader}. */
+export interface ZooKeeperLeaderOptions {
+  /**
+   * How long to wait for a leader, ms. Default: 4 × (`initLimit` + `syncLimit`) ticks, at least
+   * 20 s, scaled by `TENURE_TIMING_FACTOR`.
+   */
+  timeoutMs?: number;
+}
+
+/** A real ZooKeeper ensemble started by {@link startZooKeeperEnsemble}. */
+export interface ZooKeeperEnsemble extends AsyncDisposable {
+  /** The members, named `zk-1` … `zk-<size>` with ids 1 … size, in that order. */
+  readonly members: readonly ZooKeeperNode[];
+  /** Every member's `127.0.0.1:<clientPort>`, comma-separated: the ensemble's connect string. */
+  readonly connectString: string;
+  /**
+   * Resolves with the member that leads: a running (not paused) member whose `srvr` reports
+   * `Mode: leader` and whose `mntr` counts enough synced followers to make a quorum, so a leader
+   * that has lost its followers but not yet noticed is never returned (of two such claims, the
+   * one with the newer epoch wins). Polls until `timeoutMs`, then rejects with code `NO_LEADER`.
+   */
+  leader(options?: ZooKeeperLeaderOptions): Promise<ZooKeeperNode>;
+  /**
+   * A whole-ensemble outage: stops every running member gracefully (SIGTERM, SIGKILL after
+   * 5 s), all at once, keeping ports and data for {@link ZooKeeperEnsemble.startAll}.
+   */
+  stopAll(): Promise<void>;
+  /**
+   * Starts every member that is not running, on its old ports and data (so znodes and, within
+   * their timeout, sessions survive), and resolves once every member serves and a leader is
+   * found.
+   */
+  startAll(): Promise<void>;
+  /** Stops every member and removes its data. Idempotent: every call shares one promise. */
+  stop(): Promise<void>;
+  /** The same as {@link ZooKeeperEnsemble.stop}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A member's claim to lead, from its `srvr` and `mntr` answers. */
+interface LeaderClaim {
+  readonly node: ZooKeeperProcess;
+  /** The high 32 bits of its last zxid: the epoch of the leadership it last knew. */
+  readonly epoch: bigint;
+  /** `zk_synced_followers` of its `mntr`. */
+  readonly syncedFollowers: number;
+}
+
+class LaunchedZooKeeperEnsemble implements ZooKeeperEnsemble {
+  readonly members: readonly ZooKeeperProcess[];
+  readonly connectString: string;
+  readonly #options: ResolvedZooKeeperOptions;
+  #stopping: Promise<void> | undefined;
+
+  constructor(members: readonly ZooKeeperProcess[], options: ResolvedZooKeeperOptions) {
+    this.members = members;
+    this.connectString = members.map((node) => node.connectString).join(',');
+    this.#options = options;
+  }
+
+  async leader(options: ZooKeeperLeaderOptions = {}): Promise<ZooKeeperNode> {
+    const o = this.#options;
+    const timeoutMs =
+      options.timeoutMs ??
+      new Timing(1_000).scale(Math.max(20_000, 4 * (o.initLimit + o.syncLimit) * o.tickTimeMs));
+    const quorum = Math.floor(this.members.length / 2) + 1;
+    const started = performance.now();
+    let seen: LeaderClaim[] = [];
+    for (;;) {
+      this.#assertNotStopped('leader');
+      seen = await this.#claims();
+      const valid = seen
+        .filter((claim) => claim.syncedFollowers + 1 >= quorum)
+        .sort((a, b) => (a.epoch > b.epoch ? -1 : a.epoch < b.epoch ? 1 : 0));
+      if (valid[0] !== undefined) return valid[0].node;
+      if (performance.now() - started > timeoutMs) break;
+      await sleep(50);
+    }
+    const report =
+      seen.length === 0
+        ? 'no member reported Mode: leader'
+        : seen
+            .map(
+              (claim) =>
+                `${claim.node.name} claims to lead epoch ${claim.epoch} with ${claim.syncedFollowers} synced followers`,
+            )
+            .join('; ');
+    throw new ZooKeeperLauncherError(
+      'NO_LEADER',
+      `No leader with a quorum of ${quorum} of ${this.members.length} members within ${timeoutMs} ms (${report}; ` +
+        `states: ${this.members.map((node) => `${node.name} ${node.state}`).join(', ')})`,
+    );
+  }
+
+  async stopAll(): Promise<void> {
+    this.#assertNotStopped('stopAll');
+    await Promise.all(this.members.map((node) => node.halt()));
+  }
+
+  async startAll(): Promise<void> {
+    this.#assertNotStopped('startAll');
+    const down = this.members.filter((node) => node.state === 'exited');
+    await Promise.all(down.map((node) => node.launch()));
+    await waitAllReady(
+      this.members.filter((node) => node.state === 'starting' || node.state === 'running'),
+    );
+    await this.leader();
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= Promise.all(this.members.map((node) => node.stop())).then(() => {});
+    return this.#stopping;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  async #claims(): Promise<LeaderClaim[]> {
+    const live = this.members.filter((node) => node.state === 'running');
+    const answers = await Promise.all(live.map((node) => leaderClaim(node)));
+    return answers.filter((claim): claim is LeaderClaim => claim !== undefined);
+  }
+
+  #assertNotStopped(call: string): void {
+    if (this.#stopping !== undefined) {
+      throw new ZooKeeperLauncherError('ILLEGAL_STATE', `${call}: the ensemble has been stopped`);
+    }
+  }
+}
+
+/**
+ * Starts a `size`-member ZooKeeper ensemble (default 3) on loopback: each member with its own
+ * client, quorum and election ports (free ones), its own temporary directory with a `myid` file,
+ * and the same `server.<id>=127.0.0.1:<quorum>:<election>;127.0.0.1:<client>` lines. Resolves
+ * once every member serves as leader or follower and the leader has a quorum. Retries with new
+ * ports when one was taken meanwhile; rejects like {@link startZooKeeper}, stopping whatever it
+ * started. Use it with `await using ensemble = await startZooKeeperEnsemble()`.
+ */
+export async function startZooKeeperEnsemble(
+  size = 3,
+  options: ZooKeeperOptions = {},
+): Promise<ZooKeeperEnsemble> {
+  if (!Number.isInteger(size) || size < 1) {
+    throw new RangeError(
+      `startZooKeeperEnsemble: size must be a positive integer (got ${String(size)})`,
+    );
+  }
+  const resolved = resolveZooKeeperOptions(options);
+  for (let attempt = 1; ; attempt += 1) {
+    const ports = await allocateLoopbackPorts(3 * size);
+    const ids = Array.from({ length: size }, (_, i) => i + 1);
+    const port = (id: number, which: 0 | 1 | 2) => ports[3 * (id - 1) + which]!;
+    const serverLines = ids.map(
+      (id) =>
+        `server.${id}=127.0.0.1:${port(id, 1)}:${port(id, 2)}:participant;127.0.0.1:${port(id, 0)}`,
+    );
+    const specs: ZooKeeperMemberSpec[] = ids.map((id) => ({
+      id,
+      name: `zk-${id}`,
+      clientPort: port(id, 0),
+      peers: { quorumPort: port(id, 1), electionPort: port(id, 2), serverLines },
+    }));
+    const created = await Promise.allSettled(
+      specs.map((spec) => ZooKeeperProcess.create(spec, resolved)),
+    );
+    const nodes = created
+      .filter((r): r is PromiseFulfilledResult<ZooKeeperProcess> => r.status === 'fulfilled')
+      .map((r) => r.value);
+    const failed = created.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(nodes.map((node) => node.discard(false)));
+      releaseLoopbackPorts(ports);
+      throw failed.reason;
+    }
+    const ensemble = new LaunchedZooKeeperEnsemble(nodes, resolved);
+    try {
+      // Members wait for each other's election ports, so all must run before any can serve.
+      await Promise.all(nodes.map((node) => node.launch()));
+      await waitAllReady(nodes);
+      await ensemble.leader();
+      return ensemble;
+    } catch (error) {
+      const retry =
+        attempt < ZOOKEEPER_START_ATTEMPTS &&
+        isExitedEarly(error) &&
+        nodes.some((node) => node.failedToBind());
+      await Promise.all(nodes.map((node) => node.discard(!retry)));
+      if (!retry) throw error;
+    }
+  }
+}
+
+/**
+ * Waits for every node to serve; the first failure stops the other waits, and it is the error
+ * thrown (never a "stopped waiting" error of a sibling).
+ */
+async function waitAllReady(nodes: readonly ZooKeeperProcess[]): Promise<void> {
+  const abort = new AbortController();
+  let first: unknown;
+  const results = await Promise.allSettled(
+    nodes.map((node) =>
+      node.waitUntilReady(undefined, abort.signal).catch((error: unknown) => {
+        if (!abort.signal.aborted) {
+          first = error;
+          abort.abort();
+        }
+        throw error;
+      }),
+    ),
+  );
+  if (results.some((result) => result.status === 'rejected')) throw first;
+}
+
+/** `node`'s claim to lead, or `undefined` when it does not claim to (or does not answer). */
+async function leaderClaim(node: ZooKeeperProcess): Promise<LeaderClaim | undefined> {
+  const address = { host: '127.0.0.1', port: node.clientPort };
+  try {
+    const srvr = await fourLetterWord(address, 'srvr', { timeoutMs: 1_000 });
+    if (parseZooKeeperMode(srvr) !== 'leader') return undefined;
+    const zxid = /^Zxid: (0x[0-9a-f]+)\s*$/m.exec(srvr)?.[1];
+    const mntr = await fourLetterWord(address, 'mntr', { timeoutMs: 1_000 });
+    const synced = /^zk_synced_followers\s+(\d+)\s*$/m.exec(mntr)?.[1];
+    // A leader that stopped serving between the two answers has no such line.
+    if (synced === undefined) return undefined;
+    return {
+      node,
+      epoch: zxid === undefined ? 0n : BigInt(zxid) >> 32n,
+      syncedFollowers: Number(synced),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
