@@ -3,7 +3,7 @@
 // Node ≥ 20 and npm, it fetches the pinned pnpm, installs the lockfile's packages and then
 // runs the demo or every check. Usage: node scripts/bootstrap.mjs <demo|test> [args…]
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,14 +37,22 @@ function onPath(binary) {
   return spawnSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' }).status === 0;
 }
 
+// A package counts as installed when its binary is on PATH and its file (for packages of jars,
+// which put nothing on PATH) exists.
+function installed(w) {
+  return (
+    (w.binary === undefined || onPath(w.binary)) && (w.file === undefined || existsSync(w.file))
+  );
+}
+
 function ensureDebianPackages(wanted) {
-  const missing = wanted.filter((w) => !onPath(w.binary));
+  const missing = wanted.filter((w) => !installed(w));
   if (missing.length === 0) return;
   const names = missing.map((w) => w.pkg);
   if (!onPath('apt-get')) {
     console.error(
-      `✗ the integration tests need ${names.join(', ')} (binaries: ${missing.map((w) => w.binary).join(', ')}).\n` +
-        '  Install them with your package manager, or point TENURE_ETCD_ENDPOINTS at a running cluster.',
+      `✗ the integration tests need ${names.join(', ')} (missing: ${missing.map((w) => [w.binary, w.file].filter(Boolean).join(' + ')).join(', ')}).\n` +
+        '  Install them with your package manager, or point TENURE_ETCD_ENDPOINTS / TENURE_ZK_CONNECT at running servers.',
     );
     process.exit(1);
   }
@@ -101,6 +109,8 @@ if (mode === 'demo') {
 ensureDebianPackages([
   { binary: 'etcd', pkg: 'etcd-server', service: 'etcd' },
   { binary: 'etcdctl', pkg: 'etcd-client' },
+  // The jars the testkit runs ZooKeeper from, and the Java the package depends on.
+  { binary: 'java', file: '/usr/share/java/zookeeper.jar', pkg: 'zookeeper' },
 ]);
 
 // mode === 'test': every check, in order; the first failure stops the run.
