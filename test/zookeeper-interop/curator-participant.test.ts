@@ -6,14 +6,19 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Timing, waitFor } from '../../packages/testkit/src/index.js';
+import {
+  monotonicNow,
+  startZooKeeper,
+  Timing,
+  waitFor,
+  type ZooKeeperNode,
+} from '../../packages/testkit/src/index.js';
 import {
   type CuratorParticipant,
   compileCuratorParticipant,
   isEvent,
   startCuratorParticipant,
 } from './curator-participant.js';
-import { type StandaloneZooKeeper, startStandaloneZooKeeper } from './standalone-zookeeper.js';
 
 const SESSION_TIMEOUT_MS = 4_000;
 const timing = new Timing(SESSION_TIMEOUT_MS);
@@ -23,11 +28,15 @@ const CURATOR_NODE =
 const isLeader = isEvent('isLeader');
 
 describe('Curator LeaderLatch participant (Debian: Curator 5.4.0, ZooKeeper 3.8.0)', () => {
-  let zk: StandaloneZooKeeper;
+  let zk: ZooKeeperNode;
 
   beforeAll(async () => {
-    // Both at once: javac and the server's JVM start in parallel.
-    [zk] = await Promise.all([startStandaloneZooKeeper(), compileCuratorParticipant()]);
+    // Both at once: javac and the server's JVM start in parallel. The server deletes empty
+    // container znodes every 500 ms (its default is a minute), so the test sees Curator's go.
+    [zk] = await Promise.all([
+      startZooKeeper({ jvmArgs: ['-Dznode.container.checkIntervalMs=500'] }),
+      compileCuratorParticipant(),
+    ]);
   });
 
   afterAll(async () => {
@@ -120,6 +129,53 @@ describe('Curator LeaderLatch participant (Debian: Curator 5.4.0, ZooKeeper 3.8.
           intervalMs: 100,
           what: `ZooKeeper to delete the empty containers ${path} and /tenure`,
         },
+      );
+    } finally {
+      zookeeper.close();
+      await Promise.all([first.exit(), second?.exit()]);
+    }
+  });
+
+  it('keeps a killed leader’s znode until its session expires, then hands over', async () => {
+    const path = '/tenure/curator-crash';
+    const sessionTimeoutMs = 2_000;
+    const crash = new Timing(sessionTimeoutMs);
+    const options = { connectString: zk.connectString, path, sessionTimeoutMs };
+    const first = await startCuratorParticipant({ ...options, id: 'crash-first' });
+    let second: CuratorParticipant | undefined;
+    const zookeeper = await connectReader(zk.connectString);
+    try {
+      const firstLeads = await first.next(isLeader, {
+        timeoutMs: crash.handoverMs,
+        what: 'isLeader',
+      });
+      second = await startCuratorParticipant({ ...options, id: 'crash-second' });
+      const s = second;
+      await waitFor(async () => (await s.command('status')).participants.length === 2, {
+        timeoutMs: crash.handoverMs,
+        intervalMs: 50,
+        what: 'the second participant to join the queue',
+      });
+
+      const killedAt = monotonicNow();
+      await first.kill();
+      expect(first.exitStatus).toEqual({ code: null, signal: 'SIGKILL' });
+      // Nothing deleted the znode: it goes with the session, which the server expires later.
+      expect(await zookeeper.exists(firstLeads.path)).toBe(true);
+      expect(await second.command('status')).toMatchObject({
+        hasLeadership: false,
+        leaderId: 'crash-first',
+      });
+
+      const secondLeads = await second.next(isLeader, {
+        timeoutMs: crash.expiryMs,
+        what: 'isLeader once the killed leader’s session expired',
+      });
+      expect(await zookeeper.exists(firstLeads.path)).toBe(false);
+      expect(await zookeeper.children(path)).toEqual([secondLeads.path.slice(path.length + 1)]);
+      console.log(
+        `[curator] SIGKILL of the leader → the next isLeader: ${(secondLeads.t - killedAt).toFixed(0)} ms ` +
+          `(session timeout ${sessionTimeoutMs} ms, tickTime 200 ms)`,
       );
     } finally {
       zookeeper.close();

@@ -13,9 +13,9 @@
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { monotonicNow, Timing, WaitTimeoutError } from '../../packages/testkit/src/index.js';
 
@@ -55,6 +55,9 @@ const JVM_FLAGS = [
   '-Xss512k',
   '-XX:-UsePerfData',
   '-Djava.net.preferIPv4Stack=true',
+  // The JVM's own warnings (CDS, GC…) go to stdout by default: keep stdout for the JSON lines.
+  '-Xlog:disable',
+  '-Xlog:all=warning:stderr',
 ];
 
 const timing = new Timing(1_000);
@@ -82,18 +85,29 @@ export class CuratorParticipantError extends Error {
 
 /** The compiled participant: what `java -cp` needs. */
 export interface CompiledCuratorParticipant {
-  /** `classDir` and every jar of {@link CURATOR_JARS}, joined with the path delimiter. */
+  /**
+   * The participant (its jar, or `classDir` where the JDK has no `jar` tool) and every jar of
+   * {@link CURATOR_JARS}, joined with the path delimiter.
+   */
   readonly classpath: string;
   /** The directory holding `CuratorParticipant.class`. */
   readonly classDir: string;
+  /** The `java` the classes were compiled and archived for. */
+  readonly java: string;
+  /**
+   * A dynamic AppCDS archive of the classes a participant loads (`-XX:SharedArchiveFile`):
+   * it halves the JVM's start. `undefined` when it could not be made; the JVM starts without.
+   */
+  readonly cdsArchive: string | undefined;
 }
 
 let compiled: Promise<CompiledCuratorParticipant> | undefined;
 
 /**
- * Compiles `CuratorParticipant.java` (once per process; the classes are cached under
- * `node_modules/.cache/tenure/` by a hash of the source, the jars and javac). Rejects with a
- * {@link CuratorParticipantError} naming the apt packages when javac or a jar is missing.
+ * Compiles `CuratorParticipant.java`, packs it in a jar and dumps an AppCDS archive of a
+ * participant's start (once per process; cached under `node_modules/.cache/tenure/` by a hash
+ * of the source, the jars, the JDK and the JVM flags). Rejects with a
+ * {@link CuratorParticipantError} naming the apt packages when the JDK or a jar is missing.
  */
 export function compileCuratorParticipant(): Promise<CompiledCuratorParticipant> {
   if (compiled === undefined) {
@@ -124,47 +138,112 @@ async function compile(): Promise<CompiledCuratorParticipant> {
       `Curator participant: javac is not on PATH (nor in $JAVA_HOME/bin); ${CURATOR_INSTALL_HINT}`,
     );
   }
+  const java = findJdkTool('java');
+  if (java === undefined) {
+    throw new CuratorParticipantError(
+      'java-missing',
+      `Curator participant: java is not on PATH (nor in $JAVA_HOME/bin); ${CURATOR_INSTALL_HINT}`,
+    );
+  }
+  // `jar` sits beside the real javac (/usr/bin/javac is a chain of symlinks on Debian).
+  const jarTool = join(dirname(realpathSync(javac)), 'jar');
   const jars = CURATOR_JARS.map(({ jar }) => join(JARS_DIR, jar));
-  const source = readFileSync(SOURCE);
-  const hash = createHash('sha256')
-    .update(source)
-    .update('\0')
-    .update(jars.join(delimiter))
-    .update('\0')
-    .update(javac)
-    .digest('hex')
-    .slice(0, 16);
+  const hash = createHash('sha256');
+  hash.update(readFileSync(SOURCE));
+  for (const jar of jars) {
+    const stat = statSync(jar);
+    hash.update(`\0${jar}:${stat.size}:${stat.mtimeMs}`);
+  }
+  hash.update(`\0${realpathSync(javac)}\0${realpathSync(java)}\0${JVM_FLAGS.join(' ')}`);
   const cacheDir = join(ROOT, 'node_modules', '.cache', 'tenure');
-  const classDir = join(cacheDir, `curator-participant-${hash}`);
-  const classpath = [classDir, ...jars].join(delimiter);
-  if (existsSync(join(classDir, `${MAIN_CLASS}.class`))) return { classpath, classDir };
+  const dir = join(cacheDir, `curator-participant-${hash.digest('hex').slice(0, 16)}`);
+  const classDir = join(dir, 'classes');
+  const jarFile = join(dir, 'curator-participant.jar');
+  const archive = join(dir, 'curator-participant.jsa');
 
-  // Compile into a private directory, then rename it into place: parallel workers may race,
-  // and a reader must never see half the classes.
-  await mkdir(cacheDir, { recursive: true });
-  const scratch = await mkdtemp(join(cacheDir, 'curator-participant-tmp-'));
+  if (!existsSync(join(classDir, `${MAIN_CLASS}.class`))) {
+    // Build in a private directory, then rename it into place: parallel workers may race, and
+    // a reader must never see half the classes.
+    await mkdir(cacheDir, { recursive: true });
+    const scratch = await mkdtemp(join(cacheDir, 'curator-participant-tmp-'));
+    try {
+      const classes = join(scratch, 'classes');
+      const javacResult = await run(
+        javac,
+        [
+          '--release',
+          '17',
+          '-encoding',
+          'UTF-8',
+          '-d',
+          classes,
+          '-cp',
+          jars.join(delimiter),
+          SOURCE,
+        ],
+        timing.scale(60_000),
+      );
+      if (javacResult.code !== 0) {
+        throw new CuratorParticipantError(
+          'compile-failed',
+          `Curator participant: javac failed (${javacResult.code ?? javacResult.signal}):\n${javacResult.output}`,
+        );
+      }
+      // AppCDS takes jars only, no directories: pack the classes (optional, as the archive is).
+      if (existsSync(jarTool)) {
+        const jarResult = await run(
+          jarTool,
+          ['--create', '--file', join(scratch, 'curator-participant.jar'), '-C', classes, '.'],
+          timing.scale(30_000),
+        );
+        if (jarResult.code !== 0)
+          await rm(join(scratch, 'curator-participant.jar'), { force: true });
+      }
+      try {
+        await rename(scratch, dir);
+      } catch (error) {
+        // Another worker renamed its copy first: theirs is as good as ours.
+        if (!existsSync(join(classDir, `${MAIN_CLASS}.class`))) throw error;
+      }
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  const hasJar = existsSync(jarFile);
+  const classpath = [hasJar ? jarFile : classDir, ...jars].join(delimiter);
+  if (hasJar && !existsSync(archive)) await dumpArchive(java, classpath, archive);
+  return { classpath, classDir, java, cdsArchive: existsSync(archive) ? archive : undefined };
+}
+
+/**
+ * Runs one participant against nothing (port 1 refuses at once) through `started` and `exit`,
+ * and has the JVM archive every class it loaded. The archive records the classpath, so it is
+ * made in the final directory (under a private name, then renamed). Failure only costs speed.
+ */
+async function dumpArchive(java: string, classpath: string, archive: string): Promise<void> {
+  const scratch = `${archive}.${process.pid}.${Date.now()}.tmp`;
   try {
     const result = await run(
-      javac,
-      ['--release', '17', '-encoding', 'UTF-8', '-d', scratch, '-cp', jars.join(delimiter), SOURCE],
-      timing.scale(60_000),
+      java,
+      [
+        ...JVM_FLAGS,
+        `-XX:ArchiveClassesAtExit=${scratch}`,
+        '-cp',
+        classpath,
+        MAIN_CLASS,
+        '127.0.0.1:1',
+        '/tenure-cds-warm-up',
+        'warm-up',
+        '2000',
+      ],
+      timing.scale(30_000),
+      'exit\n',
     );
-    if (result.code !== 0) {
-      throw new CuratorParticipantError(
-        'compile-failed',
-        `Curator participant: javac failed (${result.code ?? result.signal}):\n${result.output}`,
-      );
-    }
-    try {
-      await rename(scratch, classDir);
-    } catch (error) {
-      // Another worker renamed its copy first: theirs is as good as ours.
-      if (!existsSync(join(classDir, `${MAIN_CLASS}.class`))) throw error;
-    }
+    if (result.code === 0 && existsSync(scratch)) await rename(scratch, archive);
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    await rm(scratch, { force: true });
   }
-  return { classpath, classDir };
 }
 
 /** `name` from `$JAVA_HOME/bin`, else from `PATH`; `undefined` when neither has it. */
@@ -185,14 +264,17 @@ function findJdkTool(name: 'java' | 'javac'): string | undefined {
   return undefined;
 }
 
-/** Runs a command to completion, bounded: SIGKILL after `timeoutMs`. */
+/** Runs a command to completion (with `input` on its stdin), bounded: SIGKILL after `timeoutMs`. */
 function run(
   file: string,
   args: readonly string[],
   timeoutMs: number,
+  input?: string,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input ?? '');
     let output = '';
     const collect = (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-20_000);
@@ -367,15 +449,7 @@ export interface CuratorParticipant extends AsyncDisposable {
 export async function startCuratorParticipant(
   options: CuratorParticipantOptions,
 ): Promise<CuratorParticipant> {
-  const { classpath } = await compileCuratorParticipant();
-  const java = findJdkTool('java');
-  if (java === undefined) {
-    throw new CuratorParticipantError(
-      'java-missing',
-      `Curator participant: java is not on PATH (nor in $JAVA_HOME/bin); ${CURATOR_INSTALL_HINT}`,
-    );
-  }
-  const participant = new JvmParticipant(options, java, classpath);
+  const participant = new JvmParticipant(options, await compileCuratorParticipant());
   try {
     await participant.next((e) => e.type === 'started', {
       timeoutMs: options.startTimeoutMs ?? timing.scale(30_000),
@@ -406,13 +480,16 @@ class JvmParticipant implements CuratorParticipant {
   #stderr = '';
   #commands: Promise<unknown> = Promise.resolve();
 
-  constructor(options: CuratorParticipantOptions, java: string, classpath: string) {
+  constructor(options: CuratorParticipantOptions, compiled: CompiledCuratorParticipant) {
     this.id = options.id;
     this.path = options.path;
-    const [file, args] = tiedToThisProcess(java, [
+    const [file, args] = tiedToThisProcess(compiled.java, [
       ...JVM_FLAGS,
+      ...(compiled.cdsArchive === undefined
+        ? []
+        : [`-XX:SharedArchiveFile=${compiled.cdsArchive}`]),
       '-cp',
-      classpath,
+      compiled.classpath,
       MAIN_CLASS,
       options.connectString,
       options.path,

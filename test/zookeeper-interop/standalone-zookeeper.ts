@@ -1,8 +1,9 @@
 /**
  * A standalone ZooKeeper server for the Curator interop tests, from Debian's `zookeeper` jars:
  * `QuorumPeerMain` with a short tick on a free loopback port and a temporary data directory,
- * ready once it answers the `srvr` four-letter word. A stop-gap until the testkit's own
- * ZooKeeper launcher is exported; it makes no attempt at fault injection.
+ * ready once it answers the `srvr` four-letter word. A stop-gap written before the testkit
+ * exported its launcher: new tests use `startZooKeeper` from the testkit (fault injection, CDS,
+ * port retries), and this file goes once `curator-interop.test.ts` has moved to it.
  *
  * @packageDocumentation
  */
