@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
 const packages = readdirSync(join(root, 'packages'));
-const ARBITRATORS = ['memory', 'etcd'];
+const ARBITRATORS = ['memory', 'etcd', 'zookeeper'];
 
 describe('test inventory', () => {
   it.each(packages)('package %s has tests', (name) => {

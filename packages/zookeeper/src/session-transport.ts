@@ -113,15 +113,24 @@ export class ZkSessionTransport implements SessionTransport {
   async expire(): Promise<void> {
     const conn = this.#conn;
     if (!conn || conn.dead) return;
-    const intruder = new ZkConnection({
-      ...this.#options,
-      sessionTimeoutMs: conn.negotiatedTimeoutMs,
-      session: { id: conn.client.getSessionId(), password: conn.client.getSessionPassword() },
-    });
-    try {
-      await intruder.open(Math.max(conn.negotiatedTimeoutMs, this.#timeoutMs()));
-    } finally {
-      await intruder.close(this.#timeoutMs());
+    // The intruder's close races with our client reconnecting to the session it lost to the
+    // intruder (then the close lands on a moved session and does nothing): check that the
+    // server really expired it, by reconnecting ourselves, and try again if not.
+    for (let attempt = 0; attempt < 5 && !conn.dead; attempt += 1) {
+      const intruder = new ZkConnection({
+        ...this.#options,
+        sessionTimeoutMs: conn.negotiatedTimeoutMs,
+        session: { id: conn.client.getSessionId(), password: conn.client.getSessionPassword() },
+      });
+      try {
+        await intruder.open(Math.max(conn.negotiatedTimeoutMs, this.#timeoutMs()));
+      } catch {
+        return; // the session is gone already
+      } finally {
+        await intruder.close(this.#timeoutMs());
+      }
+      conn.drop();
+      await conn.untilDead(this.#timeoutMs());
     }
   }
 

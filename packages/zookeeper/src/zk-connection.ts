@@ -84,6 +84,24 @@ export class ZkConnection {
     return this.#state === 'connected';
   }
 
+  /** Resolves once the client is dead (expired or closed), or after `timeoutMs`. */
+  untilDead(timeoutMs: number): Promise<void> {
+    if (this.dead) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, timeoutMs);
+      const check = () => {
+        if (this.dead) finish();
+      };
+      function finish() {
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve();
+      }
+      const waiters = this.#waiters;
+      waiters.add(check);
+    });
+  }
+
   /** Calls `fn` once if the server reports the session expired. */
   onExpired(fn: () => void): void {
     this.#onExpired = fn;
