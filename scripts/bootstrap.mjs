@@ -111,6 +111,10 @@ ensureDebianPackages([
   { binary: 'etcdctl', pkg: 'etcd-client' },
   // The jars the testkit runs ZooKeeper from, and the Java the package depends on.
   { binary: 'java', file: '/usr/share/java/zookeeper.jar', pkg: 'zookeeper' },
+  // The Curator interop tests compile a LeaderLatch participant: a JDK and Curator's jars.
+  { binary: 'javac', pkg: 'default-jdk-headless' },
+  { file: '/usr/share/java/curator-recipes.jar', pkg: 'libcurator-recipes-java' },
+  { file: '/usr/share/java/slf4j-simple.jar', pkg: 'libslf4j-java' },
 ]);
 
 // mode === 'test': every check, in order; the first failure stops the run.
