@@ -64,7 +64,9 @@ public final class CuratorParticipant {
             .sessionTimeoutMs(sessionTimeoutMs)
             // Curator warns when the connection timeout exceeds the session timeout.
             .connectionTimeoutMs(Math.min(sessionTimeoutMs, 5_000))
-            .retryPolicy(new ExponentialBackoffRetry(100, 5, 1_000))
+            // Sleeps of 100 ms × random(1 … 2^(n+1) − 1): at most 1.5 s; no max, whose cap
+            // Curator announces with a WARN on every retry that reaches it.
+            .retryPolicy(new ExponentialBackoffRetry(100, 3))
             .build();
     client
         .getConnectionStateListenable()
