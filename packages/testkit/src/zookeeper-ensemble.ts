@@ -62,7 +62,7 @@ export interface ZooKeeperEnsemble extends AsyncDisposable {
 /** A member's claim to lead, from its `srvr` and `mntr` answers. */
 interface LeaderClaim {
   readonly node: ZooKeeperProcess;
-  /** The high 32 bits of its last zxid: the epoch of the leadership it last knew. */
+  /** The epoch it leads in. */
   readonly epoch: bigint;
   /** `zk_synced_followers` of its `mntr`. */
   readonly syncedFollowers: number;
@@ -240,16 +240,13 @@ async function leaderClaim(node: ZooKeeperProcess): Promise<LeaderClaim | undefi
   try {
     const srvr = await fourLetterWord(address, 'srvr', { timeoutMs: 1_000 });
     if (parseZooKeeperMode(srvr) !== 'leader') return undefined;
-    const zxid = /^Zxid: (0x[0-9a-f]+)\s*$/m.exec(srvr)?.[1];
+    // From the data directory: srvr's Zxid is the last transaction processed, not the epoch.
+    const epoch = node.currentEpoch();
     const mntr = await fourLetterWord(address, 'mntr', { timeoutMs: 1_000 });
     const synced = /^zk_synced_followers\s+(\d+)\s*$/m.exec(mntr)?.[1];
     // A leader that stopped serving between the two answers has no such line.
     if (synced === undefined) return undefined;
-    return {
-      node,
-      epoch: zxid === undefined ? 0n : BigInt(zxid) >> 32n,
-      syncedFollowers: Number(synced),
-    };
+    return { node, epoch: epoch ?? 0n, syncedFollowers: Number(synced) };
   } catch {
     return undefined;
   }

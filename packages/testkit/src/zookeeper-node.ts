@@ -8,7 +8,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -642,6 +642,19 @@ export class ZooKeeperProcess implements ZooKeeperNode {
 
   logTail(lines = 40): string {
     return readTail(this.logFile, this.#logOffset, lines);
+  }
+
+  /**
+   * The epoch the server last accepted a leader for (`version-2/currentEpoch` in its data
+   * directory, written before it leads or follows in that epoch), or `undefined` before it has
+   * joined any quorum.
+   */
+  currentEpoch(): bigint | undefined {
+    try {
+      return BigInt(readFileSync(join(this.dataDir, 'version-2', 'currentEpoch'), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -472,6 +472,28 @@ describe('startZooKeeperEnsemble', () => {
   );
 
   it(
+    'replaces a paused leader, and never returns it as leader once it resumes',
+    async () => {
+      await using ensemble = await startZooKeeperEnsemble(3);
+      const first = await ensemble.leader();
+      await first.pause();
+      const second = await ensemble.leader();
+      expect(second).not.toBe(first);
+
+      await first.resume();
+      // Until it notices its followers are gone it may still say `leader`; leader() knows better.
+      expect(await ensemble.leader()).toBe(second);
+      await waitFor(async () => (await first.mode()) === 'follower', {
+        timeoutMs: CLIENT_MS,
+        intervalMs: 100,
+        what: `${first.name} to follow again`,
+      });
+      expect(await ensemble.leader()).toBe(second);
+    },
+    TEST_MS,
+  );
+
+  it(
     'comes back with its znodes after a whole-ensemble outage',
     async () => {
       await using ensemble = await startZooKeeperEnsemble(3);
