@@ -72,7 +72,9 @@ export interface ZooKeeperOptions extends FindZooKeeperInstallOptions {
   /**
    * More JVM options, after the launcher's own (`-Xmx256m -XX:+UseSerialGC
    * -XX:TieredStopAtLevel=1 -Xshare:auto -XX:-UsePerfData`), so they can override them, e.g.
-   * `['-XX:TieredStopAtLevel=4']` for a benchmark that wants the optimising compiler.
+   * `['-XX:TieredStopAtLevel=4']` for a benchmark that wants the optimising compiler, or
+   * `['-Xmx1g']`. Another collector needs the serial one turned off too:
+   * `['-XX:-UseSerialGC', '-XX:+UseG1GC']`.
    */
   jvmArgs?: readonly string[];
   /**
