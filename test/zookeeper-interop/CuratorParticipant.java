@@ -9,7 +9,8 @@
  *
  * stdout carries one JSON object per line and nothing else (everything a library prints goes to
  * stderr):
- *   {"type":"started"}                                 the latch has started (its znode may not exist yet)
+ *   {"type":"started","curatorVersion":"5.4.0","zookeeperVersion":"3.8.0"}
+ *                                                      the latch has started (its znode may not exist yet)
  *   {"type":"isLeader","path":"<getOurPath()>"}        LeaderLatchListener.isLeader
  *   {"type":"notLeader"}                               LeaderLatchListener.notLeader
  *   {"type":"state","state":"CONNECTED|SUSPENDED|LOST|RECONNECTED|READ_ONLY"}
@@ -25,11 +26,14 @@
 import java.io.BufferedReader;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Properties;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
@@ -90,7 +94,12 @@ public final class CuratorParticipant {
           }
         });
     latch.start();
-    emit("{\"type\":\"started\"}");
+    emit(
+        "{\"type\":\"started\",\"curatorVersion\":"
+            + json(mavenVersion("org.apache.curator", "curator-recipes"))
+            + ",\"zookeeperVersion\":"
+            + json(mavenVersion("org.apache.zookeeper", "zookeeper"))
+            + "}");
 
     BufferedReader stdin = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     String line;
@@ -128,6 +137,19 @@ public final class CuratorParticipant {
 
   private static void setDefault(String key, String value) {
     if (System.getProperty(key) == null) System.setProperty(key, value);
+  }
+
+  /** The version in a jar's Maven pom.properties (Debian's jars have no Implementation-Version). */
+  private static String mavenVersion(String groupId, String artifactId) {
+    String resource = "/META-INF/maven/" + groupId + "/" + artifactId + "/pom.properties";
+    try (InputStream in = CuratorParticipant.class.getResourceAsStream(resource)) {
+      if (in == null) return null;
+      Properties properties = new Properties();
+      properties.load(in);
+      return properties.getProperty("version");
+    } catch (IOException e) {
+      return null;
+    }
   }
 
   private static String status(LeaderLatch latch) throws Exception {

@@ -182,6 +182,69 @@ describe('Curator LeaderLatch participant (Debian: Curator 5.4.0, ZooKeeper 3.8.
       await Promise.all([first.exit(), second?.exit()]);
     }
   });
+
+  // CURATOR-724, fixed in 5.8.0: on RECONNECTED a latch only re-reads the children of its
+  // election znode, and gives up when that znode is gone, so it never creates a new one. The
+  // election znode is a container, which the server deletes once empty: a lone participant whose
+  // session expired stays out of its election for good (until its process restarts).
+  it('after a session expiry that emptied its election, rejoins only from Curator 5.8.0 on', async () => {
+    const path = '/tenure/curator-expiry';
+    const sessionTimeoutMs = 1_000;
+    const expiry = new Timing(sessionTimeoutMs);
+    const participant = await startCuratorParticipant({
+      connectString: zk.connectString,
+      path,
+      id: 'lonely',
+      sessionTimeoutMs,
+    });
+    const zookeeper = await connectReader(zk.connectString);
+    try {
+      const led = await participant.next(isLeader, {
+        timeoutMs: expiry.handoverMs,
+        what: 'isLeader',
+      });
+      await participant.pause();
+      // The session expires, its znode goes, and then the empty container (500 ms checks).
+      await waitFor(async () => !(await zookeeper.exists(path)), {
+        timeoutMs: expiry.expiryMs,
+        intervalMs: 100,
+        what: `ZooKeeper to expire the paused participant and delete ${path}`,
+      });
+      participant.resume();
+      await participant.next((e) => e.type === 'state' && e.state === 'LOST', {
+        timeoutMs: expiry.expiryMs,
+        what: 'LOST after the resume',
+      });
+      await participant.next((e) => e.type === 'state' && e.state === 'RECONNECTED', {
+        timeoutMs: expiry.expiryMs,
+        what: 'RECONNECTED with a new session',
+      });
+      expect(participant.events.filter(isEvent('notLeader'))).toHaveLength(1);
+
+      const version = (participant.curatorVersion ?? '0').split('.').map(Number);
+      const fixed = (version[0] ?? 0) > 5 || (version[0] === 5 && (version[1] ?? 0) >= 8);
+      if (fixed) {
+        const again = await participant.next(isLeader, {
+          timeoutMs: expiry.handoverMs,
+          what: 'isLeader with a new znode',
+        });
+        expect(again.path).not.toBe(led.path);
+      } else {
+        // Nothing to wait for: give the latch a handover bound to (not) act, then look.
+        await new Promise((resolve) => setTimeout(resolve, expiry.handoverMs));
+        expect(participant.events.filter(isLeader)).toHaveLength(1);
+        expect(await zookeeper.exists(path)).toBe(false);
+        expect(await participant.command('status')).toMatchObject({
+          hasLeadership: false,
+          ourPath: led.path, // stale: that znode went with the old session
+          participants: [],
+        });
+      }
+    } finally {
+      zookeeper.close();
+      await participant.exit();
+    }
+  });
 });
 
 function sequence(name: string): number {

@@ -17,7 +17,12 @@ import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { monotonicNow, Timing, WaitTimeoutError } from '../../packages/testkit/src/index.js';
+import {
+  monotonicNow,
+  processState,
+  Timing,
+  WaitTimeoutError,
+} from '../../packages/testkit/src/index.js';
 
 const HERE = import.meta.dirname;
 const ROOT = join(HERE, '..', '..');
@@ -347,7 +352,13 @@ export interface CuratorStatus {
 
 /** One JSON line the participant printed (see CuratorParticipant.java). */
 export type CuratorEvent =
-  | { readonly type: 'started' }
+  | {
+      readonly type: 'started';
+      /** From curator-recipes' pom.properties; `null` if the jar has none. */
+      readonly curatorVersion: string | null;
+      /** From zookeeper's pom.properties; `null` if the jar has none. */
+      readonly zookeeperVersion: string | null;
+    }
   | { readonly type: 'isLeader'; readonly path: string }
   | { readonly type: 'notLeader' }
   | { readonly type: 'state'; readonly state: CuratorConnectionState }
@@ -408,6 +419,8 @@ export interface CuratorParticipant extends AsyncDisposable {
   readonly events: readonly TimedCuratorEvent[];
   /** From spawning the JVM to reading `started`, ms. */
   readonly startupMs: number;
+  /** Curator's version (curator-recipes' pom.properties), e.g. `5.4.0`; `null` if unknown. */
+  readonly curatorVersion: string | null;
   /** How the JVM ended, once it has (and has been reaped, its pipes closed). */
   readonly exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /**
@@ -435,6 +448,13 @@ export interface CuratorParticipant extends AsyncDisposable {
   exit(options?: { timeoutMs?: number }): Promise<void>;
   /** SIGKILL (a crash: the znode stays until the session expires). Resolves once it is gone. */
   kill(): Promise<void>;
+  /**
+   * SIGSTOP: the JVM freezes with its socket open, as in a long GC pause; its session expires
+   * on the server once the session timeout passes. Resolves once the kernel reports it stopped.
+   */
+  pause(): Promise<void>;
+  /** SIGCONT: lets a paused JVM run again. */
+  resume(): void;
   /** The last 20 kB the JVM wrote to stderr. */
   stderr(): string;
   /** The same as {@link CuratorParticipant.exit}. */
@@ -529,6 +549,11 @@ class JvmParticipant implements CuratorParticipant {
       this.#notify();
     });
     child.stderr!.on('data', (chunk: Buffer) => this.#appendStderr(chunk.toString('utf8')));
+  }
+
+  get curatorVersion(): string | null {
+    const started = this.events.find((e) => e.type === 'started');
+    return started?.type === 'started' ? started.curatorVersion : null;
   }
 
   get startupMs(): number {
@@ -632,12 +657,33 @@ class JvmParticipant implements CuratorParticipant {
 
   async exit(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.exitStatus !== undefined) return;
+    this.resume();
     this.#write('exit');
     this.#child.stdin!.end();
     if (!(await this.#waitGone(options.timeoutMs ?? timing.scale(10_000)))) {
       this.#appendStderr('\n(did not exit in time after "exit": SIGKILL)');
       await this.kill();
     }
+  }
+
+  async pause(): Promise<void> {
+    if (this.exitStatus !== undefined)
+      throw new CuratorParticipantError('exited', `${this.id}: cannot pause, the JVM has exited`);
+    this.#child.kill('SIGSTOP');
+    const deadline = performance.now() + timing.scale(5_000);
+    while (processState(this.pid) !== 'T') {
+      if (performance.now() > deadline) {
+        throw new CuratorParticipantError(
+          'exited',
+          `${this.id}: the JVM (pid ${this.pid}) did not stop`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  resume(): void {
+    if (this.exitStatus === undefined) this.#child.kill('SIGCONT');
   }
 
   async kill(): Promise<void> {
