@@ -14,7 +14,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
@@ -172,6 +172,7 @@ async function compile(): Promise<CompiledCuratorParticipant> {
     await mkdir(cacheDir, { recursive: true });
     const scratch = await mkdtemp(join(cacheDir, 'curator-participant-tmp-'));
     try {
+      await chmod(scratch, 0o755); // mkdtemp makes it private; the cache is not.
       const classes = join(scratch, 'classes');
       const javacResult = await run(
         javac,
