@@ -3,20 +3,25 @@
 // other leaves (DESIGN.md, "Interoperability").
 import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from 'tenure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { monotonicNow, Timing, waitFor } from '../../packages/testkit/src/index.js';
+import {
+  monotonicNow,
+  startZooKeeper,
+  Timing,
+  waitFor,
+  type ZooKeeperNode,
+} from '../../packages/testkit/src/index.js';
 import {
   compileCuratorParticipant,
   isEvent,
   startCuratorParticipant,
 } from './curator-participant.js';
-import { type StandaloneZooKeeper, startStandaloneZooKeeper } from './standalone-zookeeper.js';
 
 const SESSION_TIMEOUT_MS = 4_000;
 const timing = new Timing(SESSION_TIMEOUT_MS);
 const ROOT = '/interop';
 
 describe('tenure and Curator LeaderLatch share an election (Curator 5.4.0, ZooKeeper 3.8.0)', () => {
-  let zk: StandaloneZooKeeper;
+  let zk: ZooKeeperNode;
   const opened: ZooKeeperArbitrator[] = [];
 
   const open = () => {
@@ -30,7 +35,7 @@ describe('tenure and Curator LeaderLatch share an election (Curator 5.4.0, ZooKe
   };
 
   beforeAll(async () => {
-    [zk] = await Promise.all([startStandaloneZooKeeper(), compileCuratorParticipant()]);
+    [zk] = await Promise.all([startZooKeeper(), compileCuratorParticipant()]);
   });
 
   afterAll(async () => {
