@@ -42,7 +42,7 @@ export interface ClassDataArchiveKey {
   readonly java: string;
   /** The classpath. */
   readonly classpath: readonly string[];
-  /** Every JVM option before the classpath. */
+  /** Every JVM option before the classpath (`-D` system properties do not count). */
   readonly jvmArgs: readonly string[];
   /** What the JVM runs as: it decides which classes are loaded. */
   readonly kind: 'standalone' | 'ensemble';
@@ -104,7 +104,9 @@ function archiveName(key: ClassDataArchiveKey): string {
     const stat = statSync(real);
     hash.update(`${real}\0${stat.size}\0${stat.mtimeMs}\0`);
   }
-  hash.update(`${key.classpath.join(':')}\0${key.jvmArgs.join('\0')}\0${key.kind}`);
+  // System properties leave an archive valid: tests that set one share the archive.
+  const vmOptions = key.jvmArgs.filter((option) => !option.startsWith('-D'));
+  hash.update(`${key.classpath.join(':')}\0${vmOptions.join('\0')}\0${key.kind}`);
   return `${key.kind}-${hash.digest('hex').slice(0, 24)}`;
 }
 
