@@ -1,5 +1,6 @@
 /**
- * The parent's side of test/fixtures/etcd-candidate.mjs: one election candidate in a child
+ * The parent's side of test/fixtures/etcd-candidate.mjs (or another fixture speaking the same
+ * protocol, such as test/fixtures/zookeeper-candidate.mjs): one election candidate in a child
  * process, its events (JSON lines, timed on the machine's monotonic clock) and its commands.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -17,7 +18,7 @@ import {
 } from '../../packages/testkit/src/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
-const FIXTURE = join(root, 'test', 'fixtures', 'etcd-candidate.mjs');
+const FIXTURES = join(root, 'test', 'fixtures');
 
 /** One line the fixture printed. */
 export interface CandidateEvent {
@@ -38,16 +39,19 @@ export interface Reply extends CandidateEvent {
 export interface CandidateOptions {
   /** The label of this candidate: its value in the election and its holder in records. */
   readonly holder: string;
+  /** Where the fixture connects: etcd URLs, or ZooKeeper `host:port`s. */
   readonly endpoints: readonly string[];
   readonly ttlMs: number;
   readonly election: string;
   /** Campaign at once (default) or wait for a `campaign` command. */
   readonly campaign?: boolean;
+  /** The fixture to run, a file of test/fixtures. Default `etcd-candidate.mjs`. */
+  readonly fixture?: string;
 }
 
-/** Fails with a clear message when the packages have not been built. */
-export function assertBuilt(): void {
-  for (const pkg of ['core', 'etcd', 'testkit']) {
+/** Fails with a clear message when the packages (default: the etcd fixture's) have not been built. */
+export function assertBuilt(packages: readonly string[] = ['core', 'etcd', 'testkit']): void {
+  for (const pkg of packages) {
     const file = join(root, 'packages', pkg, 'dist', 'index.js');
     if (!existsSync(file)) {
       throw new Error(
@@ -128,7 +132,7 @@ export class CandidateProcess {
   /** Spawns the fixture and waits until it has created its arbitrator. */
   static async start(options: CandidateOptions, timeoutMs = 10_000): Promise<CandidateProcess> {
     const args = [
-      FIXTURE,
+      join(FIXTURES, options.fixture ?? 'etcd-candidate.mjs'),
       '--endpoints',
       options.endpoints.join(','),
       '--ttl',
