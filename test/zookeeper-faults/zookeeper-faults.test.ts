@@ -437,8 +437,16 @@ describe.sequential('ZooKeeper faults, candidates in separate processes, three-s
         expect(ended.reason).toBe('expired');
         expect(ended.t, "a's term ended before b's began").toBeLessThan(bLeads.t);
         const suspended = a.all('connection', cutAt).find((e) => e.state === 'suspended');
+        // node-zookeeper-client has no read timeout: through the black hole it goes on saying
+        // SYNC_CONNECTED until tenure's heartbeat, unanswered, drops its socket.
+        const clientSaw = a.all('client', cutAt)[0];
+        expect(suspended, "a's heartbeat to go unanswered").toBeDefined();
+        expect(
+          clientSaw === undefined || clientSaw.t >= suspended!.t,
+          `the client library reported nothing before tenure's watchdog (it reported ${JSON.stringify(clientSaw)})`,
+        ).toBe(true);
         s.note(
-          `cut → a suspended: ${suspended ? `${(suspended.t - cutAt).toFixed(0)} ms` : 'never'}, → a ended: ${(ended.t - cutAt).toFixed(0)} ms, → b elected: ${(bLeads.t - cutAt).toFixed(0)} ms (${(bLeads.t - ended.t).toFixed(0)} ms after a's end)`,
+          `cut → a suspended (heartbeat unanswered, socket dropped): ${(suspended!.t - cutAt).toFixed(0)} ms, → the client library's first state change: ${clientSaw ? `${String(clientSaw.state)} at ${(clientSaw.t - cutAt).toFixed(0)} ms` : 'none'}, → a ended: ${(ended.t - cutAt).toFixed(0)} ms, → b elected: ${(bLeads.t - cutAt).toFixed(0)} ms (${(bLeads.t - ended.t).toFixed(0)} ms after a's end)`,
         );
         await sleepUntil(cutAt + 2 * SESSION_TIMEOUT_MS);
         const restoredAt = monotonicNow();
