@@ -158,7 +158,8 @@ async function scenario(name: string, body: (s: Scenario) => Promise<void>): Pro
       );
     }
   }
-  if (failure) {
+  // TENURE_FAULTS_TIMELINE=1 prints the timeline of a passing test too.
+  if (failure || process.env.TENURE_FAULTS_TIMELINE) {
     console.log(`[zk ${name}] timeline (ms since the test began):\n${timeline(candidates, t0)}`);
     for (const c of candidates) {
       if (c.stderr) console.log(`[zk ${name}] ${c.holder} stderr:\n${c.stderr}`);
