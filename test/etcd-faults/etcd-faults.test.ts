@@ -20,18 +20,19 @@ import {
   waitFor,
 } from '../../packages/testkit/src/index.js';
 import {
-  assertBuilt,
-  type CandidateEvent,
-  CandidateProcess,
-  stopAll,
-  timeline,
-} from './candidate-process.js';
+  candidateQueries,
+  electedAfter,
+  epochOf,
+  sleepUntil,
+} from '../faults/candidate-queries.js';
+import { assertBuilt, CandidateProcess, stopAll, timeline } from './candidate-process.js';
 
 /** etcd's minimum lease TTL (1.5 × its 1 s election timeout, rounded up to whole seconds). */
 const TTL_MS = 2_000;
 /** Guarantee G3 for a crash: ttl + the arbitrator's expiry granularity + 1 s (the issue: TTL + 1.5 s). */
 const CRASH_FAILOVER_BOUND_MS = TTL_MS + 1_500;
 const timing = new Timing(TTL_MS);
+const { queue, queueEntries, queueOrder, firstEvent, steadyLeader } = candidateQueries(timing);
 const run = promisify(execFile);
 
 interface Scenario {
@@ -116,120 +117,6 @@ async function scenario(name: string, body: (s: Scenario) => Promise<void>): Pro
 }
 
 /** Starts candidates one after another, each in the queue before the next starts (G5 order). */
-async function queue<const H extends readonly string[]>(
-  s: Scenario,
-  holders: H,
-  endpoints?: (holder: string) => readonly string[] | undefined,
-): Promise<{ [K in keyof H]: CandidateProcess }> {
-  const started: CandidateProcess[] = [];
-  for (const holder of holders) {
-    const candidate = await s.spawn(holder, endpoints?.(holder));
-    started.push(candidate);
-    if (started.length === 1) {
-      await candidate.next((e) => e.type === 'elected', {
-        timeoutMs: timing.expiryMs,
-        what: 'the first candidate to lead',
-      });
-    } else {
-      await waitFor(async () => (await queueOrder(candidate)).includes(holder), {
-        timeoutMs: timing.expiryMs,
-        intervalMs: 50,
-        what: `${holder} to be in the queue`,
-      });
-    }
-  }
-  return started as { [K in keyof H]: CandidateProcess };
-}
-
-/** The queue as `from` reads it: candidate values, leader first. */
-async function queueOrder(from: CandidateProcess): Promise<string[]> {
-  return (await queueEntries(from)).map((c) => c.value);
-}
-
-/**
- * The queue with epochs, as `from` reads it. A read that fails (it may go to a member that is
- * down: the client tries one member per request) is retried.
- */
-function queueEntries(from: CandidateProcess): Promise<{ value: string; epoch: bigint }[]> {
-  return waitFor(
-    async () => {
-      const reply = await from.command('candidates', timing.handoverMs);
-      if (!reply.ok) return undefined;
-      return (reply.candidates as { value: string; epoch: string }[]).map((c) => ({
-        value: c.value,
-        epoch: BigInt(c.epoch),
-      }));
-    },
-    { timeoutMs: timing.handoverMs, intervalMs: 50, what: `${from.holder} to read the queue` },
-  );
-}
-
-/** The first event of any of `candidates` that passes `match`, polled; bounded by `timeoutMs`. */
-function firstEvent(
-  candidates: readonly CandidateProcess[],
-  match: (e: CandidateEvent) => boolean,
-  options: { timeoutMs: number; what: string },
-): Promise<CandidateEvent> {
-  return waitFor(
-    () =>
-      candidates
-        .flatMap((c) => c.events.filter(match))
-        .sort((a, b) => a.t - b.t)
-        .at(0),
-    { ...options, intervalMs: 10 },
-  );
-}
-
-/** The candidate that reports a valid term (polled until one does). */
-function currentLeader(candidates: readonly CandidateProcess[]): Promise<CandidateProcess> {
-  return waitFor(
-    async () => {
-      for (const candidate of candidates) {
-        const status = await candidate.command('status', timing.handoverMs);
-        if (status.leading && status.valid) return candidate;
-      }
-      return undefined;
-    },
-    { timeoutMs: timing.expiryMs, intervalMs: 50, what: 'a candidate with a valid term' },
-  );
-}
-
-/**
- * A leader whose term stays valid while the queue is read: right after a member's kill a term
- * may end `expired` between the two (that is the deadline doing its job), so such a reading is
- * taken again. A term valid before and after the read must head the queue.
- */
-function steadyLeader(
-  candidates: readonly CandidateProcess[],
-): Promise<{ leader: CandidateProcess; epoch: string; order: string[] }> {
-  return waitFor(
-    async () => {
-      const leader = await currentLeader(candidates);
-      const before = await leader.command('status', timing.handoverMs);
-      const order = await queueOrder(leader);
-      const after = await leader.command('status', timing.handoverMs);
-      if (!before.valid || !after.valid || String(before.epoch) !== String(after.epoch)) {
-        return undefined;
-      }
-      expect(order[0], 'the candidate whose term stayed valid heads the queue').toBe(leader.holder);
-      return { leader, epoch: String(before.epoch), order };
-    },
-    { timeoutMs: timing.expiryMs, intervalMs: 50, what: 'a leader whose term stays valid' },
-  );
-}
-
-const electedAfter = (t: number) => (e: CandidateEvent) => e.type === 'elected' && e.t > t;
-
-/** Resolves at monotonic time `at` (ms). */
-function sleepUntil(at: number): Promise<void> {
-  const ms = Math.max(0, at - monotonicNow());
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function epochOf(event: CandidateEvent): bigint {
-  return BigInt(String(event.epoch));
-}
-
 /** Runs etcdctl (v3 API) against every member of `cluster`; resolves with its stdout. */
 async function etcdctl(cluster: EtcdCluster, ...args: string[]): Promise<string> {
   const { stdout } = await run(
