@@ -53,9 +53,10 @@ export interface ZooKeeperArbitrator extends Arbitrator {
   readonly root: string;
   /**
    * Makes the server expire this arbitrator's session now, as it would after a long
-   * partition (a second client joins the session with its id and password, then closes it):
-   * for tests of your own failover handling. Terms end `session-lost`, a new session opens and
-   * campaigning elections rejoin.
+   * partition: for tests of your own failover handling. Terms end `session-lost` first, then a
+   * second client joins the old session with its id and password and closes it (so no other
+   * candidate can lead while a term of this session is still valid); a new session opens and
+   * campaigning elections rejoin. Resolves once the server has ended the old session.
    */
   expireSession(): Promise<void>;
 }

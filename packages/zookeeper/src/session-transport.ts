@@ -107,30 +107,34 @@ export class ZkSessionTransport implements SessionTransport {
   }
 
   /**
-   * Makes the server expire the current session, as it would after a partition: a second
-   * client joins the session with its id and password, then closes it.
+   * Makes the server expire the current session, as it would after a partition, without two
+   * leaders at any moment: the session's terms end here first (`session-lost`, as the keeper
+   * is told the session is gone and grants a new one), then a second client joins the old
+   * session with its id and password and closes it, which removes its ephemeral nodes.
+   * Resolves once the server refuses to resume the old session (bounded attempts).
    */
   async expire(): Promise<void> {
     const conn = this.#conn;
     if (!conn || conn.dead) return;
-    // The intruder's close races with our client reconnecting to the session it lost to the
-    // intruder (then the close lands on a moved session and does nothing): check that the
-    // server really expired it, by reconnecting ourselves, and try again if not.
-    for (let attempt = 0; attempt < 5 && !conn.dead; attempt += 1) {
-      const intruder = new ZkConnection({
-        ...this.#options,
-        sessionTimeoutMs: conn.negotiatedTimeoutMs,
-        session: { id: conn.client.getSessionId(), password: conn.client.getSessionPassword() },
-      });
+    const id = conn.sessionId;
+    const session = { id: conn.client.getSessionId(), password: conn.client.getSessionPassword() };
+    const timeoutMs = conn.negotiatedTimeoutMs;
+    // Ends every term of the session synchronously; the new grant closes this client.
+    this.onExpired(id);
+    if (this.#conn === conn) {
+      this.#conn = undefined;
+      await conn.close(0);
+    }
+    // Until an intruder can no longer resume the session, close it from there.
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const intruder = new ZkConnection({ ...this.#options, sessionTimeoutMs: timeoutMs, session });
       try {
-        await intruder.open(Math.max(conn.negotiatedTimeoutMs, this.#timeoutMs()));
+        await intruder.open(Math.max(timeoutMs, this.#timeoutMs()));
       } catch {
-        return; // the session is gone already
-      } finally {
-        await intruder.close(this.#timeoutMs());
+        await intruder.close(0);
+        return; // expired (or closed by our own client's close)
       }
-      conn.drop();
-      await conn.untilDead(this.#timeoutMs());
+      await intruder.close(this.#timeoutMs());
     }
   }
 
