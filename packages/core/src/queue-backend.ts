@@ -69,8 +69,13 @@ export interface QueueBackend {
   leave(own: QueueKey): Promise<void>;
   /** Sets `own`'s value, fenced on its epoch. */
   proclaim(own: QueueKey, value: string): Promise<void>;
-  /** Writes beside the election, fenced on `own`. */
-  put(own: QueueKey, key: string, value: string, options: PutOptions): Promise<{ version: number }>;
+  /** Writes beside the election, fenced on `own` (unfenced when `own` is `undefined`). */
+  put(
+    own: QueueKey | undefined,
+    key: string,
+    value: string,
+    options: PutOptions,
+  ): Promise<{ version: number }>;
   /** Deletes beside the election, fenced on `own`. */
   delete(own: QueueKey, key: string): Promise<void>;
   /** Reads beside the election. */

@@ -20,7 +20,7 @@ import {
   type SessionSource,
 } from './queue-backend.js';
 import { SafeEmitter } from './safe-emitter.js';
-import { ManagedTerm } from './term.js';
+import { ManagedTerm, validatePut } from './term.js';
 import type {
   ConnectionState,
   Election,
@@ -197,6 +197,12 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     validateName('key', key, { allowSlash: true, maxBytes: MAX_KEY_BYTES });
     if (this.#state === 'closed') throw this.#closedError();
     return this.#backend.get(key);
+  }
+
+  async post(key: string, value: string, options: PutOptions = {}): Promise<{ version: number }> {
+    validatePut(key, value, options);
+    if (this.#state === 'closed') throw this.#closedError();
+    return this.#backend.put(undefined, key, value, options);
   }
 
   close(): Promise<void> {

@@ -59,19 +59,7 @@ export class ManagedTerm implements Term {
   }
 
   async put(key: string, value: string, options: PutOptions = {}): Promise<{ version: number }> {
-    validateName('key', key, { allowSlash: true, maxBytes: MAX_KEY_BYTES });
-    validateValue('value', value, MAX_STORED_VALUE_BYTES);
-    const ifVersion = options.ifVersion;
-    if (
-      ifVersion !== undefined &&
-      ifVersion !== 'absent' &&
-      !(Number.isSafeInteger(ifVersion) && ifVersion >= 1)
-    ) {
-      throw new InvalidArgumentError(
-        'ifVersion',
-        `must be 'absent' or an integer ≥ 1 (got ${String(ifVersion)})`,
-      );
-    }
+    validatePut(key, value, options);
     this.assertValid();
     return this.#backend.put(key, value, options);
   }
@@ -102,6 +90,23 @@ export class ManagedTerm implements Term {
         reason,
         epoch: this.epoch,
       },
+    );
+  }
+}
+
+/** Checks the arguments of a write beside an election ({@link Term.put}, `Election.post`). */
+export function validatePut(key: string, value: string, options: PutOptions): void {
+  validateName('key', key, { allowSlash: true, maxBytes: MAX_KEY_BYTES });
+  validateValue('value', value, MAX_STORED_VALUE_BYTES);
+  const ifVersion = options.ifVersion;
+  if (
+    ifVersion !== undefined &&
+    ifVersion !== 'absent' &&
+    !(Number.isSafeInteger(ifVersion) && ifVersion >= 1)
+  ) {
+    throw new InvalidArgumentError(
+      'ifVersion',
+      `must be 'absent' or an integer ≥ 1 (got ${String(ifVersion)})`,
     );
   }
 }

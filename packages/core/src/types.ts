@@ -147,8 +147,17 @@ export interface Election extends EventEmitter<ElectionEvents> {
    * value (same epoch, new value) or `undefined` when the queue empties.
    */
   observe(options?: WaitOptions): AsyncIterableIterator<LeaderInfo | undefined>;
-  /** Reads a value stored beside the election with {@link Term.put}. */
+  /** Reads a value stored beside the election with {@link Term.put} or {@link Election.post}. */
   get(key: string): Promise<StoredValue | undefined>;
+  /**
+   * Writes `value` under `key` beside the election *without* a fence: any participant may
+   * call it, leading or not, with or without a campaign. It is for requests to the leader
+   * (for example a cron job's manual trigger), which the leader reads with {@link Election.get}
+   * and consumes with fenced writes. Use `ifVersion` to make it a compare-and-set. Rejects with
+   * {@link ConflictError} when `ifVersion` does not match. Never write with `post` a key that
+   * fenced writes rely on.
+   */
+  post(key: string, value: string, options?: PutOptions): Promise<{ version: number }>;
   /** Resigns if leading, leaves the queue and releases everything. Idempotent. */
   close(): Promise<void>;
   /** Same as {@link Election.close}. */

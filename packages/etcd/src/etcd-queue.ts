@@ -205,14 +205,15 @@ export class EtcdQueue implements QueueBackend {
   }
 
   async put(
-    own: QueueKey,
+    own: QueueKey | undefined,
     key: string,
     value: string,
     options: PutOptions,
   ): Promise<{ version: number }> {
-    const fence = utf8(own.key);
+    // Unfenced (Election.post): the same transaction, without the compare on a candidate key.
+    const fence = utf8(own?.key ?? this.#dataPrefix + key);
     const dataKey = utf8(this.#dataPrefix + key);
-    const compare: ICompare[] = [createRevisionIs(fence, own.epoch)];
+    const compare: ICompare[] = own ? [createRevisionIs(fence, own.epoch)] : [];
     if (options.ifVersion !== undefined) {
       compare.push({
         key: dataKey,
@@ -232,7 +233,9 @@ export class EtcdQueue implements QueueBackend {
       return { version: Number(kv?.version ?? 1) };
     }
     const holder = response.responses[0]?.response_range.kvs[0];
-    if (!holder || BigInt(holder.create_revision) !== own.epoch) throw fencedOff('put', own);
+    if (own && (!holder || BigInt(holder.create_revision) !== own.epoch)) {
+      throw fencedOff('put', own);
+    }
     const current = response.responses[1]?.response_range.kvs[0];
     throw new ConflictError(
       `put of "${key}" was refused: it is at version ${current ? current.version : 'absent'}, not ${String(options.ifVersion)}`,

@@ -88,13 +88,13 @@ export class MemoryQueue implements QueueBackend {
   }
 
   put(
-    own: QueueKey,
+    own: QueueKey | undefined,
     key: string,
     value: string,
     options: PutOptions,
   ): Promise<{ version: number }> {
     return this.#request('put', () => ({
-      version: this.#server.put(this.#name, fence(own), key, value, options.ifVersion),
+      version: this.#server.put(this.#name, own && fence(own), key, value, options.ifVersion),
     }));
   }
 

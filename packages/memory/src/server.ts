@@ -167,15 +167,15 @@ export class MemoryServerImpl implements MemoryServer {
     if (this.#queues.get(election)?.[0] === entry) this.#notify(election, undefined);
   }
 
-  /** Writes data beside the election, fenced on the holder's key and create revision. */
+  /** Writes data beside the election, fenced on the holder's key and create revision (if any). */
   put(
     election: string,
-    fence: { key: string; createRevision: bigint },
+    fence: { key: string; createRevision: bigint } | undefined,
     dataKey: string,
     value: string,
     ifVersion: number | 'absent' | undefined,
   ): number {
-    this.#fenced(election, fence.key, fence.createRevision);
+    if (fence) this.#fenced(election, fence.key, fence.createRevision);
     const data = this.#data.get(election) ?? new Map<string, { value: string; version: number }>();
     const current = data.get(dataKey);
     if (ifVersion === 'absent' && current !== undefined) {

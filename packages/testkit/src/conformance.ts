@@ -773,6 +773,69 @@ export function describeElectionConformance(
         ).toEqual({ version: 4 });
       });
 
+      test('election.post() writes unfenced from any participant, as a compare-and-set the leader can consume', async (t) => {
+        const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+        const name = t.name();
+        const ea = a.election(name, { value: 'a' });
+        const eb = b.election(name, { value: 'b' });
+        const ta = await t.within(ea.campaign(), 'campaign()');
+
+        // b never campaigned: it may still post.
+        expect(
+          await t.within(eb.post('inbox', 'r1', { ifVersion: 'absent' }), "post() with 'absent'"),
+        ).toEqual({ version: 1 });
+        assertTenureError(
+          await rejectionOf(
+            eb.post('inbox', 'r1-again', { ifVersion: 'absent' }),
+            "post() with 'absent' on an existing key",
+          ),
+          'CONFLICT',
+          "post() with 'absent' on an existing key",
+        );
+        expect(
+          await t.within(eb.post('inbox', 'r1,r2', { ifVersion: 1 }), 'post() with ifVersion'),
+        ).toEqual({ version: 2 });
+        assertTenureError(
+          await rejectionOf(
+            eb.post('inbox', 'x', { ifVersion: 1 }),
+            'post() with a stale ifVersion',
+          ),
+          'CONFLICT',
+          'post() with a stale ifVersion',
+        );
+        expect(await t.within(eb.post('other', 'plain'), 'post() without ifVersion')).toEqual({
+          version: 1,
+        });
+        await t.until(
+          async () => (await ea.get('inbox'))?.value === 'r1,r2',
+          'the leader to read the posted value',
+        );
+        // The leader consumes it with a fenced compare-and-set on the same key.
+        expect(
+          await t.within(ta.put('inbox', '', { ifVersion: 2 }), 'fenced put() of a posted key'),
+        ).toEqual({ version: 3 });
+        // Not a candidacy: b is not in the queue.
+        expect((await t.within(ea.candidates(), 'candidates()')).map((q) => q.value)).toEqual([
+          'a',
+        ]);
+        assertTenureError(
+          await rejectionOf(eb.post('', 'v'), 'post() with an empty key'),
+          'INVALID_ARGUMENT',
+          'post() with an empty key',
+        );
+        assertTenureError(
+          await rejectionOf(eb.post('k', 'v', { ifVersion: 0 }), 'post() with ifVersion 0'),
+          'INVALID_ARGUMENT',
+          'post() with ifVersion 0',
+        );
+        await t.within(eb.close(), 'close()');
+        assertTenureError(
+          await rejectionOf(eb.post('inbox', 'late'), 'post() after close()'),
+          'CLOSED',
+          'post() after close()',
+        );
+      });
+
       test('a fenced write is refused as soon as the session is gone', async (t) => {
         const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
         const name = t.name();

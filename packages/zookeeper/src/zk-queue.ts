@@ -247,12 +247,19 @@ export class ZkQueue implements QueueBackend {
   }
 
   put(
-    own: QueueKey,
+    own: QueueKey | undefined,
     key: string,
     value: string,
     options: PutOptions,
   ): Promise<{ version: number }> {
-    return fenced('put', own, () => this.#put(own, key, value, options));
+    if (own) return fenced('put', own, () => this.#put(own, key, value, options));
+    return this.#put(undefined, key, value, options).catch((error: unknown) => {
+      // Unfenced: a session replaced mid-request is only a reason to retry.
+      if (error instanceof SessionGoneError) {
+        throw new UnavailableError('ZooKeeper post: the session changed; retry', { cause: error });
+      }
+      throw error;
+    });
   }
 
   delete(own: QueueKey, key: string): Promise<void> {
@@ -275,7 +282,7 @@ export class ZkQueue implements QueueBackend {
   }
 
   async #put(
-    own: QueueKey,
+    own: QueueKey | undefined,
     key: string,
     value: string,
     options: PutOptions,
@@ -288,7 +295,8 @@ export class ZkQueue implements QueueBackend {
     // tenure's versions start at 1 (etcd's do); ZooKeeper's at 0.
     let create = expected === 'absent';
     for (;;) {
-      const transaction = conn.client.transaction().check(own.key, -1);
+      const transaction = conn.client.transaction();
+      if (own) transaction.check(own.key, -1);
       if (create) transaction.create(path, data, this.#ctx.acl, zk.CreateMode.PERSISTENT);
       else {
         exactVersion(
@@ -302,7 +310,7 @@ export class ZkQueue implements QueueBackend {
         const stat = await this.#stat(conn, path);
         return { version: (stat?.version ?? 0) + 1 };
       }
-      if (await this.#fenceFailed(conn, outcome, own)) throw fencedOff('put', own);
+      if (own && (await this.#fenceFailed(conn, outcome, own))) throw fencedOff('put', own);
       if (expected === undefined && !create && outcome.code === Code.NO_NODE) {
         create = true; // an upsert of an absent key
         continue;
