@@ -1,8 +1,9 @@
 // The published shape of tenure, as a JavaScript consumer gets it: pack @tenure/core,
-// @tenure/memory, @tenure/etcd, @tenure/zookeeper and tenure the way `pnpm publish` would (workspace:^ ranges rewritten), npm
-// install the tarballs into an empty project (eventemitter3 comes from the npm registry), and
-// run a plain .mjs file that imports `tenure`, elects a leader on memory:// and closes. No
-// TypeScript, no workspace links, no vitest aliases.
+// @tenure/memory, @tenure/etcd, @tenure/zookeeper, @tenure/cron and tenure the way
+// `pnpm publish` would (workspace:^ ranges rewritten), npm install the tarballs into an empty
+// project (eventemitter3 and croner come from the npm registry), and run a plain .mjs file that
+// imports `tenure`, elects a leader on memory://, runs a cron job and closes. No TypeScript, no
+// workspace links, no vitest aliases.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
-const PACKAGES = ['core', 'memory', 'etcd', 'zookeeper', 'tenure'] as const;
+const PACKAGES = ['core', 'memory', 'etcd', 'zookeeper', 'cron', 'tenure'] as const;
 const STEP_TIMEOUT_MS = 180_000;
 
 interface Result {
@@ -81,7 +82,7 @@ async function pnpm(): Promise<[string, string[]]> {
   return ['npx', ['-y', manifest.packageManager]];
 }
 
-const CONSUMER = `import { connect, InvalidArgumentError, runAsLeader } from 'tenure';
+const CONSUMER = `import { connect, createScheduler, InvalidArgumentError, runAsLeader } from 'tenure';
 
 const arbitrator = await connect('memory://?ttl=2s');
 const election = arbitrator.election('nightly-report', { value: 'consumer-1' });
@@ -111,6 +112,18 @@ await runAsLeader(
   },
   { signal: stop.signal },
 );
+
+// A cron job from @tenure/cron (croner comes from the registry), run once by a manual trigger.
+const scheduler = createScheduler(arbitrator.election('reports', { value: 'consumer-1' }));
+scheduler.add('nightly', '0 3 * * *', (ctx) => {
+  console.log(\`cron \${ctx.trigger} \${ctx.triggerKey} epoch \${typeof ctx.epoch}\`);
+});
+const ran = new Promise((resolve) => scheduler.once('run-end', resolve));
+scheduler.start();
+const triggered = await scheduler.trigger('nightly', { key: 'k1' });
+const run = await ran;
+console.log(\`trigger accepted \${triggered.accepted}, run \${run.outcome}\`);
+await scheduler.stop();
 await arbitrator.close();
 console.log('closed');
 `;
@@ -152,6 +165,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
     expect(tarballs.map((t) => t.slice(t.lastIndexOf('/') + 1)).sort()).toEqual([
       'tenure-0.1.0.tgz',
       'tenure-core-0.1.0.tgz',
+      'tenure-cron-0.1.0.tgz',
       'tenure-etcd-0.1.0.tgz',
       'tenure-memory-0.1.0.tgz',
       'tenure-zookeeper-0.1.0.tgz',
@@ -168,6 +182,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
     const manifest = await must('tar', ['-xzOf', tenure, 'package/package.json'], workDir);
     expect(JSON.parse(manifest.stdout).dependencies).toEqual({
       '@tenure/core': '^0.1.0',
+      '@tenure/cron': '^0.1.0',
       '@tenure/etcd': '^0.1.0',
       '@tenure/memory': '^0.1.0',
       '@tenure/zookeeper': '^0.1.0',
@@ -188,9 +203,9 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
         ['install', '--no-package-lock', '--loglevel=error', ...tarballs],
         consumer,
       );
-      expect(existsSync(join(consumer, 'node_modules', 'eventemitter3', 'package.json'))).toBe(
-        true,
-      );
+      for (const dependency of ['eventemitter3', 'croner']) {
+        expect(existsSync(join(consumer, 'node_modules', dependency, 'package.json'))).toBe(true);
+      }
       await writeFile(join(consumer, 'main.mjs'), CONSUMER);
 
       const result = await run(process.execPath, ['main.mjs'], consumer, 60_000);
@@ -203,6 +218,8 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
         'zk root /consumer ttl 2000',
         'first term resigned',
         'runAsLeader epoch grew true',
+        'cron manual k1 epoch bigint',
+        'trigger accepted true, run success',
         'closed',
       ]);
     },

@@ -1,6 +1,7 @@
 /**
  * `tenure`: leader election for Node services. Re-exports the interfaces, errors and helpers
- * of `@tenure/core` and the in-process arbitrator of `@tenure/memory`, and adds
+ * of `@tenure/core`, the arbitrators of `@tenure/memory`, `@tenure/etcd` and
+ * `@tenure/zookeeper`, and the singleton cron jobs of `@tenure/cron`, and adds
  * {@link connect}, which opens an arbitrator from a URL (`memory://`, `etcd://…`, `zk://…`).
  *
  * @packageDocumentation
@@ -47,6 +48,7 @@ export {
   MAX_TTL_MS,
   MAX_VALUE_BYTES,
   MemoryFenceStore,
+  PermissionDeniedError,
   parseEpoch,
   runAsLeader,
   StaleEpochError,
@@ -55,6 +57,25 @@ export {
   TenureError,
   UnavailableError,
 } from '@tenure/core';
+export type {
+  CatchUpPolicy,
+  InterruptedPolicy,
+  JobContext,
+  JobHandler,
+  JobInfo,
+  JobOptions,
+  OverlapPolicy,
+  RunOutcome,
+  RunRecord,
+  RunTrigger,
+  Scheduler,
+  SchedulerEvents,
+  SchedulerOptions,
+  SchedulerState,
+  SkipReason,
+  TriggerOptions,
+} from '@tenure/cron';
+export { CronSchedule, createScheduler, jitterDelay } from '@tenure/cron';
 export type {
   EtcdArbitrator,
   EtcdArbitratorOptions,
