@@ -1,0 +1,29 @@
+/**
+ * `@tenure/cron`: singleton scheduled jobs on a tenure election. Every replica adds the same
+ * jobs; the leader runs them, claiming each slot with a fenced write first, so a slot runs at
+ * most once across failovers.
+ *
+ * @packageDocumentation
+ */
+
+export { CronSchedule } from './cron-schedule.js';
+export { jitterDelay } from './jitter.js';
+export { createScheduler } from './scheduler.js';
+export type {
+  CatchUpPolicy,
+  InterruptedPolicy,
+  JobContext,
+  JobHandler,
+  JobInfo,
+  JobOptions,
+  OverlapPolicy,
+  RunOutcome,
+  RunRecord,
+  RunTrigger,
+  Scheduler,
+  SchedulerEvents,
+  SchedulerOptions,
+  SchedulerState,
+  SkipReason,
+  TriggerOptions,
+} from './types.js';

@@ -1,0 +1,143 @@
+import { InvalidArgumentError, MAX_KEY_BYTES } from '@tenure/core';
+import type {
+  CatchUpPolicy,
+  InterruptedPolicy,
+  JobOptions,
+  OverlapPolicy,
+  SchedulerOptions,
+} from './types.js';
+
+/** {@link JobOptions} with every default applied. */
+export interface ResolvedJobOptions {
+  readonly timezone: string | undefined;
+  readonly catchUp: CatchUpPolicy;
+  readonly overlap: OverlapPolicy;
+  readonly interrupted: InterruptedPolicy;
+  readonly maxAttempts: number;
+  readonly timeoutMs: number | undefined;
+  readonly zombieAfterMs: number;
+  readonly jitterMs: number;
+  readonly historyLimit: number;
+}
+
+/** {@link SchedulerOptions} with every default applied. */
+export interface ResolvedSchedulerOptions {
+  readonly stopTimeoutMs: number;
+  readonly triggerPollMs: number;
+  readonly now: () => number;
+}
+
+/** The longest a timer can wait in Node (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest job name: its records' keys (`cron/<name>/history`) must fit the key limit. */
+export const MAX_JOB_NAME_BYTES = MAX_KEY_BYTES - 'cron//triggers'.length;
+
+/** Checks a job name: a non-empty string of letters, digits and `._:@-`. */
+export function validateJobName(name: unknown): string {
+  if (typeof name !== 'string' || name === '') {
+    throw new InvalidArgumentError('name', 'must be a non-empty string');
+  }
+  if (!/^[A-Za-z0-9._:@-]+$/.test(name)) {
+    throw new InvalidArgumentError(
+      'name',
+      `may contain only letters, digits and "._:@-" (got "${name}")`,
+    );
+  }
+  if (Buffer.byteLength(name) > MAX_JOB_NAME_BYTES) {
+    throw new InvalidArgumentError('name', `must be at most ${MAX_JOB_NAME_BYTES} bytes`);
+  }
+  return name;
+}
+
+function duration(field: string, value: unknown, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(
+      field,
+      `must be a number of milliseconds in [${min}, ${MAX_TIMER_MS}] (got ${String(value)})`,
+    );
+  }
+  return value;
+}
+
+function oneOf<T extends string>(
+  field: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw new InvalidArgumentError(
+      field,
+      `must be one of ${allowed.map((a) => `'${a}'`).join(', ')} (got ${JSON.stringify(value)})`,
+    );
+  }
+  return value as T;
+}
+
+function catchUpPolicy(value: unknown): CatchUpPolicy {
+  if (value === undefined) return 'latest';
+  if (value === 'skip' || value === 'latest') return value;
+  if (typeof value === 'object' && value !== null) {
+    const { max, windowMs } = value as { max?: unknown; windowMs?: unknown };
+    if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 0) {
+      throw new InvalidArgumentError('catchUp.max', `must be an integer ≥ 0 (got ${String(max)})`);
+    }
+    return { max, windowMs: duration('catchUp.windowMs', windowMs, Number.NaN, 0) };
+  }
+  throw new InvalidArgumentError(
+    'catchUp',
+    `must be 'skip', 'latest' or { max, windowMs } (got ${JSON.stringify(value)})`,
+  );
+}
+
+/** Validates a job's options and applies the defaults; throws naming the bad field. */
+export function resolveJobOptions(options: JobOptions | undefined): ResolvedJobOptions {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError('options', 'must be an object');
+  }
+  const o = options ?? {};
+  const timeoutMs =
+    o.timeoutMs === undefined ? undefined : duration('timeoutMs', o.timeoutMs, 0, 1);
+  const maxAttempts = o.maxAttempts ?? 3;
+  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
+    throw new InvalidArgumentError(
+      'maxAttempts',
+      `must be an integer ≥ 1 (got ${String(maxAttempts)})`,
+    );
+  }
+  const historyLimit = o.historyLimit ?? 50;
+  if (!Number.isSafeInteger(historyLimit) || historyLimit < 1 || historyLimit > 1000) {
+    throw new InvalidArgumentError(
+      'historyLimit',
+      `must be an integer in [1, 1000] (got ${String(historyLimit)})`,
+    );
+  }
+  return {
+    timezone: o.timezone,
+    catchUp: catchUpPolicy(o.catchUp),
+    overlap: oneOf('overlap', o.overlap, ['skip', 'queue-one', 'replace'], 'skip'),
+    interrupted: oneOf('interrupted', o.interrupted, ['skip', 'retry'], 'skip'),
+    maxAttempts,
+    timeoutMs,
+    zombieAfterMs: duration('zombieAfterMs', o.zombieAfterMs, 5_000),
+    jitterMs: duration('jitterMs', o.jitterMs, 0),
+    historyLimit,
+  };
+}
+
+/** Validates the scheduler's options and applies the defaults. */
+export function resolveSchedulerOptions(
+  options: SchedulerOptions | undefined,
+): ResolvedSchedulerOptions {
+  const o = options ?? {};
+  if (o.now !== undefined && typeof o.now !== 'function') {
+    throw new InvalidArgumentError('now', 'must be a function returning epoch milliseconds');
+  }
+  return {
+    stopTimeoutMs: duration('stopTimeoutMs', o.stopTimeoutMs, 10_000),
+    triggerPollMs: duration('triggerPollMs', o.triggerPollMs, 1_000, 10),
+    now: o.now ?? (() => Date.now()),
+  };
+}

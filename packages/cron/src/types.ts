@@ -1,0 +1,228 @@
+import type {
+  ConflictError,
+  Election,
+  Epoch,
+  InvalidArgumentError,
+  TenureError,
+} from '@tenure/core';
+import type { EventEmitter } from 'eventemitter3';
+
+/**
+ * What to do with the slots missed while no replica led (or the service was down), counted
+ * from the last slot claimed in the arbitrator:
+ * - `'skip'`: run none of them; the job waits for its next slot.
+ * - `'latest'` (default): run the most recent missed slot once, skip the older ones (like
+ *   Kubernetes' CronJob and Quartz's "fire once now").
+ * - `{ max, windowMs }`: run up to `max` of the most recent missed slots, oldest first, but
+ *   only those scheduled within `windowMs` before now (Kubernetes' `startingDeadlineSeconds`).
+ *
+ * Skipped missed slots are reported with a `missed` event; none is ever run twice.
+ */
+export type CatchUpPolicy = 'skip' | 'latest' | { readonly max: number; readonly windowMs: number };
+
+/**
+ * What to do when a slot (or a manual trigger) comes while the job's previous run is still
+ * running on the leader:
+ * - `'skip'` (default): the new slot is claimed and recorded as skipped (`skipped` event).
+ * - `'queue-one'`: the new slot runs as soon as the running one ends; while one waits, later
+ *   slots are skipped.
+ * - `'replace'`: the running run's signal is aborted (reason `replaced`), then the new one runs.
+ *
+ * The decision is made on the run state stored in the arbitrator, so it holds across replicas.
+ */
+export type OverlapPolicy = 'skip' | 'queue-one' | 'replace';
+
+/**
+ * What a new leader does with a run that the previous leader started but did not finish
+ * (its term ended mid-run, so the run's signal was aborted):
+ * - `'skip'` (default): not run again; recorded in the history as `interrupted`.
+ * - `'retry'`: run the same slot again with `attempt + 1`, up to `maxAttempts`.
+ */
+export type InterruptedPolicy = 'skip' | 'retry';
+
+/** Options of one job, given to {@link Scheduler.add}. */
+export interface JobOptions {
+  /** IANA time zone the cron expression is read in (validated at `add`). Default: the system's. */
+  readonly timezone?: string;
+  /** Missed slots, see {@link CatchUpPolicy}. Default `'latest'`. */
+  readonly catchUp?: CatchUpPolicy;
+  /** Runs that overlap, see {@link OverlapPolicy}. Default `'skip'`. */
+  readonly overlap?: OverlapPolicy;
+  /** Runs cut short by a failover, see {@link InterruptedPolicy}. Default `'skip'`. */
+  readonly interrupted?: InterruptedPolicy;
+  /** Attempts of one slot in all, with `interrupted: 'retry'`. Default 3. */
+  readonly maxAttempts?: number;
+  /** Aborts the run's signal (reason `timeout`) after this many ms. Default: no timeout. */
+  readonly timeoutMs?: number;
+  /**
+   * A run still going this long after its signal was aborted (timeout, term end, replace,
+   * stop) is reported as a zombie. Default 5 000.
+   */
+  readonly zombieAfterMs?: number;
+  /**
+   * Delays each slot by a deterministic amount in [0, jitterMs), derived from a hash of the job
+   * name and the slot, so every leader waits the same delay for the same slot. Default 0.
+   */
+  readonly jitterMs?: number;
+  /** Run records kept in the arbitrator for this job (oldest dropped first). Default 50. */
+  readonly historyLimit?: number;
+}
+
+/** Options of {@link createScheduler}. */
+export interface SchedulerOptions {
+  /**
+   * How long {@link Scheduler.stop} lets running jobs finish before it aborts their signals,
+   * ms. Default 10 000.
+   */
+  readonly stopTimeoutMs?: number;
+  /** How often the leader looks for manual triggers posted by other replicas, ms. Default 1 000. */
+  readonly triggerPollMs?: number;
+  /** Wall-clock time in ms since the epoch. Default `Date.now` (fake timers replace it). */
+  readonly now?: () => number;
+}
+
+/** How a run came about. */
+export type RunTrigger = 'schedule' | 'catch-up' | 'manual' | 'retry';
+
+/** How a run ended. */
+export type RunOutcome =
+  /** The handler resolved. */
+  | 'success'
+  /** The handler threw or rejected (see `error`). */
+  | 'error'
+  /** `timeoutMs` passed; the signal was aborted and the handler then settled. */
+  | 'timeout'
+  /** The signal was aborted (term end, replace, stop) and the handler then settled. */
+  | 'aborted'
+  /** Found unfinished by a later leader: the previous leader's term ended mid-run. */
+  | 'interrupted';
+
+/** Given to a job's handler. */
+export interface JobContext {
+  /** Aborted when the term ends, on timeout, on replace, or on {@link Scheduler.stop}. */
+  readonly signal: AbortSignal;
+  /** The leader's fencing token: pass it to every resource the job writes to. */
+  readonly epoch: Epoch;
+  /** The scheduled instant of this slot (for a manual trigger: when it was requested). */
+  readonly slot: Date;
+  /** 1 for the first run of a slot; larger when retried after an interrupted run. */
+  readonly attempt: number;
+  /** The job's name. */
+  readonly jobName: string;
+  /** How this run came about. */
+  readonly trigger: RunTrigger;
+  /** The manual trigger's key, for `trigger: 'manual'`. */
+  readonly triggerKey?: string;
+}
+
+/** A job's handler. Its side effects should be idempotent or fenced with `ctx.epoch`. */
+export type JobHandler = (ctx: JobContext) => Promise<void> | void;
+
+/** One run, as kept in the history and carried by events. */
+export interface RunRecord {
+  readonly job: string;
+  /** The slot, ISO 8601 (UTC). */
+  readonly slot: string;
+  readonly trigger: RunTrigger;
+  readonly triggerKey?: string;
+  readonly attempt: number;
+  /** Wall-clock start, ISO 8601. */
+  readonly startedAt: string;
+  /** Wall-clock end, ISO 8601 (absent while running). */
+  readonly endedAt?: string;
+  /** Absent while running. */
+  readonly outcome?: RunOutcome;
+  /** The error's message, for `error`. */
+  readonly error?: string;
+  /** The epoch of the term that ran it, as a decimal string. */
+  readonly epoch: string;
+  /** The value (candidate id) of the replica that ran it. */
+  readonly candidate: string;
+  /** `true` if the handler kept running past `zombieAfterMs` after its signal was aborted. */
+  readonly zombie?: boolean;
+}
+
+/** A job as {@link Scheduler.jobs} lists it. */
+export interface JobInfo {
+  readonly name: string;
+  /** The cron expression. */
+  readonly schedule: string;
+  readonly timezone: string | undefined;
+  /** The next slot after now, or `undefined` if the expression has none. */
+  readonly nextSlot: Date | undefined;
+  /** The last slot claimed in the arbitrator (by any replica), if read. */
+  readonly lastSlot: Date | undefined;
+  /** `true` while a run of it is going on this replica. */
+  readonly running: boolean;
+}
+
+/** Why a slot was not run. */
+export type SkipReason = 'overlap' | 'claimed' | 'max-attempts' | 'stopping';
+
+/** The events of a {@link Scheduler}. */
+export interface SchedulerEvents {
+  /** This replica leads: it schedules from now on, with this epoch. */
+  leading: [epoch: Epoch];
+  /** This replica's term ended: it stopped taking slots and aborted its runs. */
+  following: [];
+  'run-start': [run: RunRecord];
+  'run-end': [run: RunRecord];
+  /** Slots missed while no replica led, dropped by the catch-up policy. */
+  missed: [job: string, slots: readonly Date[]];
+  /** A slot or trigger that was claimed but not run. */
+  skipped: [job: string, slot: Date, reason: SkipReason];
+  /** A run still going `zombieAfterMs` after its signal was aborted. */
+  zombie: [run: RunRecord];
+  /** A background failure (arbitrator unreachable, a record that failed to write). Retried. */
+  error: [error: TenureError];
+}
+
+/** Options of {@link Scheduler.trigger}. */
+export interface TriggerOptions {
+  /**
+   * Makes the trigger idempotent: a second trigger with the same key (from any replica) is
+   * ignored while the first is pending or in the recent history. Default: a random key.
+   */
+  readonly key?: string;
+}
+
+/**
+ * Singleton scheduled jobs on one {@link Election}: every replica of a service creates one
+ * with the same jobs; the replica that leads runs them, each slot at most once across
+ * failovers. A typed eventemitter3 emitter of {@link SchedulerEvents}.
+ */
+export interface Scheduler extends EventEmitter<SchedulerEvents> {
+  /** The election the scheduler campaigns in. */
+  readonly election: Election;
+  /** `'idle'` before start, `'following'`, `'leading'`, `'stopping'`, `'stopped'`. */
+  readonly state: SchedulerState;
+  /**
+   * Registers a job. Throws {@link InvalidArgumentError} at once, naming the field, for an
+   * invalid name, cron expression, time zone or option, and {@link ConflictError} for a name
+   * already added. Jobs can be added before or after `start()`.
+   */
+  add(name: string, schedule: string, handler: JobHandler, options?: JobOptions): this;
+  /** Starts campaigning; while leading, runs the jobs. */
+  start(): void;
+  /**
+   * Graceful stop: takes no more slots, lets running jobs finish for up to `stopTimeoutMs`,
+   * then aborts their signals and waits up to their `zombieAfterMs`; then resigns, handing
+   * over to the next replica at once. Idempotent; concurrent calls share one promise.
+   */
+  stop(): Promise<void>;
+  /**
+   * Asks the leader (this replica or another) to run `name` now, recorded in the arbitrator
+   * and run under the same fencing and overlap rules as a slot. Resolves once recorded, with
+   * `accepted: false` when a trigger with the same key is pending or done already.
+   */
+  trigger(name: string, options?: TriggerOptions): Promise<{ key: string; accepted: boolean }>;
+  /** The jobs added here, with their next slot. */
+  jobs(): JobInfo[];
+  /** The run records of `name` stored in the arbitrator, oldest first. */
+  history(name: string): Promise<RunRecord[]>;
+  /** Same as {@link Scheduler.stop}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The states of a {@link Scheduler}. */
+export type SchedulerState = 'idle' | 'following' | 'leading' | 'stopping' | 'stopped';

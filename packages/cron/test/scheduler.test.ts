@@ -1,0 +1,523 @@
+import {
+  createScheduler,
+  type JobContext,
+  type JobOptions,
+  jitterDelay,
+  type RunRecord,
+  type Scheduler,
+} from '@tenure/cron';
+import {
+  createMemoryArbitrator,
+  createMemoryServer,
+  type MemoryArbitrator,
+  type MemoryServer,
+} from '@tenure/memory';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+// Schedule logic on the memory arbitrator under fake timers: hours pass in milliseconds and
+// nothing depends on the machine's speed. Date is faked too, so cron slots follow the fake clock.
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const TTL_MS = 2_000;
+/** For tests that span days of fake time: fewer renewals and polls to simulate. */
+const DAYS = { ttlMs: 120_000, triggerPollMs: 600_000 };
+
+interface Replica {
+  readonly name: string;
+  readonly arbitrator: MemoryArbitrator;
+  readonly scheduler: Scheduler;
+  readonly runs: { ctx: JobContext; at: number }[];
+  readonly events: { type: string; args: unknown[]; at: number }[];
+}
+
+let server: MemoryServer;
+let replicas: Replica[];
+
+beforeEach(() => {
+  vi.useFakeTimers({
+    toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'],
+  });
+  server = createMemoryServer();
+  replicas = [];
+});
+
+afterEach(async () => {
+  const closing = Promise.all(
+    replicas.map(async (r) => {
+      await r.scheduler.stop();
+      await r.arbitrator.close();
+    }),
+  );
+  await vi.advanceTimersByTimeAsync(60_000);
+  await closing;
+  await server.close();
+  expect(vi.getTimerCount()).toBe(0);
+  vi.useRealTimers();
+});
+
+/** A replica: its own arbitrator (own session) and a scheduler with one job. */
+function replica(
+  name: string,
+  schedule: string,
+  options: JobOptions = {},
+  handler: (ctx: JobContext) => Promise<void> | void = () => {},
+  timing: { ttlMs: number; triggerPollMs: number } = { ttlMs: TTL_MS, triggerPollMs: 1_000 },
+): Replica {
+  const arbitrator = createMemoryArbitrator({ server, ttlMs: timing.ttlMs });
+  const scheduler = createScheduler(arbitrator.election('jobs', { value: name }), {
+    triggerPollMs: timing.triggerPollMs,
+  });
+  const r: Replica = { name, arbitrator, scheduler, runs: [], events: [] };
+  scheduler.add(
+    'job',
+    schedule,
+    (ctx) => {
+      r.runs.push({ ctx, at: Date.now() });
+      return handler(ctx);
+    },
+    options,
+  );
+  for (const type of [
+    'leading',
+    'following',
+    'run-start',
+    'run-end',
+    'missed',
+    'skipped',
+    'zombie',
+    'error',
+  ] as const) {
+    scheduler.on(type, (...args: unknown[]) => r.events.push({ type, args, at: Date.now() }));
+  }
+  replicas.push(r);
+  return r;
+}
+
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms);
+  });
+
+function missedCount(r: Replica): number {
+  return r.events
+    .filter((e) => e.type === 'missed')
+    .reduce((n, e) => n + (e.args[1] as Date[]).length, 0);
+}
+
+function ofType<T = unknown[]>(r: Replica, type: string): T[] {
+  return r.events.filter((e) => e.type === type).map((e) => e.args as T);
+}
+
+describe('catch-up after a 3-hour outage (a job every minute)', () => {
+  const cases: [string, JobOptions['catchUp'], number, number][] = [
+    ['skip', 'skip', 0, 180],
+    ['latest', 'latest', 1, 179],
+    ['{ max: 5, windowMs: 1 h }', { max: 5, windowMs: HOUR }, 5, 175],
+    ['{ max: 100, windowMs: 30 min }', { max: 100, windowMs: 30 * MINUTE }, 30, 150],
+  ];
+  for (const [label, catchUp, runs, missed] of cases) {
+    it(`${label}: runs ${runs} missed slot(s), reports ${missed} missed`, async () => {
+      vi.setSystemTime(new Date('2026-06-01T09:59:30Z'));
+      const a = replica('a', '* * * * *', { catchUp });
+      a.scheduler.start();
+      await vi.advanceTimersByTimeAsync(10 * MINUTE);
+      expect(a.runs.map((r) => r.ctx.slot.toISOString())).toHaveLength(10);
+      await a.scheduler.stop();
+      // Nobody leads for three hours (slots 10:10 … 13:09 inclusive: 180).
+      await vi.advanceTimersByTimeAsync(3 * HOUR - 10_000);
+      const b = replica('b', '* * * * *', { catchUp });
+      b.scheduler.start();
+      await vi.advanceTimersByTimeAsync(20_000);
+      const catchUpRuns = b.runs.filter((r) => r.ctx.trigger === 'catch-up');
+      expect(catchUpRuns).toHaveLength(runs);
+      expect(missedCount(b)).toBe(missed);
+      // Catch-up runs oldest first, each slot once, and are the most recent ones.
+      const slots = catchUpRuns.map((r) => r.ctx.slot.getTime());
+      expect([...slots].sort((x, y) => x - y)).toEqual(slots);
+      if (runs > 0) expect(slots.at(-1)).toBe(Date.parse('2026-06-01T13:09:00Z'));
+      // Then back on schedule, and no earlier slot is ever run again.
+      await vi.advanceTimersByTimeAsync(2 * MINUTE);
+      const all = [...a.runs, ...b.runs].map((r) => r.ctx.slot.toISOString());
+      expect(new Set(all).size).toBe(all.length);
+      expect(b.runs.filter((r) => r.ctx.trigger === 'schedule').length).toBeGreaterThanOrEqual(2);
+    });
+  }
+});
+
+const stockholmDate = (at: Date) =>
+  new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Stockholm', dateStyle: 'short' }).format(at);
+
+describe('daylight saving time in Europe/Stockholm', () => {
+  it('a 02:30 job runs once on the spring-forward day (at 03:00, the end of the gap) and once on the fall-back day', async () => {
+    vi.setSystemTime(new Date('2026-03-28T23:00:00Z'));
+    const a = replica('a', '30 2 * * *', { timezone: 'Europe/Stockholm' }, undefined, DAYS);
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(6 * HOUR);
+    expect(a.runs.map((r) => r.ctx.slot.toISOString())).toEqual(['2026-03-29T01:00:00.000Z']);
+
+    await a.scheduler.stop();
+    vi.setSystemTime(new Date('2026-10-24T22:00:00Z'));
+    const b = replica(
+      'b',
+      '30 2 * * *',
+      { timezone: 'Europe/Stockholm', catchUp: 'skip' },
+      undefined,
+      DAYS,
+    );
+    b.scheduler.start();
+    await vi.advanceTimersByTimeAsync(6 * HOUR);
+    // 02:30 happens twice (CEST, then CET): the job runs at the first only.
+    expect(b.runs.map((r) => r.ctx.slot.toISOString())).toEqual(['2026-10-25T00:30:00.000Z']);
+  });
+
+  it('an hourly job runs once per distinct instant: 23 runs on the spring-forward day, 25 on the fall-back day', async () => {
+    vi.setSystemTime(new Date('2026-03-28T22:59:30Z')); // 23:59:30 CET
+    const a = replica('a', '0 * * * *', { timezone: 'Europe/Stockholm' }, undefined, DAYS);
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(23 * HOUR + 60_000); // to 00:00:30 CEST on the 30th
+    expect(a.runs.filter((r) => stockholmDate(r.ctx.slot) === '2026-03-29')).toHaveLength(23);
+    await a.scheduler.stop();
+
+    vi.setSystemTime(new Date('2026-10-24T21:59:30Z')); // 23:59:30 CEST
+    const b = replica(
+      'b',
+      '0 * * * *',
+      { timezone: 'Europe/Stockholm', catchUp: 'skip' },
+      undefined,
+      DAYS,
+    );
+    b.scheduler.start();
+    await vi.advanceTimersByTimeAsync(25 * HOUR + 60_000);
+    const day = b.runs.filter((r) => stockholmDate(r.ctx.slot) === '2026-10-25');
+    expect(day).toHaveLength(25);
+    const slots = day.map((r) => r.ctx.slot.getTime());
+    expect(new Set(slots).size).toBe(25);
+  });
+});
+
+describe('overlap policies (a job every 10 s that runs 25 s)', () => {
+  const long = (ctx: JobContext) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 25_000);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+
+  it("'skip': slots that come while a run is going are claimed and skipped", async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const a = replica('a', '*/10 * * * * *', { overlap: 'skip' }, long);
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(60_000);
+    // Runs at :10, :40 (each 25 s); :20 :30 :50 :00 skipped.
+    expect(a.runs.map((r) => r.ctx.slot.toISOString().slice(14, 19))).toEqual(['00:10', '00:40']);
+    expect(
+      ofType<[string, Date, string]>(a, 'skipped').map(([, slot, why]) => [
+        slot.toISOString().slice(14, 19),
+        why,
+      ]),
+    ).toEqual([
+      ['00:20', 'overlap'],
+      ['00:30', 'overlap'],
+      ['00:50', 'overlap'],
+      ['01:00', 'overlap'],
+    ]);
+  });
+
+  it("'queue-one': one slot waits for the running run, later ones are skipped", async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const a = replica('a', '*/10 * * * * *', { overlap: 'queue-one' }, long);
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(60_000);
+    // :10 runs to :35; :20 queued, starts at :35; :30 skipped; :40 queued, starts at :60.
+    const starts = a.runs.map((r) => [
+      r.ctx.slot.toISOString().slice(14, 19),
+      new Date(r.at).toISOString().slice(14, 19),
+    ]);
+    expect(starts).toEqual([
+      ['00:10', '00:10'],
+      ['00:20', '00:35'],
+      ['00:40', '01:00'],
+    ]);
+    expect(
+      ofType<[string, Date]>(a, 'skipped').map(([, s]) => s.toISOString().slice(14, 19)),
+    ).toEqual(['00:30', '00:50']);
+  });
+
+  it("'replace': each slot aborts the running run and starts at once", async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const a = replica('a', '*/10 * * * * *', { overlap: 'replace' }, long);
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(40_000);
+    expect(a.runs.map((r) => r.ctx.slot.toISOString().slice(14, 19))).toEqual([
+      '00:10',
+      '00:20',
+      '00:30',
+      '00:40',
+    ]);
+    const ends = ofType<[RunRecord]>(a, 'run-end').map(([r]) => r.outcome);
+    expect(ends).toEqual(['aborted', 'aborted', 'aborted']);
+    expect(a.runs[0]!.ctx.signal.aborted).toBe(true);
+  });
+});
+
+describe('timeouts and zombies', () => {
+  it('timeoutMs aborts the signal; a run that ignores it is reported a zombie after zombieAfterMs', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    let round = 0;
+    const a = replica('a', '*/30 * * * * *', { timeoutMs: 2_000, zombieAfterMs: 3_000 }, (ctx) => {
+      round += 1;
+      if (round === 1) {
+        // Honours its signal.
+        return new Promise<void>((resolve) =>
+          ctx.signal.addEventListener('abort', () => resolve()),
+        );
+      }
+      return sleep(10_000); // ignores it
+    });
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(80_000);
+    const ends = ofType<[RunRecord]>(a, 'run-end').map(([r]) => r);
+    expect(ends.map((r) => [r.outcome, r.zombie ?? false])).toEqual([
+      ['timeout', false],
+      ['timeout', true],
+    ]);
+    expect(Date.parse(ends[0]!.endedAt!) - Date.parse(ends[0]!.startedAt)).toBe(2_000);
+    const zombies = ofType<[RunRecord]>(a, 'zombie');
+    expect(zombies).toHaveLength(1);
+    expect(zombies[0]![0].slot).toBe('2026-06-01T10:01:00.000Z');
+    const history = await a.scheduler.history('job');
+    expect(history.map((r) => [r.outcome, r.zombie ?? false])).toEqual([
+      ['timeout', false],
+      ['timeout', true],
+    ]);
+  });
+});
+
+describe('deterministic jitter', () => {
+  it('two leaders delay the same slot by the same amount', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:30Z'));
+    const options = { jitterMs: 20_000 };
+    const a = replica('a', '* * * * *', options);
+    const b = replica('b', '* * * * *', options);
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    b.scheduler.start();
+    await vi.advanceTimersByTimeAsync(3 * MINUTE);
+    await a.scheduler.stop(); // hands over to b
+    await vi.advanceTimersByTimeAsync(3 * MINUTE);
+    expect(a.runs.length).toBeGreaterThanOrEqual(2);
+    expect(b.runs.length).toBeGreaterThanOrEqual(2);
+    for (const run of [...a.runs, ...b.runs]) {
+      const slot = run.ctx.slot.getTime();
+      expect(run.at - slot).toBe(jitterDelay('job', slot, 20_000));
+    }
+    const delays = [...a.runs, ...b.runs].map((r) => r.at - r.ctx.slot.getTime());
+    expect(new Set(delays).size).toBeGreaterThan(1);
+    expect(Math.max(...delays)).toBeLessThan(20_000);
+  });
+});
+
+describe('failover', () => {
+  it('a slot claimed by a paused leader is never run again; its run is recorded interrupted; the next leader has a larger epoch', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    // The handler's own timer is not frozen by the arbitrator's pause (a real pause would
+    // freeze it too), so it runs long enough to be running still when a wakes.
+    const handler = (ctx: JobContext) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 60_000);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    const a = replica('a', '*/10 * * * * *', {}, handler);
+    const b = replica('b', '*/10 * * * * *', {}, handler);
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    b.scheduler.start();
+    await vi.advanceTimersByTimeAsync(6_000); // a runs :10
+    expect(a.runs.map((r) => r.ctx.slot.toISOString().slice(14, 19))).toEqual(['00:10']);
+    a.arbitrator.pause(); // mid-run, past its TTL
+    await vi.advanceTimersByTimeAsync(4 * TTL_MS);
+    a.arbitrator.resume();
+    await vi.advanceTimersByTimeAsync(30_000);
+    const aEpoch = a.runs[0]!.ctx.epoch;
+    expect(a.runs[0]!.ctx.signal.aborted).toBe(true);
+    // a never ran anything after the pause; b never ran :10 again.
+    expect(a.runs).toHaveLength(1);
+    const bSlots = b.runs.map((r) => r.ctx.slot.toISOString().slice(14, 19));
+    expect(bSlots).not.toContain('00:10');
+    expect(b.runs.every((r) => r.ctx.epoch > aEpoch)).toBe(true);
+    const history = await b.scheduler.history('job');
+    expect(history[0]).toMatchObject({
+      slot: '2026-06-01T10:00:10.000Z',
+      outcome: 'interrupted',
+      candidate: 'a',
+      epoch: aEpoch.toString(),
+    });
+  });
+
+  it("interrupted: 'retry' runs the interrupted slot again with attempt + 1, up to maxAttempts", async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const handler = () => sleep(60_000);
+    const options: JobOptions = { interrupted: 'retry', maxAttempts: 2, catchUp: 'skip' };
+    const a = replica('a', '10 0 10 * * *', options, handler); // once, at 10:00:10
+    const b = replica('b', '10 0 10 * * *', options, handler);
+    const c = replica('c', '10 0 10 * * *', options, handler);
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    b.scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    c.scheduler.start();
+    await vi.advanceTimersByTimeAsync(6_000);
+    a.arbitrator.pause();
+    await vi.advanceTimersByTimeAsync(4 * TTL_MS);
+    expect(b.runs.map((r) => [r.ctx.slot.toISOString(), r.ctx.attempt, r.ctx.trigger])).toEqual([
+      ['2026-06-01T10:00:10.000Z', 2, 'retry'],
+    ]);
+    b.arbitrator.pause();
+    await vi.advanceTimersByTimeAsync(4 * TTL_MS);
+    // attempt 2 of 2 interrupted too: c records it and does not run it a third time.
+    expect(c.runs).toHaveLength(0);
+    expect(ofType<[string, Date, string]>(c, 'skipped').map(([, , why]) => why)).toEqual([
+      'max-attempts',
+    ]);
+    const history = await c.scheduler.history('job');
+    expect(history.map((r) => [r.attempt, r.outcome, r.candidate])).toEqual([
+      [1, 'interrupted', 'a'],
+      [2, 'interrupted', 'b'],
+    ]);
+    a.arbitrator.resume();
+    b.arbitrator.resume();
+  });
+});
+
+describe('manual trigger', () => {
+  it('a follower triggers, the leader runs it once per key under the same fencing', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const a = replica('a', '0 0 1 1 *'); // yearly: nothing scheduled during the test
+    const b = replica('b', '0 0 1 1 *');
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    b.scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    const first = await b.scheduler.trigger('job', { key: 'deploy-42' });
+    expect(first).toEqual({ key: 'deploy-42', accepted: true });
+    expect(await b.scheduler.trigger('job', { key: 'deploy-42' })).toEqual({
+      key: 'deploy-42',
+      accepted: false,
+    });
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(a.runs.map((r) => [r.ctx.trigger, r.ctx.triggerKey])).toEqual([['manual', 'deploy-42']]);
+    expect(b.runs).toHaveLength(0);
+    // Taken keys stay idempotent after the run.
+    expect(await a.scheduler.trigger('job', { key: 'deploy-42' })).toMatchObject({
+      accepted: false,
+    });
+    // On the leader itself a trigger runs at once.
+    await a.scheduler.trigger('job');
+    await vi.advanceTimersByTimeAsync(10);
+    expect(a.runs).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(a.runs).toHaveLength(2);
+    const history = await b.scheduler.history('job');
+    expect(history.map((r) => [r.trigger, r.outcome])).toEqual([
+      ['manual', 'success'],
+      ['manual', 'success'],
+    ]);
+  });
+});
+
+describe('stop()', () => {
+  it('lets a running job finish within stopTimeoutMs, then hands over; a longer one is aborted', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const durations = [3_000, 60_000];
+    let n = 0;
+    const handler = (ctx: JobContext) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, durations[n++ % 2]);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    const a = replica('a', '*/10 * * * * *', {}, handler);
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(6_000); // :10 runs (3 s)
+    const stopped = a.scheduler.stop();
+    await vi.advanceTimersByTimeAsync(5_000);
+    await stopped;
+    expect(a.scheduler.state).toBe('stopped');
+    expect(ofType<[RunRecord]>(a, 'run-end').map(([r]) => r.outcome)).toEqual(['success']);
+
+    const b = replica('b', '*/10 * * * * *', {}, handler);
+    b.scheduler.start();
+    await vi.advanceTimersByTimeAsync(10_000); // :20 runs (60 s)
+    const stopping = b.scheduler.stop();
+    await vi.advanceTimersByTimeAsync(15_000); // stopTimeoutMs 10 s, then abort
+    await stopping;
+    expect(ofType<[RunRecord]>(b, 'run-end').map(([r]) => r.outcome)).toEqual(['aborted']);
+    expect((await b.scheduler.history('job')).map((r) => r.outcome)).toEqual([
+      'success',
+      'aborted',
+    ]);
+  });
+});
+
+describe('bad input', () => {
+  it('add() throws typed errors naming the field', () => {
+    const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS });
+    const scheduler = createScheduler(arbitrator.election('jobs'));
+    replicas.push({ name: 'x', arbitrator, scheduler, runs: [], events: [] });
+    const noop = () => {};
+    const cases: [() => unknown, string, string][] = [
+      [() => scheduler.add('a', '61 * * * *', noop), 'INVALID_ARGUMENT', 'schedule'],
+      [() => scheduler.add('a', 'every day', noop), 'INVALID_ARGUMENT', 'schedule'],
+      [
+        () => scheduler.add('a', '* * * * *', noop, { timezone: 'Mars/Olympus' }),
+        'INVALID_ARGUMENT',
+        'timezone',
+      ],
+      [
+        () => scheduler.add('a', '* * * * *', noop, { timeoutMs: -1 }),
+        'INVALID_ARGUMENT',
+        'timeoutMs',
+      ],
+      [
+        () => scheduler.add('a', '* * * * *', noop, { jitterMs: Number.NaN }),
+        'INVALID_ARGUMENT',
+        'jitterMs',
+      ],
+      [
+        () => scheduler.add('a', '* * * * *', noop, { overlap: 'allow' as never }),
+        'INVALID_ARGUMENT',
+        'overlap',
+      ],
+      [
+        () => scheduler.add('a', '* * * * *', noop, { catchUp: { max: -1, windowMs: 1 } }),
+        'INVALID_ARGUMENT',
+        'catchUp.max',
+      ],
+      [() => scheduler.add('a/b', '* * * * *', noop), 'INVALID_ARGUMENT', 'name'],
+      [() => scheduler.add('', '* * * * *', noop), 'INVALID_ARGUMENT', 'name'],
+      [() => scheduler.add('a', '* * * * *', 'nope' as never), 'INVALID_ARGUMENT', 'handler'],
+    ];
+    for (const [call, code, field] of cases) {
+      let thrown: unknown;
+      try {
+        call();
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, field).toMatchObject({ code });
+      expect((thrown as Error).message, field).toContain(field);
+    }
+    scheduler.add('a', '* * * * *', noop);
+    expect(() => scheduler.add('a', '*/5 * * * *', noop)).toThrow(
+      expect.objectContaining({ code: 'CONFLICT', message: expect.stringContaining('"a"') }),
+    );
+    expect(scheduler.jobs().map((j) => j.name)).toEqual(['a']);
+  });
+});
