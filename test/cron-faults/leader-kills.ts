@@ -16,6 +16,7 @@ import {
   steadyLeader,
 } from './cron-scenario.js';
 import {
+  type Claim,
   describeRun,
   epochRegressions,
   type GapEvidence,
@@ -23,6 +24,7 @@ import {
   type LoggedRun,
   type MissedReport,
   missedButRun,
+  missedWithoutLatestRun,
   readRunLog,
   repeatedCatchUps,
   repeatedSlots,
@@ -184,13 +186,16 @@ export async function killLeadersAtSlotBoundaries(s: CronScenario, kills: number
       };
     });
   const claimed = new Map<number, string>();
+  const claims: Claim[] = runs.map((run) => ({ slotMs: run.slotMs, epoch: run.epoch }));
   for (const r of records.values()) {
     claimed.set(Date.parse(r.slot), `record ${r.outcome ?? 'running'} by ${r.candidate}`);
+    claims.push({ slotMs: Date.parse(r.slot), epoch: r.epoch });
   }
   for (const { c, e } of events) {
     if (e.type !== 'run-start') continue;
     const run = e.run as HistoryRecord;
     claimed.set(Date.parse(run.slot), `run-start by ${c.holder}`);
+    claims.push({ slotMs: Date.parse(run.slot), epoch: run.epoch });
   }
   const skipped = new Map<number, string>();
   for (const { c, e } of events) {
@@ -224,6 +229,13 @@ export async function killLeadersAtSlotBoundaries(s: CronScenario, kills: number
     'slots without a run that no missed report, claim or skip accounts for',
   ).toEqual([]);
   expect(missedButRun(runs, missed).map(describeRun), 'slots reported missed that ran').toEqual([]);
+  // …and the leader that reported slots missed ran the most recent one ('latest', not 'skip').
+  expect(
+    missedWithoutLatestRun(missed, claims, PERIOD_MS).map(
+      (m) => `${m.holder} (epoch ${m.epoch}): ${m.slots.map(slotIso).join(', ')}`,
+    ),
+    'missed reports whose term did not run the slot right after them',
+  ).toEqual([]);
   expect(
     repeatedCatchUps(runs).map((group) => group.map(describeRun)),
     "terms with more than one catch-up run ('latest' runs one)",
@@ -277,6 +289,11 @@ function summary(
     maxGap = Math.max(maxGap, (r.runs[i]!.slotMs - r.runs[i - 1]!.slotMs) / PERIOD_MS - 1);
   }
   const slots = new Set(r.runs.map((run) => run.slotMs)).size;
+  const reasons = new Map<string, number>();
+  for (const e of s.schedulers.flatMap((c) => c.all('skipped'))) {
+    reasons.set(String(e.reason), (reasons.get(String(e.reason)) ?? 0) + 1);
+  }
+  const skipReasons = [...reasons].map(([reason, n]) => `${n} ${reason}`).join(', ') || 'none';
   const catchUps = r.runs.filter((run) => run.trigger === 'catch-up').length;
   const offsets = (timing: KillTiming) => {
     const list = r.kills.filter((k) => k.timing === timing).map((k) => k.offsetMs);
@@ -286,7 +303,7 @@ function summary(
     `TTL ${s.backend.ttlMs} ms, seed ${r.seed}`,
     `${r.kills.length} SIGKILLs of the leader: ${count('before')} before a slot (${offsets('before')} ms), ${count('during')} during its run (${offsets('during')} ms), ${count('after')} just after (${offsets('after')} ms); ${midRun} hit a running handler, ${claimOnly} a claimed slot before its handler began`,
     `${r.runs.length} runs of ${slots} distinct slots (${r.runs[0]?.slot} … ${r.runs.at(-1)?.slot}), none twice, ${catchUps} catch-up runs`,
-    `${r.gaps.length} slots without a run: ${cause('missed')} reported missed by the next leader, ${cause('claimed')} claimed by a killed leader, ${cause('skipped')} skipped, ${cause(undefined)} unaccounted; max gap ${maxGap} slots`,
+    `${r.gaps.length} slots without a run: ${cause('missed')} reported missed by the next leader, ${cause('claimed')} claimed by a killed leader, ${cause('skipped')} skipped (${skipReasons}), ${cause(undefined)} unaccounted; max gap ${maxGap} slots`,
     `failover (kill → next leading) min ${failovers[0]!.toFixed(0)} / median ${median.toFixed(0)} / max ${failovers.at(-1)!.toFixed(0)} ms`,
     `terms lost without a kill ${r.lostByThemselves}`,
     `${((monotonicNow() - r.began) / 1_000).toFixed(0)} s`,

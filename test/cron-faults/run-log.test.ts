@@ -6,6 +6,7 @@ import {
   gapSlots,
   type MissedReport,
   missedButRun,
+  missedWithoutLatestRun,
   type RunLine,
   repeatedCatchUps,
   repeatedSlots,
@@ -72,5 +73,23 @@ describe('run log checks', () => {
       missedButRun(runs, [{ holder: 'b', epoch: 20n, slots: [T0 + 3_000] }]).map((r) => r.slot),
     ).toEqual([new Date(T0 + 3_000).toISOString()]);
     expect(repeatedCatchUps(runs)).toHaveLength(1);
+  });
+
+  it("finds a term that reported slots missed but did not run the latest one ('skip', not 'latest')", () => {
+    const report: MissedReport = { holder: 'b', epoch: 20n, slots: [T0 + 1_000, T0 + 2_000] };
+    expect(missedWithoutLatestRun([report], [{ slotMs: T0 + 3_000, epoch: '20' }], 1_000)).toEqual(
+      [],
+    );
+    // The right slot by another term, or a later slot by this one, is not the policy's run.
+    expect(
+      missedWithoutLatestRun(
+        [report],
+        [
+          { slotMs: T0 + 3_000, epoch: '30' },
+          { slotMs: T0 + 4_000, epoch: '20' },
+        ],
+        1_000,
+      ),
+    ).toEqual([report]);
   });
 });

@@ -149,6 +149,30 @@ export function missedButRun(
   return runs.filter((run) => dropped.has(run.slotMs));
 }
 
+/** A slot claimed in the arbitrator by a term (a run record, a `run-start`, a start line). */
+export interface Claim {
+  readonly slotMs: number;
+  readonly epoch: string;
+}
+
+/**
+ * Missed reports whose term did not take the slot right after the newest slot it reported: with
+ * catch-up 'latest' a leader reports every due slot but the most recent one missed and runs that
+ * one (as a catch-up, or on time), so a report with no such claim means the policy behaved like
+ * 'skip'. Each report is checked against the claims of its own term.
+ */
+export function missedWithoutLatestRun(
+  missed: readonly MissedReport[],
+  claims: readonly Claim[],
+  periodMs: number,
+): MissedReport[] {
+  const taken = new Set(claims.map((c) => `${c.slotMs}#${c.epoch}`));
+  return missed.filter((m) => {
+    const latest = Math.max(...m.slots) + periodMs;
+    return !taken.has(`${latest}#${m.epoch}`);
+  });
+}
+
 /** Terms (epochs) that ran more than one `catch-up` run: 'latest' allows one per takeover. */
 export function repeatedCatchUps(runs: readonly LoggedRun[]): LoggedRun[][] {
   const byEpoch = new Map<string, LoggedRun[]>();
