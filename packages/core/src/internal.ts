@@ -28,6 +28,7 @@ export type {
   QueuePosition,
   SessionRef,
   SessionSource,
+  WaitOutcome,
 } from './queue-backend.js';
 export { SessionGoneError } from './queue-backend.js';
 export type { QueueElectionOptions } from './queue-election.js';

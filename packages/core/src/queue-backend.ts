@@ -34,7 +34,22 @@ export interface SessionSource {
 export type QueuePosition =
   | { readonly kind: 'head' }
   | { readonly kind: 'gone' }
-  | { readonly kind: 'behind'; readonly predecessor: QueueKey; readonly revision?: bigint };
+  | {
+      readonly kind: 'behind';
+      readonly predecessor: QueueKey;
+      readonly revision?: bigint;
+      /**
+       * The predecessor was the head of the queue at this read. Keys only join at the back, so
+       * once it is deleted (and ours is not) we head the queue: no read is needed.
+       */
+      readonly predecessorIsHead?: boolean;
+    };
+
+/**
+ * How a wait for the predecessor ended: `deleted` when its deletion was seen, `reread` when
+ * the queue should be read again (a change that is not a deletion, a reconnect, a compaction).
+ */
+export type WaitOutcome = 'deleted' | 'reread';
 
 /** A watch on an election's leader; `resync()` re-reads after a reconnect. */
 export interface LeaderWatchHandle {
@@ -55,15 +70,19 @@ export interface QueueBackend {
   /** Reads the queue: is `own` the head, gone, or behind which predecessor? */
   position(own: QueueKey): Promise<QueuePosition>;
   /**
-   * Resolves once `predecessor` is deleted, or early when a re-read is advisable (reconnect,
-   * compaction). Rejects with AbortedError when a signal aborts.
+   * Resolves `deleted` once `predecessor` is seen deleted, or `reread` early when a re-read is
+   * advisable (reconnect, compaction, another change). Rejects with AbortedError when a signal
+   * aborts.
    */
   waitDeleted(
     predecessor: QueueKey,
     from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
-  ): Promise<void>;
-  /** Calls `onDeleted` once if `own` is deleted; returns a function that stops watching. */
+  ): Promise<WaitOutcome>;
+  /**
+   * Calls `onDeleted` once if `own` is deleted; returns a function that stops watching. Events
+   * of this watch and of `waitDeleted` reach the candidate in the order of the changes.
+   */
   watchDeleted(own: QueueKey, onDeleted: () => void): () => void;
   /** Deletes `own` if it still has its epoch. Idempotent. */
   leave(own: QueueKey): Promise<void>;

@@ -18,6 +18,7 @@ import {
   SessionGoneError,
   type SessionRef,
   type SessionSource,
+  type WaitOutcome,
 } from './queue-backend.js';
 import { SafeEmitter } from './safe-emitter.js';
 import { ManagedTerm, validatePut } from './term.js';
@@ -323,19 +324,43 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     session: SessionRef,
     stop: AbortSignal,
   ): Promise<'head' | 'gone'> {
-    for (;;) {
-      throwIfAborted(stop);
-      throwIfAborted(session.lost);
-      // Re-read after every wait: a predecessor leaving does not mean we won (G4).
-      const position = await this.#backend.position(own);
-      if (position.kind === 'gone') return 'gone';
-      if (position.kind === 'head') {
-        if (this.#sessions.isLive(session.id)) return 'head';
-        // At the head, but the session's deadline has lapsed: confirm the session first.
-        if (!(await this.#sessions.probe(session.id))) return 'gone';
-        continue;
+    // Our own key deleted by someone else while we wait: we must not lead with it. Its event
+    // reaches us before that of any later change (the arbitrator orders a client's events).
+    let ownDeleted = false;
+    const unwatchOwn = this.#backend.watchDeleted(own, () => {
+      ownDeleted = true;
+      for (const wake of [...this.#wakeups]) wake();
+    });
+    try {
+      for (;;) {
+        throwIfAborted(stop);
+        throwIfAborted(session.lost);
+        // Re-read after a wait unless it proves we head the queue: a predecessor leaving does
+        // not mean we won (G4), unless it was the head when we read and ours still exists.
+        const position = await this.#backend.position(own);
+        if (position.kind === 'gone') return 'gone';
+        if (position.kind === 'head') {
+          if (this.#sessions.isLive(session.id)) return 'head';
+          // At the head, but the session's deadline has lapsed: confirm the session first.
+          if (!(await this.#sessions.probe(session.id))) return 'gone';
+          continue;
+        }
+        let outcome = await this.#waitDeleted(position.predecessor, position, [stop, session.lost]);
+        // The head left: we lead at once, with no read after the event (the fastest handover).
+        while (
+          outcome === 'deleted' &&
+          position.predecessorIsHead === true &&
+          !ownDeleted &&
+          !stop.aborted &&
+          !session.lost.aborted
+        ) {
+          if (this.#sessions.isLive(session.id)) return 'head';
+          if (!(await this.#sessions.probe(session.id))) return 'gone';
+          outcome = 'deleted';
+        }
       }
-      await this.#waitDeleted(position.predecessor, position, [stop, session.lost]);
+    } finally {
+      unwatchOwn();
     }
   }
 
@@ -343,15 +368,16 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     predecessor: QueueKey,
     position: Parameters<QueueBackend['waitDeleted']>[1],
     signals: AbortSignal[],
-  ): Promise<void> {
+  ): Promise<WaitOutcome> {
     // A resync (reconnect, resumed pause) wakes the wait so the queue is read again.
     const wakeup = new AbortController();
     const wake = () => wakeup.abort();
     this.#wakeups.add(wake);
     return this.#backend
       .waitDeleted(predecessor, position, [...signals, wakeup.signal])
-      .catch((error: unknown) => {
-        if (wakeup.signal.aborted && !signals.some((s) => s.aborted)) return;
+      .then((outcome) => (wakeup.signal.aborted ? 'reread' : outcome))
+      .catch((error: unknown): WaitOutcome => {
+        if (wakeup.signal.aborted && !signals.some((s) => s.aborted)) return 'reread';
         throw error;
       })
       .finally(() => this.#wakeups.delete(wake));

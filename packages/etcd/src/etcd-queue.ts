@@ -12,6 +12,7 @@ import {
   type QueueKey,
   type QueuePosition,
   type SessionRef,
+  type WaitOutcome,
 } from '@tenure/core/internal';
 import {
   CompareResult,
@@ -112,6 +113,17 @@ export class EtcdQueue implements QueueBackend {
             keys_only: true,
           },
         },
+        // The head, in the same read: if it is our predecessor, its deletion makes us the head.
+        {
+          request_range: {
+            key: this.#prefix,
+            range_end: this.#prefixEnd,
+            sort_order: SortOrder.Ascend,
+            sort_target: SortTarget.Create,
+            limit: 1,
+            keys_only: true,
+          },
+        },
       ],
       [],
     );
@@ -121,10 +133,12 @@ export class EtcdQueue implements QueueBackend {
     if (!mine || BigInt(mine.create_revision) !== own.epoch) return { kind: 'gone' };
     const before = response.responses[1]?.response_range.kvs[0];
     if (!before) return { kind: 'head' };
+    const head = response.responses[2]?.response_range.kvs[0];
     return {
       kind: 'behind',
       predecessor: { key: before.key.toString('utf8'), epoch: BigInt(before.create_revision) },
       revision,
+      predecessorIsHead: head !== undefined && head.create_revision === before.create_revision,
     };
   }
 
@@ -132,23 +146,23 @@ export class EtcdQueue implements QueueBackend {
     predecessor: QueueKey,
     from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
-  ): Promise<void> {
+  ): Promise<WaitOutcome> {
     const start =
       from.kind === 'behind' && from.revision !== undefined ? from.revision + 1n : undefined;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<WaitOutcome>((resolve, reject) => {
       const aborted = signals.find((s) => s.aborted);
       if (aborted) {
         reject(abortedError(aborted, 'Waiting for the predecessor'));
         return;
       }
       let settled = false;
-      const finish = (error?: Error) => {
+      const finish = (outcome: WaitOutcome | Error) => {
         if (settled) return;
         settled = true;
         for (const s of signals) s.removeEventListener('abort', onAbort);
         void cancelWatch();
-        if (error) reject(error);
-        else resolve();
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
       };
       const onAbort = (event: Event) =>
         finish(abortedError(event.target as AbortSignal, 'Waiting for the predecessor'));
@@ -156,8 +170,8 @@ export class EtcdQueue implements QueueBackend {
       // Only the predecessor's key: one notification per leader change reaches one waiter (G4).
       // Any watch failure (compaction, cancel) resolves too: the caller reads the queue again.
       const cancelWatch = this.#watch(predecessor.key, false, start, {
-        onDelete: () => finish(),
-        onFailure: () => finish(),
+        onDelete: () => finish('deleted'),
+        onFailure: () => finish('reread'),
       });
     });
   }

@@ -13,6 +13,7 @@ import {
   raceAbort,
   SessionGoneError,
   type SessionRef,
+  type WaitOutcome,
 } from '@tenure/core/internal';
 import { LeaderWatch } from './leader-watch.js';
 import type { Link } from './link.js';
@@ -56,18 +57,18 @@ export class MemoryQueue implements QueueBackend {
     predecessor: QueueKey,
     _from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
-  ): Promise<void> {
+  ): Promise<WaitOutcome> {
     let unwatch: (() => void) | undefined;
-    const gone = new Promise<void>((resolve) => {
-      unwatch = this.#watchDeletion(predecessor, () => resolve());
+    const gone = new Promise<WaitOutcome>((resolve) => {
+      unwatch = this.#watchDeletion(predecessor, () => resolve('deleted'));
       // The key may have gone between the read and the watch.
       this.#request('exists', () =>
         this.#server.exists(this.#name, predecessor.key, predecessor.epoch),
       ).then(
         (exists) => {
-          if (!exists) resolve();
+          if (!exists) resolve('deleted');
         },
-        () => resolve(),
+        () => resolve('reread'),
       );
     });
     return raceAbort(gone, signals, 'Waiting for the predecessor').finally(() => unwatch?.());

@@ -15,6 +15,7 @@ import {
   type QueuePosition,
   SessionGoneError,
   type SessionRef,
+  type WaitOutcome,
 } from '@tenure/core/internal';
 import {
   Code,
@@ -143,44 +144,53 @@ export class ZkQueue implements QueueBackend {
     if (index === 0) return { kind: 'head' };
     const before = children[index - 1] as Child;
     // The predecessor's epoch is not needed to wait for it: only its path.
-    return { kind: 'behind', predecessor: { key: `${this.#path}/${before.name}`, epoch: 0n } };
+    return {
+      kind: 'behind',
+      predecessor: { key: `${this.#path}/${before.name}`, epoch: 0n },
+      predecessorIsHead: index === 1,
+    };
   }
 
   waitDeleted(
     predecessor: QueueKey,
     _from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
-  ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  ): Promise<WaitOutcome> {
+    return new Promise<WaitOutcome>((resolve, reject) => {
       const aborted = signals.find((s) => s.aborted);
       if (aborted) {
         reject(abortedError(aborted, 'Waiting for the predecessor'));
         return;
       }
       let settled = false;
-      const finish = (error?: unknown) => {
+      const finish = (outcome: WaitOutcome | { error: unknown }) => {
         if (settled) return;
         settled = true;
         for (const s of signals) s.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve();
+        if (typeof outcome === 'object') reject(outcome.error);
+        else resolve(outcome);
       };
       const onAbort = (event: Event) =>
-        finish(abortedError(event.target as AbortSignal, 'Waiting for the predecessor'));
+        finish({ error: abortedError(event.target as AbortSignal, 'Waiting for the predecessor') });
       for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
       // Only the predecessor's node: one notification per change reaches one waiter (no herd).
-      // Any event on it, or its absence, means: read the queue again (never "I won").
+      // Its deletion (or absence) is `deleted`; any other event means: read the queue again.
       this.#conn()
         .then((conn) =>
           conn.request<[ZkStat | null]>('watch predecessor', this.#ctx.timeoutMs(), (cb) =>
-            conn.client.exists(predecessor.key, () => finish(), cb),
+            conn.client.exists(
+              predecessor.key,
+              (event: ZkEvent) =>
+                finish(event.getType() === zk.Event.NODE_DELETED ? 'deleted' : 'reread'),
+              cb,
+            ),
           ),
         )
         .then(
           ([stat]) => {
-            if (!stat) finish();
+            if (!stat) finish('deleted');
           },
-          (error: unknown) => finish(error),
+          (error: unknown) => finish({ error }),
         );
     });
   }
