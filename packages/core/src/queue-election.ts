@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'eventemitter3';
 import { raceAbort, throwIfAborted } from './abort.js';
 import { Backoff } from './backoff.js';
 import {
@@ -77,7 +78,8 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
   readonly #backend: QueueBackend;
   readonly #sessions: SessionSource;
   readonly #filter = new LeaderFilter();
-  readonly #watch: LeaderWatchHandle;
+  /** The leader watch, only while someone listens to `leader-changed` (no herd otherwise). */
+  #watch: LeaderWatchHandle | undefined;
   readonly #waiters = new Set<Waiter>();
   readonly #wakeups = new Set<() => void>();
   #value: string;
@@ -99,17 +101,85 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     this.#sessions = options.sessions;
     this.name = options.name;
     this.#value = options.value;
-    this.#watch = this.#backend.watchLeader(
-      (leader) => {
-        const had = this.#filter.current !== undefined;
-        const change = this.#filter.accept(leader);
-        // Events report changes: an empty queue at the first read is not one.
-        if (change === 'new-leader' || (change === 'vacant' && had)) {
-          this.emit('leader-changed', leader);
-        }
-      },
-      (error) => this.#report(error),
-    );
+  }
+
+  override on<T extends EventEmitter.EventNames<ElectionEvents>>(
+    event: T,
+    fn: EventEmitter.EventListener<ElectionEvents, T>,
+    context?: unknown,
+  ): this {
+    super.on(event, fn, context);
+    this.#syncLeaderWatch();
+    return this;
+  }
+
+  override addListener<T extends EventEmitter.EventNames<ElectionEvents>>(
+    event: T,
+    fn: EventEmitter.EventListener<ElectionEvents, T>,
+    context?: unknown,
+  ): this {
+    return this.on(event, fn, context);
+  }
+
+  override once<T extends EventEmitter.EventNames<ElectionEvents>>(
+    event: T,
+    fn: EventEmitter.EventListener<ElectionEvents, T>,
+    context?: unknown,
+  ): this {
+    super.once(event, fn, context);
+    this.#syncLeaderWatch();
+    return this;
+  }
+
+  override removeListener<T extends EventEmitter.EventNames<ElectionEvents>>(
+    event: T,
+    fn?: EventEmitter.EventListener<ElectionEvents, T>,
+    context?: unknown,
+    once?: boolean,
+  ): this {
+    super.removeListener(event, fn, context, once);
+    this.#syncLeaderWatch();
+    return this;
+  }
+
+  override off<T extends EventEmitter.EventNames<ElectionEvents>>(
+    event: T,
+    fn?: EventEmitter.EventListener<ElectionEvents, T>,
+    context?: unknown,
+    once?: boolean,
+  ): this {
+    return this.removeListener(event, fn, context, once);
+  }
+
+  override removeAllListeners(event?: EventEmitter.EventNames<ElectionEvents>): this {
+    super.removeAllListeners(event);
+    this.#syncLeaderWatch();
+    return this;
+  }
+
+  /**
+   * Watches the leader while `leader-changed` has listeners, and only then: a candidate that
+   * does not listen costs the arbitrator nothing when the leader changes, except the one
+   * notification of the next candidate (G4).
+   */
+  #syncLeaderWatch(): void {
+    const wanted = this.#state !== 'closed' && this.listenerCount('leader-changed') > 0;
+    if (wanted && !this.#watch) {
+      this.#watch = this.#backend.watchLeader(
+        (leader) => {
+          const had = this.#filter.current !== undefined;
+          const change = this.#filter.accept(leader);
+          // Events report changes: an empty queue at the first read is not one.
+          if (change === 'new-leader' || (change === 'vacant' && had)) {
+            this.emit('leader-changed', leader);
+          }
+        },
+        (error) => this.#report(error),
+      );
+    } else if (!wanted && this.#watch) {
+      this.#watch.stop();
+      this.#watch = undefined;
+    }
   }
 
   get value(): string {
@@ -232,7 +302,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
 
   /** Re-reads the leader and the queue after a reconnect (notifications may have been missed). */
   resync(): void {
-    this.#watch.resync();
+    this.#watch?.resync();
     for (const wake of [...this.#wakeups]) wake();
   }
 
@@ -242,7 +312,8 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     this.#endTerm('closed');
     this.#candidacy?.abort();
     this.#rejectWaiters(this.#closedError());
-    this.#watch.stop();
+    this.#watch?.stop();
+    this.#watch = undefined;
     await this.#driver;
     if (wasIn) await this.#leave(this.#own);
     this.#options.release(this);
