@@ -57,6 +57,19 @@ function elections(stdout: string): Array<{ line: number; holder: string; epoch:
   return found;
 }
 
+/** The `  0.88s  node-a  runs       slot 21:09:46, epoch 1, …` lines of the cron job, in order. */
+function runs(
+  stdout: string,
+): Array<{ line: number; holder: string; slot: string; epoch: bigint }> {
+  const found: Array<{ line: number; holder: string; slot: string; epoch: bigint }> = [];
+  stdout.split('\n').forEach((text, line) => {
+    const match =
+      /^\s*\d+\.\d\ds {2}(node-[abc])\s+runs\s+slot (\d\d:\d\d:\d\d), epoch (\d+), /.exec(text);
+    if (match) found.push({ line, holder: match[1]!, slot: match[2]!, epoch: BigInt(match[3]!) });
+  });
+  return found;
+}
+
 function lineOf(stdout: string, pattern: RegExp): number {
   return stdout.split('\n').findIndex((text) => pattern.test(text));
 }
@@ -89,19 +102,42 @@ describe('the demo (packages/tenure/dist/demo/main.js)', () => {
     expect(elected[1]!.holder, context).not.toBe('node-a');
     expect(failover, context).toBeGreaterThan(elected[1]!.line);
     expect(run.stdout, context).toMatch(
-      /node-a\s+holds off\s+epoch \d+: term\.isValid\(\) is false/,
+      /node-a\s+follows\s+epoch \d+ is over: its scheduler ran no slot after the freeze/,
     );
     expect(run.stdout, context).toMatch(/node-a\s+ended\s+epoch \d+: (expired|session-lost)/);
 
     // The graceful resign of the second leader and the handover to the third.
     const resign = lineOf(run.stdout, new RegExp(`${elected[1]!.holder}\\s+resigns\\s+epoch`));
-    const handover = lineOf(run.stdout, /↳ handover \d+(\.\d+)? (s|ms) after resign\(\)/);
+    const handover = lineOf(run.stdout, /↳ handover \d+(\.\d+)? (s|ms) after stop\(\) began/);
     expect(resign, context).toBeGreaterThan(failover);
     expect(elected[2]!.line, context).toBeGreaterThan(resign);
     expect(handover, context).toBeGreaterThan(elected[2]!.line);
     expect(run.stdout, context).toMatch(
       new RegExp(`${elected[1]!.holder}\\s+ended\\s+epoch ${elected[1]!.epoch}: resigned`),
     );
+
+    // The cron job: every leader ran slots, each slot once, each run with its leader's epoch,
+    // and none after its term: node-a ran nothing from its freeze on.
+    const ran = runs(run.stdout);
+    expect(new Set(ran.map((r) => r.slot)).size, context).toBe(ran.length);
+    for (const [index, term] of elected.entries()) {
+      const until = elected[index + 1]?.line ?? Number.POSITIVE_INFINITY;
+      const during = ran.filter((r) => r.line > term.line && r.line < until);
+      expect(during.length, context).toBeGreaterThanOrEqual(1);
+      for (const r of during) {
+        expect(r.holder, context).toBe(term.holder);
+        expect(r.epoch, context).toBe(term.epoch);
+      }
+    }
+    expect(
+      ran.filter((r) => r.holder === 'node-a' && r.line > crash),
+      context,
+    ).toEqual([]);
+    const history = run.stdout.slice(run.stdout.indexOf('Runs of job "report"'));
+    expect(history, context).toMatch(/\d+ runs of \d+ slots: no slot ran twice; \d+ missed\./);
+    for (const r of ran) {
+      expect(history, context).toMatch(new RegExp(`${r.slot}\\s+${r.holder}\\s+${r.epoch}\\s`));
+    }
 
     // The closing table lists the terms in order.
     const table = run.stdout.slice(run.stdout.indexOf('Terms of election "demo"'));

@@ -1,8 +1,14 @@
 import type { EndReason, Epoch } from '@tenure/core';
+import type { RunRecord } from '@tenure/cron';
 
 /** Seconds since the demo started, as `  3.02s`. */
 export function formatAt(ms: number): string {
   return `${(ms / 1000).toFixed(2)}s`.padStart(7);
+}
+
+/** A cron slot as local wall-clock time, `21:03:05`. */
+export function formatSlot(slot: Date): string {
+  return slot.toTimeString().slice(0, 8);
 }
 
 /** A span, as `1.93 s` or `2 ms`. */
@@ -142,4 +148,44 @@ export class TermTimeline {
   #find(epoch: Epoch): TermRecord | undefined {
     return this.#terms.find((t) => t.epoch === epoch);
   }
+}
+
+/**
+ * The runs of a job, oldest slot first, from its history in the arbitrator, with the slots the
+ * catch-up policy dropped; then a line that says whether any slot ran twice.
+ */
+export function renderRuns(history: readonly RunRecord[], missed: readonly Date[]): string[] {
+  const rows = [
+    ...history.map((run) => ({
+      at: Date.parse(run.slot),
+      cells: [
+        formatSlot(new Date(run.slot)),
+        run.candidate,
+        run.epoch,
+        run.trigger,
+        `${run.outcome ?? 'running'}${run.error ? `: ${run.error}` : ''}`,
+      ],
+    })),
+    ...missed.map((slot) => ({
+      at: slot.getTime(),
+      cells: [formatSlot(slot), '—', '—', '—', 'missed: fell due while no one could lead'],
+    })),
+  ].sort((a, b) => a.at - b.at);
+  const header = ['slot', 'ran on', 'epoch', 'trigger', 'outcome'];
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => r.cells[i]?.length ?? 0)),
+  );
+  const format = (cells: string[]) =>
+    `  ${cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}`;
+  const slots = new Map<string, number>();
+  for (const run of history) slots.set(run.slot, (slots.get(run.slot) ?? 0) + 1);
+  const twice = [...slots].filter(([, n]) => n > 1).map(([slot]) => formatSlot(new Date(slot)));
+  return [
+    format(header),
+    ...rows.map((r) => format(r.cells)),
+    '',
+    `  ${history.length} runs of ${slots.size} slots: ${
+      twice.length === 0 ? 'no slot ran twice' : `ran more than once: ${twice.join(', ')}`
+    }; ${missed.length} missed.`,
+  ];
 }

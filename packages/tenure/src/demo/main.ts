@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `npm run demo`: three candidates elect a leader, the leader crashes, the next one takes
- * over, resigns and hands over at once; a table of terms closes. See `--help`.
+ * `npm run demo`: three candidates elect a leader that runs a `@tenure/cron` job, the leader
+ * crashes, the next one takes over and catches up, then stops its scheduler and hands over at
+ * once; tables of terms and runs close. See `--help`.
  */
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../duration.js';
@@ -11,10 +12,11 @@ const USAGE = `Usage: npm run demo -- [--url <arbitrator URL>] [--ttl <duration>
    or: node packages/tenure/dist/demo/main.js [options]
 
 Three candidates (node-a, node-b, node-c) of one election, each with its own arbitrator
-session, elect a leader. The leader works while its term is valid, then crashes; the next
-candidate takes over once the arbitrator expires the crashed session. That leader then
-resigns and hands over at once. The demo ends with a table of terms and exits (about
-12 s with the default 2 s TTL).
+session, elect a leader. Each adds the same @tenure/cron job, due every second; the leader
+runs it, claiming each slot with a fenced write first. The leader crashes; the next candidate
+takes over once the arbitrator expires the crashed session, and runs the newest slot it
+missed. That leader then stops its scheduler, which resigns and hands over at once. The demo
+ends with tables of terms and of runs, and exits (about 11 s with the default 2 s TTL).
 
 Options:
   --url <url>       arbitrator URL (default memory://), e.g. memory://, memory://?ttl=3s,
@@ -54,7 +56,7 @@ async function main(argv: string[]): Promise<void> {
     }
   }
 
-  // Ctrl-C stops the demo cleanly: every candidate resigns and closes.
+  // Ctrl-C stops the demo cleanly: every candidate stops its scheduler and closes.
   const interrupt = new AbortController();
   const onSigint = () => interrupt.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);

@@ -4,14 +4,14 @@ import {
   type Election,
   type EndReason,
   InvalidArgumentError,
-  runAsLeader,
   type Term,
 } from '@tenure/core';
+import { createScheduler, type JobContext, type RunRecord, type Scheduler } from '@tenure/cron';
 import type { MemoryArbitrator } from '@tenure/memory';
 import { parseArbitratorUrl, redactUrl } from '../arbitrator-url.js';
 import { connect } from '../connect.js';
 import { formatDuration } from '../duration.js';
-import { DemoLog, formatAt, formatSpan, TermTimeline } from './demo-log.js';
+import { DemoLog, formatAt, formatSlot, formatSpan, renderRuns, TermTimeline } from './demo-log.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -29,8 +29,12 @@ const ELECTION = 'demo';
 const NAMES = ['node-a', 'node-b', 'node-c'] as const;
 /** The default TTL of the demo: short, so that a crash fails over in about two seconds. */
 const DEMO_TTL_MS = 2_000;
-/** How often a leader's job does its "work". */
+/** The pace of the story: the job's interval. */
 const BEAT_MS = 1_000;
+/** The leader's job, a `@tenure/cron` job every replica adds. */
+const JOB = 'report';
+/** Every second (croner's optional seconds field), so each act shows a few slots. */
+const SCHEDULE = '*/1 * * * * *';
 
 /** The faults of the memory arbitrator, when the demo's arbitrator has them. */
 type Faults = Pick<MemoryArbitrator, 'pause' | 'resume'>;
@@ -50,10 +54,15 @@ const REASONS: Record<EndReason, string> = {
   revoked: 'its key was deleted by someone else',
 };
 
-/** One participant: its own arbitrator (its own session), one candidacy, one runAsLeader loop. */
+/**
+ * One participant: its own arbitrator (its own session), one candidacy, and a `@tenure/cron`
+ * scheduler on it with the demo's job.
+ */
 class Candidate {
-  readonly stop = new AbortController();
-  running: Promise<void> = Promise.resolve();
+  /** Replaced when the demo restarts this participant's scheduler. */
+  scheduler: Scheduler | undefined;
+  /** Slots this participant has run. */
+  runs = 0;
   /** Closed by the demo before the shutdown. */
   left = false;
 
@@ -70,13 +79,18 @@ interface Elected {
   readonly atMs: number;
 }
 
-/** Who leads now, and a way to wait for the next leader. */
-class Leadership {
-  current: Elected | undefined;
-  readonly #waiters = new Set<{ test: (e: Elected) => boolean; resolve: (e: Elected) => void }>();
+interface RunEnded {
+  readonly candidate: Candidate;
+  readonly run: RunRecord;
+}
 
-  elected(event: Elected): void {
-    this.current = event;
+/** Values as they happen (elections, ends of runs), and a way to wait for the next match. */
+class Happenings<T> {
+  last: T | undefined;
+  readonly #waiters = new Set<{ test: (e: T) => boolean; resolve: (e: T) => void }>();
+
+  happened(event: T): void {
+    this.last = event;
     for (const waiter of [...this.#waiters]) {
       if (waiter.test(event)) {
         this.#waiters.delete(waiter);
@@ -85,13 +99,8 @@ class Leadership {
     }
   }
 
-  /** Resolves with the next `elected` that passes `test`; rejects after `timeoutMs`. */
-  next(
-    test: (e: Elected) => boolean,
-    timeoutMs: number,
-    what: string,
-    signal: AbortSignal,
-  ): Promise<Elected> {
+  /** Resolves with the next event that passes `test`; rejects after `timeoutMs`. */
+  next(test: (e: T) => boolean, timeoutMs: number, what: string, signal: AbortSignal): Promise<T> {
     return new Promise((resolve, reject) => {
       const finish = () => {
         clearTimeout(timer);
@@ -100,7 +109,7 @@ class Leadership {
       };
       const waiter = {
         test,
-        resolve: (e: Elected) => {
+        resolve: (e: T) => {
           finish();
           resolve(e);
         },
@@ -138,26 +147,21 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Waits like {@link delay} but resolves (rather than rejects) when `signal` aborts. */
-async function delayUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, signal);
-  } catch {
-    // The term ended: the caller looks at the term, not at this wait.
-  }
-}
-
 /**
- * The demo: three candidates on one arbitrator URL elect a leader, the leader crashes (or, on
- * an arbitrator without fault injection, exits), the next one takes over, then resigns and
- * hands over at once; a table of terms closes. Closes everything before it resolves or rejects,
- * so the process can exit by itself.
+ * The demo: three candidates on one arbitrator URL share one `@tenure/cron` job; the leader runs
+ * it, claiming each slot with a fenced write first. The leader crashes (or, on an arbitrator
+ * without fault injection, exits), the next one takes over and catches up, then stops its
+ * scheduler and hands over at once; tables of terms and runs close. Closes everything before it
+ * resolves or rejects, so the process can exit by itself.
  */
 export async function runDemo(options: DemoOptions): Promise<void> {
   const log = new DemoLog(options.write ?? ((line) => console.log(line)));
   const timeline = new TermTimeline();
-  const leadership = new Leadership();
+  const leadership = new Happenings<Elected>();
+  const runEnds = new Happenings<RunEnded>();
   const candidates: Candidate[] = [];
+  /** Slots dropped by the catch-up policy, for the closing table. */
+  const missedSlots: Date[] = [];
   // The demo's own stop: Ctrl-C, or a failure of one of its steps.
   const demo = new AbortController();
   const onOuterAbort = () => demo.abort(options.signal?.reason);
@@ -191,6 +195,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       const candidate = new Candidate(name, arbitrator, election);
       candidates.push(candidate);
       watch(candidate);
+      candidate.scheduler = schedulerFor(candidate);
     }
     const first = candidates[0]!;
     const ttlMs = first.arbitrator.ttlMs;
@@ -207,9 +212,15 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     log.line(
       `acknowledged renewal was sent: ttl × (1 − ${maxDrift}) − ${marginMs} ms. Times are seconds since the start.`,
     );
+    log.line(
+      `Each one adds the same @tenure/cron job "${JOB}" (${SCHEDULE}: every second); only the leader`,
+    );
+    log.line(
+      'runs it, and it first claims each slot with a fenced write beside the election, so no slot runs twice.',
+    );
 
     // ── Act 1: election ──────────────────────────────────────────────────────────────────
-    log.section('1. Election: the first candidate in the queue leads');
+    log.section('1. Election: the first candidate in the queue leads and runs the job');
     start(first);
     const firstTerm = await leadership.next(
       (e) => e.candidate === first,
@@ -222,10 +233,18 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       await queued(candidate);
     }
     await showQueue(first.election);
-    await delay(3.5 * BEAT_MS, demo.signal);
+    await delay(2 * BEAT_MS, demo.signal);
+    // Crash between two runs, not in the middle of one (act 3 shows a hand-over of a run).
+    await runEnds.next(
+      (e) => e.candidate === (leadership.last ?? firstTerm).candidate,
+      5 * BEAT_MS,
+      "leader's run",
+      demo.signal,
+    );
+    await delay(0.3 * BEAT_MS, demo.signal);
 
     // ── Act 2: the leader crashes ────────────────────────────────────────────────────────
-    const crashed = leadership.current ?? firstTerm;
+    const crashed = leadership.last ?? firstTerm;
     const faults = faultsOf(crashed.candidate.arbitrator);
     log.section(`2. Crash: ${crashed.candidate.name} stops renewing, the arbitrator expires it`);
     const crashAt = log.now();
@@ -237,6 +256,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       demo.signal,
     );
     nextLeader.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+    const runsBeforeCrash = crashed.candidate.runs;
     if (faults) {
       faults.pause();
       const deadlineAt = crashAt + crashed.term.remainingMs();
@@ -245,20 +265,24 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         'frozen',
         "simulated crash: pause() freezes this node's tenure client",
       );
-      log.note('like a long GC pause or SIGSTOP: no renewals, none of its timers run.');
+      log.note('like a long GC pause or SIGSTOP: no renewals, no requests get through.');
       log.note(
-        `its job still ticks here, to show the term.isValid() check; deadline at ${formatAt(deadlineAt).trim()}.`,
+        `its scheduler claims a slot (a fenced write) before it runs it: the claim waits in the frozen client.`,
+      );
+      log.note(
+        `term.isValid() still answers from the clock: true until the deadline at ${formatAt(deadlineAt).trim()}.`,
       );
       watchDeadline(crashed, deadlineAt);
     } else {
       log.event(
         crashed.candidate.name,
         'exits',
-        `${target.scheme}:// offers no fault injection, so it closes its arbitrator instead`,
+        `${target.scheme}:// offers no fault injection, so it stops its scheduler and closes its arbitrator`,
       );
       log.note('a graceful exit: its key is deleted at once, so failover is immediate.');
-      timeline.explain(crashed.term.epoch, 'the demo closed its arbitrator');
+      timeline.explain(crashed.term.epoch, 'the demo stopped its scheduler, closed its arbitrator');
       crashed.candidate.left = true;
+      await crashed.candidate.scheduler?.stop();
       await crashed.candidate.arbitrator.close();
     }
     const successor = await nextLeader;
@@ -275,50 +299,73 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       log.note('it finds its term over and its session gone; it rejoins with a new session.');
       faults.resume();
       await queued(crashed.candidate);
+      const late = crashed.candidate.runs - runsBeforeCrash;
+      log.event(
+        crashed.candidate.name,
+        'follows',
+        `epoch ${crashed.term.epoch} is over: its scheduler ran ${late === 0 ? 'no slot' : `${late} slot(s)`} after the freeze`,
+      );
+      log.note(
+        'its claims are writes fenced on its key, which the arbitrator deleted: none can succeed.',
+      );
       await showQueue(successor.candidate.election);
     }
     await delay(2 * BEAT_MS, demo.signal);
 
-    // ── Act 3: graceful resign ───────────────────────────────────────────────────────────
-    const leaving = leadership.current ?? successor;
+    // ── Act 3: graceful stop, hand-over ──────────────────────────────────────────────────
+    const leaving = leadership.last ?? successor;
     log.section(
-      `3. Resign: ${leaving.candidate.name} steps down, the next candidate takes over at once`,
+      `3. Restart: ${leaving.candidate.name} stops its scheduler, the next candidate takes over at once`,
     );
     log.event(
       leaving.candidate.name,
       'resigns',
-      `epoch ${leaving.term.epoch}: election.resign() deletes its key now`,
+      `epoch ${leaving.term.epoch}: scheduler.stop() takes no more slots, lets a running run end, resigns`,
     );
-    timeline.explain(leaving.term.epoch, 'election.resign()');
+    timeline.explain(leaving.term.epoch, 'scheduler.stop(), which resigns');
     const resignAt = log.now();
     const handedTo = leadership.next(
       (e) => e.candidate !== leaving.candidate,
       5_000 + ttlMs,
-      'handover after resign()',
+      'handover after scheduler.stop()',
       demo.signal,
     );
-    await leaving.candidate.election.resign();
+    await leaving.candidate.scheduler?.stop();
     const heir = await handedTo;
-    log.note(`handover ${formatSpan(heir.atMs - resignAt)} after resign(): no TTL to wait for.`);
-    log.note(`runAsLeader keeps ${leaving.candidate.name} campaigning: it rejoins at the back.`);
+    log.note(
+      `handover ${formatSpan(heir.atMs - resignAt)} after stop() began: no TTL to wait for.`,
+    );
+    log.note(
+      `like a rolling restart, ${leaving.candidate.name} starts a new scheduler on its election: it rejoins at the back.`,
+    );
+    leaving.candidate.scheduler = schedulerFor(leaving.candidate);
+    start(leaving.candidate);
     await queued(leaving.candidate);
     await showQueue(heir.candidate.election);
     await delay(2.5 * BEAT_MS, demo.signal);
 
     // ── Shutdown ─────────────────────────────────────────────────────────────────────────
-    log.section('4. Shutdown: followers leave first, then the leader resigns');
-    const last = leadership.current ?? heir;
-    timeline.explain(last.term.epoch, 'shutdown (runAsLeader stopped by its signal)');
+    log.section('4. Shutdown: followers leave first, then the leader stops and resigns');
+    const last = leadership.last ?? heir;
+    timeline.explain(last.term.epoch, 'shutdown (scheduler.stop(), which resigns)');
     for (const candidate of candidates.filter((c) => c !== last.candidate && !c.left)) {
-      candidate.stop.abort();
-      await candidate.running;
+      await candidate.scheduler?.stop();
       await candidate.arbitrator.close();
-      log.event(candidate.name, 'closed', 'left the queue and closed its arbitrator');
+      log.event(
+        candidate.name,
+        'closed',
+        'stopped its scheduler, left the queue, closed its arbitrator',
+      );
     }
-    last.candidate.stop.abort();
-    await last.candidate.running;
+    await last.candidate.scheduler?.stop();
+    // The history lives in the arbitrator: any participant can read it.
+    const history = (await last.candidate.scheduler?.history(JOB)) ?? [];
     await last.candidate.arbitrator.close();
-    log.event(last.candidate.name, 'closed', 'resigned, then closed its arbitrator');
+    log.event(
+      last.candidate.name,
+      'closed',
+      'stopped its scheduler (it resigned), closed its arbitrator',
+    );
 
     log.section(`Terms of election "${ELECTION}" (seconds since the start)`);
     for (const line of timeline.render()) log.line(line);
@@ -329,6 +376,16 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     log.line(
       'refuse a smaller epoch than it has seen (FenceGate), so a deposed leader cannot overwrite.',
     );
+
+    log.section(`Runs of job "${JOB}", from its history in the arbitrator`);
+    for (const line of renderRuns(history, missedSlots)) log.line(line);
+    log.line('');
+    log.line(
+      'Each slot ran at most once, each run with the epoch of the term that claimed it: pass',
+    );
+    log.line(
+      'ctx.epoch downstream the same way (docs/cron.md says what else stays the job’s work).',
+    );
   } finally {
     demo.abort();
     options.signal?.removeEventListener('abort', onOuterAbort);
@@ -336,9 +393,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     for (const candidate of candidates) {
       // A frozen client must be able to close.
       faultsOf(candidate.arbitrator)?.resume();
-      candidate.stop.abort();
     }
-    await Promise.allSettled(candidates.map((c) => c.running));
+    await Promise.allSettled(candidates.map((c) => c.scheduler?.stop()));
     await Promise.allSettled(candidates.map((c) => c.arbitrator.close()));
   }
 
@@ -349,7 +405,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       const atMs = log.now();
       timeline.begin(name, term.epoch, atMs);
       log.event(name, 'elected', `epoch ${term.epoch}`);
-      leadership.elected({ candidate, term, atMs });
+      leadership.happened({ candidate, term, atMs });
     });
     election.on('ended', (term, reason) => {
       timeline.end(term.epoch, reason, log.now());
@@ -362,35 +418,62 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     arbitrator.on('error', (error) => log.event(name, 'error', error.message));
   }
 
-  /** Starts the candidate's runAsLeader loop: campaign, run the job while leading, repeat. */
-  function start(candidate: Candidate): void {
-    candidate.running = runAsLeader(candidate.election, (term) => job(candidate, term), {
-      signal: candidate.stop.signal,
-      onError: (error) => log.event(candidate.name, 'error', String(error)),
-    }).catch((error: unknown) => {
-      log.event(candidate.name, 'error', `runAsLeader stopped: ${String(error)}`);
+  /** A scheduler on the candidate's election with the demo's job, its events logged. */
+  function schedulerFor(candidate: Candidate): Scheduler {
+    const { name, election } = candidate;
+    const scheduler = createScheduler(election);
+    scheduler.add(JOB, SCHEDULE, (ctx) => work(candidate, ctx));
+    scheduler.on('missed', (_job, slots) => {
+      missedSlots.push(...slots);
+      log.event(
+        name,
+        'missed',
+        `${slots.map(formatSlot).join(', ')}: fell due while no one could lead`,
+      );
+      log.note("catchUp 'latest' (the default) runs only the newest missed slot, once.");
     });
+    scheduler.on('skipped', (_job, slot, reason) =>
+      log.event(name, 'skipped', `slot ${formatSlot(slot)}: ${reason}`),
+    );
+    scheduler.on('run-end', (run) => {
+      if (run.outcome === 'interrupted') {
+        log.event(
+          name,
+          'finds',
+          `slot ${formatSlot(new Date(run.slot))} interrupted: epoch ${run.epoch}'s run never recorded its end`,
+        );
+      } else if (run.outcome !== 'success') {
+        log.event(
+          name,
+          'run ended',
+          `slot ${formatSlot(new Date(run.slot))}: ${run.outcome}${run.error ? ` (${run.error})` : ''}`,
+        );
+      }
+      runEnds.happened({ candidate, run });
+    });
+    scheduler.on('zombie', (run) =>
+      log.event(name, 'zombie', `slot ${formatSlot(new Date(run.slot))} ignores its signal`),
+    );
+    scheduler.on('error', (error) => log.event(name, 'error', error.message));
+    return scheduler;
   }
 
-  /** The leader's work: one line a second, each only after checking that the term is valid. */
-  async function job(candidate: Candidate, term: Term): Promise<void> {
-    while (!term.signal.aborted) {
-      if (!term.isValid()) {
-        log.event(
-          candidate.name,
-          'holds off',
-          `epoch ${term.epoch}: term.isValid() is false, so no leader work`,
-        );
-        await term.ended;
-        return;
-      }
-      log.event(
-        candidate.name,
-        'works',
-        `epoch ${term.epoch}, term valid for ${formatSpan(term.remainingMs())} more`,
-      );
-      await delayUnlessAborted(BEAT_MS, term.signal);
-    }
+  /** Starts the candidate's scheduler: it campaigns, and runs the job while leading. */
+  function start(candidate: Candidate): void {
+    candidate.scheduler?.start();
+  }
+
+  /** The job: one line per run, with the slot, the epoch and what is left of the term. */
+  function work(candidate: Candidate, ctx: JobContext): void {
+    candidate.runs += 1;
+    const term = candidate.election.term;
+    const how =
+      ctx.trigger === 'catch-up'
+        ? 'a missed slot, run late'
+        : term === undefined
+          ? ctx.trigger
+          : `term valid for ${formatSpan(term.remainingMs())} more`;
+    log.event(candidate.name, 'runs', `slot ${formatSlot(ctx.slot)}, epoch ${ctx.epoch}, ${how}`);
   }
 
   /**
