@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The README's two commands land here: `npm run demo` and `npm test`. On a machine with only
+// The README's commands land here: `npm run demo`, `npm test` and `npm run bench`. On a machine with only
 // Node ≥ 20 and npm, it fetches the pinned pnpm, installs the lockfile's packages and then
-// runs the demo or every check. Usage: node scripts/bootstrap.mjs <demo|test> [args…]
+// runs the demo, every check, or the benchmarks. Usage: node scripts/bootstrap.mjs <demo|test|bench> [args…]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -85,8 +85,8 @@ function ensureDebianPackages(wanted) {
   }
 }
 
-if (mode !== 'demo' && mode !== 'test') {
-  console.error('usage: node scripts/bootstrap.mjs <demo|test> [args…]');
+if (mode !== 'demo' && mode !== 'test' && mode !== 'bench') {
+  console.error('usage: node scripts/bootstrap.mjs <demo|test|bench> [args…]');
   process.exit(2);
 }
 
@@ -103,6 +103,16 @@ must(pm, [
 if (mode === 'demo') {
   must(pm, [...pmArgs, 'run', '--silent', 'build']);
   process.exit(run(process.execPath, [join(root, 'packages/tenure/dist/demo/main.js'), ...args]));
+}
+
+if (mode === 'bench') {
+  // The benchmarks run real etcd and ZooKeeper servers too (no JDK compiler needed).
+  ensureDebianPackages([
+    { binary: 'etcd', pkg: 'etcd-server', service: 'etcd' },
+    { binary: 'java', file: '/usr/share/java/zookeeper.jar', pkg: 'zookeeper' },
+  ]);
+  must(pm, [...pmArgs, 'run', '--silent', 'build']);
+  process.exit(run(process.execPath, [join(root, 'bench/dist/main.js'), ...args]));
 }
 
 // The integration tests run real servers from Debian's packages: install what is missing.

@@ -1,0 +1,117 @@
+/**
+ * `pnpm bench`: starts a local etcd and ZooKeeper with the testkit, runs the suites in one
+ * process tree on the same servers, prints a markdown report and writes
+ * `bench/results/<name>.json` (+ `latest.json`) and `bench/results/latency.svg`.
+ *
+ * Usage: node bench/dist/main.js [--size full|smoke] [--only handover,failover,scale,herd]
+ *        [--out DIR]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { findEtcdBinary, startEtcd, startZooKeeper } from '@tenure/testkit';
+import { renderLatencyChart, renderMarkdown } from './report.js';
+import type { BenchContext, BenchSize, Suite, SuiteResult } from './suite.js';
+
+const SUITES = ['handover', 'failover', 'scale', 'herd'] as const;
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: 'full' },
+    only: { type: 'string' },
+    out: { type: 'string', default: 'bench/results' },
+  },
+});
+const size = values.size as BenchSize;
+if (size !== 'full' && size !== 'smoke') {
+  console.error(`bench: --size must be full or smoke (got ${values.size})`);
+  process.exit(2);
+}
+const only = values.only ? values.only.split(',').map((s) => s.trim()) : [...SUITES];
+for (const name of only) {
+  if (!(SUITES as readonly string[]).includes(name)) {
+    console.error(`bench: unknown suite "${name}" (known: ${SUITES.join(', ')})`);
+    process.exit(2);
+  }
+}
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const started = Date.now();
+const etcd = await startEtcd();
+const zk = await startZooKeeper({ tickTimeMs: 200, config: { '4lw.commands.whitelist': '*' } });
+log(`etcd at ${etcd.endpoint}, ZooKeeper at ${zk.connectString}`);
+
+const machine = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+  node: process.version,
+  etcd: versionOf(findEtcdBinary(), ['--version']).split('\n')[0] ?? 'unknown',
+  zookeeper: zookeeperVersion(),
+};
+
+const results: SuiteResult[] = [];
+try {
+  const ctx: BenchContext = {
+    size,
+    servers: {
+      etcdEndpoint: etcd.endpoint,
+      etcdMetricsUrl: etcd.metricsUrl,
+      zkConnect: zk.connectString,
+      zkClientPort: zk.clientPort,
+    },
+    log,
+  };
+  for (const name of only) {
+    log(`suite ${name} (${size})`);
+    const t0 = Date.now();
+    const module = (await import(`./${name}.js`)) as { run: Suite };
+    const result = await module.run(ctx);
+    log(`suite ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    results.push(result);
+  }
+} finally {
+  await Promise.allSettled([etcd.stop(), zk.stop()]);
+}
+
+const report = {
+  when: new Date(started).toISOString(),
+  durationS: Math.round((Date.now() - started) / 1000),
+  size,
+  command: `node bench/dist/main.js ${process.argv.slice(2).join(' ')}`.trim(),
+  machine,
+  suites: results.map((r) => ({ name: r.name, table: r.table, notes: r.notes, data: r.data })),
+};
+process.stdout.write(renderMarkdown(report, results));
+mkdirSync(values.out, { recursive: true });
+const stamp = report.when.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
+const json = `${JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
+writeFileSync(join(values.out, `${size}-${stamp}.json`), json);
+writeFileSync(join(values.out, `${size}-latest.json`), json);
+const series = results.flatMap((r) => r.series ?? []);
+if (series.length > 0) {
+  writeFileSync(join(values.out, `${size}-latency.svg`), await renderLatencyChart(series));
+}
+log(`wrote ${values.out}/${size}-latest.json in ${report.durationS} s`);
+
+function versionOf(binary: string, args: string[]): string {
+  try {
+    return execFileSync(binary, args, { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function zookeeperVersion(): string {
+  try {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
+    const out = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'zookeeper'], {
+      encoding: 'utf8',
+    });
+    return `ZooKeeper ${out.trim()} (Debian)`;
+  } catch {
+    return 'unknown';
+  }
+}
