@@ -1,0 +1,273 @@
+/**
+ * The parent side of the handover and failover benchmarks: candidate processes
+ * (`candidate-worker.js`, one election participant each) forked in parallel, driven over IPC,
+ * and their `elected` reports in arrival order.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type {
+  CandidateCommand,
+  CandidateConfig,
+  CandidateEvent,
+  CandidateKind,
+} from './candidate-protocol.js';
+
+const WORKER = fileURLToPath(new URL('./candidate-worker.js', import.meta.url));
+
+/** One candidate process. */
+export interface Candidate {
+  /** `c1`, `c2`…, in order of creation (its election value). */
+  readonly name: string;
+  readonly pid: number;
+  /** False once the process has exited. */
+  readonly alive: boolean;
+}
+
+/** An `elected` report: who, and when (hrtime in the candidate's process). */
+export interface Elected {
+  readonly candidate: Candidate;
+  readonly t: bigint;
+  readonly ttlMs: number;
+  readonly epoch: string;
+}
+
+/** A resign, timed in the resigning process. */
+export interface Resigned {
+  /** Just before the `resign()` call. */
+  readonly t0: bigint;
+  /** When it resolved. */
+  readonly t1: bigint;
+}
+
+/** Options of {@link CandidatePool}. */
+export interface CandidatePoolOptions {
+  readonly kind: CandidateKind;
+  readonly endpoint: string;
+  readonly election: string;
+  readonly ttlMs: number;
+  log(line: string): void;
+}
+
+class Member implements Candidate {
+  readonly name: string;
+  readonly child: ChildProcess;
+  alive = true;
+  killed = false;
+  pendingResign: { resolve(r: Resigned): void; reject(e: Error): void } | undefined;
+
+  constructor(name: string, child: ChildProcess) {
+    this.name = name;
+    this.child = child;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  send(command: CandidateCommand): void {
+    if (this.alive && this.child.connected) this.child.send(command);
+  }
+}
+
+/** Forks, drives and reaps the candidate processes of one measurement (one election). */
+export class CandidatePool {
+  readonly #options: CandidatePoolOptions;
+  readonly #members = new Set<Member>();
+  readonly #elected: Elected[] = [];
+  #waiter: ((e: Elected) => void) | undefined;
+  #created = 0;
+  #errorsLogged = 0;
+
+  constructor(options: CandidatePoolOptions) {
+    this.#options = options;
+  }
+
+  /** The live candidates. */
+  get members(): Candidate[] {
+    return [...this.#members].filter((m) => m.alive);
+  }
+
+  /** Forks `count` candidates in parallel; resolves once each is connected (not yet campaigning). */
+  spawn(count: number, timeoutMs = 15_000): Promise<Candidate[]> {
+    return Promise.all(Array.from({ length: count }, () => this.#spawnOne(timeoutMs)));
+  }
+
+  /** Tells `candidate` to join the queue. */
+  campaign(candidate: Candidate): void {
+    this.#member(candidate).send({ op: 'campaign' });
+  }
+
+  /** Tells the leader `candidate` to resign (it campaigns again right after). */
+  resign(candidate: Candidate, timeoutMs = 10_000): Promise<Resigned> {
+    const member = this.#member(candidate);
+    if (member.pendingResign) throw new Error(`${member.name}: a resign is already pending`);
+    return withTimeout(
+      new Promise<Resigned>((resolve, reject) => {
+        member.pendingResign = { resolve, reject };
+        member.send({ op: 'resign' });
+      }),
+      timeoutMs,
+      () => {
+        member.pendingResign = undefined;
+        return new Error(`${member.name} did not report its resign within ${timeoutMs} ms`);
+      },
+    );
+  }
+
+  /**
+   * SIGKILLs `candidate`; returns the hrtime taken just before the signal was sent.
+   */
+  kill(candidate: Candidate): bigint {
+    const member = this.#member(candidate);
+    member.killed = true;
+    const t = process.hrtime.bigint();
+    member.child.kill('SIGKILL');
+    return t;
+  }
+
+  /** `elected` reports that arrived and were not consumed (there should be none). */
+  drainElected(): Elected[] {
+    return this.#elected.splice(0);
+  }
+
+  /** The next `elected` report, in arrival order. */
+  nextElected(timeoutMs: number): Promise<Elected> {
+    const queued = this.#elected.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.#waiter) throw new Error('nextElected() is already waiting');
+    return withTimeout(
+      new Promise<Elected>((resolve) => {
+        this.#waiter = resolve;
+      }),
+      timeoutMs,
+      () => {
+        this.#waiter = undefined;
+        return new Error(`no candidate was elected within ${timeoutMs} ms`);
+      },
+    );
+  }
+
+  /** Tells every candidate to close, waits for the processes to exit (SIGKILL after `timeoutMs`). */
+  async close(timeoutMs = 5000): Promise<void> {
+    const live = [...this.#members].filter((m) => m.alive);
+    await Promise.all(
+      live.map(async (member) => {
+        const exited = new Promise<void>((resolve) => member.child.once('exit', () => resolve()));
+        if (!member.alive) return;
+        member.send({ op: 'close' });
+        const timer = setTimeout(() => {
+          this.#options.log(`${this.#label(member)} did not exit after close: SIGKILL`);
+          member.killed = true;
+          member.child.kill('SIGKILL');
+        }, timeoutMs);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  #spawnOne(timeoutMs: number): Promise<Candidate> {
+    this.#created += 1;
+    const name = `c${this.#created}`;
+    const config: CandidateConfig = {
+      kind: this.#options.kind,
+      endpoint: this.#options.endpoint,
+      election: this.#options.election,
+      ttlMs: this.#options.ttlMs,
+      value: name,
+    };
+    // stdout of the children goes to our stderr: stdout is the report.
+    const child = fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 2, 2, 'ipc'] });
+    const member = new Member(name, child);
+    this.#members.add(member);
+    const ready = new Promise<Candidate>((resolve, reject) => {
+      child.on('message', (event: CandidateEvent) => {
+        if (event.ev === 'ready') resolve(member);
+        else this.#onEvent(member, event);
+      });
+      child.once('exit', (code, signal) => {
+        member.alive = false;
+        this.#members.delete(member);
+        const why = `${this.#label(member)} exited (${signal ?? `code ${code}`})`;
+        member.pendingResign?.reject(new Error(why));
+        member.pendingResign = undefined;
+        if (!member.killed && code !== 0) this.#options.log(why);
+        reject(new Error(why));
+      });
+    });
+    return withTimeout(ready, timeoutMs, () => {
+      member.killed = true;
+      child.kill('SIGKILL');
+      return new Error(`${this.#label(member)} was not ready within ${timeoutMs} ms`);
+    });
+  }
+
+  #onEvent(member: Member, event: CandidateEvent): void {
+    switch (event.ev) {
+      case 'elected': {
+        const elected: Elected = {
+          candidate: member,
+          t: BigInt(event.t),
+          ttlMs: event.ttlMs,
+          epoch: event.epoch,
+        };
+        const waiter = this.#waiter;
+        this.#waiter = undefined;
+        if (waiter) waiter(elected);
+        else this.#elected.push(elected);
+        return;
+      }
+      case 'resigned': {
+        const pending = member.pendingResign;
+        member.pendingResign = undefined;
+        pending?.resolve({ t0: BigInt(event.t0), t1: BigInt(event.t1) });
+        return;
+      }
+      case 'error':
+        // A few are expected (a killed peer's session); a flood is worth seeing once.
+        this.#errorsLogged += 1;
+        if (this.#errorsLogged <= 10) {
+          this.#options.log(`${this.#label(member)}: ${event.message}`);
+        }
+        return;
+      case 'ready':
+        return;
+    }
+  }
+
+  #member(candidate: Candidate): Member {
+    const member = candidate as Member;
+    if (!this.#members.has(member)) throw new Error(`${candidate.name} is not in this pool`);
+    return member;
+  }
+
+  #label(member: Member): string {
+    return `${this.#options.kind} ${member.name} (pid ${member.pid})`;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Waits `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Nanoseconds between two hrtime readings, as milliseconds. */
+export function elapsedMs(from: bigint, to: bigint): number {
+  return Number(to - from) / 1e6;
+}

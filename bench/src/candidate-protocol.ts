@@ -1,0 +1,50 @@
+/**
+ * The messages between a benchmark suite and its candidate processes
+ * (`candidate-worker.ts`), over the Node IPC channel of `child_process.fork`.
+ *
+ * Timestamps are `process.hrtime.bigint()` values as decimal strings: CLOCK_MONOTONIC on
+ * Linux, one clock for every process on the machine, so a time taken in one process can be
+ * subtracted from one taken in another.
+ */
+
+/** Which election implementation a candidate process runs. */
+export type CandidateKind = 'tenure-etcd' | 'tenure-zookeeper' | 'etcd3-election';
+
+/** What a candidate process is started with (its only argument, as JSON). */
+export interface CandidateConfig {
+  readonly kind: CandidateKind;
+  /** etcd client URL (etcd kinds) or ZooKeeper connect string. */
+  readonly endpoint: string;
+  /** The election every candidate of one measurement joins. */
+  readonly election: string;
+  /** The TTL / session timeout to request, ms (etcd3's Election takes whole seconds). */
+  readonly ttlMs: number;
+  /** This candidate's value, e.g. `c3`. */
+  readonly value: string;
+}
+
+/** Parent → candidate. */
+export type CandidateCommand =
+  /** Join the queue (`campaign()`); `elected` follows once this candidate leads. */
+  | { readonly op: 'campaign' }
+  /** Resign now (the leader only), then campaign again at the back of the queue. */
+  | { readonly op: 'resign' }
+  /** Close everything and exit. */
+  | { readonly op: 'close' };
+
+/** Candidate → parent. */
+export type CandidateEvent =
+  /** Connected (one read answered); ready to campaign. */
+  | { readonly ev: 'ready'; readonly pid: number }
+  /**
+   * This candidate leads: `t` was taken first thing in the `elected` listener. `ttlMs` is the
+   * TTL in force (granted lease TTL, negotiated session timeout).
+   */
+  | { readonly ev: 'elected'; readonly t: string; readonly ttlMs: number; readonly epoch: string }
+  /**
+   * A resign: `t0` just before the `resign()` call, `t1` when it resolved. The candidate then
+   * campaigns again.
+   */
+  | { readonly ev: 'resigned'; readonly t0: string; readonly t1: string }
+  /** Something failed (a background error event, a rejected call): for the log. */
+  | { readonly ev: 'error'; readonly message: string };

@@ -1,0 +1,180 @@
+/**
+ * Graceful handover: the leader resigns; the latency runs from just before the `resign()` call
+ * in the leader's process to the `elected` listener in the next candidate's process (both
+ * `process.hrtime.bigint()`, one monotonic clock for all processes on the machine).
+ *
+ * Three candidates in separate processes per backend (tenure etcd, tenure ZooKeeper, the npm
+ * etcd3 Election on the same etcd), TTL 2 s. The leader that resigned campaigns again at once,
+ * so it rejoins at the back of the queue and there are always three.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  CANDIDATE_BACKENDS,
+  CANDIDATE_TTL_MS,
+  type CandidateBackend,
+} from './candidate-backends.js';
+import { CandidatePool, elapsedMs, sleep } from './candidate-pool.js';
+import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
+
+const CANDIDATES = 3;
+/**
+ * Pause after each handover, so that the resigned candidate has rejoined the queue and the
+ * servers are idle when the next resign starts (handovers are rare events in real use).
+ */
+const SETTLE_MS = 75;
+const GOAL_P99_MS: Record<CandidateBackend['server'], number> = { etcd: 5, ZooKeeper: 10 };
+const GOAL_RATIO = 5;
+
+/** What one backend measured. */
+interface HandoverMeasurement {
+  readonly backend: string;
+  readonly kind: string;
+  readonly ttlMs: number;
+  /** Handover latencies, ms, in order. */
+  readonly samplesMs: number[];
+  /** The first handovers of the process pool (JIT, connection warm-up), not in the figures. */
+  readonly warmUpMs: number[];
+  /** How long the `resign()` call itself took in the leader, ms. */
+  readonly resignCallMs: number[];
+  /** Handovers where the next leader was not the candidate next in line. */
+  readonly outOfOrder: number;
+}
+
+export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
+  const count = ctx.size === 'full' ? 200 : 10;
+  const warmUp = ctx.size === 'full' ? 5 : 1;
+  const measured: HandoverMeasurement[] = [];
+  for (const backend of CANDIDATE_BACKENDS) {
+    measured.push(await measure(ctx, backend, count, warmUp));
+  }
+
+  const fmt = (ms: number) => ms.toFixed(2);
+  const rows = measured.map((m) => [
+    m.backend,
+    String(m.samplesMs.length),
+    fmt(percentile(m.samplesMs, 50)),
+    fmt(percentile(m.samplesMs, 90)),
+    fmt(percentile(m.samplesMs, 99)),
+    fmt(Math.max(...m.samplesMs)),
+  ]);
+
+  const notes: string[] = [];
+  const byKind = new Map(measured.map((m) => [m.kind, m]));
+  for (const backend of CANDIDATE_BACKENDS) {
+    if (backend.kind === 'etcd3-election') continue;
+    const m = byKind.get(backend.kind)!;
+    const p99 = percentile(m.samplesMs, 99);
+    const goal = GOAL_P99_MS[backend.server];
+    notes.push(
+      `${p99 <= goal ? 'met' : 'missed'}: ${backend.label} handover p99 ${fmt(p99)} ms ` +
+        `(goal ≤ ${goal} ms).`,
+    );
+  }
+  const tenureEtcd = byKind.get('tenure-etcd')!;
+  const etcd3 = byKind.get('etcd3-election')!;
+  const ratio = percentile(etcd3.samplesMs, 99) / percentile(tenureEtcd.samplesMs, 99);
+  notes.push(
+    `${ratio >= GOAL_RATIO ? 'met' : 'missed'}: etcd3 Election p99 / tenure etcd p99 = ` +
+      `${fmt(percentile(etcd3.samplesMs, 99))} / ${fmt(percentile(tenureEtcd.samplesMs, 99))} ms ` +
+      `= ${ratio.toFixed(1)}× (goal ≥ ${GOAL_RATIO}×).`,
+  );
+  for (const m of measured) {
+    if (m.outOfOrder > 0) {
+      notes.push(`${m.backend}: ${m.outOfOrder} handovers went to a candidate out of queue order.`);
+    }
+  }
+  notes.push(
+    `${CANDIDATES} candidates, each in its own process, TTL ${CANDIDATE_TTL_MS / 1000} s; from ` +
+      `just before \`resign()\` in the leader to \`elected\` in the next candidate, both ` +
+      `\`process.hrtime.bigint()\`. The leader rejoins at the back after each resign; ` +
+      `${SETTLE_MS} ms pause between handovers; the first ${warmUp} handovers of each backend ` +
+      `are warm-up, not counted (they are in the JSON).`,
+  );
+
+  return {
+    name: 'handover',
+    table: {
+      title: `Graceful handover (${count} per backend), ms`,
+      columns: ['backend', 'handovers', 'p50', 'p90', 'p99', 'max'],
+      rows,
+    },
+    notes,
+    data: { candidates: CANDIDATES, settleMs: SETTLE_MS, warmUp, backends: measured },
+    series: measured.map((m) => ({ label: `handover · ${m.backend}`, samplesMs: m.samplesMs })),
+  };
+};
+
+async function measure(
+  ctx: BenchContext,
+  backend: CandidateBackend,
+  count: number,
+  warmUp: number,
+): Promise<HandoverMeasurement> {
+  const pool = new CandidatePool({
+    kind: backend.kind,
+    endpoint: backend.endpoint(ctx.servers),
+    election: `bench-handover-${backend.kind}-${randomUUID().slice(0, 8)}`,
+    ttlMs: CANDIDATE_TTL_MS,
+    log: ctx.log,
+  });
+  try {
+    const candidates = await pool.spawn(CANDIDATES);
+    // Join one after the other, so the queue order is known.
+    for (const candidate of candidates) {
+      pool.campaign(candidate);
+      await sleep(SETTLE_MS);
+    }
+    let leader = await pool.nextElected(10_000);
+    const queue = candidates.filter((c) => c !== leader.candidate);
+    await sleep(SETTLE_MS);
+
+    const samplesMs: number[] = [];
+    const warmUpMs: number[] = [];
+    const resignCallMs: number[] = [];
+    let outOfOrder = 0;
+    for (let i = 0; i < warmUp + count; i += 1) {
+      const stray = pool.drainElected();
+      if (stray.length > 0) {
+        throw new Error(
+          `${backend.label}: unexpected elected report(s) from ${stray.map((s) => s.candidate.name).join(', ')}`,
+        );
+      }
+      const elected = pool.nextElected(5000);
+      elected.catch(() => {}); // awaited below; a failed resign must not leave it unhandled
+      const [resigned, next] = await Promise.all([pool.resign(leader.candidate), elected]);
+      if (next.candidate === leader.candidate) {
+        throw new Error(
+          `${backend.label}: ${next.candidate.name} was elected again after resigning`,
+        );
+      }
+      const ms = elapsedMs(resigned.t0, next.t);
+      if (i < warmUp) warmUpMs.push(ms);
+      else {
+        samplesMs.push(ms);
+        resignCallMs.push(elapsedMs(resigned.t0, resigned.t1));
+      }
+      if (queue[0] !== next.candidate) outOfOrder += 1;
+      const nextIndex = queue.indexOf(next.candidate);
+      if (nextIndex >= 0) queue.splice(nextIndex, 1);
+      queue.push(leader.candidate);
+      leader = next;
+      if ((i + 1) % 50 === 0) ctx.log(`handover ${backend.label}: ${i + 1}/${warmUp + count}`);
+      await sleep(SETTLE_MS);
+    }
+    ctx.log(
+      `handover ${backend.label}: p50 ${percentile(samplesMs, 50).toFixed(2)} ms, ` +
+        `p99 ${percentile(samplesMs, 99).toFixed(2)} ms`,
+    );
+    return {
+      backend: backend.label,
+      kind: backend.kind,
+      ttlMs: leader.ttlMs,
+      samplesMs,
+      warmUpMs,
+      resignCallMs,
+      outOfOrder,
+    };
+  } finally {
+    await pool.close();
+  }
+}
