@@ -23,7 +23,7 @@ const USAGE = `usage: node examples/cron-singleton/run.mjs [options]
   --schedule <cron>          the job's cron expression, with seconds (default */2 * * * * *)
   --work-ms <ms>             how long each run works (default 800)
   --seconds <s>              stop by itself after this long (default: run until Ctrl-C)
-  --kill-leader-after <s>    kill -9 the leading replica once, this long after the start
+  --kill-leader-after <s>    kill -9 the leader once, in the first run it starts after this long
   --restart-after <s>        restart a killed replica after this long, 0 for never (default 3)
   -h, --help                 this help`;
 
@@ -225,6 +225,7 @@ function handle(replica, event) {
         'runs',
         `slot ${event.slot}  epoch ${event.epoch}  ${event.trigger}  attempt ${event.attempt}`,
       );
+      if (killMidRun && event.pid === leader?.pid) killLeaderMidRun(event.pid);
       if (event.trigger === 'catch-up') {
         note("this slot fell due while no replica led: catchUp 'latest' runs it late, once.");
       }
@@ -284,22 +285,31 @@ for (const replica of replicas) replica.start();
 
 // ── Optional: one kill -9 of the leader, and a bounded run ─────────────────────────────────
 const timers = [];
+/** Set once --kill-leader-after has passed: the leader's next run-start gets it killed. */
+let killMidRun = false;
 if (values['kill-leader-after'] !== undefined) {
   timers.push(
     setTimeout(() => {
-      const target = replicas.find((r) => r.alive && r.child.pid === leader?.pid);
-      if (target === undefined) {
-        say('runner', 'no leader', 'to kill right now');
-        return;
-      }
-      say(
-        'runner',
-        'kill -9',
-        `${target.name} (pid ${target.child.pid}), the leader with epoch ${leader.epoch}`,
-      );
-      target.child.kill('SIGKILL');
+      killMidRun = true;
     }, Number(values['kill-leader-after']) * 1000),
   );
+}
+
+/** kill -9 of the leader, in the middle of the run it just started. */
+function killLeaderMidRun(pid) {
+  killMidRun = false;
+  const delayMs = Math.min(300, Number(values['work-ms']) / 2);
+  const timer = setTimeout(() => {
+    const target = replicas.find((r) => r.alive && r.child.pid === pid);
+    if (target === undefined) return;
+    say(
+      'runner',
+      'kill -9',
+      `${target.name} (pid ${pid}), the leader with epoch ${leader?.epoch ?? '?'}, mid-run`,
+    );
+    target.child.kill('SIGKILL');
+  }, delayMs);
+  timers.push(timer);
 }
 if (values.seconds !== undefined) {
   timers.push(setTimeout(() => shutdown('time is up'), Number(values.seconds) * 1000));
