@@ -166,8 +166,17 @@ export interface SchedulerEvents {
   /** This replica's term ended: it stopped taking slots and aborted its runs. */
   following: [];
   'run-start': [run: RunRecord];
+  /**
+   * A run ended. A run that a previous leader started and never finished (its term ended) is
+   * reported here by the next leader, with outcome `interrupted`, without a `run-start` on
+   * this replica.
+   */
   'run-end': [run: RunRecord];
-  /** Slots missed while no replica led, dropped by the catch-up policy. */
+  /**
+   * Slots that could not run at their time, dropped by the catch-up policy: those that fell due
+   * while no replica led (counted by the next leader from the last claimed slot), and those a
+   * leader fell behind on (an event loop stalled past the next slot).
+   */
   missed: [job: string, slots: readonly Date[]];
   /** A slot or trigger that was claimed but not run. */
   skipped: [job: string, slot: Date, reason: SkipReason];
