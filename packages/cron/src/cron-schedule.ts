@@ -1,8 +1,14 @@
 import { InvalidArgumentError } from '@tenure/core';
 import { Cron } from 'croner';
 
-/** The most slots one enumeration looks at (a 3-hour outage of a per-second job is 10 800). */
-export const MAX_ENUMERATED_SLOTS = 100_000;
+/**
+ * The most slots one enumeration returns: after a long outage only the most recent ones are
+ * listed (a week without a leader is 604 800 slots of a per-second job; croner computes about
+ * one slot per 10–15 µs, so listing them all would block the event loop for seconds).
+ */
+export const MAX_ENUMERATED_SLOTS = 1_000;
+/** Slots walked forward before switching to the most recent ones (the common case is 0–2). */
+const FORWARD_WALK = 64;
 
 /**
  * A cron expression in a time zone, read by croner (never run by it: the scheduler owns the
@@ -56,21 +62,26 @@ export class CronSchedule {
   }
 
   /**
-   * The slots in (`afterMs`, `untilMs`], oldest first, at most {@link MAX_ENUMERATED_SLOTS}
-   * (then `truncated` is `true` and the oldest are left out).
+   * The slots in (`afterMs`, `untilMs`], oldest first: all of them, or the most recent
+   * {@link MAX_ENUMERATED_SLOTS} with `truncated: true` when there are more. Bounded work
+   * either way.
    */
   between(afterMs: number, untilMs: number): { slots: number[]; truncated: boolean } {
     const slots: number[] = [];
-    let truncated = false;
     for (const date of this.#cron.enumerate(new Date(afterMs))) {
       const at = date.getTime();
-      if (at > untilMs) break;
+      if (at > untilMs) return { slots, truncated: false };
       slots.push(at);
-      if (slots.length > MAX_ENUMERATED_SLOTS) {
-        slots.shift();
-        truncated = true;
-      }
+      if (slots.length >= FORWARD_WALK) break;
     }
-    return { slots, truncated };
+    if (slots.length < FORWARD_WALK) return { slots, truncated: false };
+    // Far behind: take the most recent slots, walking back from `untilMs`.
+    const recent = this.#cron
+      .previousRuns(MAX_ENUMERATED_SLOTS + 1, new Date(untilMs + 1))
+      .map((date) => date.getTime())
+      .filter((at) => at > afterMs && at <= untilMs)
+      .reverse();
+    const truncated = recent.length > MAX_ENUMERATED_SLOTS;
+    return { slots: truncated ? recent.slice(-MAX_ENUMERATED_SLOTS) : recent, truncated };
   }
 }

@@ -1,4 +1,4 @@
-import { ConflictError, type Election, type Term } from '@tenure/core';
+import { ConflictError, type Election, MAX_STORED_VALUE_BYTES, type Term } from '@tenure/core';
 import type { RunRecord, RunTrigger } from './types.js';
 
 /** A run claimed in the arbitrator (running, or queued behind the running one). */
@@ -46,6 +46,16 @@ export interface Versioned<T> {
   readonly value: T;
   /** `'absent'` when nothing is stored yet. */
   readonly version: number | 'absent';
+}
+
+/** The stored history's size limit, below the arbitrator's limit on a stored value. */
+export const HISTORY_MAX_BYTES = MAX_STORED_VALUE_BYTES - 16 * 1024;
+/** The longest error message kept in a run record. */
+export const MAX_ERROR_CHARS = 500;
+
+function clipError(record: RunRecord): RunRecord {
+  if (record.error === undefined || record.error.length <= MAX_ERROR_CHARS) return record;
+  return { ...record, error: `${record.error.slice(0, MAX_ERROR_CHARS - 1)}…` };
 }
 
 /** Manual trigger keys remembered per job, so a repeated key stays idempotent. */
@@ -108,9 +118,15 @@ export class JobStore {
   async appendHistory(term: Term, records: readonly RunRecord[], limit: number): Promise<void> {
     for (let attempt = 0; ; attempt += 1) {
       const current = await this.readHistory();
-      const next = [...current.value, ...records].slice(-limit);
+      const next = [...current.value, ...records.map(clipError)].slice(-limit);
+      // One stored value holds the whole history: drop the oldest records to fit the limit.
+      let encoded = JSON.stringify(next);
+      while (next.length > 1 && Buffer.byteLength(encoded) > HISTORY_MAX_BYTES) {
+        next.splice(0, Math.max(1, Math.ceil(next.length / 10)));
+        encoded = JSON.stringify(next);
+      }
       try {
-        await term.put(this.#keys.history, JSON.stringify(next), { ifVersion: current.version });
+        await term.put(this.#keys.history, encoded, { ifVersion: current.version });
         return;
       } catch (error) {
         if (!(error instanceof ConflictError) || attempt >= 5) throw error;

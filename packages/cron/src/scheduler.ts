@@ -89,7 +89,7 @@ interface Lead {
   readonly signal: AbortSignal;
 }
 
-type ClaimDecision = 'run' | 'queued' | SkipReason;
+type ClaimDecision = 'run' | 'queued' | 'claimed' | SkipReason;
 
 /**
  * Creates a scheduler on `election`: every replica of a service creates one with the same jobs;
@@ -173,6 +173,9 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     }
     this.#state = 'following';
     this.election.on('elected', this.#onElected);
+    // Already leading (the application campaigned first): that term counts too.
+    const current = this.election.term;
+    if (current) this.#leadTerm(current);
     this.#campaignLoop();
   }
 
@@ -250,13 +253,18 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
   #campaignLoop(): void {
     // The election stays in the queue across involuntary term ends and emits `elected` for
     // each term; campaign() only rejects when it cannot go on (closed, refused, aborted).
-    this.election.campaign({ signal: this.#campaign.signal }).catch((error: unknown) => {
-      if (error instanceof AbortedError && this.#campaign.signal.aborted) return;
-      this.#report(error);
-    });
+    this.election.campaign({ signal: this.#campaign.signal }).then(
+      (term) => this.#leadTerm(term),
+      (error: unknown) => {
+        if (error instanceof AbortedError && this.#campaign.signal.aborted) return;
+        this.#report(error);
+      },
+    );
   }
 
   #leadTerm(term: Term): void {
+    // Told twice of a term (its `elected` event, then campaign() resolving with it): once.
+    if (this.#lead?.lead.term === term) return;
     if (this.#stopping.signal.aborted || !term.isValid()) return;
     this.#lead?.controller.abort();
     const controller = new AbortController();
@@ -358,7 +366,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
         });
         this.emit('run-end', record);
         await this.#appendHistory(job, lead, record);
-        if (again) this.#execute(job, lead, again);
+        if (again && lead.term.isValid() && !lead.signal.aborted) this.#execute(job, lead, again);
         else if (job.options.interrupted === 'retry') {
           this.emit('skipped', job.name, new Date(running.slot), 'max-attempts');
         }
@@ -370,7 +378,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       const done = await this.#mutate(job, lead, (s) =>
         s.queued?.id === queued.id ? { ...s, running: promoted, queued: null } : undefined,
       );
-      if (done) this.#execute(job, lead, promoted);
+      if (done && lead.term.isValid() && !lead.signal.aborted) this.#execute(job, lead, promoted);
     }
   }
 
@@ -386,7 +394,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     // A job never claimed before starts with this term: nothing before it is owed.
     const after = state.value.slot ?? Math.min(lead.startedAt, now) - 1;
     const fireAt = (slot: number) => slot + jitterDelay(job.name, slot, job.options.jitterMs);
-    const { slots } = job.schedule.between(after, now);
+    const { slots, truncated } = job.schedule.between(after, now);
     const due = slots.filter((slot) => fireAt(slot) <= now);
     // Slots already past whose jitter delay is not: they fire first.
     const waiting = slots.filter((slot) => fireAt(slot) > now).map(fireAt);
@@ -400,6 +408,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
           'missed',
           job.name,
           plan.missed.map((slot) => new Date(slot)),
+          truncated,
         );
       }
       if (plan.run.length === 0) {

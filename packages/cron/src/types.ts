@@ -156,8 +156,11 @@ export interface JobInfo {
   readonly running: boolean;
 }
 
-/** Why a slot was not run. */
-export type SkipReason = 'overlap' | 'claimed' | 'max-attempts' | 'stopping';
+/**
+ * Why a claimed slot or trigger was not run: `overlap` (the overlap policy), `max-attempts`
+ * (an interrupted run with `interrupted: 'retry'` that used up `maxAttempts`).
+ */
+export type SkipReason = 'overlap' | 'max-attempts';
 
 /** The events of a {@link Scheduler}. */
 export interface SchedulerEvents {
@@ -175,9 +178,10 @@ export interface SchedulerEvents {
   /**
    * Slots that could not run at their time, dropped by the catch-up policy: those that fell due
    * while no replica led (counted by the next leader from the last claimed slot), and those a
-   * leader fell behind on (an event loop stalled past the next slot).
+   * leader fell behind on (an event loop stalled past the next slot). After a very long
+   * outage only the most recent slots are listed, and `truncated` is `true`.
    */
-  missed: [job: string, slots: readonly Date[]];
+  missed: [job: string, slots: readonly Date[], truncated: boolean];
   /** A slot or trigger that was claimed but not run. */
   skipped: [job: string, slot: Date, reason: SkipReason];
   /** A run still going `zombieAfterMs` after its signal was aborted. */

@@ -521,3 +521,61 @@ describe('bad input', () => {
     expect(scheduler.jobs().map((j) => j.name)).toEqual(['a']);
   });
 });
+
+describe('limits', () => {
+  it('after a week without a leader, only the most recent 1 000 slots are listed and the latest runs', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:00.500Z'));
+    const a = replica('a', '* * * * * *');
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(3_000);
+    await a.scheduler.stop();
+    expect(a.runs.length).toBeGreaterThanOrEqual(2);
+    // A week passes on the wall clock while no replica runs.
+    vi.setSystemTime(Date.now() + 7 * 24 * HOUR);
+    const b = replica('b', '* * * * * *');
+    b.scheduler.start();
+    await vi.advanceTimersByTimeAsync(1_500);
+    const missed = ofType<[string, Date[], boolean]>(b, 'missed');
+    expect(missed).toHaveLength(1);
+    expect(missed[0]![1]).toHaveLength(999);
+    expect(missed[0]![2]).toBe(true);
+    const first = b.runs[0]!;
+    expect(first.ctx.trigger).toBe('catch-up');
+    expect(first.at - first.ctx.slot.getTime()).toBeLessThan(1_000);
+  });
+
+  it('the stored history stays under the arbitrator’s value limit, error messages clipped', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:00.500Z'));
+    const a = replica('a', '* * * * * *', { historyLimit: 1000 }, () => {
+      throw new Error('x'.repeat(5_000));
+    });
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(1_200 * 1_000);
+    expect(ofType(a, 'error')).toEqual([]);
+    const history = await a.scheduler.history('job');
+    expect(history.length).toBeGreaterThan(100);
+    expect(history.length).toBeLessThanOrEqual(1000);
+    expect(history.at(-1)!.error!.length).toBeLessThanOrEqual(500);
+    expect(history.at(-1)!.slot).toBe(ofType<[RunRecord]>(a, 'run-end').at(-1)![0].slot);
+  });
+
+  it('start() on an election that already leads runs the jobs in that term', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:00.500Z'));
+    const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS });
+    const election = arbitrator.election('jobs', { value: 'early' });
+    const term = election.campaign();
+    await vi.advanceTimersByTimeAsync(10);
+    await term;
+    const scheduler = createScheduler(election);
+    const runs: JobContext[] = [];
+    scheduler.add('job', '* * * * * *', (ctx) => {
+      runs.push(ctx);
+    });
+    replicas.push({ name: 'early', arbitrator, scheduler, runs: [], events: [] });
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(scheduler.state).toBe('leading');
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    expect(runs[0]!.epoch).toBe((await term).epoch);
+  });
+});
