@@ -1,0 +1,175 @@
+/**
+ * One process of the herd suite: several candidates of ONE election, each on an arbitrator of
+ * its own (one arbitrator holds at most one candidacy per election). tenure on etcd or
+ * ZooKeeper, or the npm `etcd3` package's `Election` (one client and lease per candidate).
+ * Candidates do not listen to `leader-changed` until told to. Driven over IPC by `herd.ts`
+ * (see `herd-protocol.ts`).
+ */
+import type { Arbitrator, Election, LeaderInfo } from '@tenure/core';
+import { createEtcdArbitrator } from '@tenure/etcd';
+import { createZooKeeperArbitrator } from '@tenure/zookeeper';
+import { type Campaign, type ElectionObserver, Etcd3 } from 'etcd3';
+import type { HerdReport, HerdRequest } from './herd-protocol.js';
+
+if (!process.send) {
+  console.error('herd-child: run me through child_process.fork');
+  process.exit(2);
+}
+
+/** What the suite drives, whatever the implementation behind it. */
+interface Candidate {
+  readonly slot: number;
+  resign(): Promise<void>;
+  /** Starts listening to leader changes; `onLeader` gets the leader's epoch (or key). */
+  listen(onLeader: (id: string | undefined) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const send = (report: HerdReport) => {
+  // A campaign can still be elected while the candidates close, after the channel is gone.
+  if (process.connected) process.send?.(report);
+};
+const errors = { count: 0, first: [] as string[] };
+const noteError = (error: unknown) => {
+  errors.count += 1;
+  if (errors.first.length < 3) {
+    errors.first.push(error instanceof Error ? error.message : String(error));
+  }
+};
+
+let candidates: Candidate[] = [];
+
+function tenureCandidate(
+  slot: number,
+  arbitrator: Arbitrator,
+  name: string,
+): Candidate & { campaign(): void } {
+  arbitrator.on('error', noteError);
+  const election: Election = arbitrator.election(name, { value: `c${slot}` });
+  election.on('error', noteError);
+  election.on('elected', (term) => {
+    send({ type: 'elected', slot, epoch: term.epoch.toString(), at: now() });
+  });
+  return {
+    slot,
+    campaign: () => {
+      election.campaign().catch((error: unknown) => {
+        // A resign rejects the pending campaign; anything else is worth counting.
+        if (!(error instanceof Error && /withdrawn|closed/.test(error.message))) noteError(error);
+      });
+    },
+    resign: () => election.resign(),
+    listen: async (onLeader) => {
+      election.on('leader-changed', (leader: LeaderInfo | undefined) =>
+        onLeader(leader?.epoch.toString()),
+      );
+    },
+    close: () => arbitrator.close(),
+  };
+}
+
+function etcd3Candidate(
+  slot: number,
+  connect: string,
+  name: string,
+  ttlMs: number,
+): Candidate & { campaign(): void } {
+  const client = new Etcd3({ hosts: connect });
+  const election = client.election(name, Math.round(ttlMs / 1000));
+  let campaign: Campaign | undefined;
+  let observer: ElectionObserver | undefined;
+  return {
+    slot,
+    campaign: () => {
+      campaign = election.campaign(`c${slot}`);
+      campaign.on('error', noteError);
+      campaign.on('elected', () => {
+        // The etcd3 Campaign does not expose its key's create revision: the slot stands in.
+        send({ type: 'elected', slot, epoch: `slot-${slot}`, at: now() });
+      });
+    },
+    resign: async () => {
+      await campaign?.resign();
+    },
+    listen: async (onLeader) => {
+      observer = await election.observe();
+      observer.on('error', noteError);
+      observer.on('change', (value: string | undefined) =>
+        onLeader(value === undefined ? undefined : `slot-${value.slice(1)}`),
+      );
+      const current = observer.leader();
+      onLeader(current === undefined ? undefined : `slot-${current.slice(1)}`);
+    },
+    close: async () => {
+      await observer?.cancel().catch(noteError);
+      await campaign?.resign().catch(noteError);
+      client.close();
+    },
+  };
+}
+
+function start(request: Extract<HerdRequest, { type: 'start' }>): void {
+  const made = request.slots.map((slot) => {
+    if (request.backend === 'etcd3') {
+      return etcd3Candidate(slot, request.connect, request.election, request.ttlMs);
+    }
+    const arbitrator =
+      request.backend === 'etcd'
+        ? createEtcdArbitrator({ endpoints: request.connect, ttlMs: request.ttlMs })
+        : createZooKeeperArbitrator({
+            connect: request.connect,
+            ttlMs: request.ttlMs,
+            root: request.root,
+          });
+    return tenureCandidate(slot, arbitrator, request.election);
+  });
+  candidates = made;
+  for (const candidate of made) candidate.campaign();
+  send({ type: 'started', slots: made.length });
+}
+
+async function resign(slot: number): Promise<void> {
+  const candidate = candidates.find((c) => c.slot === slot);
+  if (!candidate) throw new Error(`no candidate ${slot} in this process`);
+  const at = now();
+  await candidate.resign();
+  send({ type: 'resigned', slot, at, doneAt: now() });
+}
+
+/** Reports once every candidate of this process has seen a leader id. */
+async function listen(): Promise<void> {
+  const seen = new Map<string, number>();
+  const total = candidates.length;
+  const onLeader = () => {
+    let last: string | undefined;
+    return (id: string | undefined) => {
+      if (id === undefined || id === last) return;
+      last = id;
+      const count = (seen.get(id) ?? 0) + 1;
+      seen.set(id, count);
+      if (count === total) send({ type: 'all-seen', epoch: id, at: now() });
+    };
+  };
+  await Promise.all(candidates.map((c) => c.listen(onLeader())));
+}
+
+async function close(): Promise<void> {
+  await Promise.all(candidates.map((c) => c.close().catch(noteError)));
+  send({ type: 'closed', errors: errors.count, firstErrors: errors.first });
+  process.disconnect?.();
+}
+
+process.on('message', (request: HerdRequest) => {
+  const task =
+    request.type === 'start'
+      ? Promise.resolve().then(() => start(request))
+      : request.type === 'resign'
+        ? resign(request.slot)
+        : request.type === 'listen'
+          ? listen()
+          : close();
+  task.catch((error: unknown) => {
+    send({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+  });
+});
