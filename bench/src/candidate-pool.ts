@@ -10,6 +10,7 @@ import type {
   CandidateConfig,
   CandidateEvent,
   CandidateKind,
+  TracedRequest,
 } from './candidate-protocol.js';
 
 const WORKER = fileURLToPath(new URL('./candidate-worker.js', import.meta.url));
@@ -23,12 +24,21 @@ export interface Candidate {
   readonly alive: boolean;
 }
 
+/** An etcd request seen by `candidate-trace.ts` (hrtime; `reply` undefined while in flight). */
+export interface Request {
+  readonly op: string;
+  readonly sent: bigint;
+  readonly reply: bigint | undefined;
+}
+
 /** An `elected` report: who, and when (hrtime in the candidate's process). */
 export interface Elected {
   readonly candidate: Candidate;
   readonly t: bigint;
   readonly ttlMs: number;
   readonly epoch: string;
+  /** etcd kinds: the last watch delete event before `t`, and the requests sent since. */
+  readonly trace: { readonly deleteEventAt: bigint; readonly after: Request[] } | undefined;
 }
 
 /** A resign, timed in the resigning process. */
@@ -37,6 +47,8 @@ export interface Resigned {
   readonly t0: bigint;
   /** When it resolved. */
   readonly t1: bigint;
+  /** etcd kinds: the delete or lease revoke sent after `t0`. */
+  readonly leaveRequest: Request | undefined;
 }
 
 /** Options of {@link CandidatePool}. */
@@ -210,6 +222,10 @@ export class CandidatePool {
           t: BigInt(event.t),
           ttlMs: event.ttlMs,
           epoch: event.epoch,
+          trace: event.trace && {
+            deleteEventAt: BigInt(event.trace.deleteEventAt),
+            after: event.trace.after.map(toRequest),
+          },
         };
         const waiter = this.#waiter;
         this.#waiter = undefined;
@@ -220,7 +236,11 @@ export class CandidatePool {
       case 'resigned': {
         const pending = member.pendingResign;
         member.pendingResign = undefined;
-        pending?.resolve({ t0: BigInt(event.t0), t1: BigInt(event.t1) });
+        pending?.resolve({
+          t0: BigInt(event.t0),
+          t1: BigInt(event.t1),
+          leaveRequest: event.leaveRequest && toRequest(event.leaveRequest),
+        });
         return;
       }
       case 'error':
@@ -244,6 +264,14 @@ export class CandidatePool {
   #label(member: Member): string {
     return `${this.#options.kind} ${member.name} (pid ${member.pid})`;
   }
+}
+
+function toRequest(r: TracedRequest): Request {
+  return {
+    op: r.op,
+    sent: BigInt(r.sent),
+    reply: r.reply === undefined ? undefined : BigInt(r.reply),
+  };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {

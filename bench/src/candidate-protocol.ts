@@ -40,11 +40,31 @@ export type CandidateEvent =
    * This candidate leads: `t` was taken first thing in the `elected` listener. `ttlMs` is the
    * TTL in force (granted lease TTL, negotiated session timeout).
    */
-  | { readonly ev: 'elected'; readonly t: string; readonly ttlMs: number; readonly epoch: string }
+  | {
+      readonly ev: 'elected';
+      readonly t: string;
+      readonly ttlMs: number;
+      readonly epoch: string;
+      /** etcd kinds: the last watch delete event before `t`, and the requests sent since. */
+      readonly trace?: { readonly deleteEventAt: string; readonly after: TracedRequest[] };
+    }
   /**
    * A resign: `t0` just before the `resign()` call, `t1` when it resolved. The candidate then
    * campaigns again.
    */
-  | { readonly ev: 'resigned'; readonly t0: string; readonly t1: string }
+  | {
+      readonly ev: 'resigned';
+      readonly t0: string;
+      readonly t1: string;
+      /** etcd kinds: the delete or lease revoke sent after `t0`. */
+      readonly leaveRequest?: TracedRequest;
+    }
   /** Something failed (a background error event, a rejected call): for the log. */
   | { readonly ev: 'error'; readonly message: string };
+
+/** One etcd request as `candidate-trace.ts` saw it (hrtime strings; `reply` absent if in flight). */
+export interface TracedRequest {
+  readonly op: string;
+  readonly sent: string;
+  readonly reply?: string;
+}

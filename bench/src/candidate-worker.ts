@@ -7,13 +7,23 @@
  * `campaign()` to rejoin; the npm etcd3 package with one client, `election(name, ttl)`,
  * `campaign(value)` and its `elected` event, `campaign.resign()` then a new campaign.
  *
+ * The etcd candidates also record their etcd requests and watch delete events
+ * (`candidate-trace.ts`), so a handover can be split into its steps; the cost is a clock read
+ * per request, and the record goes to the parent only after the `elected` timestamp.
+ *
  * Started with its {@link CandidateConfig} as JSON in `argv[2]`. Exits when told to close or
  * when the parent goes (the IPC channel disconnects), after closing its client.
  */
 import { createEtcdArbitrator } from '@tenure/etcd';
 import { createZooKeeperArbitrator } from '@tenure/zookeeper';
 import { type Campaign, Etcd3 } from 'etcd3';
-import type { CandidateCommand, CandidateConfig, CandidateEvent } from './candidate-protocol.js';
+import type {
+  CandidateCommand,
+  CandidateConfig,
+  CandidateEvent,
+  TracedRequest,
+} from './candidate-protocol.js';
+import { EtcdTrace } from './candidate-trace.js';
 
 /** What the worker needs of one participant, whatever library backs it. */
 interface Participant {
@@ -28,6 +38,8 @@ interface Participant {
 
 const config = JSON.parse(process.argv[2] ?? '{}') as CandidateConfig;
 const now = (): string => process.hrtime.bigint().toString();
+const trace = config.kind === 'tenure-zookeeper' ? undefined : new EtcdTrace();
+trace?.install();
 let closing = false;
 
 function send(event: CandidateEvent): void {
@@ -37,6 +49,14 @@ function send(event: CandidateEvent): void {
 function report(error: unknown): void {
   if (closing) return;
   send({ ev: 'error', message: error instanceof Error ? error.message : String(error) });
+}
+
+/** The trace part of an `elected` report (etcd kinds). */
+function traced(): { trace?: { deleteEventAt: string; after: TracedRequest[] } } {
+  const since = trace?.sinceLastDelete();
+  return since
+    ? { trace: { deleteEventAt: since.deleteEventAt.toString(), after: since.after } }
+    : {};
 }
 
 function tenureParticipant(): Participant {
@@ -49,7 +69,7 @@ function tenureParticipant(): Participant {
   // Every term, the first included (campaign() resolves with it just after this listener).
   election.on('elected', (term) => {
     const t = now();
-    send({ ev: 'elected', t, ttlMs: arbitrator.ttlMs, epoch: term.epoch.toString() });
+    send({ ev: 'elected', t, ttlMs: arbitrator.ttlMs, epoch: term.epoch.toString(), ...traced() });
   });
   election.on('error', report);
   return {
@@ -78,7 +98,7 @@ function etcd3Participant(): Participant {
       campaign = current;
       current.on('elected', () => {
         const t = now();
-        send({ ev: 'elected', t, ttlMs: ttlSeconds * 1000, epoch: '' });
+        send({ ev: 'elected', t, ttlMs: ttlSeconds * 1000, epoch: '', ...traced() });
       });
       current.on('error', report);
     },
@@ -118,10 +138,16 @@ process.on('message', (command: CandidateCommand) => {
         participant.campaign();
         return;
       case 'resign': {
-        const t0 = now();
+        const start = process.hrtime.bigint();
         await participant.resign();
         const t1 = now();
-        send({ ev: 'resigned', t0, t1 });
+        const leaveRequest = trace?.leaveSince(start);
+        send({
+          ev: 'resigned',
+          t0: start.toString(),
+          t1,
+          ...(leaveRequest ? { leaveRequest } : {}),
+        });
         participant.campaign(); // rejoin at the back of the queue
         return;
       }

@@ -13,7 +13,7 @@ import {
   CANDIDATE_TTL_MS,
   type CandidateBackend,
 } from './candidate-backends.js';
-import { CandidatePool, elapsedMs, sleep } from './candidate-pool.js';
+import { CandidatePool, type Elected, elapsedMs, type Resigned, sleep } from './candidate-pool.js';
 import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
 
 const CANDIDATES = 3;
@@ -38,6 +38,20 @@ interface HandoverMeasurement {
   readonly resignCallMs: number[];
   /** Handovers where the next leader was not the candidate next in line. */
   readonly outOfOrder: number;
+  /** etcd kinds: each counted handover split into its steps. */
+  readonly splits: HandoverSplit[];
+}
+
+/** One etcd handover, step by step (from the candidates' request traces). */
+interface HandoverSplit {
+  /** `resign()` called → its delete or lease revoke sent. */
+  readonly toRequestMs: number;
+  /** That request sent → the delete event at the next candidate. */
+  readonly toEventMs: number;
+  /** The delete event → `elected`. */
+  readonly afterEventMs: number;
+  /** The requests the next candidate sent after the event and before `elected`, in order. */
+  readonly requestsAfterEvent: string[];
 }
 
 export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
@@ -78,6 +92,9 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
       `${fmt(percentile(etcd3.samplesMs, 99))} / ${fmt(percentile(tenureEtcd.samplesMs, 99))} ms ` +
       `= ${ratio.toFixed(1)}× (goal ≥ ${GOAL_RATIO}×).`,
   );
+  for (const m of measured) {
+    if (m.splits.length > 0) notes.push(describeSplits(m));
+  }
   for (const m of measured) {
     if (m.outOfOrder > 0) {
       notes.push(`${m.backend}: ${m.outOfOrder} handovers went to a candidate out of queue order.`);
@@ -131,6 +148,7 @@ async function measure(
     const samplesMs: number[] = [];
     const warmUpMs: number[] = [];
     const resignCallMs: number[] = [];
+    const splits: HandoverSplit[] = [];
     let outOfOrder = 0;
     for (let i = 0; i < warmUp + count; i += 1) {
       const stray = pool.drainElected();
@@ -152,6 +170,8 @@ async function measure(
       else {
         samplesMs.push(ms);
         resignCallMs.push(elapsedMs(resigned.t0, resigned.t1));
+        const split = splitOf(resigned, next);
+        if (split) splits.push(split);
       }
       if (queue[0] !== next.candidate) outOfOrder += 1;
       const nextIndex = queue.indexOf(next.candidate);
@@ -173,8 +193,52 @@ async function measure(
       warmUpMs,
       resignCallMs,
       outOfOrder,
+      splits,
     };
   } finally {
     await pool.close();
   }
+}
+
+function splitOf(resigned: Resigned, next: Elected): HandoverSplit | undefined {
+  const request = resigned.leaveRequest;
+  const trace = next.trace;
+  if (!request || !trace) return undefined;
+  return {
+    toRequestMs: elapsedMs(resigned.t0, request.sent),
+    toEventMs: elapsedMs(request.sent, trace.deleteEventAt),
+    afterEventMs: elapsedMs(trace.deleteEventAt, next.t),
+    requestsAfterEvent: trace.after
+      .filter((r) => r.sent <= next.t)
+      .map((r) => (r.reply !== undefined && r.reply <= next.t ? r.op : `${r.op} (in flight)`)),
+  };
+}
+
+/**
+ * A note: each step's p50 / p99, which requests came between the event and `elected`, and
+ * the floor a handover with no request after the event would have (resign → delete event).
+ */
+function describeSplits(m: HandoverMeasurement): string {
+  const step = (pick: (s: HandoverSplit) => number) => {
+    const values = m.splits.map(pick);
+    return `${percentile(values, 50).toFixed(2)} / ${percentile(values, 99).toFixed(2)} ms`;
+  };
+  const patterns = new Map<string, number>();
+  for (const split of m.splits) {
+    const key = split.requestsAfterEvent.join(' + ') || 'none';
+    patterns.set(key, (patterns.get(key) ?? 0) + 1);
+  }
+  const seen = [...patterns.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, n]) => `${key} (${n}/${m.splits.length})`)
+    .join('; ');
+  const leave = m.kind === 'etcd3-election' ? 'lease revoke' : 'delete';
+  return (
+    `${m.backend}, where the time goes (p50 / p99 of each step): resign() → its ${leave} sent ` +
+    `${step((s) => s.toRequestMs)}; → the delete event at the next candidate ` +
+    `${step((s) => s.toEventMs)}; → \`elected\` ${step((s) => s.afterEventMs)}. Requests the ` +
+    `next candidate sent between the delete event and \`elected\`: ${seen}. With none, the ` +
+    `handover would end at the event: resign() → delete event ` +
+    `${step((s) => s.toRequestMs + s.toEventMs)}.`
+  );
 }
