@@ -1,0 +1,158 @@
+/**
+ * Crash failover: SIGKILL the leader's process; the latency runs from just before
+ * `process.kill` in the parent to the `elected` listener in the next candidate's process (both
+ * `process.hrtime.bigint()`, one monotonic clock), reported as a multiple of the TTL in force
+ * (the granted etcd lease TTL, the negotiated ZooKeeper session timeout).
+ *
+ * Three candidates in separate processes per backend (tenure etcd, tenure ZooKeeper, the npm
+ * etcd3 Election on the same etcd), TTL 2 s requested. Each killed process is replaced by a new
+ * candidate at the back of the queue, so there are always three. The kill comes a random time
+ * after the replacement joined, spread over one renewal period (TTL / 3), so the kills fall at
+ * every phase of the leader's keepalive cycle.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  CANDIDATE_BACKENDS,
+  CANDIDATE_TTL_MS,
+  type CandidateBackend,
+} from './candidate-backends.js';
+import { CandidatePool, elapsedMs, sleep } from './candidate-pool.js';
+import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
+
+const CANDIDATES = 3;
+/** The least time between a replacement's campaign and the next kill (it has joined by then). */
+const MIN_SETTLE_MS = 300;
+/** The goals: the TTL in force plus this. */
+const GOAL_SLACK_MS = 1000;
+
+/** What one backend measured. */
+interface FailoverMeasurement {
+  readonly backend: string;
+  readonly kind: string;
+  /** The TTL in force, ms, as the candidates reported it. */
+  readonly ttlMs: number;
+  /** Kill-to-elected latencies, ms, in order. */
+  readonly samplesMs: number[];
+  /** The pause before each kill, ms. */
+  readonly settleMs: number[];
+  /** How long the suite waited for the replacement after `elected`, ms (≈ 0: it was ready). */
+  readonly spareReadyMs: number[];
+}
+
+export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
+  const count = ctx.size === 'full' ? 20 : 3;
+  const measured: FailoverMeasurement[] = [];
+  for (const backend of CANDIDATE_BACKENDS) measured.push(await measure(ctx, backend, count));
+
+  const x = (ms: number, ttlMs: number) => `${(ms / ttlMs).toFixed(2)}×`;
+  const rows = measured.map((m) => {
+    const p50 = percentile(m.samplesMs, 50);
+    const max = Math.max(...m.samplesMs);
+    return [
+      m.backend,
+      `${m.ttlMs} ms`,
+      String(m.samplesMs.length),
+      x(p50, m.ttlMs),
+      x(max, m.ttlMs),
+      p50.toFixed(0),
+      max.toFixed(0),
+    ];
+  });
+
+  const notes: string[] = [];
+  const byKind = new Map(measured.map((m) => [m.kind, m]));
+  for (const backend of CANDIDATE_BACKENDS) {
+    const m = byKind.get(backend.kind)!;
+    const max = Math.max(...m.samplesMs);
+    const goal = m.ttlMs + GOAL_SLACK_MS;
+    const what = backend.server === 'etcd' ? 'TTL' : 'session timeout';
+    const verdict = backend.kind === 'etcd3-election' ? 'peer' : max <= goal ? 'met' : 'missed';
+    notes.push(
+      `${verdict}: ${backend.label} crash failover max ${max.toFixed(0)} ms ` +
+        `(${what} ${m.ttlMs} ms + ${GOAL_SLACK_MS} ms = ${goal} ms).`,
+    );
+  }
+  notes.push(
+    `${CANDIDATES} candidates, each in its own process, TTL ${CANDIDATE_TTL_MS / 1000} s ` +
+      `requested (the TTL column is the one in force: etcd's granted lease TTL, ZooKeeper's ` +
+      `negotiated session timeout at tickTime 200 ms); from just before SIGKILL of the leader ` +
+      `to \`elected\` in the next candidate, both \`process.hrtime.bigint()\`. Each killed ` +
+      `process is replaced; each kill comes ${MIN_SETTLE_MS} ms plus a random part of TTL/3 ` +
+      `after the replacement joined.`,
+  );
+
+  return {
+    name: 'failover',
+    table: {
+      title: `Crash failover (${count} SIGKILLs per backend)`,
+      columns: ['backend', 'TTL', 'kills', 'p50 × TTL', 'max × TTL', 'p50 ms', 'max ms'],
+      rows,
+    },
+    notes,
+    data: { candidates: CANDIDATES, backends: measured },
+    series: measured.map((m) => ({ label: `failover · ${m.backend}`, samplesMs: m.samplesMs })),
+  };
+};
+
+async function measure(
+  ctx: BenchContext,
+  backend: CandidateBackend,
+  count: number,
+): Promise<FailoverMeasurement> {
+  const pool = new CandidatePool({
+    kind: backend.kind,
+    endpoint: backend.endpoint(ctx.servers),
+    election: `bench-failover-${backend.kind}-${randomUUID().slice(0, 8)}`,
+    ttlMs: CANDIDATE_TTL_MS,
+    log: ctx.log,
+  });
+  try {
+    const candidates = await pool.spawn(CANDIDATES);
+    for (const candidate of candidates) pool.campaign(candidate);
+    let leader = await pool.nextElected(10_000);
+    const ttlMs = leader.ttlMs;
+    const samplesMs: number[] = [];
+    const settles: number[] = [];
+    const spareReadyMs: number[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const settleMs = MIN_SETTLE_MS + Math.round(Math.random() * (ttlMs / 3));
+      settles.push(settleMs);
+      await sleep(settleMs);
+      const stray = pool.drainElected();
+      if (stray.length > 0) {
+        throw new Error(
+          `${backend.label}: unexpected elected report(s) from ${stray.map((s) => s.candidate.name).join(', ')}`,
+        );
+      }
+      const elected = pool.nextElected(ttlMs * 3 + 10_000);
+      elected.catch(() => {}); // awaited below
+      const killedAt = pool.kill(leader.candidate);
+      // The replacement starts while the dead leader's session runs out (a Node start takes
+      // ~0.5 s, well before the expiry), and joins the queue only after the measurement.
+      const spare = pool.spawn(1);
+      spare.catch(() => {}); // awaited below
+      const next = await elected;
+      const sampleMs = elapsedMs(killedAt, next.t);
+      samplesMs.push(sampleMs);
+      leader = next;
+      const [replacement] = await spare;
+      spareReadyMs.push(elapsedMs(killedAt, process.hrtime.bigint()) - sampleMs);
+      pool.campaign(replacement!);
+      if ((i + 1) % 5 === 0) ctx.log(`failover ${backend.label}: ${i + 1}/${count}`);
+    }
+    ctx.log(
+      `failover ${backend.label}: p50 ${percentile(samplesMs, 50).toFixed(0)} ms, ` +
+        `max ${Math.max(...samplesMs).toFixed(0)} ms (TTL ${ttlMs} ms)`,
+    );
+    return {
+      backend: backend.label,
+      kind: backend.kind,
+      ttlMs,
+      samplesMs,
+      settleMs: settles,
+      spareReadyMs,
+    };
+  } finally {
+    await pool.close();
+  }
+}
