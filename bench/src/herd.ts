@@ -578,7 +578,7 @@ function row(m: HerdMeasurement): string[] {
     ];
   }
   const s = summarize(m);
-  const traffic = `${(s.traffic / 1024).toFixed(1)} KiB`;
+  const traffic = kib(s.traffic);
   return [
     label(m.backend),
     String(m.candidates),
@@ -619,10 +619,18 @@ function notes(measurements: readonly HerdMeasurement[]): string[] {
     const price = listening.map((m) => `${summarize(m).reads} at N=${m.candidates}`).join(', ');
     const goal = backend === 'etcd3' ? 'for comparison (peer)' : `goal ${met ? 'met' : 'MISSED'}`;
     lines.push(
-      `${label(backend)}, nobody listening: ${reads.map((r) => `${r.requests} request(s), ${r.reads} read(s) at N=${r.n}`).join('; ')} — requests per change ${flat ? 'do not grow' : 'GROW'} with N and reads ≤ ${GOAL_READS}: ${goal}.` +
+      `${label(backend)}, nobody listening: ${reads.map((r) => `${r.requests} request(s), ${r.reads} read(s) at N=${r.n}`).join('; ')} (medians). Requests per change ${flat ? 'do not grow' : 'GROW'} with N (N=${last.n} vs N=${first.n}) and reads are ${maxReads <= GOAL_READS ? `≤ ${GOAL_READS}` : `above ${GOAL_READS}`} at every N: ${goal}${backend !== 'etcd3' && met && maxReads === GOAL_READS ? ', at the limit' : ''}.` +
         (price
           ? ` With every candidate listening to leader-changed: ${price} reads per change (they grow with the listeners: each re-reads the leader).`
           : ''),
+    );
+    const bytes = quiet.map((m) => `${kib(summarize(m).traffic)} at N=${m.candidates}`);
+    const readBytes =
+      backend === 'zookeeper'
+        ? ` The reads alone returned ${quiet.map((m) => `${kib(median(m.changes.map((c) => c.raw.namespaceReadBytes ?? 0)))} at N=${m.candidates}`).join(', ')} (\`read_per_namespace\` sum): each lists the latch's children, every candidate's name.`
+        : '';
+    lines.push(
+      `${label(backend)}, nobody listening, bytes sent per change: ${bytes.join(', ')}.${readBytes}`,
     );
   }
   for (const m of measurements) {
@@ -633,6 +641,10 @@ function notes(measurements: readonly HerdMeasurement[]): string[] {
     }
   }
   return lines;
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
 function num(value: number): string {

@@ -49,6 +49,8 @@ interface ScaleMeasurement {
   readonly watchesReady?: boolean;
   /** Requests the server got per election from the start to the steady state (renewals aside). */
   readonly setupRequestsPerElection?: number;
+  /** etcd only: Watch stream messages (creates and cancels) per election to get there. */
+  readonly setupWatchMessagesPerElection?: number;
   /** etcd: leases alive on the server for this arbitrator; ZooKeeper: sessions. */
   readonly sessions?: number;
   /** etcd only: leases granted during the whole run of the child. */
@@ -243,7 +245,7 @@ async function measure(options: {
       held.watches - base.watches < count &&
       performance.now() - electedAt < WATCHES_TIMEOUT_MS
     ) {
-      await sleep(200);
+      await sleep(50);
       held = await probe.gauges();
     }
     const watchesReadyMs = performance.now() - electedAt;
@@ -280,6 +282,9 @@ async function measure(options: {
       watchesReadyMs,
       watchesReady,
       setupRequestsPerElection: setupRequests / count,
+      ...(setup.watchRequests !== undefined
+        ? { setupWatchMessagesPerElection: setup.watchRequests / count }
+        : {}),
       sessions: held.sessions - base.sessions,
       ...(held.granted !== undefined && base.granted !== undefined
         ? { leasesGranted: held.granted - base.granted }
@@ -447,6 +452,17 @@ function notes(measurements: readonly ScaleMeasurement[], windowMs: number): str
   if (watchers.length > 0) {
     lines.push(
       'Open watches: a leader watches its own key/znode (to notice a revocation), so an arbitrator leading N elections holds N watches on the server; renewals stay one per TTL/3 whatever N.',
+    );
+  }
+  const etcdSetup = measurements.filter(
+    (m) => m.backend === 'etcd' && m.setupWatchMessagesPerElection !== undefined,
+  );
+  if (etcdSetup.length > 0) {
+    const slowest = etcdSetup[etcdSetup.length - 1]!;
+    const perElection = [...new Set(etcdSetup.map((m) => fmt(m.setupWatchMessagesPerElection, 1)))];
+    const sizes = etcdSetup.map((m) => count(m.elections)).join(', ');
+    lines.push(
+      `etcd setup: ${perElection.join(' / ')} Watch stream messages (creates and cancels, counted by etcd) per election at ${sizes} elections. etcd3 sends watch creates one at a time on its shared stream, so at ${count(slowest.elections)} elections the leaders' own-key watches were all in place ${seconds(slowest.watchesReadyMs)} after the last \`elected\`.`,
     );
   }
   for (const m of measurements) {

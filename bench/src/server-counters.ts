@@ -143,6 +143,8 @@ export interface ZkCounters {
    * neither is an `exists` of a missing node.
    */
   readonly namespaceReads: number;
+  /** Bytes those reads returned (the `read_per_namespace` summary's sum: path, data and stat or child names). */
+  readonly namespaceReadBytes: number;
   /** Writes (create, delete, setData…) under the namespace (`write_per_namespace`). */
   readonly namespaceWrites: number;
   /** All read requests (`readlatency` count), heartbeats included. */
@@ -172,6 +174,7 @@ export async function readZkCounters(server: ZkServer, namespace: string): Promi
     packetsSent: get('packets_sent'),
     responseBytes: get('response_bytes'),
     namespaceReads: get(`cnt_${namespace}_read_per_namespace`),
+    namespaceReadBytes: get(`sum_${namespace}_read_per_namespace`),
     namespaceWrites: get(`cnt_${namespace}_write_per_namespace`),
     reads: get('cnt_readlatency'),
     writes: get('cnt_updatelatency'),
