@@ -4,6 +4,7 @@
  * and their `elected` reports in arrival order.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type {
   CandidateCommand,
@@ -298,4 +299,24 @@ export function sleep(ms: number): Promise<void> {
 /** Nanoseconds between two hrtime readings, as milliseconds. */
 export function elapsedMs(from: bigint, to: bigint): number {
   return Number(to - from) / 1e6;
+}
+
+/** The 1-minute load average, sampled around each measurement: others' work inflates tails. */
+export class LoadSampler {
+  readonly samples: number[] = [];
+
+  sample(): void {
+    this.samples.push(Math.round((loadavg()[0] ?? 0) * 100) / 100);
+  }
+
+  /** e.g. `the 1-minute load average on these 2 cores was 0.4–1.9 during the suite`. */
+  describe(): string {
+    const low = Math.min(...this.samples).toFixed(1);
+    const high = Math.max(...this.samples).toFixed(1);
+    return (
+      `The 1-minute load average on these ${cpus().length} cores was ${low}–${high} during ` +
+      `this suite (sampled before and after each backend; work beside the benchmark inflates ` +
+      `the tails).`
+    );
+  }
 }

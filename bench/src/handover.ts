@@ -13,7 +13,14 @@ import {
   CANDIDATE_TTL_MS,
   type CandidateBackend,
 } from './candidate-backends.js';
-import { CandidatePool, type Elected, elapsedMs, type Resigned, sleep } from './candidate-pool.js';
+import {
+  CandidatePool,
+  type Elected,
+  elapsedMs,
+  LoadSampler,
+  type Resigned,
+  sleep,
+} from './candidate-pool.js';
 import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
 
 const CANDIDATES = 3;
@@ -58,9 +65,12 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
   const count = ctx.size === 'full' ? 200 : 10;
   const warmUp = ctx.size === 'full' ? 5 : 1;
   const measured: HandoverMeasurement[] = [];
+  const load = new LoadSampler();
   for (const backend of CANDIDATE_BACKENDS) {
+    load.sample();
     measured.push(await measure(ctx, backend, count, warmUp));
   }
+  load.sample();
 
   const fmt = (ms: number) => ms.toFixed(2);
   const rows = measured.map((m) => [
@@ -107,6 +117,7 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
       `${SETTLE_MS} ms pause between handovers; the first ${warmUp} handovers of each backend ` +
       `are warm-up, not counted (they are in the JSON).`,
   );
+  notes.push(load.describe());
 
   return {
     name: 'handover',
@@ -116,7 +127,13 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
       rows,
     },
     notes,
-    data: { candidates: CANDIDATES, settleMs: SETTLE_MS, warmUp, backends: measured },
+    data: {
+      candidates: CANDIDATES,
+      settleMs: SETTLE_MS,
+      warmUp,
+      loadAverage1m: load.samples,
+      backends: measured,
+    },
     series: measured.map((m) => ({ label: `handover · ${m.backend}`, samplesMs: m.samplesMs })),
   };
 };
