@@ -16,6 +16,7 @@ import {
   steadyLeader,
 } from './cron-scenario.js';
 import {
+  busyIntervals,
   type Claim,
   describeRun,
   epochRegressions,
@@ -170,7 +171,8 @@ export async function killLeadersAtSlotBoundaries(s: CronScenario, kills: number
   await stopAll(s.schedulers);
 
   // ── the log and what accounts for its gaps ─────────────────────────────────────────────
-  const runs = runsBySlot(readRunLog(s.logPath));
+  const lines = readRunLog(s.logPath);
+  const runs = runsBySlot(lines);
   const events = s.schedulers.flatMap((c) => c.events.map((e) => ({ c, e })));
   const missed: MissedReport[] = events
     .filter(({ e }) => e.type === 'missed')
@@ -201,7 +203,7 @@ export async function killLeadersAtSlotBoundaries(s: CronScenario, kills: number
   for (const { c, e } of events) {
     if (e.type === 'skipped') skipped.set(Date.parse(String(e.slot)), `${e.reason} (${c.holder})`);
   }
-  const evidence: GapEvidence = { missed, claimed, skipped };
+  const evidence: GapEvidence = { missed, claimed, skipped, busy: busyIntervals(lines) };
   const gaps = gapSlots(runs, PERIOD_MS, evidence);
   const slotIso = (ms: number) => new Date(ms).toISOString();
 
@@ -303,7 +305,7 @@ function summary(
     `TTL ${s.backend.ttlMs} ms, seed ${r.seed}`,
     `${r.kills.length} SIGKILLs of the leader: ${count('before')} before a slot (${offsets('before')} ms), ${count('during')} during its run (${offsets('during')} ms), ${count('after')} just after (${offsets('after')} ms); ${midRun} hit a running handler, ${claimOnly} a claimed slot before its handler began`,
     `${r.runs.length} runs of ${slots} distinct slots (${r.runs[0]?.slot} … ${r.runs.at(-1)?.slot}), none twice, ${catchUps} catch-up runs`,
-    `${r.gaps.length} slots without a run: ${cause('missed')} reported missed by the next leader, ${cause('claimed')} claimed by a killed leader, ${cause('skipped')} skipped (${skipReasons}), ${cause(undefined)} unaccounted; max gap ${maxGap} slots`,
+    `${r.gaps.length} slots without a run: ${cause('missed')} reported missed by the next leader, ${cause('claimed')} claimed by a killed leader, ${cause('skipped')} skipped (${skipReasons}), ${cause('overlap')} during the killed leader's run (overlap skip, unreported), ${cause(undefined)} unaccounted; max gap ${maxGap} slots`,
     `failover (kill → next leading) min ${failovers[0]!.toFixed(0)} / median ${median.toFixed(0)} / max ${failovers.at(-1)!.toFixed(0)} ms`,
     `terms lost without a kill ${r.lostByThemselves}`,
     `${((monotonicNow() - r.began) / 1_000).toFixed(0)} s`,

@@ -2,6 +2,7 @@
 // it looks for.
 import { describe, expect, it } from 'vitest';
 import {
+  busyIntervals,
   epochRegressions,
   gapSlots,
   type MissedReport,
@@ -61,6 +62,29 @@ describe('run log checks', () => {
       [4, undefined],
     ]);
     expect(gapSlots(runs, 1_000, none).every((g) => g.cause === undefined)).toBe(true);
+  });
+
+  it("accounts for a slot that fell during the same leader's unfinished run (overlap skip)", () => {
+    const lines = [start(0, 'a', 10), start(3, 'b', 20, 'catch-up')];
+    const runs = runsBySlot(lines);
+    // a's run of slot 0 never returned (killed at 1.2 s): slot 1 fell while it was going; a
+    // skipped it by the overlap policy and died before saying so. Slot 2 fell after the kill.
+    const killedAt = T0 + 1_200;
+    const gaps = gapSlots(runs, 1_000, {
+      ...none,
+      missed: [{ holder: 'b', epoch: 20n, slots: [T0 + 2_000] }],
+      busy: busyIntervals(lines).map((b) => (b.epoch === '10' ? { ...b, end: killedAt } : b)),
+    });
+    expect(gaps.map((g) => [(g.slotMs - T0) / 1_000, g.cause])).toEqual([
+      [1, 'overlap'],
+      [2, 'missed'],
+    ]);
+    // A run that returned before the slot accounts for nothing.
+    const done = gapSlots(runs, 1_000, {
+      ...none,
+      busy: busyIntervals(lines).map((b) => ({ ...b, end: b.start + 300 })),
+    });
+    expect(done.map((g) => g.cause)).toEqual([undefined, undefined]);
   });
 
   it('finds a missed slot that ran, and two catch-up runs in one term', () => {

@@ -89,10 +89,40 @@ export interface GapEvidence {
   readonly claimed: ReadonlyMap<number, string>;
   /** Slots claimed and skipped (`skipped` events): slot ms → the reason. */
   readonly skipped: ReadonlyMap<number, string>;
+  /**
+   * When each run's handler was going (from the log's start and end lines; no end: killed).
+   * A slot that fell while the previous run of the same leader was going was claimed and
+   * skipped by the overlap policy ('skip'), even if its leader died before reporting it.
+   */
+  readonly busy?: readonly Busy[];
+}
+
+/** A handler going from `start` to `end` (ms, wall clock; `undefined`: never returned). */
+export interface Busy {
+  readonly epoch: string;
+  readonly start: number;
+  readonly end: number | undefined;
+}
+
+/** The busy intervals of the log's runs. */
+export function busyIntervals(lines: readonly RunLine[]): Busy[] {
+  const ends = new Map<string, number>();
+  for (const line of lines) {
+    if (line.phase === 'end' && line.end !== undefined) {
+      ends.set(`${line.slot}#${line.epoch}#${line.attempt}`, line.end);
+    }
+  }
+  return lines
+    .filter((line) => line.phase === 'start')
+    .map((line) => ({
+      epoch: line.epoch,
+      start: line.start,
+      end: ends.get(`${line.slot}#${line.epoch}#${line.attempt}`),
+    }));
 }
 
 /** How a slot with no run between two runs is accounted for. */
-export type GapCause = 'missed' | 'claimed' | 'skipped';
+export type GapCause = 'missed' | 'claimed' | 'skipped' | 'overlap';
 
 /** A slot with no run, between two runs. */
 export interface GapSlot {
@@ -109,7 +139,9 @@ export interface GapSlot {
  * - `missed`: a `missed` event of a scheduler that led between the two runs (its epoch is
  *   between theirs), so the leader that took over reported it as the policy says;
  * - `claimed`: claimed by a leader that was killed before the handler began;
- * - `skipped`: claimed and reported skipped.
+ * - `skipped`: claimed and reported skipped;
+ * - `overlap`: fell while the previous run of the same leader was going (the overlap policy
+ *   skips it; its leader may have been killed before reporting it).
  * A slot with none of these was silently lost.
  */
 export function gapSlots(
@@ -127,13 +159,19 @@ export function gapSlots(
       const reported = evidence.missed.some(
         (m) => m.epoch >= low && m.epoch <= high && m.slots.includes(slotMs),
       );
+      const overlapped = (evidence.busy ?? []).some(
+        (b) =>
+          b.epoch === after.epoch && b.start <= slotMs && (b.end === undefined || b.end > slotMs),
+      );
       const cause: GapCause | undefined = reported
         ? 'missed'
         : evidence.claimed.has(slotMs)
           ? 'claimed'
           : evidence.skipped.has(slotMs)
             ? 'skipped'
-            : undefined;
+            : overlapped
+              ? 'overlap'
+              : undefined;
       slots.push({ slotMs, after, before, cause });
     }
   }

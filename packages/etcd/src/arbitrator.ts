@@ -133,6 +133,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   let timeoutMs = requestTimeoutMs ?? Math.min(5_000, ttlMs / 2);
   const deadline = () => ({ deadline: new Date(Date.now() + timeoutMs) });
   const client = new Etcd3(clientOptions);
+  tolerateUnknownWatchResponses(client);
   const arbitrator = new EtcdArbitratorImpl(client, namespace, deadline);
   const hooks = arbitrator.sessionHooks();
   const keeper: SessionKeeper = new SessionKeeper(
@@ -183,6 +184,37 @@ function endWatchStream(client: Etcd3): void {
   const cancel: unknown =
     typeof stream === 'object' && stream !== null ? Reflect.get(stream, 'cancel') : undefined;
   if (typeof cancel === 'function') cancel.call(stream);
+}
+
+/**
+ * etcd3 throws from its watch stream's `data` handler when a response names a watch it no
+ * longer tracks ("Failed to find watcher for IWatchResponse"), or a creation error when none
+ * is pending. Thrown there, it is an uncaught exception that kills the process. It happens when
+ * a watch is cancelled while etcd cancels it too (a compacted start revision). A response for
+ * a watch we no longer track concerns nobody: drop it. Does nothing if a later etcd3 version
+ * names these methods differently.
+ */
+function tolerateUnknownWatchResponses(client: Etcd3): void {
+  const manager: unknown = Reflect.get(client, 'watchManager');
+  if (typeof manager !== 'object' || manager === null) return;
+  const watchers = () => {
+    const list: unknown = Reflect.get(manager, 'watchers');
+    return Array.isArray(list) ? (list as { id: unknown }[]) : [];
+  };
+  const handleResponse: unknown = Reflect.get(manager, 'handleResponse');
+  if (typeof handleResponse === 'function') {
+    Reflect.set(manager, 'handleResponse', (response: { watch_id?: unknown }) => {
+      if (!watchers().some((w) => String(w.id) === String(response.watch_id))) return;
+      handleResponse.call(manager, response);
+    });
+  }
+  const handleCreated: unknown = Reflect.get(manager, 'handleCreatedResponse');
+  if (typeof handleCreated === 'function') {
+    Reflect.set(manager, 'handleCreatedResponse', (response: { canceled?: unknown }) => {
+      if (response.canceled && !watchers().some((w) => w.id === null)) return;
+      handleCreated.call(manager, response);
+    });
+  }
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   type QueueKey,
   type QueuePosition,
   type SessionRef,
+  sleep,
   type WaitOutcome,
 } from '@tenure/core/internal';
 import {
@@ -177,22 +178,51 @@ export class EtcdQueue implements QueueBackend {
   }
 
   watchDeleted(own: QueueKey, onDeleted: () => void): () => void {
-    const read = this.#readAt.get(own.key);
-    let fired = false;
+    let stopped = false;
+    const stop = new AbortController();
+    let cancel: () => Promise<void> = () => Promise.resolve();
     const fire = () => {
-      if (fired) return;
-      fired = true;
+      if (stopped) return;
+      stopped = true;
+      stop.abort();
+      void cancel();
       onDeleted();
     };
-    let cancel = this.#watch(own.key, false, read === undefined ? undefined : read + 1n, {
-      onDelete: fire,
-      // A failed watch (compaction): ask whether the key still exists by probing the session.
-      onFailure: () => {
-        cancel = () => Promise.resolve();
-        fire();
-      },
-    });
+    const arm = (start: bigint | undefined) => {
+      if (stopped) return;
+      cancel = this.#watch(own.key, false, start, {
+        onDelete: fire,
+        // A failed watch (its start revision was compacted): read the key; watch again from
+        // that read if it still exists, else it is gone.
+        onFailure: () => {
+          cancel = () => Promise.resolve();
+          void recheck();
+        },
+      });
+    };
+    const recheck = async (): Promise<void> => {
+      for (let attempt = 0; !stopped; attempt += 1) {
+        try {
+          const response = await this.#ctx.client.kv
+            .range({ key: utf8(own.key) }, this.#ctx.deadline())
+            .catch(rethrow('read own key'));
+          const kv = response.kvs[0];
+          if (!kv || BigInt(kv.create_revision) !== own.epoch) fire();
+          else arm(BigInt(response.header.revision) + 1n);
+          return;
+        } catch {
+          // Unreachable: the session's deadline ends the term if it matters; try again.
+          await sleep(Math.min(100 * 2 ** attempt, 1_000), { signals: [stop.signal] }).catch(
+            () => {},
+          );
+        }
+      }
+    };
+    const read = this.#readAt.get(own.key);
+    arm(read === undefined ? undefined : read + 1n);
     return () => {
+      stopped = true;
+      stop.abort();
       void cancel();
     };
   }
