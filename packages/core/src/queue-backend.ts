@@ -43,6 +43,12 @@ export type QueuePosition =
        * once it is deleted (and ours is not) we head the queue: no read is needed.
        */
       readonly predecessorIsHead?: boolean;
+      /**
+       * The head, when it is our predecessor's predecessor (we are third). Once it is deleted
+       * (and our predecessor is not), our predecessor leads: its deletion then makes us the
+       * head with no read, so a steady queue hands over without reads.
+       */
+      readonly head?: QueueKey;
     };
 
 /**

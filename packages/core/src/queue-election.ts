@@ -359,8 +359,16 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
           await this.#leaveBeforeRejoin(session, stop);
           continue;
         }
-        if ((await this.#waitForHead(own, session, stop)) === 'gone') continue;
-        const reason = await this.#lead(own, session, stop);
+        // One watch of our own key from joining to the end of the term: while waiting, its
+        // deletion forbids leading; while leading, it means someone revoked the key.
+        const ownWatch = this.#watchOwn(own);
+        let reason: EndReason;
+        try {
+          if ((await this.#waitForHead(own, session, stop, ownWatch)) === 'gone') continue;
+          reason = await this.#lead(own, session, stop, ownWatch);
+        } finally {
+          ownWatch.stop();
+        }
         backoff.reset();
         // A term ends once: after `expired` the session may still hold our key, and a rejoin
         // would find that same key (the same epoch). Delete it first.
@@ -390,48 +398,77 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
   }
 
   /** Waits until `own` heads the queue; `gone` when the key vanished (rejoin). */
+  /** Watches `own` for deletion; what a deletion means is set by whoever holds the watch. */
+  #watchOwn(own: QueueKey): OwnKeyWatch {
+    const watch: OwnKeyWatch = { deleted: false, onDeleted: () => {}, stop: () => {} };
+    watch.stop = this.#backend.watchDeleted(own, () => {
+      watch.deleted = true;
+      watch.onDeleted();
+    });
+    return watch;
+  }
+
   async #waitForHead(
     own: QueueKey,
     session: SessionRef,
     stop: AbortSignal,
+    ownWatch: OwnKeyWatch,
   ): Promise<'head' | 'gone'> {
     // Our own key deleted by someone else while we wait: we must not lead with it. Its event
     // reaches us before that of any later change (the arbitrator orders a client's events).
-    let ownDeleted = false;
-    const unwatchOwn = this.#backend.watchDeleted(own, () => {
-      ownDeleted = true;
+    ownWatch.onDeleted = () => {
       for (const wake of [...this.#wakeups]) wake();
-    });
-    try {
-      for (;;) {
-        throwIfAborted(stop);
-        throwIfAborted(session.lost);
-        // Re-read after a wait unless it proves we head the queue: a predecessor leaving does
-        // not mean we won (G4), unless it was the head when we read and ours still exists.
-        const position = await this.#backend.position(own);
-        if (position.kind === 'gone') return 'gone';
-        if (position.kind === 'head') {
-          if (this.#sessions.isLive(session.id)) return 'head';
-          // At the head, but the session's deadline has lapsed: confirm the session first.
-          if (!(await this.#sessions.probe(session.id))) return 'gone';
-          continue;
-        }
-        let outcome = await this.#waitDeleted(position.predecessor, position, [stop, session.lost]);
-        // The head left: we lead at once, with no read after the event (the fastest handover).
-        while (
-          outcome === 'deleted' &&
-          position.predecessorIsHead === true &&
-          !ownDeleted &&
-          !stop.aborted &&
-          !session.lost.aborted
-        ) {
-          if (this.#sessions.isLive(session.id)) return 'head';
-          if (!(await this.#sessions.probe(session.id))) return 'gone';
-          outcome = 'deleted';
-        }
+    };
+    for (;;) {
+      throwIfAborted(stop);
+      throwIfAborted(session.lost);
+      // Re-read after a wait unless it proves we head the queue: a predecessor leaving does
+      // not mean we won (G4), unless it was the head when we read and ours still exists.
+      const position = await this.#backend.position(own);
+      if (position.kind === 'gone') return 'gone';
+      if (position.kind === 'head') {
+        if (this.#sessions.isLive(session.id)) return 'head';
+        // At the head, but the session's deadline has lapsed: confirm the session first.
+        if (!(await this.#sessions.probe(session.id))) return 'gone';
+        continue;
       }
-    } finally {
-      unwatchOwn();
+      // Third in the queue: also watch the head, so that when it leaves we know our
+      // predecessor leads, and its own leaving needs no read either (one more notification
+      // per leader change, whatever the queue's length).
+      let predecessorIsHead = position.predecessorIsHead === true;
+      let headLeft = false;
+      const headWatch = !predecessorIsHead && position.head ? new AbortController() : undefined;
+      if (headWatch && position.head) {
+        this.#waitDeleted(position.head, position, [stop, session.lost, headWatch.signal]).then(
+          (headOutcome) => {
+            if (headOutcome === 'deleted') headLeft = true;
+          },
+          () => {
+            // Cancelled with the wait, or failed: the predecessor's deletion reads again.
+          },
+        );
+      }
+      let outcome: WaitOutcome;
+      try {
+        outcome = await this.#waitDeleted(position.predecessor, position, [stop, session.lost]);
+      } finally {
+        headWatch?.abort();
+      }
+      // The head's deletion reached us before our predecessor's (a client's events come in
+      // the order of the changes): our predecessor was the head when it left.
+      if (headLeft) predecessorIsHead = true;
+      // The head left: we lead at once, with no read after the event (the fastest handover).
+      while (
+        outcome === 'deleted' &&
+        predecessorIsHead &&
+        !ownWatch.deleted &&
+        !stop.aborted &&
+        !session.lost.aborted
+      ) {
+        if (this.#sessions.isLive(session.id)) return 'head';
+        if (!(await this.#sessions.probe(session.id))) return 'gone';
+        outcome = 'deleted';
+      }
     }
   }
 
@@ -454,7 +491,12 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
       .finally(() => this.#wakeups.delete(wake));
   }
 
-  async #lead(own: QueueKey, session: SessionRef, stop: AbortSignal): Promise<EndReason> {
+  async #lead(
+    own: QueueKey,
+    session: SessionRef,
+    stop: AbortSignal,
+    ownWatch: OwnKeyWatch,
+  ): Promise<EndReason> {
     const sessions = this.#sessions;
     const backend = this.#backend;
     const term: ManagedTerm = new ManagedTerm(
@@ -476,7 +518,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     this.#waiters.clear();
 
     // Our key deleted while the session lives means someone revoked it.
-    const unwatch = backend.watchDeleted(own, () => {
+    ownWatch.onDeleted = () => {
       if (term.endReason !== undefined) return;
       sessions.probe(session.id).then(
         (alive) => {
@@ -486,9 +528,9 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
           // Unreachable: the deadline ends the term if the session cannot be renewed.
         },
       );
-    });
+    };
+    if (ownWatch.deleted) ownWatch.onDeleted();
     const reason = await term.ended;
-    unwatch();
     if (this.#state === 'leading') this.#transition('campaigning');
     return reason;
   }
@@ -604,4 +646,13 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
   #closedError(): ClosedError {
     return new ClosedError(`The election "${this.name}" is closed`);
   }
+}
+
+/** The watch of a candidate's own key, from its join to the end of its term. */
+interface OwnKeyWatch {
+  /** Whether the key was seen deleted. */
+  deleted: boolean;
+  /** What a deletion means now (set by the wait, then by the term). */
+  onDeleted: () => void;
+  stop: () => void;
 }

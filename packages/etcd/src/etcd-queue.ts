@@ -110,7 +110,8 @@ export class EtcdQueue implements QueueBackend {
             max_create_revision: String(own.epoch - 1n),
             sort_order: SortOrder.Descend,
             sort_target: SortTarget.Create,
-            limit: 1,
+            // Our predecessor, and its own predecessor (the head when we are third).
+            limit: 2,
             keys_only: true,
           },
         },
@@ -135,11 +136,19 @@ export class EtcdQueue implements QueueBackend {
     const before = response.responses[1]?.response_range.kvs[0];
     if (!before) return { kind: 'head' };
     const head = response.responses[2]?.response_range.kvs[0];
+    const beforeThat = response.responses[1]?.response_range.kvs[1];
+    const third =
+      head !== undefined &&
+      beforeThat !== undefined &&
+      head.create_revision === beforeThat.create_revision;
     return {
       kind: 'behind',
       predecessor: { key: before.key.toString('utf8'), epoch: BigInt(before.create_revision) },
       revision,
       predecessorIsHead: head !== undefined && head.create_revision === before.create_revision,
+      ...(third
+        ? { head: { key: head.key.toString('utf8'), epoch: BigInt(head.create_revision) } }
+        : {}),
     };
   }
 

@@ -47,9 +47,14 @@ export class MemoryQueue implements QueueBackend {
       const index = entries.findIndex((e) => e.key === own.key && e.createRevision === own.epoch);
       if (index < 0) return { kind: 'gone' };
       const predecessor = entries[index - 1];
-      return predecessor === undefined
-        ? { kind: 'head' }
-        : { kind: 'behind', predecessor: toKey(predecessor) };
+      if (predecessor === undefined) return { kind: 'head' };
+      const head = entries[0];
+      return {
+        kind: 'behind',
+        predecessor: toKey(predecessor),
+        predecessorIsHead: index === 1,
+        ...(index === 2 && head ? { head: toKey(head) } : {}),
+      };
     });
   }
 

@@ -69,6 +69,12 @@ export class ZkQueue implements QueueBackend {
   readonly #prefixes = new Map<string, string>();
   #parentsMade = false;
   #dataParentsMade = false;
+  /**
+   * Prefixes with a create whose outcome we never heard (connection loss, deadline): a node
+   * may exist that we do not know of, so leaving must list the children to find it. Without
+   * one, leaving deletes our node alone (no read that grows with the queue).
+   */
+  readonly #uncertain = new Set<string>();
 
   constructor(name: string, ctx: ZkQueueContext) {
     this.#ctx = ctx;
@@ -122,6 +128,7 @@ export class ZkQueue implements QueueBackend {
         );
       } catch (error) {
         const code = codeOf(error);
+        if (code !== Code.NO_NODE) this.#uncertain.add(prefix);
         if (code === Code.NO_NODE) {
           // The latch path vanished (CURATOR-724): make it again.
           this.#parentsMade = false;
@@ -148,6 +155,7 @@ export class ZkQueue implements QueueBackend {
       kind: 'behind',
       predecessor: { key: `${this.#path}/${before.name}`, epoch: 0n },
       predecessorIsHead: index === 1,
+      ...(index === 2 ? { head: { key: `${this.#path}/${children[0]!.name}`, epoch: 0n } } : {}),
     };
   }
 
@@ -238,6 +246,15 @@ export class ZkQueue implements QueueBackend {
     // request, sent earlier on the same session, is applied before this read).
     const name = own.key.slice(this.#path.length + 1);
     const prefix = name.replace(LATCH, 'latch-');
+    if (!this.#uncertain.has(prefix)) {
+      try {
+        await this.#remove(conn, own.key);
+      } catch (error) {
+        if (error instanceof SessionGoneError) return;
+        throw error;
+      }
+      return;
+    }
     let children: Child[];
     try {
       children = await this.#children(conn, false);
@@ -250,6 +267,7 @@ export class ZkQueue implements QueueBackend {
         await this.#remove(conn, `${this.#path}/${child.name}`);
       }
     }
+    this.#uncertain.delete(prefix);
   }
 
   proclaim(own: QueueKey, value: string): Promise<void> {
