@@ -40,7 +40,13 @@ for (const name of only) {
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const started = Date.now();
 const etcd = await startEtcd();
-const zk = await startZooKeeper({ tickTimeMs: 200, config: { '4lw.commands.whitelist': '*' } });
+// Like etcd, which fsyncs its log, ZooKeeper fsyncs its transaction log here (forceSync): the
+// same durability for both. maxClientCnxns 0: the herd's 500 candidates connect from one address.
+const zk = await startZooKeeper({
+  tickTimeMs: 200,
+  forceSync: true,
+  config: { '4lw.commands.whitelist': '*', maxClientCnxns: 0 },
+});
 log(`etcd at ${etcd.endpoint}, ZooKeeper at ${zk.connectString}`);
 
 const machine = {
@@ -88,13 +94,16 @@ process.stdout.write(renderMarkdown(report, results));
 mkdirSync(values.out, { recursive: true });
 const stamp = report.when.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
 const json = `${JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
-writeFileSync(join(values.out, `${size}-${stamp}.json`), json);
-writeFileSync(join(values.out, `${size}-latest.json`), json);
+// A run of some suites only is named after them, so it never overwrites a whole run's files.
+const name = values.only ? `${size}-${only.join('+')}` : size;
+writeFileSync(join(values.out, `${name}-${stamp}.json`), json);
+writeFileSync(join(values.out, `${name}-latest.json`), json);
+writeFileSync(join(values.out, `${name}-latest.md`), renderMarkdown(report, results));
 const series = results.flatMap((r) => r.series ?? []);
 if (series.length > 0) {
-  writeFileSync(join(values.out, `${size}-latency.svg`), await renderLatencyChart(series));
+  writeFileSync(join(values.out, `${name}-latency.svg`), await renderLatencyChart(series));
 }
-log(`wrote ${values.out}/${size}-latest.json in ${report.durationS} s`);
+log(`wrote ${values.out}/${name}-latest.json in ${report.durationS} s`);
 
 function versionOf(binary: string, args: string[]): string {
   try {
