@@ -28,6 +28,14 @@ export {
 } from './errors.js';
 export type { FenceStore } from './fence-gate.js';
 export { FenceGate, MemoryFenceStore } from './fence-gate.js';
+export type {
+  ElectionHealth,
+  ElectionState,
+  HealthReport,
+  SessionEvent,
+  SessionHealth,
+  SessionState,
+} from './health.js';
 export { DEFAULTS } from './lease-deadline.js';
 export {
   MAX_KEY_BYTES,
@@ -36,6 +44,7 @@ export {
   MAX_TTL_MS,
   MAX_VALUE_BYTES,
 } from './limits.js';
+export type { Logger, LoggingOptions, LogLevel } from './logger.js';
 export type { RunAsLeaderOptions } from './run-as-leader.js';
 export { runAsLeader } from './run-as-leader.js';
 export type {

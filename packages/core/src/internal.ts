@@ -19,6 +19,9 @@ export {
   validateSignal,
   validateValue,
 } from './limits.js';
+export { SafeLog, validateLogger } from './logger.js';
+export type { ElectionMonitor } from './monitored-election.js';
+export { MonitoredElection } from './monitored-election.js';
 export type { QueueArbitratorParts } from './queue-arbitrator.js';
 export { QueueArbitrator } from './queue-arbitrator.js';
 export type {

@@ -7,18 +7,24 @@ import {
   type TenureError,
   UnavailableError,
 } from './errors.js';
+import type { ElectionHealth, HealthReport, SessionEvent, SessionState } from './health.js';
 import { AsyncQueue, LeaderFilter } from './leader-feed.js';
 import { type NameRules, validateName, validateSignal, validateValue } from './limits.js';
+import { type Logger, SafeLog } from './logger.js';
+import { type ElectionMonitor, MonitoredElection } from './monitored-election.js';
 import type { QueueBackend } from './queue-backend.js';
-import { QueueElection } from './queue-election.js';
+import type { QueueElection } from './queue-election.js';
 import { SafeEmitter } from './safe-emitter.js';
 import type { SessionHooks, SessionKeeper } from './session-keeper.js';
 import type {
   Arbitrator,
   ArbitratorEvents,
+  ConnectionState,
   Election,
   ElectionOptions,
+  EndReason,
   LeaderInfo,
+  Term,
   WaitOptions,
 } from './types.js';
 
@@ -36,6 +42,10 @@ export interface QueueArbitratorParts {
   shutdown(): Promise<void>;
   /** Runs first in close(), before the elections are closed (e.g. to end a simulated pause). */
   beforeClose?(): void;
+  /** Where to log (validated by the adapter with `validateLogger`). Default: silent. */
+  readonly logger?: Logger | undefined;
+  /** Monotonic ms for the durations in events and logs. Default `performance.now`. */
+  now?(): number;
 }
 
 /**
@@ -49,10 +59,14 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
   readonly #observers = new Set<{ queue: AsyncQueue<LeaderInfo | undefined>; resync(): void }>();
   #sessions: SessionKeeper | undefined;
   #closing: Promise<void> | undefined;
+  readonly #log: SafeLog;
+  readonly #monitor: ElectionMonitor;
 
   constructor(parts: QueueArbitratorParts) {
     super();
     this.#parts = parts;
+    this.#log = new SafeLog(parts.logger, { arbitrator: parts.kind });
+    this.#monitor = this.#electionMonitor();
   }
 
   /** Hooks for the arbitrator's {@link SessionKeeper}, routing session events to every election. */
@@ -65,11 +79,16 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
         for (const election of this.#elections.values()) election.onSessionLost();
       },
       onConnection: (state) => {
+        this.#logConnection(state);
         this.emit('connection', state);
         for (const election of this.#elections.values()) election.onConnection(state);
         if (state === 'reconnected') this.resync();
       },
-      onError: (error) => this.emit('error', error),
+      onError: (error) => this.#emitError(error),
+      onSession: (event) => {
+        this.#logSession(event);
+        this.emit('session', event);
+      },
     };
   }
 
@@ -101,18 +120,22 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
         `This arbitrator already holds a candidacy for "${name}": close it first (one candidacy per election and session)`,
       );
     }
-    const election = new QueueElection({
-      name,
-      value,
-      ttlMs: this.ttlMs,
-      backend: this.#parts.backend(name),
-      sessions: this.#keeper(),
-      delay: (ms) => this.#parts.delay(ms),
-      observe: (n, o) => this.observe(n, o),
-      release: (e) => {
-        if (this.#elections.get(e.name) === e) this.#elections.delete(e.name);
+    const election = new MonitoredElection(
+      {
+        name,
+        value,
+        ttlMs: this.ttlMs,
+        backend: this.#parts.backend(name),
+        sessions: this.#keeper(),
+        delay: (ms) => this.#parts.delay(ms),
+        observe: (n, o) => this.observe(n, o),
+        release: (e) => {
+          if (this.#elections.get(e.name) === e) this.#elections.delete(e.name);
+        },
       },
-    });
+      this.#monitor,
+      () => this.#now(),
+    );
     this.#elections.set(name, election);
     return election;
   }
@@ -150,6 +173,49 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
     return (await this.#parts.backend(name).candidates())[0];
   }
 
+  health(): HealthReport {
+    const keeper = this.#sessions;
+    const state: SessionState =
+      this.#closing !== undefined ? 'closed' : (keeper?.state ?? 'granting');
+    const live = keeper !== undefined && (state === 'live' || state === 'suspended');
+    const remainingMs = live ? wholeMs(keeper.deadline.remainingMs()) : 0;
+    const elections: ElectionHealth[] = [];
+    for (const election of this.#elections.values()) {
+      const electionState = election.state;
+      if (electionState === 'closed') continue;
+      const term = election.term;
+      if (electionState === 'leading' && term) {
+        elections.push({
+          name: election.name,
+          state: 'leading',
+          value: election.value,
+          epoch: term.epoch.toString(10),
+          key: term.key,
+          remainingMs: wholeMs(term.remainingMs()),
+        });
+      } else {
+        elections.push({
+          name: election.name,
+          // A term that just ended while the driver has not moved on yet: waiting again.
+          state: electionState === 'leading' ? 'campaigning' : electionState,
+          value: election.value,
+        });
+      }
+    }
+    elections.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return {
+      ready: live && remainingMs > 0,
+      arbitrator: this.#parts.kind,
+      session: {
+        state,
+        id: keeper?.id ?? '',
+        ttlMs: keeper?.ttlMs ?? 0,
+        remainingMs,
+      },
+      elections,
+    };
+  }
+
   /** Re-reads every election and observer (after a reconnect, or a resumed pause). */
   resync(): void {
     for (const election of this.#elections.values()) election.resync();
@@ -171,7 +237,87 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
     for (const observer of [...this.#observers]) observer.queue.close();
     await this.#sessions?.close();
     await this.#parts.shutdown();
+    this.#log.log('info', {}, 'arbitrator closed');
     this.removeAllListeners();
+  }
+
+  #now(): number {
+    return this.#parts.now ? this.#parts.now() : performance.now();
+  }
+
+  #electionMonitor(): ElectionMonitor {
+    return {
+      joined: (election) => {
+        this.#log.log('debug', { election: election.name }, 'campaigning');
+      },
+      elected: (election, term, waitedMs) => {
+        this.#log.log(
+          'info',
+          { election: election.name, ...termFields(term), waitedMs: wholeMs(waitedMs) },
+          'elected: term started',
+        );
+        this.emit('elected', term, { waitedMs });
+      },
+      ended: (election, term, reason, heldMs) => {
+        this.#log.log(
+          VOLUNTARY.has(reason) ? 'info' : 'warn',
+          { election: election.name, ...termFields(term), reason, heldMs: wholeMs(heldMs) },
+          `term ended: ${reason}`,
+        );
+        this.emit('ended', term, reason, { heldMs });
+      },
+      failed: (election, error) => {
+        this.#log.log(
+          error.retriable ? 'warn' : 'error',
+          { election: election.name, code: error.code, err: error },
+          `election error: ${error.message}`,
+        );
+      },
+    };
+  }
+
+  #logSession(event: SessionEvent): void {
+    switch (event.type) {
+      case 'granted':
+        this.#log.log(
+          'info',
+          { sessionId: event.sessionId, ttlMs: event.ttlMs },
+          'session granted',
+        );
+        break;
+      case 'renewed':
+        this.#log.log(
+          'debug',
+          { sessionId: event.sessionId, latencyMs: wholeMs(event.latencyMs) },
+          'session renewed',
+        );
+        break;
+      case 'renewal-failed':
+        // The failure itself is logged as an error event; this line only ties it to the session.
+        this.#log.log('debug', { sessionId: event.sessionId }, 'session renewal failed');
+        break;
+      case 'lost':
+        this.#log.log(
+          'warn',
+          { sessionId: event.sessionId },
+          'session lost: every term on it has ended',
+        );
+        break;
+    }
+  }
+
+  #logConnection(state: ConnectionState): void {
+    const level = state === 'suspended' ? 'warn' : state === 'reconnected' ? 'info' : 'debug';
+    this.#log.log(level, { state }, `connection ${state}`);
+  }
+
+  #emitError(error: TenureError): void {
+    this.#log.log(
+      error.retriable ? 'warn' : 'error',
+      { code: error.code, err: error },
+      `arbitrator error: ${error.message}`,
+    );
+    this.emit('error', error);
   }
 
   #keeper(): SessionKeeper {
@@ -184,10 +330,23 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
     const wrapped: TenureError = isTenureError(error)
       ? error
       : new UnavailableError(String(error), { cause: error });
-    this.emit('error', wrapped);
+    this.#emitError(wrapped);
   }
 
   #closedError(): ClosedError {
     return new ClosedError(`The ${this.#parts.kind} arbitrator is closed`);
   }
+}
+
+/** Ends that the candidate chose (logged as info; the others as warnings). */
+const VOLUNTARY: ReadonlySet<EndReason> = new Set(['resigned', 'closed']);
+
+/** The structured fields of a term in logs: the epoch as a decimal string (JSON has no bigint). */
+function termFields(term: Term): { epoch: string; key: string } {
+  return { epoch: term.epoch.toString(10), key: term.key };
+}
+
+/** A duration for reports and logs: whole milliseconds, never negative. */
+function wholeMs(ms: number): number {
+  return ms > 0 ? Math.floor(ms) : 0;
 }

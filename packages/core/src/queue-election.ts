@@ -191,6 +191,11 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     return term?.endReason === undefined ? term : undefined;
   }
 
+  /** Where the candidacy stands (for health reports): idle, campaigning, leading or closed. */
+  get state(): 'idle' | 'campaigning' | 'leading' | 'closed' {
+    return this.#state;
+  }
+
   campaign(options: WaitOptions = {}): Promise<Term> {
     const signal = validateSignal('signal', options.signal);
     if (this.#state === 'closed') return Promise.reject(this.#closedError());

@@ -1,6 +1,7 @@
 import { raceAbort } from './abort.js';
 import { Backoff } from './backoff.js';
 import { ClosedError, isTenureError, type TenureError, UnavailableError } from './errors.js';
+import type { SessionEvent, SessionState } from './health.js';
 import { LeaseDeadline } from './lease-deadline.js';
 import { SessionGoneError, type SessionRef, type SessionSource } from './queue-backend.js';
 import type { ConnectionState } from './types.js';
@@ -37,6 +38,8 @@ export interface SessionHooks {
   onGranted?(ttlMs: number): void;
   onConnection(state: ConnectionState): void;
   onError(error: TenureError): void;
+  /** A session was granted, renewed, failed a renewal or was lost (for metrics and logs). */
+  onSession?(event: SessionEvent): void;
 }
 
 /** Options of {@link SessionKeeper}. */
@@ -110,6 +113,12 @@ export class SessionKeeper implements SessionSource {
     return this.#current?.id ?? '';
   }
 
+  /** The session's state, for health reports. */
+  get state(): SessionState {
+    if (this.#state === 'live' && this.#suspended) return 'suspended';
+    return this.#state;
+  }
+
   /** Starts granting the first session. */
   start(): void {
     void this.#grant();
@@ -165,6 +174,7 @@ export class SessionKeeper implements SessionSource {
     this.#cancelTimer = undefined;
     this.deadline.stop();
     current.controller.abort(new Error(`session ${sessionId} lost`));
+    this.#hooks.onSession?.({ type: 'lost', sessionId });
     this.#hooks.onLost();
     this.#hooks.onConnection('lost');
     void this.#grant();
@@ -214,6 +224,7 @@ export class SessionKeeper implements SessionSource {
         this.#state = 'live';
         this.#backoff.reset();
         this.#suspended = false;
+        this.#hooks.onSession?.({ type: 'granted', sessionId: granted.id, ttlMs: granted.ttlMs });
         this.#hooks.onConnection(this.#everConnected ? 'reconnected' : 'connected');
         this.#everConnected = true;
         for (const waiter of [...this.#waiters]) {
@@ -269,6 +280,11 @@ export class SessionKeeper implements SessionSource {
       }
       this.deadline.acknowledge(sentAt);
       this.#backoff.reset();
+      this.#hooks.onSession?.({
+        type: 'renewed',
+        sessionId: current.id,
+        latencyMs: this.#timers.now() - sentAt,
+      });
       if (this.#suspended) {
         this.#suspended = false;
         this.#hooks.onConnection('reconnected');
@@ -279,6 +295,13 @@ export class SessionKeeper implements SessionSource {
       if (error instanceof SessionGoneError) {
         this.lost(current.id);
         return;
+      }
+      if (!(error instanceof ClosedError)) {
+        this.#hooks.onSession?.({
+          type: 'renewal-failed',
+          sessionId: current.id,
+          error: error instanceof Error ? error : new Error(String(error)),
+        });
       }
       if (!this.#failed(error)) return;
       this.#schedule(Math.min(this.#renewMs(), this.#backoff.next()));

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { TenureError } from './errors.js';
+import type { HealthReport, SessionEvent } from './health.js';
 
 /**
  * A fencing token: strictly greater than the epoch of every earlier term of the same election.
@@ -170,6 +171,16 @@ export interface ArbitratorEvents {
   connection: [state: ConnectionState];
   /** A background failure; the arbitrator retries with backoff. */
   error: [error: TenureError];
+  /** The session was granted, renewed, failed a renewal, or was lost (for metrics and logs). */
+  session: [event: SessionEvent];
+  /**
+   * A term of one of this arbitrator's elections began (reported before the election's own
+   * `elected` event). `waitedMs`: the time from joining the queue (the campaign, or the
+   * rejoin after an involuntary end) to being elected.
+   */
+  elected: [term: Term, details: { readonly waitedMs: number }];
+  /** A term of one of this arbitrator's elections ended; `heldMs`: how long it lasted. */
+  ended: [term: Term, reason: EndReason, details: { readonly heldMs: number }];
 }
 
 /**
@@ -188,6 +199,11 @@ export interface Arbitrator extends EventEmitter<ArbitratorEvents> {
   observe(name: string, options?: WaitOptions): AsyncIterableIterator<LeaderInfo | undefined>;
   /** Reads an election's current leader without campaigning. */
   leader(name: string): Promise<LeaderInfo | undefined>;
+  /**
+   * A synchronous summary for readiness probes: the session's state and time left before its
+   * local deadline, and each open election's state (with the term while leading). No I/O.
+   */
+  health(): HealthReport;
   /** Closes every election (ending terms with `closed`), the session and the client. Idempotent. */
   close(): Promise<void>;
   /** Same as {@link Arbitrator.close}. */

@@ -1,10 +1,11 @@
-import { DEFAULTS, InvalidArgumentError, systemClock, type Term } from '@tenure/core';
+import { DEFAULTS, InvalidArgumentError, type Logger, systemClock, type Term } from '@tenure/core';
 import {
   describe,
   QueueArbitrator,
   SessionKeeper,
   sleep,
   validateDuration,
+  validateLogger,
 } from '@tenure/core/internal';
 import { ConstantBackoff, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
 import { type ComparatorBuilder, Etcd3, type IOptions } from 'etcd3';
@@ -15,9 +16,15 @@ import type { EtcdArbitrator, EtcdArbitratorOptions, EtcdFence } from './options
 class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
   readonly client: Etcd3;
 
-  constructor(client: Etcd3, namespace: string, deadline: () => { deadline: Date }) {
+  constructor(
+    client: Etcd3,
+    namespace: string,
+    deadline: () => { deadline: Date },
+    logger: Logger | undefined,
+  ) {
     super({
       kind: 'etcd',
+      logger,
       // No "/" in names: election "a" reads the prefix "a/", which would also hold "a/b/…".
       nameRules: { allowSlash: false },
       backend: (name) => new EtcdQueue(name, { client, namespace, deadline }),
@@ -80,6 +87,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
     throw new InvalidArgumentError('tls', 'cert and key go together');
   }
+  const logger = validateLogger('logger', options.logger);
 
   const clientOptions: IOptions = {
     hosts,
@@ -134,7 +142,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   const deadline = () => ({ deadline: new Date(Date.now() + timeoutMs) });
   const client = new Etcd3(clientOptions);
   tolerateUnknownWatchResponses(client);
-  const arbitrator = new EtcdArbitratorImpl(client, namespace, deadline);
+  const arbitrator = new EtcdArbitratorImpl(client, namespace, deadline, logger);
   const hooks = arbitrator.sessionHooks();
   const keeper: SessionKeeper = new SessionKeeper(
     {

@@ -1,4 +1,4 @@
-import type { Arbitrator } from '@tenure/core';
+import type { Arbitrator, LoggingOptions } from '@tenure/core';
 import type { Etcd3 } from 'etcd3';
 
 /** TLS settings of {@link EtcdArbitratorOptions}: PEM strings or Buffers. */
@@ -11,8 +11,8 @@ export interface EtcdTlsOptions {
   key?: string | Buffer;
 }
 
-/** Options of {@link createEtcdArbitrator}. */
-export interface EtcdArbitratorOptions {
+/** Options of {@link createEtcdArbitrator}; `logger` is described in {@link LoggingOptions}. */
+export interface EtcdArbitratorOptions extends LoggingOptions {
   /**
    * The cluster's client endpoints: `host:port`, `http://host:port` or `https://host:port`
    * (https when `tls` is given), as an array or a comma-separated string.

@@ -1,5 +1,10 @@
-import { DEFAULTS, InvalidArgumentError, systemClock } from '@tenure/core';
-import { QueueArbitrator, SessionKeeper, type SessionTransport } from '@tenure/core/internal';
+import { DEFAULTS, InvalidArgumentError, type Logger, systemClock } from '@tenure/core';
+import {
+  QueueArbitrator,
+  SessionKeeper,
+  type SessionTransport,
+  validateLogger,
+} from '@tenure/core/internal';
 import { Link } from './link.js';
 import { MemoryQueue } from './memory-queue.js';
 import type { MemoryArbitrator, MemoryArbitratorOptions, MemoryServer } from './options.js';
@@ -9,9 +14,12 @@ class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
   readonly #server: MemoryServerImpl;
   readonly #link: Link;
 
-  constructor(server: MemoryServerImpl, link: Link) {
+  constructor(server: MemoryServerImpl, link: Link, logger: Logger | undefined) {
     super({
       kind: 'memory',
+      logger,
+      // Durations in events and logs follow the server's clock (fake timers included).
+      now: () => link.clock.now(),
       nameRules: { allowSlash: true },
       backend: (name) => new MemoryQueue(name, link, server),
       delay: (ms) => link.delay(ms),
@@ -95,13 +103,14 @@ export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): M
       `must be a finite number ≥ 0 (got ${String(latencyMs)})`,
     );
   }
+  const logger = validateLogger('logger', options.logger);
   const link = new Link(server.clock, latencyMs);
   const keeperOptions = {
     ttlMs: options.ttlMs ?? DEFAULTS.ttlMs,
     maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
     marginMs: options.marginMs ?? DEFAULTS.marginMs,
   };
-  const arbitrator = new MemoryArbitratorImpl(server, link);
+  const arbitrator = new MemoryArbitratorImpl(server, link, logger);
   const timers = {
     now: () => link.clock.now(),
     setTimeout: (fn: () => void, ms: number) => link.setTimeout(fn, ms),

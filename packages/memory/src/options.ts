@@ -1,4 +1,4 @@
-import type { Arbitrator, Clock } from '@tenure/core';
+import type { Arbitrator, Clock, LoggingOptions } from '@tenure/core';
 
 /** Options of {@link createMemoryServer}. */
 export interface MemoryServerOptions {
@@ -28,8 +28,8 @@ export interface MemoryServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Options of {@link createMemoryArbitrator}. */
-export interface MemoryArbitratorOptions {
+/** Options of {@link createMemoryArbitrator}; `logger` is described in {@link LoggingOptions}. */
+export interface MemoryArbitratorOptions extends LoggingOptions {
   /** Session TTL, ms. Default 10 000. */
   ttlMs?: number;
   /** See `DEFAULTS.maxDrift` in `@tenure/core`. Default 0.01. */

@@ -6,7 +6,12 @@
  * @packageDocumentation
  */
 
-import { type Arbitrator, InvalidArgumentError, isTenureError } from '@tenure/core';
+import {
+  type Arbitrator,
+  InvalidArgumentError,
+  isTenureError,
+  type LoggingOptions,
+} from '@tenure/core';
 import { createMemoryArbitrator, sharedMemoryServer } from '@tenure/memory';
 import {
   type ArbitratorScheme,
@@ -20,8 +25,11 @@ import {
   type ZooKeeperTarget,
 } from './arbitrator-url.js';
 
-/** Options of {@link connect}: session settings the URL's query may also carry. */
-export interface ConnectOptions {
+/**
+ * Options of {@link connect}: session settings the URL's query may also carry, and the
+ * arbitrator's `logger` (see {@link LoggingOptions}).
+ */
+export interface ConnectOptions extends LoggingOptions {
   /** The session TTL to request, ms (URL: `ttl=10s`). Default 10 000. */
   ttlMs?: number;
   /** The assumed worst clock-rate difference (URL: `maxDrift=0.01`). Default 0.01. */
@@ -33,7 +41,11 @@ export interface ConnectOptions {
 /** How one URL scheme becomes an arbitrator. */
 interface SchemeAdapter<Target extends ArbitratorTarget> {
   /** Opens a session on the arbitrator the target designates (`url`: for messages, redacted). */
-  open(target: Target, settings: SessionSettings, url: string): Promise<Arbitrator>;
+  open(
+    target: Target,
+    settings: SessionSettings & LoggingOptions,
+    url: string,
+  ): Promise<Arbitrator>;
 }
 
 type AdapterTable = {
@@ -70,7 +82,8 @@ const ADAPTERS: AdapterTable = {
  */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Arbitrator> {
   const target = parseArbitratorUrl(url);
-  const settings = mergeSettings(url, target, options);
+  const settings: SessionSettings & LoggingOptions = mergeSettings(url, target, options);
+  if (options.logger !== undefined) settings.logger = options.logger;
   // The switch narrows the target to the scheme's own type for its adapter.
   switch (target.scheme) {
     case 'memory':
@@ -144,7 +157,10 @@ async function withUrlBlame(
   }
 }
 
-async function openMemory(target: MemoryTarget, settings: SessionSettings): Promise<Arbitrator> {
+async function openMemory(
+  target: MemoryTarget,
+  settings: SessionSettings & LoggingOptions,
+): Promise<Arbitrator> {
   return createMemoryArbitrator({
     ...settings,
     // `memory://` is the shared server "default", the one createMemoryArbitrator() joins.
@@ -153,7 +169,10 @@ async function openMemory(target: MemoryTarget, settings: SessionSettings): Prom
   });
 }
 
-async function openEtcd(target: EtcdTarget, settings: SessionSettings): Promise<Arbitrator> {
+async function openEtcd(
+  target: EtcdTarget,
+  settings: SessionSettings & LoggingOptions,
+): Promise<Arbitrator> {
   const { createEtcdArbitrator } = await import('@tenure/etcd');
   return createEtcdArbitrator({
     ...settings,
@@ -164,7 +183,7 @@ async function openEtcd(target: EtcdTarget, settings: SessionSettings): Promise<
 
 async function openZooKeeper(
   target: ZooKeeperTarget,
-  settings: SessionSettings,
+  settings: SessionSettings & LoggingOptions,
 ): Promise<Arbitrator> {
   const { createZooKeeperArbitrator } = await import('@tenure/zookeeper');
   return createZooKeeperArbitrator({

@@ -1,10 +1,11 @@
-import { DEFAULTS, InvalidArgumentError, systemClock } from '@tenure/core';
+import { DEFAULTS, InvalidArgumentError, type Logger, systemClock } from '@tenure/core';
 import {
   describe,
   QueueArbitrator,
   SessionKeeper,
   sleep,
   validateDuration,
+  validateLogger,
 } from '@tenure/core/internal';
 import type {
   ZooKeeperAclEntry,
@@ -19,9 +20,16 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
   readonly root: string;
   readonly #transport: ZkSessionTransport;
 
-  constructor(root: string, acl: ZkAcl[], transport: ZkSessionTransport, timeoutMs: () => number) {
+  constructor(
+    root: string,
+    acl: ZkAcl[],
+    transport: ZkSessionTransport,
+    timeoutMs: () => number,
+    logger: Logger | undefined,
+  ) {
     super({
       kind: 'ZooKeeper',
+      logger,
       // ZooKeeper paths: "/" separates nodes, so an election is one node name.
       nameRules: { allowSlash: false },
       backend: (name) => {
@@ -105,13 +113,14 @@ export function createZooKeeperArbitrator(
     options.acl ?? (auth ? 'creator-all-world-read' : 'open'),
     auth !== undefined,
   );
+  const logger = validateLogger('logger', options.logger);
 
   let timeoutMs = requestTimeoutMs ?? Math.min(5_000, sessionTimeoutMs / 3);
   const transport = new ZkSessionTransport(
     { connectString, ...(auth ? { digest: `${auth.username}:${auth.password}` } : {}) },
     () => timeoutMs,
   );
-  const arbitrator = new ZooKeeperArbitratorImpl(root, acl, transport, () => timeoutMs);
+  const arbitrator = new ZooKeeperArbitratorImpl(root, acl, transport, () => timeoutMs, logger);
   const hooks = arbitrator.sessionHooks();
   const keeper: SessionKeeper = new SessionKeeper(
     {

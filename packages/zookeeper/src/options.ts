@@ -1,4 +1,4 @@
-import type { Arbitrator } from '@tenure/core';
+import type { Arbitrator, LoggingOptions } from '@tenure/core';
 
 /** One ACL entry: who (`scheme`, `id`) may do what (`permissions`, a subset of `crwda`). */
 export interface ZooKeeperAclEntry {
@@ -10,8 +10,8 @@ export interface ZooKeeperAclEntry {
   readonly permissions: string;
 }
 
-/** Options of {@link createZooKeeperArbitrator}. */
-export interface ZooKeeperArbitratorOptions {
+/** Options of {@link createZooKeeperArbitrator}; `logger` is described in {@link LoggingOptions}. */
+export interface ZooKeeperArbitratorOptions extends LoggingOptions {
   /** The ensemble: `host:port` entries, as an array or a comma-separated string. */
   connect: string | readonly string[];
   /**
