@@ -176,6 +176,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
     expect(files).toContain('package/dist/index.js');
     expect(files).toContain('package/dist/index.d.ts');
     expect(files).toContain('package/dist/demo/main.js');
+    expect(files).toContain('package/dist/cli/main.js');
     expect(
       files.filter((f) => f.includes('tsbuildinfo') || f.includes('/src/') || f.includes('/test/')),
     ).toEqual([]);
@@ -186,7 +187,9 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
       '@tenure/etcd': '^0.1.0',
       '@tenure/memory': '^0.1.0',
       '@tenure/zookeeper': '^0.1.0',
+      commander: '^14.0.3',
     });
+    expect(JSON.parse(manifest.stdout).bin).toEqual({ tenure: './dist/cli/main.js' });
   });
 
   it(

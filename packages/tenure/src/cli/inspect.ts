@@ -1,0 +1,145 @@
+/**
+ * `tenure leader`, `tenure candidates`, `tenure observe`: an election seen from outside, without
+ * campaigning. Tables on stdout, or JSON with `--json` (JSON lines for `observe`).
+ *
+ * @packageDocumentation
+ */
+
+import type { Arbitrator, Election, LeaderInfo } from '@tenure/core';
+import type { CliLog } from './cli-log.js';
+import { type CommandResult, EXIT } from './exit-codes.js';
+import { asCliError, checkUrl, closeWithin, openArbitrator } from './open-arbitrator.js';
+import { formatTable } from './text-table.js';
+
+/** Options every reading command takes. */
+export interface ReadOptions {
+  readonly url: string | undefined;
+  /** How long to wait for the arbitrator's first answer, ms. */
+  readonly timeoutMs: number;
+  readonly json: boolean;
+}
+
+/** A leader or candidate as `--json` prints it (the epoch as a decimal string: it is a bigint). */
+export interface LeaderJson {
+  readonly value: string;
+  readonly epoch: string;
+  readonly key: string;
+}
+
+/** `info` for JSON output. */
+export function leaderJson(info: LeaderInfo): LeaderJson {
+  return { value: info.value, epoch: String(info.epoch), key: info.key };
+}
+
+/**
+ * Opens the arbitrator and election `name` (as an observer: nothing is written to the queue),
+ * runs `body`, and closes both whatever happens.
+ */
+export async function withElection<T>(
+  options: ReadOptions,
+  name: string,
+  body: (election: Election, arbitrator: Arbitrator) => Promise<T>,
+): Promise<T> {
+  checkUrl(options.url);
+  const arbitrator = await openArbitrator(options.url!, name, options.timeoutMs);
+  try {
+    const election = arbitrator.election(name);
+    try {
+      return await body(election, arbitrator);
+    } finally {
+      await election.close().catch(() => {});
+    }
+  } catch (error) {
+    throw asCliError(error);
+  } finally {
+    await closeWithin(arbitrator, 5_000);
+  }
+}
+
+/** `tenure leader NAME`: the current leader; exit 1 when the election has none. */
+export async function showLeader(
+  name: string,
+  options: ReadOptions,
+  log: CliLog,
+): Promise<CommandResult> {
+  const leader = await withElection(options, name, (election) => election.leader());
+  if (options.json) {
+    write(`${JSON.stringify(leader === undefined ? null : leaderJson(leader))}\n`);
+  } else if (leader !== undefined) {
+    write(
+      formatTable(['EPOCH', 'VALUE', 'KEY'], [[String(leader.epoch), leader.value, leader.key]]),
+    );
+  }
+  if (leader === undefined) {
+    log.warn(`"${name}" has no leader`);
+    return EXIT.notFound;
+  }
+  return EXIT.ok;
+}
+
+/** `tenure candidates NAME`: the queue in order, the leader first. */
+export async function showCandidates(name: string, options: ReadOptions): Promise<CommandResult> {
+  const candidates = await withElection(options, name, (election) => election.candidates());
+  if (options.json) {
+    write(`${JSON.stringify(candidates.map(leaderJson))}\n`);
+  } else {
+    write(
+      formatTable(
+        ['#', 'ROLE', 'EPOCH', 'VALUE', 'KEY'],
+        candidates.map((c, index) => [
+          String(index + 1),
+          index === 0 ? 'leader' : 'waiting',
+          String(c.epoch),
+          c.value,
+          c.key,
+        ]),
+      ),
+    );
+  }
+  return EXIT.ok;
+}
+
+/**
+ * `tenure observe NAME`: the current leader, then one line per change (a new leader, a
+ * proclaimed value, an empty queue), in epoch order, until SIGINT or SIGTERM (exit 0).
+ */
+export async function observeElection(
+  name: string,
+  options: ReadOptions,
+  log: CliLog,
+): Promise<CommandResult> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await withElection(options, name, async (_election, arbitrator) => {
+      arbitrator.on('error', (error) => log.info(`arbitrator: ${error.message}`));
+      arbitrator.on('connection', (state) => log.info(`connection ${state}`));
+      const changes = arbitrator.observe(name, { signal: stop.signal });
+      try {
+        for await (const leader of changes) write(observeLine(leader, options.json));
+      } catch (error) {
+        if (!stop.signal.aborted) throw error;
+      }
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return EXIT.ok;
+}
+
+function observeLine(leader: LeaderInfo | undefined, json: boolean): string {
+  const at = new Date().toISOString();
+  if (json) {
+    return `${JSON.stringify({ at, leader: leader === undefined ? null : leaderJson(leader) })}\n`;
+  }
+  if (leader === undefined) return `${at}  (no leader)\n`;
+  return `${at}  epoch ${leader.epoch}  ${leader.value}  ${leader.key}\n`;
+}
+
+/** Writes to stdout (synchronous for files and pipes on Linux, so nothing is lost at exit). */
+export function write(text: string): void {
+  process.stdout.write(text);
+}

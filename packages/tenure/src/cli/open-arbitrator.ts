@@ -1,0 +1,139 @@
+/**
+ * Connecting for the CLI: the URL checked before any I/O, the arbitrator asked one read within
+ * `--timeout` (so an unreachable arbitrator is an exit code, not a hang), and every failure
+ * turned into a {@link CliError} with its exit code.
+ *
+ * @packageDocumentation
+ */
+
+import { type Arbitrator, isTenureError, type TenureError } from '@tenure/core';
+import { type ArbitratorTarget, parseArbitratorUrl } from '../arbitrator-url.js';
+import { connect } from '../connect.js';
+import { formatDuration } from '../duration.js';
+import { CliError, EXIT, usageError } from './exit-codes.js';
+
+/** The environment variable `--url` defaults to. */
+export const URL_ENV = 'TENURE_URL';
+
+/** Parses the URL (`--url` or `TENURE_URL`) before any I/O; a usage error when missing or bad. */
+export function checkUrl(url: string | undefined): ArbitratorTarget {
+  if (url === undefined || url === '') {
+    throw usageError(
+      `no arbitrator URL: pass --url or set ${URL_ENV} (e.g. etcd://127.0.0.1:2379)`,
+    );
+  }
+  try {
+    return parseArbitratorUrl(url);
+  } catch (error) {
+    throw asCliError(error);
+  }
+}
+
+/** The exit code and message for an error thrown by tenure's library. */
+export function asCliError(error: unknown): CliError {
+  if (error instanceof CliError) return error;
+  if (isTenureError(error)) {
+    switch (error.code) {
+      case 'INVALID_ARGUMENT':
+        return new CliError(EXIT.usage, error.message, { cause: error });
+      case 'PERMISSION_DENIED':
+        return new CliError(EXIT.permission, `the arbitrator refused: ${error.message}`, {
+          cause: error,
+        });
+      case 'UNAVAILABLE':
+        return new CliError(EXIT.unavailable, `the arbitrator is unreachable: ${error.message}`, {
+          cause: error,
+        });
+      default:
+        return new CliError(EXIT.software, `${error.code}: ${error.message}`, { cause: error });
+    }
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new CliError(EXIT.software, `unexpected error: ${message}`, { cause: error });
+}
+
+/**
+ * Connects to `url` and reads the leader of `election` once, retrying for up to `timeoutMs`:
+ * resolves with the arbitrator once it has answered. Rejects with a {@link CliError}: usage
+ * (bad URL or name), permission (refused), unavailable (no answer within `timeoutMs`). The
+ * arbitrator is closed on failure.
+ */
+export async function openArbitrator(
+  url: string,
+  election: string,
+  timeoutMs: number,
+): Promise<Arbitrator> {
+  let arbitrator: Arbitrator;
+  try {
+    arbitrator = await connect(url);
+  } catch (error) {
+    throw asCliError(error);
+  }
+  let lastError: TenureError | undefined;
+  const onError = (error: TenureError) => {
+    lastError = error;
+  };
+  arbitrator.on('error', onError);
+  try {
+    await probe(arbitrator, election, timeoutMs, () => lastError);
+    return arbitrator;
+  } catch (error) {
+    await closeWithin(arbitrator, 2_000);
+    throw error;
+  } finally {
+    arbitrator.off('error', onError);
+  }
+}
+
+async function probe(
+  arbitrator: Arbitrator,
+  election: string,
+  timeoutMs: number,
+  lastError: () => TenureError | undefined,
+): Promise<void> {
+  const startedAt = performance.now();
+  let delayMs = 50;
+  for (;;) {
+    const left = timeoutMs - (performance.now() - startedAt);
+    if (left <= 0) {
+      const error = lastError();
+      throw new CliError(
+        EXIT.unavailable,
+        `the arbitrator did not answer within ${formatDuration(timeoutMs)}${error ? ` (last error: ${error.message})` : ''}`,
+      );
+    }
+    try {
+      await withinMs(arbitrator.leader(election), left);
+      return;
+    } catch (error) {
+      if (error === TIMED_OUT) continue;
+      if (!isTenureError(error) || !error.retriable) throw asCliError(error);
+    }
+    // A refusal that retrying will not fix may also come as an event (a session grant).
+    const error = lastError();
+    if (error !== undefined && !error.retriable) throw asCliError(error);
+    await sleep(Math.min(delayMs, Math.max(0, timeoutMs - (performance.now() - startedAt))));
+    delayMs = Math.min(1_000, delayMs * 2);
+  }
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(TIMED_OUT), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Closes `arbitrator`, giving up after `ms` (an unreachable one expires the session itself). */
+export async function closeWithin(arbitrator: Arbitrator, ms: number): Promise<void> {
+  await withinMs(arbitrator.close(), ms).catch(() => {});
+}

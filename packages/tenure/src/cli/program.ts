@@ -1,0 +1,274 @@
+/**
+ * The `tenure` command line, parsed with commander: the subcommands, their options and help,
+ * and every parse error turned into one line on stderr and the usage exit code.
+ *
+ * @packageDocumentation
+ */
+
+import { createRequire } from 'node:module';
+import {
+  Command,
+  InvalidArgumentError as CommanderArgumentError,
+  CommanderError,
+  Option,
+} from 'commander';
+import { parseDuration } from '../duration.js';
+import { stderrLog } from './cli-log.js';
+import { showHistory, showJobs } from './cron-records.js';
+import { CliError, type CommandResult, EXIT, usageError } from './exit-codes.js';
+import { DEFAULT_GRACE_MS } from './grace.js';
+import { observeElection, type ReadOptions, showCandidates, showLeader } from './inspect.js';
+import { URL_ENV } from './open-arbitrator.js';
+import { runSupervisor } from './supervisor.js';
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_HISTORY_LIMIT = 20;
+
+function version(): string {
+  // src/cli and dist/cli are both two levels below the package's root.
+  const manifest = createRequire(import.meta.url)('../../package.json') as { version: string };
+  return manifest.version;
+}
+
+function durationArgument(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    throw new CommanderArgumentError('expected a duration with a unit, such as 500ms, 5s or 1m.');
+  }
+  return ms;
+}
+
+function positiveInteger(text: string): number {
+  const n = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= 1)) throw new CommanderArgumentError('expected a whole number ≥ 1.');
+  return n;
+}
+
+/** Options every subcommand that talks to an arbitrator shares. */
+interface CommonFlags {
+  readonly url?: string;
+  readonly timeout?: number;
+  readonly json?: boolean;
+  readonly quiet?: boolean;
+}
+
+function withCommonOptions(command: Command, options: { json: boolean }): Command {
+  command
+    .addOption(
+      new Option(
+        '--url <url>',
+        'the arbitrator: etcd://h1:2379,h2:2379, zk://h1:2181/root or memory://',
+      ).env(URL_ENV),
+    )
+    .option(
+      '--timeout <duration>',
+      `how long to wait for the arbitrator to answer before giving up with exit 69 (default: ${DEFAULT_TIMEOUT_MS / 1000}s)`,
+      durationArgument,
+    )
+    .option('-q, --quiet', 'no progress messages on stderr (warnings and errors still)');
+  if (options.json) command.option('--json', 'JSON for scripts instead of a table');
+  return command;
+}
+
+function readOptions(flags: CommonFlags): ReadOptions {
+  return {
+    url: flags.url,
+    timeoutMs: flags.timeout ?? DEFAULT_TIMEOUT_MS,
+    json: flags.json === true,
+  };
+}
+
+/** The program; `settle` receives each command's result. */
+function buildProgram(settle: (result: CommandResult) => void): Command {
+  const program = new Command('tenure')
+    .description(
+      'Leader election on etcd, ZooKeeper or memory://: run a command as a cluster-wide singleton, and see who leads.',
+    )
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      outputError: (text, write) => {
+        // One line: commander puts its "(Did you mean …?)" on a line of its own.
+        const line = text
+          .replace(/^error: /, '')
+          .replace(/\s*\n\s*/g, ' ')
+          .trim();
+        write(`tenure: ${line} (see tenure --help)\n`);
+      },
+    });
+
+  withCommonOptions(
+    program
+      .command('run')
+      .summary('run a command while this process leads an election')
+      .description(
+        `Campaigns in an election; while leading, runs the command in its own process group with TENURE_ELECTION, TENURE_EPOCH and TENURE_KEY in its environment. When the term ends (or renewals stop and the deadline comes within the grace), the group gets SIGTERM, then SIGKILL at the term's deadline, before another candidate can lead; then tenure rejoins the queue (--once: exits 75). When the command exits by itself, tenure resigns at once and exits with its code. SIGINT/SIGTERM are forwarded to the command (a second one kills it). The command goes after "--".`,
+      )
+      .usage('--url URL --election NAME [options] -- COMMAND [ARGS...]')
+      .requiredOption('--election <name>', 'the election to campaign in')
+      .option('--value <value>', "this candidate's value (default: hostname:pid:random)")
+      .option(
+        '--grace <duration>',
+        `how long the command may take to stop after SIGTERM (default: ${DEFAULT_GRACE_MS / 1000}s, or the most the TTL allows: TTL/3 − TTL×maxDrift − margin)`,
+        durationArgument,
+      )
+      .option(
+        '--once',
+        'exit after one term instead of rejoining the queue (exit 75 if it was lost)',
+      )
+      .argument('[command...]', 'the command to run, after --'),
+    { json: false },
+  ).action(async (command: string[], flags: CommonFlags & RunFlags) => {
+    if (command.length === 0) throw usageError('no command after "--"');
+    const log = stderrLog({ quiet: flags.quiet === true });
+    settle(
+      await runSupervisor(
+        {
+          url: flags.url,
+          election: flags.election,
+          value: flags.value,
+          graceMs: flags.grace,
+          once: flags.once === true,
+          timeoutMs: flags.timeout ?? DEFAULT_TIMEOUT_MS,
+          command,
+        },
+        log,
+      ),
+    );
+  });
+
+  withCommonOptions(
+    program
+      .command('leader')
+      .summary("print an election's leader (exit 1 when it has none)")
+      .argument('<election>', 'the election'),
+    { json: true },
+  ).action(async (election: string, flags: CommonFlags) => {
+    settle(
+      await showLeader(election, readOptions(flags), stderrLog({ quiet: flags.quiet === true })),
+    );
+  });
+
+  withCommonOptions(
+    program
+      .command('candidates')
+      .summary("print an election's candidates in queue order, the leader first")
+      .argument('<election>', 'the election'),
+    { json: true },
+  ).action(async (election: string, flags: CommonFlags) => {
+    settle(await showCandidates(election, readOptions(flags)));
+  });
+
+  withCommonOptions(
+    program
+      .command('observe')
+      .summary("print an election's leader, then each change, until interrupted")
+      .description(
+        'Prints the current leader, then one line per change (a new leader, a proclaimed value, no leader), in epoch order, until SIGINT or SIGTERM (exit 0). --json prints JSON lines.',
+      )
+      .argument('<election>', 'the election'),
+    { json: true },
+  ).action(async (election: string, flags: CommonFlags) => {
+    settle(
+      await observeElection(
+        election,
+        readOptions(flags),
+        stderrLog({ quiet: flags.quiet === true }),
+      ),
+    );
+  });
+
+  withCommonOptions(
+    program
+      .command('jobs')
+      .summary("show @tenure/cron jobs' state: last slot, running and queued runs, last run")
+      .description(
+        "Reads the records @tenure/cron keeps beside its scheduler's election (--election). They hold no list of job names, so name the jobs to show. Exit 1 when none of them has a record.",
+      )
+      .requiredOption('--election <name>', "the scheduler's election")
+      .argument('<job...>', 'the jobs to show'),
+    { json: true },
+  ).action(async (jobs: string[], flags: CommonFlags & { election: string }) => {
+    settle(
+      await showJobs(
+        jobs,
+        flags.election,
+        readOptions(flags),
+        stderrLog({ quiet: flags.quiet === true }),
+      ),
+    );
+  });
+
+  withCommonOptions(
+    program
+      .command('history')
+      .summary("print a @tenure/cron job's recorded runs, oldest first")
+      .description(
+        "Reads the run history @tenure/cron keeps beside its scheduler's election (--election). Exit 1 when the job has no recorded run.",
+      )
+      .requiredOption('--election <name>', "the scheduler's election")
+      .option(
+        '--limit <n>',
+        `the newest n runs (default ${DEFAULT_HISTORY_LIMIT})`,
+        positiveInteger,
+        DEFAULT_HISTORY_LIMIT,
+      )
+      .argument('<job>', 'the job'),
+    { json: true },
+  ).action(async (job: string, flags: CommonFlags & { election: string; limit: number }) => {
+    settle(
+      await showHistory(
+        job,
+        flags.election,
+        flags.limit,
+        readOptions(flags),
+        stderrLog({ quiet: flags.quiet === true }),
+      ),
+    );
+  });
+
+  return program;
+}
+
+interface RunFlags {
+  readonly election: string;
+  readonly value?: string;
+  readonly grace?: number;
+  readonly once?: boolean;
+}
+
+/**
+ * Parses `argv` (as `process.argv`: node, script, arguments…) and runs the command. Resolves
+ * with its result; rejects only with a {@link CliError}.
+ */
+export async function runCli(argv: readonly string[]): Promise<CommandResult> {
+  const args = argv.slice(2);
+  // Without "--", a command's own options (node --inspect …) would be read as tenure's.
+  if (
+    args[0] === 'run' &&
+    !args.includes('--') &&
+    !args.some((a) => a === '-h' || a === '--help')
+  ) {
+    throw usageError(
+      'missing "--" before the command: tenure run --election NAME -- COMMAND [ARGS...]',
+    );
+  }
+  let result: CommandResult = EXIT.ok;
+  const program = buildProgram((r) => {
+    result = r;
+  });
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+        return EXIT.ok;
+      }
+      // commander has printed its one line (or, with no command at all, the help).
+      throw new CliError(EXIT.usage, '', { cause: error });
+    }
+    throw error;
+  }
+  return result;
+}

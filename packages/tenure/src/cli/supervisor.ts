@@ -1,0 +1,289 @@
+/**
+ * `tenure run`: a command as a cluster-wide singleton. The supervisor campaigns; while it
+ * leads, its child runs with the term's epoch in its environment; when the term ends (or its
+ * deadline comes within the grace) the child is stopped — SIGTERM, the grace, SIGKILL at the
+ * term's deadline at the latest — before another candidate can lead; then the supervisor
+ * rejoins the queue, or exits with `--once`. A child that exits by itself ends the run: the
+ * supervisor resigns at once (the next candidate leads within a round trip) and exits with the
+ * child's code. SIGINT and SIGTERM are forwarded to the child; a second one SIGKILLs it.
+ *
+ * @packageDocumentation
+ */
+
+import type { Arbitrator, Election, EndReason, Term } from '@tenure/core';
+import { formatDuration } from '../duration.js';
+import { type ChildExit, ChildGroup, describeExit, exitCodeOf } from './child-group.js';
+import type { CliLog } from './cli-log.js';
+import { CliError, type CommandResult, EXIT } from './exit-codes.js';
+import { graceSettings, maxGraceMs, resolveGrace } from './grace.js';
+import { asCliError, checkUrl, closeWithin, openArbitrator } from './open-arbitrator.js';
+import { findParentDeathGuard } from './parent-death.js';
+
+/** The options of `tenure run`, parsed. */
+export interface RunOptions {
+  readonly url: string | undefined;
+  readonly election: string;
+  readonly value: string | undefined;
+  /** `--grace`, ms; `undefined` for the default. */
+  readonly graceMs: number | undefined;
+  readonly once: boolean;
+  /** How long to wait for the arbitrator's first answer, ms. */
+  readonly timeoutMs: number;
+  /** The command and its arguments (after `--`). */
+  readonly command: readonly string[];
+}
+
+/** A stop request: the signal tenure received, and how many times. */
+interface StopRequests {
+  readonly signal: AbortSignal;
+  readonly received: () => NodeJS.Signals | undefined;
+  /** Calls `listener` on every stop signal from now on; returns the function that stops that. */
+  onSignal(listener: (signal: NodeJS.Signals, count: number) => void): () => void;
+  dispose(): void;
+}
+
+/** Catches SIGINT and SIGTERM from now on (so a signal during set-up is not fatal). */
+function catchStopSignals(): StopRequests {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  let count = 0;
+  const listeners = new Set<(signal: NodeJS.Signals, count: number) => void>();
+  const handler = (signal: NodeJS.Signals) => {
+    received ??= signal;
+    count += 1;
+    controller.abort(signal);
+    for (const listener of listeners) listener(signal, count);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    received: () => received,
+    onSignal: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/** What ended a child's watch. */
+type Outcome =
+  | { readonly kind: 'child-exit'; readonly exit: ChildExit }
+  | { readonly kind: 'term-ended'; readonly reason: EndReason }
+  | { readonly kind: 'deadline-near' }
+  | { readonly kind: 'stop-requested' };
+
+/**
+ * Runs `tenure run` to its end and resolves with the exit code, or, for a stop signal received
+ * while no child ran, with that signal to re-raise once everything is closed (so tenure dies by
+ * it, as shells and service managers expect of a program told to stop).
+ */
+export async function runSupervisor(options: RunOptions, log: CliLog): Promise<CommandResult> {
+  const target = checkUrl(options.url);
+  const requested = graceSettings(target);
+  // Checked against the TTL the URL asks for now, and against the one granted once elected.
+  resolveGrace(options.graceMs, requested);
+  const guard = findParentDeathGuard();
+  if (guard.kind === 'none') {
+    log.warn(
+      `${guard.reason}: if tenure itself is killed, its child is not stopped and may run on beside the next leader's`,
+    );
+  }
+  const stop = catchStopSignals();
+  let arbitrator: Arbitrator | undefined;
+  try {
+    arbitrator = await openArbitrator(options.url!, options.election, options.timeoutMs);
+    const election = arbitrator.election(
+      options.election,
+      options.value === undefined ? {} : { value: options.value },
+    );
+    election.on('error', (error) => log.info(`arbitrator: ${error.message}`));
+    return await lead(options, arbitrator, election, stop, guard, log);
+  } catch (error) {
+    throw asCliError(error);
+  } finally {
+    if (arbitrator) await closeWithin(arbitrator, 5_000);
+    stop.dispose();
+  }
+}
+
+async function lead(
+  options: RunOptions,
+  arbitrator: Arbitrator,
+  election: Election,
+  stop: StopRequests,
+  guard: ReturnType<typeof findParentDeathGuard>,
+  log: CliLog,
+): Promise<CommandResult> {
+  const settings = graceSettings(checkUrl(options.url));
+  for (;;) {
+    log.info(`campaigning in "${options.election}" as ${JSON.stringify(election.value)}`);
+    let term: Term;
+    try {
+      term = await election.campaign({ signal: stop.signal });
+    } catch (error) {
+      if (stop.signal.aborted) return leaveBySignal(stop.received()!, log);
+      throw error;
+    }
+    // The TTL the arbitrator granted may differ from the one asked for (etcd raises a TTL below
+    // its minimum, ZooKeeper clamps session timeouts).
+    const granted = { ...settings, ttlMs: arbitrator.ttlMs };
+    let graceMs: number;
+    try {
+      graceMs = resolveGrace(options.graceMs, granted);
+    } catch (error) {
+      await resignWithin(election, granted.ttlMs, log);
+      throw error instanceof CliError
+        ? new CliError(
+            error.exitCode,
+            `the arbitrator granted a TTL of ${formatDuration(granted.ttlMs)}: ${error.message}`,
+          )
+        : error;
+    }
+    if (stop.signal.aborted) {
+      await resignWithin(election, granted.ttlMs, log);
+      return leaveBySignal(stop.received()!, log);
+    }
+    if (!term.isValid()) continue;
+    log.info(
+      `elected: epoch ${term.epoch} in "${term.election}" (TTL ${formatDuration(granted.ttlMs)}, grace ${formatDuration(graceMs)} of at most ${formatDuration(maxGraceMs(granted))})`,
+    );
+    let child: ChildGroup;
+    try {
+      child = await ChildGroup.start(
+        options.command,
+        {
+          ...process.env,
+          TENURE_ELECTION: term.election,
+          TENURE_EPOCH: String(term.epoch),
+          TENURE_KEY: term.key,
+        },
+        guard,
+      );
+    } catch (error) {
+      await resignWithin(election, granted.ttlMs, log);
+      throw error;
+    }
+    log.info(`started ${JSON.stringify(options.command.join(' '))} as pid ${child.pid}`);
+    const result = await supervise(child, term, graceMs, stop, log);
+    if (result.kind === 'exited') {
+      log.info(`child ${describeExit(result.exit)}; resigning`);
+      await resignWithin(election, granted.ttlMs, log);
+      return exitCodeOf(result.exit);
+    }
+    // The term ended, or was about to: the child is gone. Give up a term whose renewals lag
+    // (it cannot vouch for itself), then rejoin the queue or stop.
+    await resignWithin(election, granted.ttlMs, log);
+    if (stop.signal.aborted) return exitCodeOf(result.exit);
+    if (options.once) {
+      log.info('leadership lost; exiting (--once)');
+      return EXIT.leadershipLost;
+    }
+  }
+}
+
+/** How a child's time ended: by itself (or a forwarded signal), or stopped on a term's end. */
+type Supervised =
+  | { readonly kind: 'exited'; readonly exit: ChildExit }
+  | { readonly kind: 'stopped'; readonly exit: ChildExit };
+
+/** Watches one child through one term. */
+async function supervise(
+  child: ChildGroup,
+  term: Term,
+  graceMs: number,
+  stop: StopRequests,
+  log: CliLog,
+): Promise<Supervised> {
+  const watch = new AbortController();
+  // A second stop signal kills the group at once.
+  const unsubscribe = stop.onSignal((signal, count) => {
+    if (child.exit !== undefined) return;
+    if (count === 1) {
+      log.info(`${signal}: forwarding it to the child (again to kill it)`);
+      child.signal(signal);
+    } else {
+      log.info(`${signal} again: killing the child`);
+      child.signal('SIGKILL');
+    }
+  });
+  // A stop signal that came while the child was being started: it was not running yet.
+  const early = stop.received();
+  if (early !== undefined) child.signal(early);
+  try {
+    const outcome = await Promise.race<Outcome>([
+      child.exited.then((exit) => ({ kind: 'child-exit', exit })),
+      term.ended.then((reason) => ({ kind: 'term-ended', reason })),
+      deadlineNear(term, graceMs, watch.signal).then(() => ({ kind: 'deadline-near' })),
+    ]);
+    if (outcome.kind === 'child-exit') return { kind: 'exited', exit: outcome.exit };
+    // SIGKILL at the term's deadline at the latest: after it, another candidate may lead. A
+    // term that ended otherwise (its key deleted, its session gone) may have a successor now.
+    const killAfterMs = Math.max(0, Math.min(graceMs, term.remainingMs()));
+    if (outcome.kind === 'term-ended') {
+      log.info(`term ${term.epoch} ended (${outcome.reason}); killing the child`);
+    } else {
+      log.info(
+        `term ${term.epoch}: no renewal acknowledged and ${formatDuration(Math.round(killAfterMs))} left; stopping the child (SIGTERM, then SIGKILL at the deadline)`,
+      );
+    }
+    const exit = await child.stop(killAfterMs);
+    log.info(`child stopped: ${describeExit(exit)}`);
+    return { kind: 'stopped', exit };
+  } finally {
+    watch.abort();
+    unsubscribe();
+  }
+}
+
+/**
+ * Resolves once `term` is still running but has at most `graceMs` left before its deadline
+ * (renewals stopped being acknowledged); never resolves once `signal` aborts or the term ends.
+ */
+function deadlineNear(term: Term, graceMs: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const check = () => {
+      timer = undefined;
+      if (signal.aborted || term.endReason !== undefined) return;
+      const left = term.remainingMs();
+      if (left <= graceMs) {
+        resolve();
+        return;
+      }
+      // Renewals move the deadline on: look again when it would be near.
+      timer = setTimeout(check, left - graceMs);
+    };
+    signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    check();
+  });
+}
+
+/**
+ * Resigns, giving up after a TTL: an arbitrator that cannot be reached expires the session by
+ * itself, and the term is over locally either way.
+ */
+async function resignWithin(election: Election, ms: number, log: CliLog): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    const outcome = await Promise.race([election.resign().then(() => 'done' as const), gaveUp]);
+    if (outcome === 'timeout') log.info('resign unanswered: the arbitrator expires the session');
+  } catch (error) {
+    log.info(`resign failed (the arbitrator expires the session): ${String(error)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Leaves with the signal that asked us to stop. */
+function leaveBySignal(signal: NodeJS.Signals, log: CliLog): CommandResult {
+  log.info(`${signal}: left the queue`);
+  return { reraise: signal };
+}

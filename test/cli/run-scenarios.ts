@@ -1,0 +1,310 @@
+// `tenure run` on a real etcd or ZooKeeper: supervisors in separate processes (the built CLI),
+// each running test/fixtures/cli-child.mjs, which appends to one shared log file. The log's
+// order is the machine's one clock; each child also records, as it starts, whether an earlier
+// child still runs (from /proc). Every scenario checks that no child ever started while
+// another lived, besides its own assertions.
+//
+// Time bounds are correctness bounds: the crash failover of guarantee G3 (TTL + the expiry
+// granularity + 1 s) plus the start of a node child, and "hands over at once" as less than a
+// TTL (a supervisor that did not resign would leave its key until its session expired, a TTL
+// after its last renewal).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../packages/tenure/src/connect.js';
+import {
+  isProcessGone,
+  startEtcd,
+  startTcpProxy,
+  startZooKeeper,
+  type TcpProxy,
+  Timing,
+  waitFor,
+} from '../../packages/testkit/src/index.js';
+import {
+  assertCliBuilt,
+  CHILD,
+  type ChildLine,
+  readChildLog,
+  TenureProcess,
+} from './cli-process.js';
+
+/** A backend the supervisors elect on. */
+export interface CliBackend {
+  readonly name: 'etcd' | 'zookeeper';
+  /** Starts one server; `url(port)` is the arbitrator URL through `port` (default: the server's). */
+  start(): Promise<{ port: number; url(port?: number): string; stop(): Promise<void> }>;
+}
+
+/** etcd's minimum lease TTL with its default 1 s election timeout. */
+const TTL_MS = 2_000;
+/** The grace every supervisor gets: below the ceiling for a 2 s TTL (TTL/3 − 1 % − 100 ms = 546 ms). */
+const GRACE = '400ms';
+/** G3's crash bound (TTL + expiry granularity + 1 s) plus the start of the next node child. */
+const CRASH_FAILOVER_BOUND_MS = TTL_MS + 1_500 + 1_000;
+const timing = new Timing(TTL_MS);
+
+export const etcdBackend: CliBackend = {
+  name: 'etcd',
+  start: async () => {
+    const node = await startEtcd();
+    return {
+      port: node.clientPort,
+      url: (port = node.clientPort) => `etcd://127.0.0.1:${port}/cli?ttl=2s`,
+      stop: () => node.stop(),
+    };
+  },
+};
+
+export const zookeeperBackend: CliBackend = {
+  name: 'zookeeper',
+  start: async () => {
+    const node = await startZooKeeper({ tickTimeMs: 200 });
+    return {
+      port: node.clientPort,
+      url: (port = node.clientPort) => `zk://127.0.0.1:${port}/cli?ttl=2s`,
+      stop: () => node.stop(),
+    };
+  },
+};
+
+interface Scenario {
+  readonly election: string;
+  readonly log: string;
+  /** Starts `tenure run` (label = the child's holder) through `port`, with the child's env. */
+  supervisor(
+    label: string,
+    options?: { port?: number; env?: NodeJS.ProcessEnv; once?: boolean },
+  ): TenureProcess;
+  proxy(): Promise<TcpProxy>;
+  /** Waits for the first log line matching `match`. */
+  line(match: (line: ChildLine) => boolean, what: string, timeoutMs?: number): Promise<ChildLine>;
+  /** Waits until the election has `n` candidates. */
+  queued(n: number): Promise<void>;
+}
+
+export function describeRunScenarios(backend: CliBackend): void {
+  describe.sequential(`tenure run on ${backend.name}`, () => {
+    let server: Awaited<ReturnType<CliBackend['start']>> | undefined;
+    let counter = 0;
+
+    beforeAll(async () => {
+      assertCliBuilt();
+      server = await backend.start();
+    });
+
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    async function scenario(body: (s: Scenario) => Promise<void>): Promise<void> {
+      counter += 1;
+      const election = `run-${counter}`;
+      const dir = mkdtempSync(join(tmpdir(), 'tenure-cli-'));
+      const log = join(dir, 'children.jsonl');
+      const supervisors: TenureProcess[] = [];
+      const proxies: TcpProxy[] = [];
+      const arbitrator = await connect(server!.url());
+      let failure: { error: unknown } | undefined;
+      try {
+        await body({
+          election,
+          log,
+          supervisor: (label, options = {}) => {
+            const supervisor = new TenureProcess(
+              label,
+              [
+                'run',
+                '--url',
+                server!.url(options.port),
+                '--election',
+                election,
+                '--value',
+                label,
+                '--grace',
+                GRACE,
+                ...(options.once ? ['--once'] : []),
+                '--',
+                process.execPath,
+                CHILD,
+              ],
+              { CLI_LOG: log, CLI_HOLDER: label, ...options.env },
+            );
+            supervisors.push(supervisor);
+            return supervisor;
+          },
+          proxy: async () => {
+            const proxy = await startTcpProxy({ host: '127.0.0.1', port: server!.port });
+            proxies.push(proxy);
+            return proxy;
+          },
+          line: (match, what, timeoutMs = timing.expiryMs) =>
+            waitFor(() => readChildLog(log).find(match), {
+              timeoutMs,
+              intervalMs: 20,
+              what,
+            }),
+          queued: async (n) => {
+            const election_ = arbitrator.election(election);
+            try {
+              await waitFor(async () => (await election_.candidates()).length === n, {
+                timeoutMs: timing.handoverMs,
+                intervalMs: 50,
+                what: `${n} candidates in ${election}`,
+              });
+            } finally {
+              await election_.close();
+            }
+          },
+        });
+        // No child ever started while an earlier one still ran.
+        const starts = readChildLog(log).filter((l) => l.event === 'start');
+        expect(starts.filter((l) => (l.alive ?? []).length > 0)).toEqual([]);
+        expect(
+          noOverlap(readChildLog(log)),
+          'each child writes only after the previous one has stopped writing',
+        ).toBe(true);
+      } catch (error) {
+        failure = { error };
+      }
+      const cleanup = await Promise.allSettled([
+        ...supervisors.map((s) => s.stop()),
+        ...proxies.map((p) => p.close()),
+      ]);
+      // Whatever the supervisors did, no child may survive them.
+      const pids = [...new Set(readChildLog(log).map((l) => l.pid))];
+      const survivors = await Promise.allSettled(
+        pids.map((pid) =>
+          waitFor(() => isProcessGone(pid), { timeoutMs: 5_000, what: `child ${pid} to be gone` }),
+        ),
+      );
+      await arbitrator.close();
+      if (failure) {
+        console.log(
+          `[${backend.name} ${election}] children's log:\n${readChildLog(log)
+            .filter((l) => l.event !== 'tick')
+            .map((l) => JSON.stringify(l))
+            .join('\n')}`,
+        );
+        for (const s of supervisors) console.log(`[${s.label}] stderr:\n${s.stderr}`);
+      }
+      rmSync(dir, { recursive: true, force: true });
+      if (failure) throw failure.error;
+      for (const result of [...cleanup, ...survivors]) {
+        if (result.status === 'rejected') throw result.reason;
+      }
+    }
+
+    it(
+      'SIGKILL of the leading supervisor: its child dies at once, the next child starts within the failover bound, never while the first lives',
+      () =>
+        scenario(async (s) => {
+          const a = s.supervisor('a');
+          const first = await s.line((l) => l.event === 'start', 'the first child to start');
+          expect(first.holder).toBe('a');
+          expect(first.epoch, 'TENURE_EPOCH').toMatch(/^\d+$/);
+          expect(first.env?.election).toBe(s.election);
+          expect(first.env?.key, 'TENURE_KEY').toBeTruthy();
+          s.supervisor('b');
+          await s.queued(2);
+          s.supervisor('c');
+          await s.queued(3);
+
+          const killedAt = Date.now();
+          a.signal('SIGKILL');
+          await waitFor(() => isProcessGone(first.pid), {
+            timeoutMs: 1_000,
+            what: "a's child to die with its supervisor (parent-death signal)",
+          });
+          const next = await s.line(
+            (l) => l.event === 'start' && l.holder !== 'a',
+            'the next child to start',
+          );
+          expect(next.holder, 'b joined before c').toBe('b');
+          expect(next.t - killedAt).toBeLessThan(CRASH_FAILOVER_BOUND_MS);
+          expect(BigInt(next.epoch!)).toBeGreaterThan(BigInt(first.epoch!));
+        }),
+      60_000,
+    );
+
+    it(
+      "cut of the leading supervisor's connection: its child gets SIGTERM, then SIGKILL, and is gone before the next child starts",
+      () =>
+        scenario(async (s) => {
+          const proxy = await s.proxy();
+          const a = s.supervisor('a', {
+            port: proxy.port,
+            once: true,
+            env: { CLI_ON_SIGTERM: 'ignore' },
+          });
+          const first = await s.line((l) => l.event === 'start', 'the first child to start');
+          expect(first.holder).toBe('a');
+          s.supervisor('b');
+          await s.queued(2);
+
+          proxy.cut();
+          const next = await s.line(
+            (l) => l.event === 'start' && l.holder === 'b',
+            "b's child to start",
+          );
+          const lines = readChildLog(s.log);
+          const sigterm = lines.find((l) => l.pid === first.pid && l.event === 'sigterm');
+          expect(sigterm, "a's child got SIGTERM").toBeDefined();
+          const lastOfFirst = lines.filter((l) => l.pid === first.pid).at(-1)!;
+          expect(lastOfFirst.index).toBeLessThan(next.index);
+          expect(lastOfFirst.t).toBeLessThanOrEqual(next.t);
+          expect(next.alive).toEqual([]);
+          // It ignored SIGTERM: only SIGKILL ended it. --once: exit 75, leadership lost.
+          expect(await a.waitExit(timing.expiryMs)).toEqual({ code: 75, signal: null });
+          expect(a.stderr).toMatch(/child stopped: signal SIGKILL/);
+        }),
+      60_000,
+    );
+
+    it('a child that exits 3: tenure run exits 3 and hands over at once', () =>
+      scenario(async (s) => {
+        const a = s.supervisor('a', { env: { CLI_EXIT_AFTER_MS: '1000', CLI_EXIT_CODE: '3' } });
+        await s.line((l) => l.event === 'start', 'the first child to start');
+        s.supervisor('b');
+        await s.queued(2);
+        const exited = await s.line((l) => l.event === 'exit', "a's child to exit");
+        expect(exited.code).toBe(3);
+        expect(await a.waitExit(timing.handoverMs)).toEqual({ code: 3, signal: null });
+        const next = await s.line((l) => l.event === 'start' && l.holder === 'b', "b's child");
+        expect(next.t - exited.t).toBeLessThan(TTL_MS);
+      }));
+
+    it('SIGTERM to a supervisor: forwarded to the child, then it resigns and exits with the child’s code', () =>
+      scenario(async (s) => {
+        const a = s.supervisor('a');
+        const first = await s.line((l) => l.event === 'start', 'the first child to start');
+        s.supervisor('b');
+        await s.queued(2);
+        const sentAt = Date.now();
+        a.signal('SIGTERM');
+        const sigterm = await s.line(
+          (l) => l.pid === first.pid && l.event === 'sigterm',
+          "a's child to get the SIGTERM",
+          timing.handoverMs,
+        );
+        expect(sigterm.t).toBeGreaterThanOrEqual(sentAt - 5);
+        expect(await a.waitExit(timing.handoverMs)).toEqual({ code: 0, signal: null });
+        const next = await s.line((l) => l.event === 'start' && l.holder === 'b', "b's child");
+        expect(next.t - sigterm.t).toBeLessThan(TTL_MS);
+      }));
+  });
+}
+
+/** `true` when, in file order, no child writes after a later child's first line. */
+function noOverlap(lines: readonly ChildLine[]): boolean {
+  const firstIndex = new Map<number, number>();
+  for (const line of lines) if (!firstIndex.has(line.pid)) firstIndex.set(line.pid, line.index);
+  const order = [...firstIndex.entries()].sort((x, y) => x[1] - y[1]);
+  for (let i = 1; i < order.length; i += 1) {
+    const [previous] = order[i - 1]!;
+    const [, start] = order[i]!;
+    if (lines.some((l) => l.pid === previous && l.index > start)) return false;
+  }
+  return true;
+}

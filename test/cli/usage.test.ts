@@ -1,0 +1,154 @@
+// The `tenure` command's bad input and exit codes, with no server: every mistake is one line on
+// stderr and exit 64, never a stack trace. `tenure run` on memory:// (the in-process arbitrator,
+// so the supervisor elects itself) checks the child's environment and the exit code pass-through.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { assertCliBuilt, runTenure } from './cli-process.js';
+
+const USAGE = 64;
+
+function expectOneLineError(
+  result: { code: number | null; stderr: string; stdout: string },
+  code: number,
+  message: RegExp,
+): void {
+  const context = `exit ${result.code}\n--- stderr\n${result.stderr}\n--- stdout\n${result.stdout}`;
+  expect(result.code, context).toBe(code);
+  expect(
+    result.stderr.split('\n').filter((line) => line !== ''),
+    context,
+  ).toHaveLength(1);
+  expect(result.stderr, context).toMatch(/^tenure: /);
+  expect(result.stderr, context).toMatch(message);
+  expect(result.stderr, context).not.toMatch(/\n\s+at /);
+}
+
+describe('tenure command line', () => {
+  beforeAll(() => assertCliBuilt());
+
+  it('an unknown subcommand is a usage error', async () => {
+    expectOneLineError(await runTenure(['frobnicate']), USAGE, /unknown command 'frobnicate'/);
+  });
+
+  it('run without "--" before the command is a usage error', async () => {
+    expectOneLineError(
+      await runTenure(['run', '--url', 'memory://', '--election', 'e', 'sleep', '1']),
+      USAGE,
+      /missing "--"/,
+    );
+  });
+
+  it('a bad URL is a usage error', async () => {
+    expectOneLineError(
+      await runTenure(['leader', 'e', '--url', 'bogus://somewhere']),
+      USAGE,
+      /Invalid url: .*unknown scheme/,
+    );
+    expectOneLineError(
+      await runTenure(['run', '--url', 'etcd://host:99999', '--election', 'e', '--', 'true']),
+      USAGE,
+      /invalid port/,
+    );
+  });
+
+  it('no URL at all (no --url, no TENURE_URL) is a usage error', async () => {
+    expectOneLineError(await runTenure(['candidates', 'e']), USAGE, /TENURE_URL/);
+  });
+
+  it('a bad duration is a usage error', async () => {
+    expectOneLineError(
+      await runTenure([
+        'run',
+        '--url',
+        'memory://',
+        '--election',
+        'e',
+        '--grace',
+        '5',
+        '--',
+        'true',
+      ]),
+      USAGE,
+      /'--grace <duration>' argument '5' is invalid.*500ms, 5s/,
+    );
+    expectOneLineError(
+      await runTenure(['leader', 'e', '--url', 'memory://?ttl=soon']),
+      USAGE,
+      /ttl=soon/,
+    );
+  });
+
+  it('a grace longer than the TTL allows is a usage error naming the ceiling', async () => {
+    expectOneLineError(
+      await runTenure([
+        'run',
+        '--url',
+        'memory://?ttl=2s',
+        '--election',
+        'e',
+        '--grace',
+        '1s',
+        '--',
+        'true',
+      ]),
+      USAGE,
+      /--grace 1s is too long for a TTL of 2s.*at most 546ms/,
+    );
+  });
+
+  it('a missing --election is a usage error', async () => {
+    expectOneLineError(
+      await runTenure(['run', '--url', 'memory://', '--', 'true']),
+      USAGE,
+      /required option '--election <name>'/,
+    );
+  });
+
+  it('--help exits 0 and lists the subcommands', async () => {
+    const result = await runTenure(['--help']);
+    expect(result.code).toBe(0);
+    for (const command of ['run', 'leader', 'candidates', 'observe', 'jobs', 'history']) {
+      expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    }
+  });
+
+  it('an unreachable arbitrator exits 69 after --timeout', async () => {
+    expectOneLineError(
+      await runTenure(['leader', 'e', '--url', 'etcd://127.0.0.1:1', '--timeout', '500ms']),
+      69,
+      /did not answer within 500ms/,
+    );
+  });
+
+  it("run passes the child's exit code through, with the term in its environment", async () => {
+    const result = await runTenure([
+      'run',
+      '--url',
+      'memory://',
+      '--election',
+      'env-check',
+      '--quiet',
+      '--',
+      'sh',
+      '-c',
+      'echo "$TENURE_ELECTION $TENURE_EPOCH $TENURE_KEY"; exit 3',
+    ]);
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stdout).toMatch(/^env-check \d+ \S+\n$/);
+    expect(result.stderr).toBe('');
+  });
+
+  it('run of a command that does not exist exits 127', async () => {
+    const result = await runTenure([
+      'run',
+      '--url',
+      'memory://',
+      '--election',
+      'e',
+      '-q',
+      '--',
+      '/nonexistent/command',
+    ]);
+    expect(result.code, result.stderr).toBe(127);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
