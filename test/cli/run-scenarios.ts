@@ -208,7 +208,7 @@ export function describeRunScenarios(backend: CliBackend): void {
           expect(first.env?.key, 'TENURE_KEY').toBeTruthy();
           s.supervisor('b');
           await s.queued(2);
-          s.supervisor('c');
+          const c = s.supervisor('c');
           await s.queued(3);
 
           const killedAt = Date.now();
@@ -224,6 +224,11 @@ export function describeRunScenarios(backend: CliBackend): void {
           expect(next.holder, 'b joined before c').toBe('b');
           expect(next.t - killedAt).toBeLessThan(CRASH_FAILOVER_BOUND_MS);
           expect(BigInt(next.epoch!)).toBeGreaterThan(BigInt(first.epoch!));
+
+          // c still waits in the queue: SIGTERM makes it leave and die by that signal.
+          c.signal('SIGTERM');
+          expect(await c.waitExit(timing.handoverMs)).toEqual({ code: null, signal: 'SIGTERM' });
+          expect(c.stderr).toMatch(/SIGTERM: left the queue/);
         }),
       60_000,
     );

@@ -1,8 +1,19 @@
 // The `tenure` command's bad input and exit codes, with no server: every mistake is one line on
 // stderr and exit 64, never a stack trace. `tenure run` on memory:// (the in-process arbitrator,
 // so the supervisor elects itself) checks the child's environment and the exit code pass-through.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertCliBuilt, runTenure } from './cli-process.js';
+import { isProcessGone, waitFor } from '../../packages/testkit/src/index.js';
+import {
+  assertCliBuilt,
+  CHILD,
+  type ChildLine,
+  readChildLog,
+  runTenure,
+  TenureProcess,
+} from './cli-process.js';
 
 const USAGE = 64;
 
@@ -150,5 +161,64 @@ describe('tenure command line', () => {
     ]);
     expect(result.code, result.stderr).toBe(127);
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('takes the URL from TENURE_URL', async () => {
+    const result = await runTenure(
+      ['run', '--election', 'from-env', '-q', '--', 'sh', '-c', 'echo "$TENURE_ELECTION"'],
+      { env: { TENURE_URL: 'memory://' } },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe('from-env\n');
+  });
+
+  it('a second SIGTERM kills a child that ignores the forwarded one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tenure-cli-'));
+    const log = join(dir, 'children.jsonl');
+    const supervisor = new TenureProcess(
+      'a',
+      ['run', '--url', 'memory://', '--election', 'e', '--', process.execPath, CHILD],
+      { CLI_LOG: log, CLI_HOLDER: 'a', CLI_ON_SIGTERM: 'ignore' },
+    );
+    try {
+      const line = (match: (l: ChildLine) => boolean, what: string) =>
+        waitFor(() => readChildLog(log).find(match), { timeoutMs: 10_000, what });
+      const start = await line((l) => l.event === 'start', 'the child to start');
+      supervisor.signal('SIGTERM');
+      await line((l) => l.event === 'sigterm', 'the child to get the forwarded SIGTERM');
+      supervisor.signal('SIGTERM');
+      expect(await supervisor.waitExit(10_000), supervisor.stderr).toEqual({
+        code: 128 + 9,
+        signal: null,
+      });
+      expect(isProcessGone(start.pid)).toBe(true);
+    } finally {
+      await supervisor.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('SIGTERM while connecting: tenure stops at once and dies by the signal', async () => {
+    const supervisor = new TenureProcess('a', [
+      'run',
+      '--url',
+      'etcd://127.0.0.1:1',
+      '--timeout',
+      '60s',
+      '--election',
+      'e',
+      '--',
+      'true',
+    ]);
+    try {
+      await waitFor(() => supervisor.stderr.includes('connecting to etcd://127.0.0.1:1'), {
+        timeoutMs: 10_000,
+        what: 'tenure to start connecting',
+      });
+      supervisor.signal('SIGTERM');
+      expect(await supervisor.waitExit(10_000)).toEqual({ code: null, signal: 'SIGTERM' });
+    } finally {
+      await supervisor.stop();
+    }
   });
 });

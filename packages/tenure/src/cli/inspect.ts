@@ -39,9 +39,10 @@ export async function withElection<T>(
   options: ReadOptions,
   name: string,
   body: (election: Election, arbitrator: Arbitrator) => Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
   checkUrl(options.url);
-  const arbitrator = await openArbitrator(options.url!, name, options.timeoutMs);
+  const arbitrator = await openArbitrator(options.url!, name, options.timeoutMs, signal);
   try {
     const election = arbitrator.election(name);
     try {
@@ -113,16 +114,24 @@ export async function observeElection(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await withElection(options, name, async (_election, arbitrator) => {
-      arbitrator.on('error', (error) => log.info(`arbitrator: ${error.message}`));
-      arbitrator.on('connection', (state) => log.info(`connection ${state}`));
-      const changes = arbitrator.observe(name, { signal: stop.signal });
-      try {
-        for await (const leader of changes) write(observeLine(leader, options.json));
-      } catch (error) {
-        if (!stop.signal.aborted) throw error;
-      }
-    });
+    await withElection(
+      options,
+      name,
+      async (_election, arbitrator) => {
+        arbitrator.on('error', (error) => log.info(`arbitrator: ${error.message}`));
+        arbitrator.on('connection', (state) => log.info(`connection ${state}`));
+        const changes = arbitrator.observe(name, { signal: stop.signal });
+        try {
+          for await (const leader of changes) write(observeLine(leader, options.json));
+        } catch (error) {
+          if (!stop.signal.aborted) throw error;
+        }
+      },
+      stop.signal,
+    );
+  } catch (error) {
+    // Interrupted while connecting: observing was all it was asked to do.
+    if (!stop.signal.aborted) throw error;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

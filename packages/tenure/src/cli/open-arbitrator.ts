@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-import { type Arbitrator, isTenureError, type TenureError } from '@tenure/core';
+import { AbortedError, type Arbitrator, isTenureError, type TenureError } from '@tenure/core';
 import { type ArbitratorTarget, parseArbitratorUrl } from '../arbitrator-url.js';
 import { connect } from '../connect.js';
 import { formatDuration } from '../duration.js';
@@ -55,13 +55,15 @@ export function asCliError(error: unknown): CliError {
 /**
  * Connects to `url` and reads the leader of `election` once, retrying for up to `timeoutMs`:
  * resolves with the arbitrator once it has answered. Rejects with a {@link CliError}: usage
- * (bad URL or name), permission (refused), unavailable (no answer within `timeoutMs`). The
- * arbitrator is closed on failure.
+ * (bad URL or name), permission (refused), unavailable (no answer within `timeoutMs`); with
+ * an `AbortedError` once `signal` aborts (a stop signal while connecting). The arbitrator is
+ * closed on failure.
  */
 export async function openArbitrator(
   url: string,
   election: string,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<Arbitrator> {
   let arbitrator: Arbitrator;
   try {
@@ -75,7 +77,7 @@ export async function openArbitrator(
   };
   arbitrator.on('error', onError);
   try {
-    await probe(arbitrator, election, timeoutMs, () => lastError);
+    await probe(arbitrator, election, timeoutMs, () => lastError, signal);
     return arbitrator;
   } catch (error) {
     await closeWithin(arbitrator, 2_000);
@@ -90,10 +92,12 @@ async function probe(
   election: string,
   timeoutMs: number,
   lastError: () => TenureError | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const startedAt = performance.now();
   let delayMs = 50;
   for (;;) {
+    if (signal?.aborted) throw new AbortedError('Interrupted while connecting');
     const left = timeoutMs - (performance.now() - startedAt);
     if (left <= 0) {
       const error = lastError();
@@ -103,34 +107,43 @@ async function probe(
       );
     }
     try {
-      await withinMs(arbitrator.leader(election), left);
+      await withinMs(arbitrator.leader(election), left, signal);
       return;
     } catch (error) {
-      if (error === TIMED_OUT) continue;
+      if (error === TIMED_OUT || error === INTERRUPTED) continue;
       if (!isTenureError(error) || !error.retriable) throw asCliError(error);
     }
     // A refusal that retrying will not fix may also come as an event (a session grant).
     const error = lastError();
     if (error !== undefined && !error.retriable) throw asCliError(error);
-    await sleep(Math.min(delayMs, Math.max(0, timeoutMs - (performance.now() - startedAt))));
+    await withinMs(
+      new Promise<never>(() => {}),
+      Math.min(delayMs, Math.max(0, timeoutMs - (performance.now() - startedAt))),
+      signal,
+    ).catch(() => {});
     delayMs = Math.min(1_000, delayMs * 2);
   }
 }
 
 const TIMED_OUT = Symbol('timed out');
+const INTERRUPTED = Symbol('interrupted');
 
-function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+/** Settles like `promise`, or rejects with TIMED_OUT after `ms`, or INTERRUPTED once `signal` aborts. */
+function withinMs<T>(promise: Promise<T>, ms: number, signal?: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(TIMED_OUT), ms);
+      onAbort = () => reject(INTERRUPTED);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  ]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  });
 }
 
 /** Closes `arbitrator`, giving up after `ms` (an unreachable one expires the session itself). */

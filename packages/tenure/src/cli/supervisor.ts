@@ -11,6 +11,7 @@
  */
 
 import type { Arbitrator, Election, EndReason, Term } from '@tenure/core';
+import { redactUrl } from '../arbitrator-url.js';
 import { formatDuration } from '../duration.js';
 import { type ChildExit, ChildGroup, describeExit, exitCodeOf } from './child-group.js';
 import type { CliLog } from './cli-log.js';
@@ -96,7 +97,18 @@ export async function runSupervisor(options: RunOptions, log: CliLog): Promise<C
   const stop = catchStopSignals();
   let arbitrator: Arbitrator | undefined;
   try {
-    arbitrator = await openArbitrator(options.url!, options.election, options.timeoutMs);
+    log.info(`connecting to ${redactUrl(options.url!)}`);
+    try {
+      arbitrator = await openArbitrator(
+        options.url!,
+        options.election,
+        options.timeoutMs,
+        stop.signal,
+      );
+    } catch (error) {
+      if (stop.signal.aborted) return leaveBySignal(stop.received()!, log);
+      throw error;
+    }
     const election = arbitrator.election(
       options.election,
       options.value === undefined ? {} : { value: options.value },
