@@ -7,7 +7,7 @@
 // Time bounds are correctness bounds: the crash failover of guarantee G3 (TTL + the expiry
 // granularity + 1 s) plus the start of a node child, and "hands over at once" as less than a
 // TTL (a supervisor that did not resign would leave its key until its session expired, a TTL
-// after its last renewal).
+// after its last renewal); that its key is gone the moment it has exited is checked too.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,8 @@ interface Scenario {
   line(match: (line: ChildLine) => boolean, what: string, timeoutMs?: number): Promise<ChildLine>;
   /** Waits until the election has `n` candidates. */
   queued(n: number): Promise<void>;
+  /** The values of the election's candidates now, in queue order. */
+  values(): Promise<string[]>;
 }
 
 export function describeRunScenarios(backend: CliBackend): void {
@@ -153,6 +155,14 @@ export function describeRunScenarios(backend: CliBackend): void {
                 intervalMs: 50,
                 what: `${n} candidates in ${election}`,
               });
+            } finally {
+              await election_.close();
+            }
+          },
+          values: async () => {
+            const election_ = arbitrator.election(election);
+            try {
+              return (await election_.candidates()).map((c) => c.value);
             } finally {
               await election_.close();
             }
@@ -276,6 +286,10 @@ export function describeRunScenarios(backend: CliBackend): void {
         const exited = await s.line((l) => l.event === 'exit', "a's child to exit");
         expect(exited.code).toBe(3);
         expect(await a.waitExit(timing.handoverMs)).toEqual({ code: 3, signal: null });
+        expect(
+          await s.values(),
+          "a's key is gone when it exits: no wait for its session",
+        ).not.toContain('a');
         const next = await s.line((l) => l.event === 'start' && l.holder === 'b', "b's child");
         expect(next.t - exited.t).toBeLessThan(TTL_MS);
       }));
@@ -295,6 +309,10 @@ export function describeRunScenarios(backend: CliBackend): void {
         );
         expect(sigterm.t).toBeGreaterThanOrEqual(sentAt - 5);
         expect(await a.waitExit(timing.handoverMs)).toEqual({ code: 0, signal: null });
+        expect(
+          await s.values(),
+          "a's key is gone when it exits: no wait for its session",
+        ).not.toContain('a');
         const next = await s.line((l) => l.event === 'start' && l.holder === 'b', "b's child");
         expect(next.t - sigterm.t).toBeLessThan(TTL_MS);
       }));
