@@ -1,194 +1,207 @@
-// `tenure leader`, `candidates`, `observe`, `jobs` and `history` against a real etcd (one
-// launched node), with candidates and a @tenure/cron scheduler in this process.
+// `tenure leader`, `candidates`, `observe`, `jobs` and `history` against a real etcd and a real
+// ZooKeeper (one launched server each), with candidates and a @tenure/cron scheduler in this
+// process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Arbitrator, Election, LeaderInfo } from '../../packages/core/src/index.js';
 import { createScheduler } from '../../packages/cron/src/index.js';
 import { connect } from '../../packages/tenure/src/connect.js';
-import { type EtcdNode, startEtcd, Timing, waitFor } from '../../packages/testkit/src/index.js';
+import { Timing, waitFor } from '../../packages/testkit/src/index.js';
+import { type CliBackend, etcdBackend, zookeeperBackend } from './cli-backends.js';
 import { assertCliBuilt, runTenure, TenureProcess } from './cli-process.js';
 
 const timing = new Timing(2_000);
 
-describe.sequential('tenure inspection commands on etcd', () => {
-  let etcd: EtcdNode | undefined;
-  let url = '';
-  const arbitrators: Arbitrator[] = [];
+describe.sequential.each([etcdBackend, zookeeperBackend])(
+  'tenure inspection commands on $name',
+  (backend: CliBackend) => {
+    let server: Awaited<ReturnType<CliBackend['start']>> | undefined;
+    let url = '';
+    const arbitrators: Arbitrator[] = [];
 
-  beforeAll(async () => {
-    assertCliBuilt();
-    etcd = await startEtcd();
-    url = `etcd://127.0.0.1:${etcd.clientPort}/inspect?ttl=2s`;
-  });
-
-  afterAll(async () => {
-    await Promise.allSettled(arbitrators.map((a) => a.close()));
-    await etcd?.stop();
-  });
-
-  async function candidate(election: string, value: string): Promise<Election> {
-    const arbitrator = await connect(url);
-    arbitrators.push(arbitrator);
-    return arbitrator.election(election, { value });
-  }
-
-  it('leader on an empty election exits 1 (null with --json)', async () => {
-    const table = await runTenure(['leader', 'empty', '--url', url]);
-    expect(table.code, table.stderr).toBe(1);
-    expect(table.stdout).toBe('');
-    expect(table.stderr).toMatch(/"empty" has no leader/);
-    const json = await runTenure(['leader', 'empty', '--url', url, '--json']);
-    expect(json.code, json.stderr).toBe(1);
-    expect(json.stdout).toBe('null\n');
-  });
-
-  it('observe prints each change of a live election in epoch order; leader and candidates show the queue', async () => {
-    const observer = new TenureProcess('observe', ['observe', 'live', '--url', url, '--json']);
-    const lines = (): Array<{ at: string; leader: { value: string; epoch: string } | null }> =>
-      observer.stdout
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => JSON.parse(l));
-    const printed = (n: number, what: string) =>
-      waitFor(() => lines().length >= n, {
-        timeoutMs: timing.handoverMs,
-        what: `observe to print ${what}; stderr:\n${observer.stderr}`,
-      });
-    try {
-      await printed(1, 'the empty election');
-      const [a, b, c] = [
-        await candidate('live', 'a'),
-        await candidate('live', 'b'),
-        await candidate('live', 'c'),
-      ];
-      await a.campaign();
-      await printed(2, 'a');
-      const bLeads = b.campaign();
-      const cLeads = c.campaign();
-      await waitFor(async () => (await a.candidates()).length === 3, {
-        timeoutMs: timing.handoverMs,
-        what: 'b and c to queue',
-      });
-
-      const leader = await runTenure(['leader', 'live', '--url', url, '--json']);
-      expect(leader.code, leader.stderr).toBe(0);
-      expect(JSON.parse(leader.stdout)).toMatchObject({ value: 'a' });
-      const queue = await runTenure(['candidates', 'live', '--url', url, '--json']);
-      expect(queue.code, queue.stderr).toBe(0);
-      expect((JSON.parse(queue.stdout) as LeaderInfo[]).map((x) => x.value)).toEqual([
-        'a',
-        'b',
-        'c',
-      ]);
-      const tableRun = await runTenure(['candidates', 'live', '--url', url]);
-      expect(tableRun.stdout.split('\n')[0]).toMatch(/^#\s+ROLE\s+EPOCH\s+VALUE\s+KEY$/);
-      expect(tableRun.stdout.split('\n')[1]).toMatch(/^1\s+leader\s+\d+\s+a\s/);
-
-      await a.resign();
-      await bLeads;
-      await printed(3, 'b');
-      await b.proclaim('b2');
-      await printed(4, "b's new value");
-      await b.resign();
-      await cLeads;
-      await printed(5, 'c');
-      await c.resign();
-      await printed(6, 'the empty election again');
-
-      observer.signal('SIGTERM');
-      expect(await observer.waitExit(timing.handoverMs)).toEqual({ code: 0, signal: null });
-      const seen = lines();
-      expect(seen.map((l) => l.leader?.value ?? null)).toEqual([null, 'a', 'b', 'b2', 'c', null]);
-      const epochs = seen.flatMap((l) => (l.leader ? [BigInt(l.leader.epoch)] : []));
-      for (let i = 1; i < epochs.length; i += 1) {
-        expect(epochs[i]! >= epochs[i - 1]!, `epochs in order: ${epochs.join(', ')}`).toBe(true);
-      }
-      // The leaders' epochs: a, b, b2 (b's proclaimed value: b's epoch), c.
-      expect(epochs, 'a, b, b2, c').toHaveLength(4);
-      expect(epochs[2], "b's proclaimed value keeps b's epoch").toBe(epochs[1]);
-      expect(epochs[1]! > epochs[0]! && epochs[3]! > epochs[2]!, epochs.join(', ')).toBe(true);
-    } finally {
-      await observer.stop();
-    }
-  });
-
-  it("jobs and history read a @tenure/cron scheduler's records from outside", async () => {
-    const election = await candidate('cron', 'scheduler-1');
-    const scheduler = createScheduler(election);
-    let runs = 0;
-    scheduler.add('tick', '* * * * * *', () => {
-      runs += 1;
+    beforeAll(async () => {
+      assertCliBuilt();
+      server = await backend.start();
+      url = server.url();
     });
-    scheduler.start();
-    try {
-      await waitFor(async () => (await scheduler.history('tick')).length >= 2, {
-        timeoutMs: timing.scale(10_000),
-        what: 'two recorded runs of tick',
-      });
-      const history = await runTenure([
-        'history',
-        'tick',
-        '--election',
-        'cron',
-        '--url',
-        url,
-        '--json',
-      ]);
-      expect(history.code, history.stderr).toBe(0);
-      const records = JSON.parse(history.stdout) as Array<{
-        job: string;
-        outcome: string;
-        candidate: string;
-      }>;
-      expect(records.length).toBeGreaterThanOrEqual(2);
-      expect(records[0]).toMatchObject({
-        job: 'tick',
-        outcome: 'success',
-        candidate: 'scheduler-1',
-      });
 
-      const table = await runTenure([
-        'history',
-        'tick',
-        '--election',
-        'cron',
-        '--url',
-        url,
-        '--limit',
-        '1',
-      ]);
-      expect(table.code, table.stderr).toBe(0);
-      expect(table.stdout.split('\n').filter((l) => l !== '')).toHaveLength(2);
+    afterAll(async () => {
+      await Promise.allSettled(arbitrators.map((a) => a.close()));
+      await server?.stop();
+    });
 
-      const jobs = await runTenure([
-        'jobs',
-        'tick',
-        'nope',
-        '--election',
-        'cron',
-        '--url',
-        url,
-        '--json',
-      ]);
-      expect(jobs.code, jobs.stderr).toBe(0);
-      expect(jobs.stderr).toMatch(/no records for "nope"/);
-      const shown = JSON.parse(jobs.stdout) as {
-        leader: { value: string } | null;
-        jobs: Array<{ job: string; found: boolean; lastSlot: string | null }>;
-      };
-      expect(shown.leader?.value).toBe('scheduler-1');
-      expect(shown.jobs.map((j) => [j.job, j.found])).toEqual([
-        ['tick', true],
-        ['nope', false],
-      ]);
-      expect(shown.jobs[0]!.lastSlot).toMatch(/^\d{4}-\d\d-\d\dT/);
-
-      const none = await runTenure(['history', 'nope', '--election', 'cron', '--url', url]);
-      expect(none.code).toBe(1);
-      expect(none.stderr).toMatch(/no runs recorded for "nope"/);
-    } finally {
-      await scheduler.stop();
-      await election.close();
+    async function candidate(election: string, value: string): Promise<Election> {
+      const arbitrator = await connect(url);
+      arbitrators.push(arbitrator);
+      return arbitrator.election(election, { value });
     }
-    expect(runs).toBeGreaterThanOrEqual(2);
-  });
-});
+
+    it('leader on an empty election exits 1 (null with --json)', async () => {
+      const table = await runTenure(['leader', 'empty', '--url', url]);
+      expect(table.code, table.stderr).toBe(1);
+      expect(table.stdout).toBe('');
+      expect(table.stderr).toMatch(/"empty" has no leader/);
+      const json = await runTenure(['leader', 'empty', '--url', url, '--json']);
+      expect(json.code, json.stderr).toBe(1);
+      expect(json.stdout).toBe('null\n');
+    });
+
+    it('observe prints each change of a live election in epoch order; leader and candidates show the queue', async () => {
+      const observer = new TenureProcess('observe', ['observe', 'live', '--url', url, '--json']);
+      const lines = (): Array<{ at: string; leader: { value: string; epoch: string } | null }> =>
+        observer.stdout
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l));
+      const printed = (n: number, what: string) =>
+        waitFor(() => lines().length >= n, {
+          timeoutMs: timing.handoverMs,
+          what: `observe to print ${what}; stderr:\n${observer.stderr}`,
+        });
+      try {
+        await printed(1, 'the empty election');
+        const [a, b, c] = [
+          await candidate('live', 'a'),
+          await candidate('live', 'b'),
+          await candidate('live', 'c'),
+        ];
+        await a.campaign();
+        await printed(2, 'a');
+        // One at a time, so the queue order is known; a failed test must not leave these
+        // campaigns rejecting unobserved when the arbitrators close.
+        const bLeads = b.campaign();
+        bLeads.catch(() => {});
+        await waitFor(async () => (await a.candidates()).length === 2, {
+          timeoutMs: timing.handoverMs,
+          what: 'b to queue',
+        });
+        const cLeads = c.campaign();
+        cLeads.catch(() => {});
+        await waitFor(async () => (await a.candidates()).length === 3, {
+          timeoutMs: timing.handoverMs,
+          what: 'c to queue',
+        });
+
+        const leader = await runTenure(['leader', 'live', '--url', url, '--json']);
+        expect(leader.code, leader.stderr).toBe(0);
+        expect(JSON.parse(leader.stdout)).toMatchObject({ value: 'a' });
+        const queue = await runTenure(['candidates', 'live', '--url', url, '--json']);
+        expect(queue.code, queue.stderr).toBe(0);
+        expect((JSON.parse(queue.stdout) as LeaderInfo[]).map((x) => x.value)).toEqual([
+          'a',
+          'b',
+          'c',
+        ]);
+        const tableRun = await runTenure(['candidates', 'live', '--url', url]);
+        expect(tableRun.stdout.split('\n')[0]).toMatch(/^#\s+ROLE\s+EPOCH\s+VALUE\s+KEY$/);
+        expect(tableRun.stdout.split('\n')[1]).toMatch(/^1\s+leader\s+\d+\s+a\s/);
+
+        await a.resign();
+        await bLeads;
+        await printed(3, 'b');
+        await b.proclaim('b2');
+        await printed(4, "b's new value");
+        await b.resign();
+        await cLeads;
+        await printed(5, 'c');
+        await c.resign();
+        await printed(6, 'the empty election again');
+
+        observer.signal('SIGTERM');
+        expect(await observer.waitExit(timing.handoverMs)).toEqual({ code: 0, signal: null });
+        const seen = lines();
+        expect(seen.map((l) => l.leader?.value ?? null)).toEqual([null, 'a', 'b', 'b2', 'c', null]);
+        const epochs = seen.flatMap((l) => (l.leader ? [BigInt(l.leader.epoch)] : []));
+        for (let i = 1; i < epochs.length; i += 1) {
+          expect(epochs[i]! >= epochs[i - 1]!, `epochs in order: ${epochs.join(', ')}`).toBe(true);
+        }
+        // The leaders' epochs: a, b, b2 (b's proclaimed value: b's epoch), c.
+        expect(epochs, 'a, b, b2, c').toHaveLength(4);
+        expect(epochs[2], "b's proclaimed value keeps b's epoch").toBe(epochs[1]);
+        expect(epochs[1]! > epochs[0]! && epochs[3]! > epochs[2]!, epochs.join(', ')).toBe(true);
+      } finally {
+        await observer.stop();
+      }
+    });
+
+    it("jobs and history read a @tenure/cron scheduler's records from outside", async () => {
+      const election = await candidate('cron', 'scheduler-1');
+      const scheduler = createScheduler(election);
+      let runs = 0;
+      scheduler.add('tick', '* * * * * *', () => {
+        runs += 1;
+      });
+      scheduler.start();
+      try {
+        await waitFor(async () => (await scheduler.history('tick')).length >= 2, {
+          timeoutMs: timing.scale(10_000),
+          what: 'two recorded runs of tick',
+        });
+        const history = await runTenure([
+          'history',
+          'tick',
+          '--election',
+          'cron',
+          '--url',
+          url,
+          '--json',
+        ]);
+        expect(history.code, history.stderr).toBe(0);
+        const records = JSON.parse(history.stdout) as Array<{
+          job: string;
+          outcome: string;
+          candidate: string;
+        }>;
+        expect(records.length).toBeGreaterThanOrEqual(2);
+        expect(records[0]).toMatchObject({
+          job: 'tick',
+          outcome: 'success',
+          candidate: 'scheduler-1',
+        });
+
+        const table = await runTenure([
+          'history',
+          'tick',
+          '--election',
+          'cron',
+          '--url',
+          url,
+          '--limit',
+          '1',
+        ]);
+        expect(table.code, table.stderr).toBe(0);
+        expect(table.stdout.split('\n').filter((l) => l !== '')).toHaveLength(2);
+
+        const jobs = await runTenure([
+          'jobs',
+          'tick',
+          'nope',
+          '--election',
+          'cron',
+          '--url',
+          url,
+          '--json',
+        ]);
+        expect(jobs.code, jobs.stderr).toBe(0);
+        expect(jobs.stderr).toMatch(/no records for "nope"/);
+        const shown = JSON.parse(jobs.stdout) as {
+          leader: { value: string } | null;
+          jobs: Array<{ job: string; found: boolean; lastSlot: string | null }>;
+        };
+        expect(shown.leader?.value).toBe('scheduler-1');
+        expect(shown.jobs.map((j) => [j.job, j.found])).toEqual([
+          ['tick', true],
+          ['nope', false],
+        ]);
+        expect(shown.jobs[0]!.lastSlot).toMatch(/^\d{4}-\d\d-\d\dT/);
+
+        const none = await runTenure(['history', 'nope', '--election', 'cron', '--url', url]);
+        expect(none.code).toBe(1);
+        expect(none.stderr).toMatch(/no runs recorded for "nope"/);
+      } finally {
+        await scheduler.stop();
+        await election.close();
+      }
+      expect(runs).toBeGreaterThanOrEqual(2);
+    });
+  },
+);

@@ -1,4 +1,5 @@
 // `tenure run` on a real etcd (one launched node): see run-scenarios.ts.
-import { describeRunScenarios, etcdBackend } from './run-scenarios.js';
+import { etcdBackend } from './cli-backends.js';
+import { describeRunScenarios } from './run-scenarios.js';
 
 describeRunScenarios(etcdBackend);

@@ -15,13 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../packages/tenure/src/connect.js';
 import {
   isProcessGone,
-  startEtcd,
   startTcpProxy,
-  startZooKeeper,
   type TcpProxy,
   Timing,
   waitFor,
 } from '../../packages/testkit/src/index.js';
+import type { CliBackend } from './cli-backends.js';
 import {
   assertCliBuilt,
   CHILD,
@@ -30,13 +29,6 @@ import {
   TenureProcess,
 } from './cli-process.js';
 
-/** A backend the supervisors elect on. */
-export interface CliBackend {
-  readonly name: 'etcd' | 'zookeeper';
-  /** Starts one server; `url(port)` is the arbitrator URL through `port` (default: the server's). */
-  start(): Promise<{ port: number; url(port?: number): string; stop(): Promise<void> }>;
-}
-
 /** etcd's minimum lease TTL with its default 1 s election timeout. */
 const TTL_MS = 2_000;
 /** The grace every supervisor gets: below the ceiling for a 2 s TTL (TTL/3 − 1 % − 100 ms = 546 ms). */
@@ -44,30 +36,6 @@ const GRACE = '400ms';
 /** G3's crash bound (TTL + expiry granularity + 1 s) plus the start of the next node child. */
 const CRASH_FAILOVER_BOUND_MS = TTL_MS + 1_500 + 1_000;
 const timing = new Timing(TTL_MS);
-
-export const etcdBackend: CliBackend = {
-  name: 'etcd',
-  start: async () => {
-    const node = await startEtcd();
-    return {
-      port: node.clientPort,
-      url: (port = node.clientPort) => `etcd://127.0.0.1:${port}/cli?ttl=2s`,
-      stop: () => node.stop(),
-    };
-  },
-};
-
-export const zookeeperBackend: CliBackend = {
-  name: 'zookeeper',
-  start: async () => {
-    const node = await startZooKeeper({ tickTimeMs: 200 });
-    return {
-      port: node.clientPort,
-      url: (port = node.clientPort) => `zk://127.0.0.1:${port}/cli?ttl=2s`,
-      stop: () => node.stop(),
-    };
-  },
-};
 
 interface Scenario {
   readonly election: string;
