@@ -59,8 +59,8 @@ scheduler.add('heartbeat', values.schedule, async (ctx) => {
 metrics.instrumentScheduler(scheduler);
 scheduler.on('leading', (epoch) => console.log(`${values.name} leading epoch ${epoch}`));
 scheduler.on('following', () => console.log(`${values.name} following`));
-// Background failures are retried; the metrics count them (tenure_errors_total).
-scheduler.on('error', () => {});
+// Background failures are retried: log them (with --log).
+scheduler.on('error', (error) => logger.warn({ code: error.code, err: error }, 'scheduler error'));
 scheduler.start();
 
 /** The leader resigns (the next replica leads at once) and queues again behind the others. */

@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Arbitrator, Election } from '../packages/core/src/index.js';
+import { createEtcdArbitrator } from '../packages/etcd/src/index.js';
 import {
   parseSamples,
   type Sample,
@@ -37,6 +39,7 @@ async function startReplica(arbitratorUrl: string, name: string): Promise<Replic
       name,
       '--port',
       '0',
+      '--log',
     ],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -71,22 +74,27 @@ async function scrape(replica: Replica): Promise<Sample[]> {
   return parseSamples(await response.text());
 }
 
-async function leaderFlag(replica: Replica): Promise<number | undefined> {
-  return sampleValue(await scrape(replica), 'tenure_election_leader', { election: ELECTION });
+/** The replica's state in the election, from its `tenure_election_state` series. */
+async function electionState(replica: Replica): Promise<string | undefined> {
+  const samples = await scrape(replica);
+  return samples.find(
+    (s) => s.name === 'tenure_election_state' && s.labels.election === ELECTION && s.value === 1,
+  )?.labels.state;
 }
 
-/** Scrapes both replicas until exactly one reports itself leader; returns it and the other. */
+/**
+ * Scrapes both replicas until one reports leading and the other waiting in the queue (a
+ * replica still connecting reports `idle`); returns the leader and the follower.
+ */
 async function leaderAndFollower(replicas: Replica[]): Promise<[Replica, Replica]> {
   return waitFor(
     async () => {
-      const flags = await Promise.all(replicas.map(leaderFlag));
-      if (flags.filter((f) => f === 1).length !== 1 || flags.some((f) => f === undefined)) {
-        return undefined;
-      }
-      const leader = replicas[flags.indexOf(1)]!;
-      return [leader, replicas.find((r) => r !== leader)!] as [Replica, Replica];
+      const states = await Promise.all(replicas.map(electionState));
+      const leader = replicas[states.indexOf('leading')];
+      const follower = replicas[states.indexOf('campaigning')];
+      return leader && follower ? ([leader, follower] as [Replica, Replica]) : undefined;
     },
-    { timeoutMs: timing.handoverMs, intervalMs: 50, what: 'one leader in the scrapes' },
+    { timeoutMs: timing.handoverMs, intervalMs: 50, what: 'a leader and a follower' },
   );
 }
 
@@ -105,7 +113,16 @@ function stopReplica(replica: Replica): Promise<void> {
 
 describe('examples/metrics-server.mjs: /metrics over HTTP on two replicas', () => {
   let etcd: EtcdForTests;
+  /** Reads the queue from the test process, to know both replicas are in it. */
+  let observer: Arbitrator;
+  let queue: Election;
   const replicas: Replica[] = [];
+  const bothQueued = () =>
+    waitFor(async () => (await queue.candidates()).length === 2, {
+      timeoutMs: timing.handoverMs,
+      intervalMs: 50,
+      what: 'both replicas in the queue',
+    });
 
   beforeAll(async () => {
     for (const dist of ['packages/tenure/dist/index.js', 'packages/prometheus/dist/index.js']) {
@@ -117,12 +134,19 @@ describe('examples/metrics-server.mjs: /metrics over HTTP on two replicas', () =
     const endpoint = new URL(etcd.endpoints[0]!);
     const prefix = `tenure-metrics-${randomBytes(4).toString('hex')}`;
     const arbitratorUrl = `etcd://${endpoint.host}/${prefix}?ttl=2s`;
+    observer = createEtcdArbitrator({
+      endpoints: etcd.endpoints,
+      namespace: `${prefix}/`,
+      ttlMs: TTL,
+    });
+    queue = observer.election(ELECTION); // never campaigns: it only reads the candidates
     replicas.push(await startReplica(arbitratorUrl, 'replica-1'));
     replicas.push(await startReplica(arbitratorUrl, 'replica-2'));
   });
 
   afterAll(async () => {
     await Promise.all(replicas.map(stopReplica));
+    await observer?.close();
     await etcd?.stop();
   });
 
@@ -134,11 +158,17 @@ describe('examples/metrics-server.mjs: /metrics over HTTP on two replicas', () =
     epochs.push((await epochOf(leader))!);
 
     for (let flip = 1; flip <= 2; flip += 1) {
+      // A replica still joining is not in the queue yet: the leader would lead again.
+      await bothQueued();
       const response = await fetch(`${leader.url}/step-down`, { method: 'POST' });
       expect(response.status, leader.output.join('')).toBe(200);
       const [next, previous] = await leaderAndFollower(replicas);
       expect(next.name, `flip ${flip}`).toBe(follower.name);
       expect(previous.name).toBe(leader.name);
+      const leaderFlag = async (replica: Replica) =>
+        sampleValue(await scrape(replica), 'tenure_election_leader', { election: ELECTION });
+      expect(await leaderFlag(next)).toBe(1);
+      expect(await leaderFlag(previous)).toBe(0);
       epochs.push((await epochOf(next))!);
       const samples = await scrape(previous);
       expect(
@@ -156,6 +186,32 @@ describe('examples/metrics-server.mjs: /metrics over HTTP on two replicas', () =
     expect(epochs[2]).toBeGreaterThan(epochs[1]!);
     // A follower's step-down is refused.
     expect((await fetch(`${follower.url}/step-down`, { method: 'POST' })).status).toBe(409);
+
+    // --log passes a logger to connect(): JSON lines with the election, epoch and key.
+    const logged = (replica: Replica) =>
+      replica.output
+        .join('')
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const started = await waitFor(
+      () => {
+        const found = replicas.flatMap(logged).filter((l) => l.msg === 'elected: term started');
+        return found.length >= 3 ? found : undefined;
+      },
+      { timeoutMs: timing.handoverMs, what: 'three "elected" log lines' },
+    );
+    for (const line of started) {
+      expect(line).toMatchObject({ level: 'info', arbitrator: 'etcd', election: ELECTION });
+      expect(String(line.key)).toContain(`${ELECTION}/`);
+    }
+    const loggedEpochs = started.map((l) => Number(l.epoch));
+    for (const epoch of epochs) expect(loggedEpochs).toContain(epoch);
+    // Both resigns, once the children's stderr has reached us.
+    await waitFor(
+      () => replicas.flatMap(logged).filter((l) => l.msg === 'term ended: resigned').length === 2,
+      { timeoutMs: timing.handoverMs, what: 'two "term ended: resigned" log lines' },
+    );
   });
 
   it('both replicas are ready on /healthz, with the session and the election state', async () => {
@@ -186,9 +242,14 @@ describe('examples/metrics-server.mjs: /metrics over HTTP on two replicas', () =
           job: 'heartbeat',
           outcome: 'success',
         });
-        return (runs ?? 0) >= 1 ? found : undefined;
+        const renewals = sampleValue(found, 'tenure_session_renewal_duration_seconds_count');
+        return (runs ?? 0) >= 1 && (renewals ?? 0) >= 1 ? found : undefined;
       },
-      { timeoutMs: timing.scale(10_000), intervalMs: 100, what: 'a heartbeat run counted' },
+      {
+        timeoutMs: timing.scale(10_000),
+        intervalMs: 100,
+        what: 'a heartbeat run and a renewal counted',
+      },
     );
     const lateness = samples.filter(
       (s) => s.name === 'tenure_cron_lateness_seconds_count' && s.labels.job === 'heartbeat',
