@@ -50,7 +50,8 @@ export interface TenureMetrics {
    * gauges; counters keep their totals).
    *
    * @throws {@link InvalidArgumentError} for an object that is not an arbitrator or a bad name;
-   *   {@link ConflictError} when an open arbitrator is instrumented under that name already.
+   *   {@link ConflictError} when this arbitrator is instrumented already, or an open one is
+   *   instrumented under that name.
    */
   instrumentArbitrator(arbitrator: Arbitrator, options?: InstrumentArbitratorOptions): () => void;
   /**
@@ -58,7 +59,8 @@ export interface TenureMetrics {
    * durations, lateness (run start − slot), missed and skipped slots, zombies, running jobs.
    * Returns a function that stops it.
    *
-   * @throws {@link InvalidArgumentError} for an object that is not a scheduler.
+   * @throws {@link InvalidArgumentError} for an object that is not a scheduler;
+   *   {@link ConflictError} when it is instrumented already.
    */
   instrumentScheduler(scheduler: Scheduler): () => void;
 }
@@ -375,13 +377,19 @@ class Metrics implements TenureMetrics {
         `must be a non-empty string of at most ${MAX_LABEL_CHARS} characters`,
       );
     }
-    const existing = this.#arbitrators.get(name);
-    if (existing && existing.arbitrator !== arbitrator) {
-      if (existing.arbitrator.health().session.state !== 'closed') {
+    for (const other of this.#arbitrators.values()) {
+      if (other.arbitrator === arbitrator) {
         throw new ConflictError(
-          `An open arbitrator is instrumented as "${name}" already: give each its own name`,
+          `This arbitrator is instrumented already (as "${other.name}"): its events would count twice`,
         );
       }
+    }
+    const existing = this.#arbitrators.get(name);
+    // A closed arbitrator's name may be taken over by its replacement.
+    if (existing && existing.arbitrator.health().session.state !== 'closed') {
+      throw new ConflictError(
+        `An open arbitrator is instrumented as "${name}" already: give each its own name`,
+      );
     }
     const entry: InstrumentedArbitrator = { name, arbitrator, epochs: new Map() };
     this.#arbitrators.set(name, entry);
@@ -448,6 +456,11 @@ class Metrics implements TenureMetrics {
       typeof scheduler.election?.name !== 'string'
     ) {
       throw new InvalidArgumentError('scheduler', 'must be a @tenure/cron Scheduler');
+    }
+    if (this.#schedulers.has(scheduler)) {
+      throw new ConflictError(
+        'This scheduler is instrumented already: its events would count twice',
+      );
     }
     const election = scheduler.election.name;
     const onRunStart = (run: RunRecord) => {

@@ -183,6 +183,20 @@ describe('@tenure/prometheus: arbitrators and elections', () => {
     expect(samples.filter((s) => s.name === 'tenure_election_leader')).toEqual([]);
   });
 
+  it('a closed arbitrator reports its session closed; its replacement may take its name', async () => {
+    const a = open();
+    const metrics = createTenureMetrics();
+    metrics.instrumentArbitrator(a);
+    await a.close();
+    const samples = await scrape(metrics);
+    expect(sampleValue(samples, 'tenure_session_up')).toBe(0);
+    expect(sampleValue(samples, 'tenure_session_state', { state: 'closed' })).toBe(1);
+    const b = open();
+    metrics.instrumentArbitrator(b);
+    await b.election(electionName()).campaign();
+    expect(sampleValue(await scrape(metrics), 'tenure_session_up')).toBe(1);
+  });
+
   it('bad input: typed errors at once', () => {
     expect(() => createTenureMetrics({ prefix: 'bad prefix' })).toThrow(InvalidArgumentError);
     expect(() => createTenureMetrics({ registry: {} as Registry })).toThrow(InvalidArgumentError);
@@ -198,6 +212,7 @@ describe('@tenure/prometheus: arbitrators and elections', () => {
     expect(() => metrics.instrumentScheduler({} as Scheduler)).toThrow(InvalidArgumentError);
     const a = open();
     metrics.instrumentArbitrator(a);
+    expect(() => metrics.instrumentArbitrator(a, { name: 'again' })).toThrow(ConflictError);
     expect(() => metrics.instrumentArbitrator(open())).toThrow(ConflictError);
     expect(() => metrics.instrumentArbitrator(open(), { name: '' })).toThrow(InvalidArgumentError);
     expect(() => metrics.instrumentArbitrator(open(), { name: 'second' })).not.toThrow();
@@ -245,6 +260,9 @@ describe('@tenure/prometheus: cron schedulers', () => {
     const metrics = createTenureMetrics();
     const scheduler = new FakeScheduler();
     const stop = metrics.instrumentScheduler(scheduler as unknown as Scheduler);
+    expect(() => metrics.instrumentScheduler(scheduler as unknown as Scheduler)).toThrow(
+      ConflictError,
+    );
     const labels = { election: 'cron-election', job: 'report' };
     scheduler.running = true;
     scheduler.emit('run-start', run);
