@@ -19,6 +19,8 @@
  *
  * - `norun`: `ts`/`js` blocks are type-checked but not run; other blocks are not run at all.
  *   Each one is reported as a skipped test, and the summary lists them: keep them few.
+ * - `output` (on a `text` block): the output the `ts`/`js` block just before it prints; the
+ *   test compares that block's stdout with it, exactly.
  * - `env=etcd`, `env=zookeeper`: the block needs a real server. The test gets one from the
  *   testkit (a local server, or the one `TENURE_ETCD_ENDPOINTS` / `TENURE_ZK_CONNECT` names)
  *   and runs the block with `TENURE_URL` (`etcd://host:port` or `zk://host:port`) and
@@ -67,6 +69,8 @@ interface Block {
   readonly problems: string[];
   /** Base name of the files written for it, unique per block. */
   readonly id: string;
+  /** The stdout it must print: the ```text output block right after it, if any. */
+  expectedOutput?: string;
 }
 
 const LANGS: Record<string, Kind> = {
@@ -122,12 +126,18 @@ function blocksOf(file: string, text: string): Block[] {
     if (j >= lines.length) problems.push('the fence is never closed');
     let norun = false;
     let test = false;
+    let output = false;
     let env: Env | undefined;
     for (const flag of flags) {
       if (flag === 'norun') norun = true;
       else if (flag === 'test') test = true;
+      else if (flag === 'output' && lang === 'text') output = true;
       else if (flag === 'env=etcd' || flag === 'env=zookeeper') env = flag.slice(4) as Env;
-      else problems.push(`unknown flag "${flag}" (known: norun, test, env=etcd, env=zookeeper)`);
+      else {
+        problems.push(
+          `unknown flag "${flag}" (known: norun, test, env=etcd, env=zookeeper; output on text)`,
+        );
+      }
     }
     let kind: Kind = LANGS[lang.toLowerCase()] ?? 'other';
     if (lang === '') problems.push('no language: use ```text for output, ```ts for code');
@@ -137,6 +147,15 @@ function blocksOf(file: string, text: string): Block[] {
       problems.push(`a \`${lang}\` block is not run: mark it \`${lang} norun\` (or use text)`);
     }
     const stem = file.replace(/\.md$/, '').replace(/[^A-Za-z0-9]+/g, '-');
+    if (output) {
+      // What the code block just before prints, exactly.
+      const previous = blocks.at(-1);
+      if (previous === undefined || previous.kind !== 'node' || previous.norun) {
+        problems.push('a ```text output block must follow a ts/js block that runs');
+      } else {
+        previous.expectedOutput = code;
+      }
+    }
     blocks.push({
       where: `${file}:${i + 1}`,
       file,
@@ -485,6 +504,12 @@ async function runNodeBlock(block: Block): Promise<void> {
   expect(outcome.timedOut, context).toBe(false);
   expect(outcome.code, context).toBe(0);
   expect(outcome.stderr, context).toBe('');
+  if (block.expectedOutput !== undefined) {
+    expect(
+      outcome.stdout,
+      `what the block at ${block.where} prints (the text output block after it)`,
+    ).toBe(block.expectedOutput);
+  }
 }
 
 async function runVitestBlock(block: Block): Promise<void> {
