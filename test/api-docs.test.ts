@@ -1,6 +1,6 @@
 /**
- * The API reference (`npm run docs:api`: TypeDoc over every package's TSDoc, see typedoc.json)
- * is generated on every test run, so it cannot rot: it must build, and TypeDoc must report no
+ * The API reference (`npm run docs:api`: TypeDoc over every package's TSDoc and the pages of
+ * docs/, see typedoc.json) is generated on every test run, so it cannot rot: it must build, and TypeDoc must report no
  * broken `{@link}` and no type a package uses in its API without exporting it, except the known
  * warnings below, each waiting for its fix in a package's comments. A known warning that no
  * longer occurs fails the test too, so the list only shrinks: remove its entry.
@@ -97,8 +97,13 @@ it(
         'fixed: remove these from KNOWN in test/api-docs.test.ts',
       ).toEqual([]);
 
-      // A page per package, named after the package.
+      // The guide (docs/README.md is the front page), then a page per package.
       expect(existsSync(join(out, 'index.html'))).toBe(true);
+      for (const doc of readdirSync(join(root, 'docs'))) {
+        if (!doc.endsWith('.md') || doc === 'README.md') continue;
+        const page = join(out, 'documents', doc.replace(/\.md$/, '.html'));
+        expect(existsSync(page), `no page for docs/${doc}`).toBe(true);
+      }
       for (const entry of readdirSync(join(root, 'packages'))) {
         const manifest = join(root, 'packages', entry, 'package.json');
         if (!existsSync(manifest)) continue;
