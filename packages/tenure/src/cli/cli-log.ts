@@ -26,3 +26,26 @@ export function stderrLog(options: { quiet: boolean }): CliLog {
     warn: (message) => write('warning: ', message),
   };
 }
+
+/** How often the same background error is repeated at most, ms. */
+const REPEAT_EVERY_MS = 10_000;
+
+/**
+ * A listener for an arbitrator's `error` events that logs each one, but the same message at
+ * most every 10 s: an unreachable arbitrator fails every retry with the same error.
+ */
+export function errorLogger(log: CliLog): (error: { message: string }) => void {
+  let last: { message: string; at: number } | undefined;
+  let repeats = 0;
+  return (error) => {
+    const now = performance.now();
+    if (last !== undefined && last.message === error.message && now - last.at < REPEAT_EVERY_MS) {
+      repeats += 1;
+      return;
+    }
+    const again = repeats > 0 ? ` (and ${repeats} more like it)` : '';
+    log.info(`arbitrator: ${error.message}${again}`);
+    last = { message: error.message, at: now };
+    repeats = 0;
+  };
+}

@@ -6,7 +6,7 @@
  */
 
 import type { Arbitrator, Election, LeaderInfo } from '@tenure/core';
-import type { CliLog } from './cli-log.js';
+import { type CliLog, errorLogger } from './cli-log.js';
 import { type CommandResult, EXIT } from './exit-codes.js';
 import { asCliError, checkUrl, closeWithin, openArbitrator } from './open-arbitrator.js';
 import { formatTable } from './text-table.js';
@@ -118,7 +118,7 @@ export async function observeElection(
       options,
       name,
       async (_election, arbitrator) => {
-        arbitrator.on('error', (error) => log.info(`arbitrator: ${error.message}`));
+        arbitrator.on('error', errorLogger(log));
         arbitrator.on('connection', (state) => log.info(`connection ${state}`));
         const changes = arbitrator.observe(name, { signal: stop.signal });
         try {

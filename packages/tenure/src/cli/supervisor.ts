@@ -14,7 +14,7 @@ import type { Arbitrator, Election, EndReason, Term } from '@tenure/core';
 import { redactUrl } from '../arbitrator-url.js';
 import { formatDuration } from '../duration.js';
 import { type ChildExit, ChildGroup, describeExit, exitCodeOf } from './child-group.js';
-import type { CliLog } from './cli-log.js';
+import { type CliLog, errorLogger } from './cli-log.js';
 import { CliError, type CommandResult, EXIT } from './exit-codes.js';
 import { graceSettings, maxGraceMs, resolveGrace } from './grace.js';
 import { asCliError, checkUrl, closeWithin, openArbitrator } from './open-arbitrator.js';
@@ -113,7 +113,10 @@ export async function runSupervisor(options: RunOptions, log: CliLog): Promise<C
       options.election,
       options.value === undefined ? {} : { value: options.value },
     );
-    election.on('error', (error) => log.info(`arbitrator: ${error.message}`));
+    const logError = errorLogger(log);
+    arbitrator.on('error', logError);
+    election.on('error', logError);
+    arbitrator.on('connection', (state) => log.info(`connection ${state}`));
     return await lead(options, arbitrator, election, stop, guard, log);
   } catch (error) {
     throw asCliError(error);
