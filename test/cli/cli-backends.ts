@@ -1,12 +1,25 @@
 // The servers the CLI tests run against: one launched etcd node, or one launched ZooKeeper
 // server (tickTime 200 ms, so a 2 s session timeout is granted as asked).
-import { startEtcd, startZooKeeper } from '../../packages/testkit/src/index.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { findEtcdBinary, startEtcd, startZooKeeper } from '../../packages/testkit/src/index.js';
+
+const run = promisify(execFile);
+
+/** A server started by {@link CliBackend.start}. */
+export interface CliServer {
+  readonly port: number;
+  /** The arbitrator URL through `port` (default: the server's own). */
+  url(port?: number): string;
+  /** Deletes a candidate's key behind its back, as an operator could (etcd only). */
+  deleteKey?(key: string): Promise<void>;
+  stop(): Promise<void>;
+}
 
 /** A backend the CLI tests elect on. */
 export interface CliBackend {
   readonly name: 'etcd' | 'zookeeper';
-  /** Starts one server; `url(port)` is the arbitrator URL through `port` (default: the server's). */
-  start(): Promise<{ port: number; url(port?: number): string; stop(): Promise<void> }>;
+  start(): Promise<CliServer>;
 }
 
 export const etcdBackend: CliBackend = {
@@ -16,6 +29,13 @@ export const etcdBackend: CliBackend = {
     return {
       port: node.clientPort,
       url: (port = node.clientPort) => `etcd://127.0.0.1:${port}/cli?ttl=2s`,
+      deleteKey: async (key) => {
+        await run(
+          findEtcdBinary('etcdctl'),
+          [`--endpoints=${node.endpoint}`, '--command-timeout=5s', 'del', key],
+          { timeout: 10_000, env: { ...process.env, ETCDCTL_API: '3' } },
+        );
+      },
       stop: () => node.stop(),
     };
   },

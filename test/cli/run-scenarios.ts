@@ -20,7 +20,7 @@ import {
   Timing,
   waitFor,
 } from '../../packages/testkit/src/index.js';
-import type { CliBackend } from './cli-backends.js';
+import type { CliBackend, CliServer } from './cli-backends.js';
 import {
   assertCliBuilt,
   CHILD,
@@ -48,6 +48,7 @@ interface Scenario {
   proxy(): Promise<TcpProxy>;
   /** Waits for the first log line matching `match`. */
   line(match: (line: ChildLine) => boolean, what: string, timeoutMs?: number): Promise<ChildLine>;
+  readonly server: CliServer;
   /** Waits until the election has `n` candidates. */
   queued(n: number): Promise<void>;
   /** The values of the election's candidates now, in queue order. */
@@ -56,7 +57,7 @@ interface Scenario {
 
 export function describeRunScenarios(backend: CliBackend): void {
   describe.sequential(`tenure run on ${backend.name}`, () => {
-    let server: Awaited<ReturnType<CliBackend['start']>> | undefined;
+    let server: CliServer | undefined;
     let counter = 0;
 
     beforeAll(async () => {
@@ -81,6 +82,7 @@ export function describeRunScenarios(backend: CliBackend): void {
         await body({
           election,
           log,
+          server: server!,
           supervisor: (label, options = {}) => {
             const supervisor = new TenureProcess(
               label,
@@ -284,6 +286,26 @@ export function describeRunScenarios(backend: CliBackend): void {
         const next = await s.line((l) => l.event === 'start' && l.holder === 'b', "b's child");
         expect(next.t - sigterm.t).toBeLessThan(TTL_MS);
       }));
+
+    // Where the backend lets the test delete a key behind the leader's back (etcd: etcdctl).
+    if (backend.name === 'etcd') {
+      it("the leader's key deleted behind its back: its child is killed at once (no grace: a successor may lead already), then it campaigns again", () =>
+        scenario(async (s) => {
+          const a = s.supervisor('a');
+          const first = await s.line((l) => l.event === 'start', 'the first child to start');
+          await s.server.deleteKey!(first.env!.key!);
+          const next = await s.line(
+            (l) => l.event === 'start' && l.pid !== first.pid,
+            "a's next child, in a new term",
+          );
+          expect(next.holder).toBe('a');
+          expect(BigInt(next.epoch!)).toBeGreaterThan(BigInt(first.epoch!));
+          const lines = readChildLog(s.log);
+          expect(lines.filter((l) => l.pid === first.pid && l.event === 'sigterm')).toEqual([]);
+          expect(a.stderr).toMatch(/term \d+ ended \(revoked\); killing the child/);
+          expect(a.stderr).toMatch(/child stopped: signal SIGKILL/);
+        }));
+    }
   });
 }
 
