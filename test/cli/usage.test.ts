@@ -148,6 +148,28 @@ describe('tenure command line', () => {
     expect(result.stderr).toBe('');
   });
 
+  it("nothing of the child's process group outlives a child that exits by itself", async () => {
+    const result = await runTenure([
+      'run',
+      '--url',
+      'memory://',
+      '--election',
+      'e',
+      '-q',
+      '--',
+      'sh',
+      '-c',
+      'sleep 300 & echo $!; exit 0',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const grandchild = Number(result.stdout.trim());
+    expect(grandchild).toBeGreaterThan(0);
+    await waitFor(() => isProcessGone(grandchild), {
+      timeoutMs: 5_000,
+      what: `the background sleep (pid ${grandchild}) to be gone`,
+    });
+  });
+
   it('run of a command that does not exist exits 127', async () => {
     const result = await runTenure([
       'run',

@@ -114,7 +114,15 @@ export class ChildGroup {
       if (this.#exit === undefined) this.signal('SIGKILL');
     }
     const exit = await this.exited;
-    this.signal('SIGKILL');
+    this.killLeftovers();
     return exit;
+  }
+
+  /**
+   * SIGKILLs whatever is left of the group once the child has exited (processes it started in
+   * the background): nothing of it may run on after the term. Call it right after the exit.
+   */
+  killLeftovers(): void {
+    this.signal('SIGKILL');
   }
 }

@@ -235,7 +235,10 @@ async function supervise(
       term.ended.then((reason) => ({ kind: 'term-ended', reason })),
       deadlineNear(term, graceMs, watch.signal).then(() => ({ kind: 'deadline-near' })),
     ]);
-    if (outcome.kind === 'child-exit') return { kind: 'exited', exit: outcome.exit };
+    if (outcome.kind === 'child-exit') {
+      child.killLeftovers();
+      return { kind: 'exited', exit: outcome.exit };
+    }
     // SIGKILL at the term's deadline at the latest: after it, another candidate may lead. A
     // term that ended otherwise (its key deleted, its session gone) may have a successor now.
     const killAfterMs = Math.max(0, Math.min(graceMs, term.remainingMs()));
