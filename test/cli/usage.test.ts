@@ -114,6 +114,14 @@ describe('tenure command line', () => {
     );
   });
 
+  it('jobs without job names is a usage error that says why', async () => {
+    expectOneLineError(
+      await runTenure(['jobs', '--election', 'e', '--url', 'memory://']),
+      USAGE,
+      /name the jobs to show .*hold no list of job names/,
+    );
+  });
+
   it('--help exits 0 and lists the subcommands', async () => {
     const result = await runTenure(['--help']);
     expect(result.code).toBe(0);

@@ -187,9 +187,14 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
         "Reads the records @tenure/cron keeps beside its scheduler's election (--election). They hold no list of job names, so name the jobs to show. Exit 1 when none of them has a record.",
       )
       .requiredOption('--election <name>', "the scheduler's election")
-      .argument('<job...>', 'the jobs to show'),
+      .argument('[job...]', 'the jobs to show'),
     { json: true },
   ).action(async (jobs: string[], flags: CommonFlags & { election: string }) => {
+    if (jobs.length === 0) {
+      throw usageError(
+        "name the jobs to show (tenure jobs JOB… --election NAME): @tenure/cron's records hold no list of job names",
+      );
+    }
     settle(
       await showJobs(
         jobs,
