@@ -9,8 +9,9 @@
  *   `node`. It must exit 0 by itself (nothing left open) with nothing on stderr. A block that
  *   imports from `vitest`, or whose info string has `test`, is a test file: all of those run in
  *   one `vitest run` child.
- * - `sh`, `bash`, `shell`: run with `bash -e -o pipefail` from the repository root, with
- *   `node_modules/.bin` on `PATH`; it must exit 0.
+ * - `sh`, `bash`, `shell`: run with `bash -e -o pipefail` from the repository root, with the
+ *   packages' commands (`tenure`) and `node_modules/.bin` on `PATH`; it must exit 0, and no
+ *   command may be missing.
  * - `json`: parsed.
  * - `text`, `console`, `output`: output shown to the reader; not run.
  * - any other language (`sql`, `yaml`, …) must carry `norun`.
@@ -32,7 +33,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -305,13 +306,26 @@ const perServer: Record<Env, <T>(task: () => Promise<T>) => Promise<T>> = {
 const work = once(async () => {
   await mkdir(join(root, '.tmp'), { recursive: true });
   const dir = await mkdtemp(join(root, '.tmp', 'docs-code-blocks-'));
+  await mkdir(join(dir, 'node_modules', '.bin'), { recursive: true });
   for (const entry of readdirSync(join(root, 'packages'))) {
     const manifest = join(root, 'packages', entry, 'package.json');
     if (!existsSync(manifest)) continue;
-    const { name } = JSON.parse(readFileSync(manifest, 'utf8')) as { name: string };
+    const { name, bin } = JSON.parse(readFileSync(manifest, 'utf8')) as {
+      name: string;
+      bin?: string | Record<string, string>;
+    };
     const link = join(dir, 'node_modules', ...name.split('/'));
     await mkdir(dirname(link), { recursive: true });
     await symlink(join(root, 'packages', entry), link, 'dir');
+    // The package's commands, as an install puts them on PATH. (pnpm links a workspace
+    // package's bin only if its file exists at install time, and a built one does not yet.)
+    const bins = typeof bin === 'string' ? { [name.replace(/^@[^/]+\//, '')]: bin } : (bin ?? {});
+    for (const [command, file] of Object.entries(bins)) {
+      const shim = join(dir, 'node_modules', '.bin', command);
+      const target = join(root, 'packages', entry, file);
+      await writeFile(shim, `#!/bin/sh\nexec "${process.execPath}" "${target}" "$@"\n`);
+      await chmod(shim, 0o755);
+    }
   }
   return dir;
 });
@@ -529,12 +543,19 @@ async function runVitestBlock(block: Block): Promise<void> {
 }
 
 async function runShellBlock(block: Block): Promise<void> {
-  const outcome = await scheduled(block, async () =>
-    run('bash', ['-e', '-o', 'pipefail', '-c', block.code], readerEnv(await serverEnv(block.env))),
-  );
+  const bin = join(await work(), 'node_modules', '.bin');
+  const outcome = await scheduled(block, async () => {
+    const env = readerEnv(await serverEnv(block.env));
+    env.PATH = `${bin}:${env.PATH ?? ''}`;
+    return run('bash', ['-e', '-o', 'pipefail', '-c', block.code], env);
+  });
   const context = `the block at ${block.where}: ${report(outcome)}`;
   expect(outcome.timedOut, context).toBe(false);
   expect(outcome.code, context).toBe(0);
+  // Also when `|| …` swallowed the failure of a command that does not exist.
+  expect(outcome.stderr, context).not.toMatch(
+    /command not found|Cannot find module|ERR_MODULE_NOT_FOUND/,
+  );
 }
 
 const notRun = blocks.filter((b) => b.norun);
