@@ -662,15 +662,6 @@ function anchorsOf(text: string): Set<string> {
   return anchors;
 }
 
-/**
- * Files a page links to that are known to be missing from git, each waiting for its fix; a
- * link to one of these may point nowhere until it lands. Remove each entry once it is there.
- */
-const PENDING_FILES = new Set([
-  // README's performance section shows the benchmark's chart, which is not committed yet.
-  'bench/results/full-latency.svg',
-]);
-
 it('every relative link in README.md and docs/ points to a file (and heading) that exists', () => {
   const broken: string[] = [];
   for (const file of files) {
@@ -680,7 +671,6 @@ it('every relative link in README.md and docs/ points to a file (and heading) th
       if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto:…
       const [path = '', anchor] = target.split('#');
       const resolved = path === '' ? file : relative(root, resolve(root, dirname(file), path));
-      if (PENDING_FILES.has(resolved) && !existsSync(join(root, resolved))) continue;
       if (!existsSync(join(root, resolved))) {
         broken.push(`${file}: ${target} (no file ${resolved})`);
         continue;
