@@ -18,8 +18,9 @@
 export type SessionState = 'granting' | 'live' | 'suspended' | 'closed';
 
 /**
- * The state of one candidacy: `idle` (not in the queue), `campaigning` (in the queue, waiting
- * to lead), `leading` (a term is running).
+ * The state of one candidacy: `idle` (not in the queue), `campaigning` (campaign() was called:
+ * the candidate joins the queue as soon as it has a session, then waits there to lead),
+ * `leading` (a term is running).
  */
 export type ElectionState = 'idle' | 'campaigning' | 'leading';
 
