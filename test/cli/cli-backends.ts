@@ -2,7 +2,12 @@
 // server (tickTime 200 ms, so a 2 s session timeout is granted as asked).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { findEtcdBinary, startEtcd, startZooKeeper } from '../../packages/testkit/src/index.js';
+import {
+  findEtcdBinary,
+  findZooKeeperInstall,
+  startEtcd,
+  startZooKeeper,
+} from '../../packages/testkit/src/index.js';
 
 const run = promisify(execFile);
 
@@ -11,8 +16,8 @@ export interface CliServer {
   readonly port: number;
   /** The arbitrator URL through `port` (default: the server's own). */
   url(port?: number): string;
-  /** Deletes a candidate's key behind its back, as an operator could (etcd only). */
-  deleteKey?(key: string): Promise<void>;
+  /** Deletes a candidate's key behind its back, as an operator could (etcdctl, zkCli). */
+  deleteKey(key: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -48,6 +53,26 @@ export const zookeeperBackend: CliBackend = {
     return {
       port: node.clientPort,
       url: (port = node.clientPort) => `zk://127.0.0.1:${port}/cli?ttl=2s`,
+      deleteKey: async (key) => {
+        // ZooKeeper's own command-line client (zkCli), from the server's jars.
+        const { java, classpath } = findZooKeeperInstall();
+        const { stdout, stderr } = await run(
+          java,
+          [
+            '-cp',
+            classpath.join(':'),
+            'org.apache.zookeeper.ZooKeeperMain',
+            '-server',
+            `127.0.0.1:${node.clientPort}`,
+            'delete',
+            key,
+          ],
+          { timeout: 30_000 },
+        );
+        if (/Exception|Node does not exist/.test(`${stdout}${stderr}`)) {
+          throw new Error(`zkCli delete ${key} failed:\n${stdout}${stderr}`);
+        }
+      },
       stop: () => node.stop(),
     };
   },

@@ -287,25 +287,22 @@ export function describeRunScenarios(backend: CliBackend): void {
         expect(next.t - sigterm.t).toBeLessThan(TTL_MS);
       }));
 
-    // Where the backend lets the test delete a key behind the leader's back (etcd: etcdctl).
-    if (backend.name === 'etcd') {
-      it("the leader's key deleted behind its back: its child is killed at once (no grace: a successor may lead already), then it campaigns again", () =>
-        scenario(async (s) => {
-          const a = s.supervisor('a');
-          const first = await s.line((l) => l.event === 'start', 'the first child to start');
-          await s.server.deleteKey!(first.env!.key!);
-          const next = await s.line(
-            (l) => l.event === 'start' && l.pid !== first.pid,
-            "a's next child, in a new term",
-          );
-          expect(next.holder).toBe('a');
-          expect(BigInt(next.epoch!)).toBeGreaterThan(BigInt(first.epoch!));
-          const lines = readChildLog(s.log);
-          expect(lines.filter((l) => l.pid === first.pid && l.event === 'sigterm')).toEqual([]);
-          expect(a.stderr).toMatch(/term \d+ ended \(revoked\); killing the child/);
-          expect(a.stderr).toMatch(/child stopped: signal SIGKILL/);
-        }));
-    }
+    it("the leader's key deleted behind its back: its child is killed at once (no grace: a successor may lead already), then it campaigns again", () =>
+      scenario(async (s) => {
+        const a = s.supervisor('a');
+        const first = await s.line((l) => l.event === 'start', 'the first child to start');
+        await s.server.deleteKey(first.env!.key!);
+        const next = await s.line(
+          (l) => l.event === 'start' && l.pid !== first.pid,
+          "a's next child, in a new term",
+        );
+        expect(next.holder).toBe('a');
+        expect(BigInt(next.epoch!)).toBeGreaterThan(BigInt(first.epoch!));
+        const lines = readChildLog(s.log);
+        expect(lines.filter((l) => l.pid === first.pid && l.event === 'sigterm')).toEqual([]);
+        expect(a.stderr).toMatch(/term \d+ ended \(revoked\); killing the child/);
+        expect(a.stderr).toMatch(/child stopped: signal SIGKILL/);
+      }));
   });
 }
 
