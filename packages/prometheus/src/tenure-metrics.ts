@@ -236,7 +236,9 @@ class Metrics implements TenureMetrics {
         this.reset();
         for (const { name, arbitrator } of arbitrators()) {
           for (const e of arbitrator.health().elections) {
-            this.set({ arbitrator: name, election: e.name }, e.state === 'leading' ? 1 : 0);
+            // A term whose local deadline has passed is no longer valid, even before it ends.
+            const valid = e.state === 'leading' && (e.remainingMs ?? 0) > 0;
+            this.set({ arbitrator: name, election: e.name }, valid ? 1 : 0);
           }
         }
       },

@@ -145,6 +145,23 @@ describe('@tenure/prometheus: arbitrators and elections', () => {
     a.heal();
   });
 
+  it('a paused leader past its deadline is not counted as leader, before its term has ended', async () => {
+    const a = open();
+    const metrics = createTenureMetrics();
+    metrics.instrumentArbitrator(a);
+    const n = electionName();
+    const term = await a.election(n).campaign();
+    a.pause(); // no timer of a's runs: the term cannot end, but its deadline passes
+    await waitFor(() => !term.isValid(), { timeoutMs: timing.handoverMs, what: 'the deadline' });
+    expect(term.endReason).toBeUndefined();
+    expect(a.health().elections[0]).toMatchObject({ state: 'leading', remainingMs: 0 });
+    const samples = await scrape(metrics);
+    expect(sampleValue(samples, 'tenure_election_leader', { election: n })).toBe(0);
+    expect(sampleValue(samples, 'tenure_session_up')).toBe(0);
+    a.resume();
+    expect(await term.ended).toBe('expired');
+  });
+
   it('labels never carry candidate values, keys or session ids', async () => {
     const a = open();
     const metrics = createTenureMetrics();
