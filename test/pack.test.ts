@@ -1,9 +1,10 @@
 // The published shape of tenure, as a JavaScript consumer gets it: pack @tenure/core,
-// @tenure/memory, @tenure/etcd, @tenure/zookeeper, @tenure/cron and tenure the way
-// `pnpm publish` would (workspace:^ ranges rewritten), npm install the tarballs into an empty
-// project (eventemitter3 and croner come from the npm registry), and run a plain .mjs file that
-// imports `tenure`, elects a leader on memory://, runs a cron job and closes. No TypeScript, no
-// workspace links, no vitest aliases.
+// @tenure/memory, @tenure/etcd, @tenure/zookeeper, @tenure/cron, @tenure/prometheus and tenure
+// the way `pnpm publish` would (workspace:^ ranges rewritten), npm install the tarballs into an
+// empty project (eventemitter3, croner and prom-client, a peer dependency, come from the npm
+// registry), and run a plain .mjs file that imports `tenure`, elects a leader on memory://, runs
+// a cron job, scrapes the metrics and closes. No TypeScript, no workspace links, no vitest
+// aliases.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
-const PACKAGES = ['core', 'memory', 'etcd', 'zookeeper', 'cron', 'tenure'] as const;
+const PACKAGES = ['core', 'memory', 'etcd', 'zookeeper', 'cron', 'prometheus', 'tenure'] as const;
 const STEP_TIMEOUT_MS = 180_000;
 
 interface Result {
@@ -82,9 +83,12 @@ async function pnpm(): Promise<[string, string[]]> {
   return ['npx', ['-y', manifest.packageManager]];
 }
 
-const CONSUMER = `import { connect, createScheduler, InvalidArgumentError, runAsLeader } from 'tenure';
+const CONSUMER = `import { createTenureMetrics } from '@tenure/prometheus';
+import { connect, createScheduler, InvalidArgumentError, runAsLeader } from 'tenure';
 
 const arbitrator = await connect('memory://?ttl=2s');
+const metrics = createTenureMetrics();
+metrics.instrumentArbitrator(arbitrator);
 const election = arbitrator.election('nightly-report', { value: 'consumer-1' });
 const term = await election.campaign();
 console.log(\`leader \${election.value} epoch \${term.epoch} valid \${term.isValid()} ttl \${arbitrator.ttlMs}\`);
@@ -123,6 +127,8 @@ scheduler.start();
 const triggered = await scheduler.trigger('nightly', { key: 'k1' });
 const run = await ran;
 console.log(\`trigger accepted \${triggered.accepted}, run \${run.outcome}\`);
+const scraped = await metrics.registry.metrics();
+console.log(scraped.split('\\n').filter((line) => line.startsWith('tenure_election_terms_started_total')).join(' '));
 await scheduler.stop();
 await arbitrator.close();
 console.log('closed');
@@ -168,6 +174,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
       'tenure-cron-0.1.0.tgz',
       'tenure-etcd-0.1.0.tgz',
       'tenure-memory-0.1.0.tgz',
+      'tenure-prometheus-0.1.0.tgz',
       'tenure-zookeeper-0.1.0.tgz',
     ]);
     const tenure = tarballs.find((t) => t.endsWith('/tenure-0.1.0.tgz'))!;
@@ -206,7 +213,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
         ['install', '--no-package-lock', '--loglevel=error', ...tarballs],
         consumer,
       );
-      for (const dependency of ['eventemitter3', 'croner']) {
+      for (const dependency of ['eventemitter3', 'croner', 'prom-client']) {
         expect(existsSync(join(consumer, 'node_modules', dependency, 'package.json'))).toBe(true);
       }
       await writeFile(join(consumer, 'main.mjs'), CONSUMER);
@@ -223,6 +230,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
         'runAsLeader epoch grew true',
         'cron manual k1 epoch bigint',
         'trigger accepted true, run success',
+        'tenure_election_terms_started_total{arbitrator="default",election="nightly-report"} 2 tenure_election_terms_started_total{arbitrator="default",election="reports"} 1',
         'closed',
       ]);
     },
