@@ -8,8 +8,8 @@
 
 import { AbortedError, type Arbitrator, isTenureError, type TenureError } from '@tenure/core';
 import { type ArbitratorTarget, parseArbitratorUrl } from '../arbitrator-url.js';
-import { connect } from '../connect.js';
 import { formatDuration } from '../duration.js';
+import { connectWithCredentials } from './credentials.js';
 import { CliError, EXIT, usageError } from './exit-codes.js';
 
 /** The environment variable `--url` defaults to. */
@@ -67,7 +67,7 @@ export async function openArbitrator(
 ): Promise<Arbitrator> {
   let arbitrator: Arbitrator;
   try {
-    arbitrator = await connect(url);
+    arbitrator = await connectWithCredentials(url);
   } catch (error) {
     throw asCliError(error);
   }
