@@ -46,7 +46,7 @@ import {
 
 const root = resolve(import.meta.dirname, '..');
 
-/** Seconds a block may run before it is killed (and fails: it should exit by itself). */
+/** How long a block may run, ms, before it is killed (and fails: it should exit by itself). */
 const BLOCK_TIMEOUT_MS = 60_000;
 /** How many node or shell blocks run at once (the machine has two cores). */
 const PARALLEL = 2;
@@ -573,7 +573,7 @@ afterAll(async () => {
   console.log(
     `docs code blocks in ${files.length} files: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}` +
       `\nnot run (norun): ${notRun.length === 0 ? 'none' : notRun.map((b) => `${b.where} ${b.lang}`).join(', ')}` +
-      `\noutput, not run: ${shown.length}`,
+      `\noutput shown, not run: ${shown.length}, of which ${blocks.filter((b) => b.expectedOutput !== undefined).length} compared with what their code prints`,
   );
 });
 
