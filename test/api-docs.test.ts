@@ -16,28 +16,7 @@ const root = join(import.meta.dirname, '..');
 const TIMEOUT_MS = 180_000;
 
 /** Warnings TypeDoc gives today, with the fix each needs (in packages/). */
-const KNOWN: ReadonlyArray<{ warning: string; fix: string }> = [
-  {
-    warning:
-      'LEVELS, defined in @tenure/core/src/logger.ts, is referenced by LogLevel but not included in the documentation',
-    fix: "core/src/logger.ts: declare LogLevel as 'debug' | 'info' | 'warn' | 'error' (or export LEVELS)",
-  },
-  ...['@tenure/cron', 'tenure'].map((module) => ({
-    warning: `The comment for ${module}.CronSchedule.between links to "MAX_ENUMERATED_SLOTS" which was resolved but is not included in the documentation. To fix this warning export it or add { "@tenure/cron": { "MAX_ENUMERATED_SLOTS": "#" }} to the externalSymbolLinkMappings option`,
-    fix: 'cron/src/index.ts: export MAX_ENUMERATED_SLOTS (or drop the {@link} in CronSchedule.between)',
-  })),
-  ...[
-    '@tenure/etcd.createEtcdArbitrator',
-    '@tenure/memory.createMemoryArbitrator',
-    '@tenure/prometheus.TenureMetrics.instrumentArbitrator',
-    '@tenure/prometheus.TenureMetrics.instrumentScheduler',
-    '@tenure/prometheus.createTenureMetrics',
-    '@tenure/zookeeper.createZooKeeperArbitrator',
-  ].map((where) => ({
-    warning: `Failed to resolve link to "InvalidArgumentError" in comment for ${where}`,
-    fix: 'a symbol of another package: write {@link @tenure/core!InvalidArgumentError}',
-  })),
-];
+const KNOWN: ReadonlyArray<{ warning: string; fix: string }> = [];
 
 function typedoc(out: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {

@@ -184,6 +184,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
     expect(files).toContain('package/dist/index.d.ts');
     expect(files).toContain('package/dist/demo/main.js');
     expect(files).toContain('package/dist/cli/main.js');
+    expect(files).toContain('package/bin/tenure.mjs');
     expect(
       files.filter((f) => f.includes('tsbuildinfo') || f.includes('/src/') || f.includes('/test/')),
     ).toEqual([]);
@@ -196,7 +197,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
       '@tenure/zookeeper': '^0.1.0',
       commander: '^14.0.3',
     });
-    expect(JSON.parse(manifest.stdout).bin).toEqual({ tenure: './dist/cli/main.js' });
+    expect(JSON.parse(manifest.stdout).bin).toEqual({ tenure: './bin/tenure.mjs' });
   });
 
   it(

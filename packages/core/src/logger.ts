@@ -27,10 +27,10 @@ export interface LoggingOptions {
   logger?: Logger;
 }
 
-const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** A level of {@link Logger}. */
-export type LogLevel = (typeof LEVELS)[number];
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /**
  * Checks a `logger` option: `undefined`, or an object with `debug`, `info`, `warn` and

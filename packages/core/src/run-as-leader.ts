@@ -88,6 +88,10 @@ export async function runAsLeader(
       }
     } else {
       backoff.reset();
+      // A task that returns at once, on an arbitrator that answers without I/O (the memory
+      // arbitrator), would otherwise loop on microtasks alone and starve every timer, the
+      // caller's abort included: let the event loop turn between terms.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 }

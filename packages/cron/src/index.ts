@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-export { CronSchedule } from './cron-schedule.js';
+export { CronSchedule, MAX_ENUMERATED_SLOTS } from './cron-schedule.js';
 export { jitterDelay } from './jitter.js';
 export { createScheduler } from './scheduler.js';
 export type {

@@ -48,7 +48,7 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
  * Interoperates with etcd's Go `concurrency.Election` and `etcdctl elect`: same keys, values
  * and order. Returns at once; connection problems surface as `error` and `connection` events.
  *
- * @throws {@link InvalidArgumentError} for invalid options, naming the field.
+ * @throws {@link @tenure/core!InvalidArgumentError} for invalid options, naming the field.
  */
 export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitrator {
   if (typeof options !== 'object' || options === null) {

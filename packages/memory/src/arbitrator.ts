@@ -81,7 +81,7 @@ function transport(link: Link, server: MemoryServerImpl): SessionTransport {
  * Same semantics as the etcd and ZooKeeper adapters; use it for demos and for unit tests of
  * code built on tenure, with `pause()`, `expire()`, `partition()` and `heal()` as faults.
  *
- * @throws {@link InvalidArgumentError} for invalid options, at once.
+ * @throws {@link @tenure/core!InvalidArgumentError} for invalid options, at once.
  */
 export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): MemoryArbitrator {
   if (typeof options !== 'object' || options === null) {

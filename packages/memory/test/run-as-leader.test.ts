@@ -25,6 +25,20 @@ describe('runAsLeader on the memory arbitrator', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('a task that returns at once does not starve timers: a timed abort still stops it', async () => {
+    const a = createMemoryArbitrator({ server, ttlMs: 1_000 });
+    let terms = 0;
+    await runAsLeader(
+      a.election('instant'),
+      () => {
+        terms += 1;
+      },
+      { signal: AbortSignal.timeout(100) },
+    );
+    expect(terms).toBeGreaterThan(0);
+    await a.close();
+  });
+
   it('ends a long task through term.signal when the signal aborts, then resolves', async () => {
     const a = createMemoryArbitrator({ server, ttlMs: 1_000 });
     const election = a.election('long');

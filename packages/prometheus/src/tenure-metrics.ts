@@ -49,7 +49,7 @@ export interface TenureMetrics {
    * on it (now or later). Returns a function that stops it (its series disappear from the
    * gauges; counters keep their totals).
    *
-   * @throws {@link InvalidArgumentError} for an object that is not an arbitrator or a bad name;
+   * @throws {@link @tenure/core!InvalidArgumentError} for an object that is not an arbitrator or a bad name;
    *   {@link ConflictError} when this arbitrator is instrumented already, or an open one is
    *   instrumented under that name.
    */
@@ -59,7 +59,7 @@ export interface TenureMetrics {
    * durations, lateness (run start − slot), missed and skipped slots, zombies, running jobs.
    * Returns a function that stops it.
    *
-   * @throws {@link InvalidArgumentError} for an object that is not a scheduler;
+   * @throws {@link @tenure/core!InvalidArgumentError} for an object that is not a scheduler;
    *   {@link ConflictError} when it is instrumented already.
    */
   instrumentScheduler(scheduler: Scheduler): () => void;
@@ -73,7 +73,7 @@ const MAX_LABEL_CHARS = 200;
  * Creates tenure's metrics in a registry (a new one unless `registry` is given). Every metric
  * is described in docs/operations.md.
  *
- * @throws {@link InvalidArgumentError} for a bad option; {@link ConflictError} when the registry
+ * @throws {@link @tenure/core!InvalidArgumentError} for a bad option; {@link ConflictError} when the registry
  *   holds tenure's metrics already (create one `TenureMetrics` per registry and share it).
  */
 export function createTenureMetrics(options: TenureMetricsOptions = {}): TenureMetrics {

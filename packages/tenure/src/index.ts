@@ -84,7 +84,7 @@ export type {
   SkipReason,
   TriggerOptions,
 } from '@tenure/cron';
-export { CronSchedule, createScheduler, jitterDelay } from '@tenure/cron';
+export { CronSchedule, createScheduler, jitterDelay, MAX_ENUMERATED_SLOTS } from '@tenure/cron';
 export type {
   EtcdArbitrator,
   EtcdArbitratorOptions,

@@ -69,7 +69,7 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
  *
  * Returns at once; connection problems surface as `error` and `connection` events.
  *
- * @throws {@link InvalidArgumentError} for invalid options, naming the field.
+ * @throws {@link @tenure/core!InvalidArgumentError} for invalid options, naming the field.
  */
 export function createZooKeeperArbitrator(
   options: ZooKeeperArbitratorOptions,
