@@ -6,9 +6,8 @@
  * (see `herd-protocol.ts`).
  */
 import type { Arbitrator, Election, LeaderInfo } from '@tenure/core';
-import { createEtcdArbitrator } from '@tenure/etcd';
-import { createZooKeeperArbitrator } from '@tenure/zookeeper';
 import { type Campaign, type ElectionObserver, Etcd3 } from 'etcd3';
+import { createBenchArbitrator } from './bench-arbitrator.js';
 import type { HerdReport, HerdRequest } from './herd-protocol.js';
 
 if (!process.send) {
@@ -114,14 +113,7 @@ function start(request: Extract<HerdRequest, { type: 'start' }>): void {
     if (request.backend === 'etcd3') {
       return etcd3Candidate(slot, request.connect, request.election, request.ttlMs);
     }
-    const arbitrator =
-      request.backend === 'etcd'
-        ? createEtcdArbitrator({ endpoints: request.connect, ttlMs: request.ttlMs })
-        : createZooKeeperArbitrator({
-            connect: request.connect,
-            ttlMs: request.ttlMs,
-            root: request.root,
-          });
+    const arbitrator = createBenchArbitrator({ ...request, backend: request.backend });
     return tenureCandidate(slot, arbitrator, request.election);
   });
   candidates = made;

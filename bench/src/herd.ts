@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startZooKeeper, type ZooKeeperNode } from '@tenure/testkit';
 import { Etcd3 } from 'etcd3';
 import type { HerdBackend, HerdReport, HerdRequest } from './herd-protocol.js';
+import { ReportInbox } from './report-inbox.js';
 import {
   delta,
   readEtcdCounters,
@@ -401,8 +402,9 @@ async function waitWatchesStable(probe: HerdProbe): Promise<void> {
 class CandidateGroup {
   readonly #children: ChildProcess[] = [];
   readonly #slotOwner = new Map<number, ChildProcess>();
-  readonly #reports: HerdReport[] = [];
-  readonly #wakers = new Set<() => void>();
+  readonly #inbox = new ReportInbox<HerdReport>((r) =>
+    r.type === 'failed' ? `a candidate process failed: ${r.message}` : undefined,
+  );
   leader: number | undefined;
   leaderEpoch = '';
 
@@ -413,12 +415,9 @@ class CandidateGroup {
         this.leader = report.slot;
         this.leaderEpoch = report.epoch;
       }
-      this.#reports.push(report);
-      for (const wake of [...this.#wakers]) wake();
+      this.#inbox.push(report);
     });
-    child.on('exit', () => {
-      for (const wake of [...this.#wakers]) wake();
-    });
+    child.on('exit', () => this.#inbox.wake());
     for (const slot of start.slots) this.#slotOwner.set(slot, child);
     this.#children.push(child);
     child.send(start);
@@ -426,9 +425,7 @@ class CandidateGroup {
 
   /** Drops `elected` reports already received, so that a wait sees only new ones. */
   forgetElected(): void {
-    for (let i = this.#reports.length - 1; i >= 0; i -= 1) {
-      if (this.#reports[i]?.type === 'elected') this.#reports.splice(i, 1);
-    }
+    this.#inbox.drop((r) => r.type === 'elected');
   }
 
   broadcast(request: HerdRequest): void {
@@ -499,30 +496,11 @@ class CandidateGroup {
     }
   }
 
-  async #take<R extends HerdReport>(
+  #take<R extends HerdReport>(
     match: (r: HerdReport) => r is R,
     timeoutMs: number,
   ): Promise<R | undefined> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const failed = this.#reports.find((r) => r.type === 'failed');
-      if (failed?.type === 'failed')
-        throw new Error(`a candidate process failed: ${failed.message}`);
-      const index = this.#reports.findIndex(match);
-      if (index >= 0) return this.#reports.splice(index, 1)[0] as R;
-      const left = deadline - performance.now();
-      if (left <= 0) return undefined;
-      const wakers = this.#wakers;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          wakers.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        wakers.add(done);
-      });
-    }
+    return this.#inbox.take(match, timeoutMs);
   }
 }
 

@@ -5,8 +5,7 @@
  * `scale-protocol.ts`).
  */
 import type { Arbitrator } from '@tenure/core';
-import { createEtcdArbitrator } from '@tenure/etcd';
-import { createZooKeeperArbitrator } from '@tenure/zookeeper';
+import { createBenchArbitrator } from './bench-arbitrator.js';
 import type { ScaleReport, ScaleRequest } from './scale-protocol.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -30,14 +29,7 @@ const noteError = (error: Error) => {
 
 async function start(request: Extract<ScaleRequest, { type: 'start' }>): Promise<void> {
   const t0 = performance.now();
-  arbitrator =
-    request.backend === 'etcd'
-      ? createEtcdArbitrator({ endpoints: request.connect, ttlMs: request.ttlMs })
-      : createZooKeeperArbitrator({
-          connect: request.connect,
-          ttlMs: request.ttlMs,
-          root: request.root,
-        });
+  arbitrator = createBenchArbitrator(request);
   arbitrator.on('error', noteError);
   const campaigns: Promise<unknown>[] = [];
   for (let i = 0; i < request.count; i += 1) {

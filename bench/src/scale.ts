@@ -8,6 +8,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
+import { ReportInbox } from './report-inbox.js';
 import type { ScaleBackend, ScaleReport, ScaleRequest } from './scale-protocol.js';
 import {
   delta,
@@ -313,8 +314,9 @@ async function measure(options: {
 /** The child process, with a wait for its next report of a type. */
 class ScaleChild {
   readonly #process: ChildProcess;
-  readonly #reports: ScaleReport[] = [];
-  readonly #wakers = new Set<() => void>();
+  readonly #inbox = new ReportInbox<ScaleReport>((r) =>
+    r.type === 'failed' ? `child failed: ${r.message}` : undefined,
+  );
   readonly #exit: Promise<void>;
 
   constructor(path: string, onReport: (report: ScaleReport) => void) {
@@ -324,12 +326,11 @@ class ScaleChild {
     });
     this.#process.on('message', (report: ScaleReport) => {
       onReport(report);
-      this.#reports.push(report);
-      for (const wake of [...this.#wakers]) wake();
+      this.#inbox.push(report);
     });
     this.#exit = new Promise((resolve) =>
       this.#process.once('exit', () => {
-        for (const wake of [...this.#wakers]) wake();
+        this.#inbox.wake();
         resolve();
       }),
     );
@@ -347,29 +348,11 @@ class ScaleChild {
     type: T,
     timeoutMs: number,
   ): Promise<Extract<ScaleReport, { type: T }> | undefined> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const index = this.#reports.findIndex((r) => r.type === type || r.type === 'failed');
-      if (index >= 0) {
-        const [report] = this.#reports.splice(index, 1);
-        if (report?.type === 'failed') throw new Error(`child failed: ${report.message}`);
-        return report as Extract<ScaleReport, { type: T }>;
-      }
-      const left = deadline - performance.now();
-      if (left <= 0 || this.#process.exitCode !== null || this.#process.signalCode !== null) {
-        return undefined;
-      }
-      const wakers = this.#wakers;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          wakers.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        wakers.add(done);
-      });
-    }
+    return this.#inbox.take(
+      (r): r is Extract<ScaleReport, { type: T }> => r.type === type,
+      timeoutMs,
+      () => this.#process.exitCode !== null || this.#process.signalCode !== null,
+    );
   }
 
   /** Resolves `true` once the child has exited, `false` after `timeoutMs`. */
