@@ -5,9 +5,14 @@
  * outlives the test worker.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isProcessGone, WaitTimeoutError, waitFor } from '../../packages/testkit/src/index.js';
+import {
+  isProcessGone,
+  tiedToThisProcess,
+  WaitTimeoutError,
+  waitFor,
+} from '../../packages/testkit/src/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
 /** The built CLI. */
@@ -22,26 +27,6 @@ export function assertCliBuilt(): void {
       `${CLI} is missing: the CLI tests run the built command. Run \`npx tsc -b\` first (\`npm test\` does).`,
     );
   }
-}
-
-let setpriv: string | null | undefined;
-
-function tiedToThisProcess(file: string, args: readonly string[]): [string, string[]] {
-  if (setpriv === undefined) {
-    setpriv = null;
-    for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
-      try {
-        accessSync(candidate, constants.X_OK);
-        setpriv = candidate;
-        break;
-      } catch {
-        // try the next one
-      }
-    }
-  }
-  return setpriv === null
-    ? [file, [...args]]
-    : [setpriv, ['--pdeathsig', 'KILL', '--', file, ...args]];
 }
 
 /** How a process ended. */
@@ -62,7 +47,10 @@ export class TenureProcess {
 
   constructor(label: string, args: readonly string[], env: NodeJS.ProcessEnv = {}) {
     this.label = label;
-    const [file, argv] = tiedToThisProcess(process.execPath, [CLI, ...args]);
+    const { file, args: argv } = tiedToThisProcess({
+      file: process.execPath,
+      args: [CLI, ...args],
+    });
     const { TENURE_URL: _ignored, ...inherited } = process.env;
     this.#child = spawn(file, argv, {
       cwd: root,

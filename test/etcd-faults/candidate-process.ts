@@ -4,7 +4,7 @@
  * process, its events (JSON lines, timed on the machine's monotonic clock) and its commands.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
@@ -13,6 +13,7 @@ import {
   parseRecord,
   processState,
   type TermRecord,
+  tiedToThisProcess,
   WaitTimeoutError,
   waitFor,
 } from '../../packages/testkit/src/index.js';
@@ -60,25 +61,6 @@ export function assertBuilt(packages: readonly string[] = ['core', 'etcd', 'test
       );
     }
   }
-}
-
-let setpriv: string | null | undefined;
-
-/** `setpriv --pdeathsig KILL`, so a child dies with this worker even if it dies by a signal. */
-function tiedToThisProcess(file: string, args: string[]): [string, string[]] {
-  if (setpriv === undefined) {
-    setpriv = null;
-    for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
-      try {
-        accessSync(candidate, constants.X_OK);
-        setpriv = candidate;
-        break;
-      } catch {
-        // try the next one
-      }
-    }
-  }
-  return setpriv === null ? [file, args] : [setpriv, ['--pdeathsig', 'KILL', '--', file, ...args]];
 }
 
 /** An election candidate running the fixture in its own process. */
@@ -143,7 +125,7 @@ export class CandidateProcess {
       options.holder,
       ...(options.campaign === false ? ['--no-campaign'] : []),
     ];
-    const [file, argv] = tiedToThisProcess(process.execPath, args);
+    const { file, args: argv } = tiedToThisProcess({ file: process.execPath, args });
     const child = spawn(file, argv, { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
     const candidate = new CandidateProcess(options.holder, child);
     await candidate.next((e) => e.type === 'started', { timeoutMs, what: 'the fixture to start' });

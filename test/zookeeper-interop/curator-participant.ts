@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
@@ -21,6 +21,7 @@ import {
   monotonicNow,
   processState,
   Timing,
+  tiedToThisProcess,
   WaitTimeoutError,
 } from '../../packages/testkit/src/index.js';
 
@@ -302,34 +303,6 @@ function run(
   });
 }
 
-let setpriv: string | null | undefined;
-
-/**
- * `file args…` under `setpriv --pdeathsig KILL`, so the kernel kills the JVM when this process
- * dies, a signal included (as the testkit's etcd launcher does). Without setpriv, the JVM still
- * exits when its stdin closes, which happens when this process dies.
- */
-function tiedToThisProcess(file: string, args: readonly string[]): [string, string[]] {
-  if (setpriv === undefined) {
-    setpriv = null;
-    if (process.platform === 'linux') {
-      for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
-        if (!existsSync(candidate)) continue;
-        // Older setpriv lacks --pdeathsig; ask it once.
-        const probe = spawnSync(candidate, ['--pdeathsig', 'KILL', '--', 'true'], {
-          stdio: 'ignore',
-          timeout: 5_000,
-        });
-        if (probe.status === 0) setpriv = candidate;
-        break;
-      }
-    }
-  }
-  return setpriv === null
-    ? [file, [...args]]
-    : [setpriv, ['--pdeathsig', 'KILL', '--', file, ...args]];
-}
-
 /** A connection state of Curator's `ConnectionStateListener`. */
 export type CuratorConnectionState =
   | 'CONNECTED'
@@ -504,19 +477,22 @@ class JvmParticipant implements CuratorParticipant {
   constructor(options: CuratorParticipantOptions, compiled: CompiledCuratorParticipant) {
     this.id = options.id;
     this.path = options.path;
-    const [file, args] = tiedToThisProcess(compiled.java, [
-      ...JVM_FLAGS,
-      ...(compiled.cdsArchive === undefined
-        ? []
-        : [`-XX:SharedArchiveFile=${compiled.cdsArchive}`]),
-      '-cp',
-      compiled.classpath,
-      MAIN_CLASS,
-      options.connectString,
-      options.path,
-      options.id,
-      String(options.sessionTimeoutMs),
-    ]);
+    const { file, args } = tiedToThisProcess({
+      file: compiled.java,
+      args: [
+        ...JVM_FLAGS,
+        ...(compiled.cdsArchive === undefined
+          ? []
+          : [`-XX:SharedArchiveFile=${compiled.cdsArchive}`]),
+        '-cp',
+        compiled.classpath,
+        MAIN_CLASS,
+        options.connectString,
+        options.path,
+        options.id,
+        String(options.sessionTimeoutMs),
+      ],
+    });
     this.#spawnedAt = monotonicNow();
     const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child = child;

@@ -30,6 +30,8 @@ export type {
   StartEtcdOptions,
 } from './etcd-node.js';
 export { startEtcd } from './etcd-node.js';
+export type { Command } from './kill-on-exit.js';
+export { tiedToThisProcess } from './kill-on-exit.js';
 export type { LeaderSequenceKind } from './leader-sequence.js';
 export { describeLeader, leaderSequenceViolations } from './leader-sequence.js';
 export { isProcessGone, processState } from './process-status.js';
