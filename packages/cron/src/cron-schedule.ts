@@ -56,6 +56,18 @@ export class CronSchedule {
     this.timezone = timezone;
   }
 
+  /**
+   * Throws an {@link InvalidArgumentError} naming `schedule` unless the expression has a slot
+   * after `afterMs` (`0 0 30 2 *`, 30 February, has none: such a job would silently never run).
+   */
+  assertFiresAfter(afterMs: number): void {
+    if (this.next(afterMs) !== undefined) return;
+    throw new InvalidArgumentError(
+      'schedule',
+      `"${this.expression}" never fires${this.timezone ? ` in ${this.timezone}` : ''} after ${new Date(afterMs).toISOString()}`,
+    );
+  }
+
   /** The first slot strictly after `afterMs`, or `undefined` if there is none. */
   next(afterMs: number): number | undefined {
     return this.#cron.nextRun(new Date(afterMs))?.getTime();

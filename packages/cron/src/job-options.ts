@@ -32,7 +32,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The longest job name: its records' keys (`cron/<name>/history`) must fit the key limit. */
 export const MAX_JOB_NAME_BYTES = MAX_KEY_BYTES - 'cron//triggers'.length;
 
-/** Checks a job name: a non-empty string of letters, digits and `._:@-`. */
+/** Checks a job name: a non-empty string of letters, digits and `._:@-`, other than `.` and `..`. */
 export function validateJobName(name: unknown): string {
   if (typeof name !== 'string' || name === '') {
     throw new InvalidArgumentError('name', 'must be a non-empty string');
@@ -42,6 +42,10 @@ export function validateJobName(name: unknown): string {
       'name',
       `may contain only letters, digits and "._:@-" (got "${name}")`,
     );
+  }
+  if (name === '.' || name === '..') {
+    // Path segments on every arbitrator's key layout (`cron/../state` would leave the job's space).
+    throw new InvalidArgumentError('name', `must not be "${name}"`);
   }
   if (Buffer.byteLength(name) > MAX_JOB_NAME_BYTES) {
     throw new InvalidArgumentError('name', `must be at most ${MAX_JOB_NAME_BYTES} bytes`);

@@ -143,6 +143,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     }
     const resolved = resolveJobOptions(options);
     const cron = new CronSchedule(schedule, resolved.timezone);
+    cron.assertFiresAfter(this.#options.now());
     if (this.#jobs.has(name)) throw new ConflictError(`A job named "${name}" was added already`);
     if (this.#state === 'stopping' || this.#state === 'stopped') {
       throw new IllegalStateError('The scheduler is stopped');

@@ -211,7 +211,8 @@ export interface Scheduler extends EventEmitter<SchedulerEvents> {
   readonly state: SchedulerState;
   /**
    * Registers a job. Throws {@link InvalidArgumentError} at once, naming the field, for an
-   * invalid name, cron expression, time zone or option, and {@link ConflictError} for a name
+   * invalid name (`.` and `..` included), a cron expression that is invalid or never fires from
+   * now on, an invalid time zone or option, and {@link ConflictError} for a name
    * already added. Jobs can be added before or after `start()`.
    */
   add(name: string, schedule: string, handler: JobHandler, options?: JobOptions): this;

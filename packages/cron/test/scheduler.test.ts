@@ -503,6 +503,13 @@ describe('bad input', () => {
       [() => scheduler.add('a/b', '* * * * *', noop), 'INVALID_ARGUMENT', 'name'],
       [() => scheduler.add('', '* * * * *', noop), 'INVALID_ARGUMENT', 'name'],
       [() => scheduler.add('a', '* * * * *', 'nope' as never), 'INVALID_ARGUMENT', 'handler'],
+      // Schedules that never fire: 30 February, 31 April, a year already past.
+      [() => scheduler.add('a', '0 0 30 2 *', noop), 'INVALID_ARGUMENT', 'schedule'],
+      [() => scheduler.add('a', '0 0 31 4 *', noop), 'INVALID_ARGUMENT', 'schedule'],
+      [() => scheduler.add('a', '0 0 0 1 1 * 2020', noop), 'INVALID_ARGUMENT', 'schedule'],
+      // `.` and `..` would be path segments in the records' keys.
+      [() => scheduler.add('.', '* * * * *', noop), 'INVALID_ARGUMENT', 'name'],
+      [() => scheduler.add('..', '* * * * *', noop), 'INVALID_ARGUMENT', 'name'],
     ];
     for (const [call, code, field] of cases) {
       let thrown: unknown;
@@ -511,14 +518,19 @@ describe('bad input', () => {
       } catch (error) {
         thrown = error;
       }
-      expect(thrown, field).toMatchObject({ code });
+      expect(thrown, field).toMatchObject({ code, field });
       expect((thrown as Error).message, field).toContain(field);
     }
+    expect(() => scheduler.add('feb-30', '0 0 30 2 *', noop)).toThrow(/never fires/);
+    // Rare but real: 29 February, and names with dots in them.
+    scheduler.add('leap-day', '0 0 29 2 *', noop);
+    scheduler.add('...', '* * * * *', noop);
+    scheduler.add('.hidden', '* * * * *', noop);
     scheduler.add('a', '* * * * *', noop);
     expect(() => scheduler.add('a', '*/5 * * * *', noop)).toThrow(
       expect.objectContaining({ code: 'CONFLICT', message: expect.stringContaining('"a"') }),
     );
-    expect(scheduler.jobs().map((j) => j.name)).toEqual(['a']);
+    expect(scheduler.jobs().map((j) => j.name)).toEqual(['leap-day', '...', '.hidden', 'a']);
   });
 });
 
