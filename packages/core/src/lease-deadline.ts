@@ -41,6 +41,10 @@ export class LeaseDeadline {
   #at = Number.NEGATIVE_INFINITY;
   #timer: TimerHandle | undefined;
   #stopped = false;
+  /** Holders of the watchdog (terms in progress): while any, the deadline is checked every tick. */
+  #holds = 0;
+  /** The deadline whose lapse was reported (`onLapse` runs once per lapse). */
+  #lapseReportedAt = Number.NaN;
 
   constructor(options: LeaseDeadlineOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -63,6 +67,34 @@ export class LeaseDeadline {
   /** The TTL in force, ms. */
   get ttlMs(): number {
     return this.#ttlMs;
+  }
+
+  /**
+   * The watchdog's period while held: min(50 ms, ttl/40). After a pause (SIGSTOP, a long
+   * synchronous stretch) Node runs the timers that fell due in order of their due time, and the
+   * tick is never due more than one period ahead: so the lapse is seen before any timer that was
+   * set more than one period before it falls due.
+   */
+  get tickMs(): number {
+    return Math.min(50, this.#ttlMs / 40);
+  }
+
+  /**
+   * Holds the watchdog while a term is in progress: until the returned function is called (once
+   * per hold; later calls are ignored), the deadline is checked every {@link tickMs} instead of
+   * by one timer due at the deadline, so `onLapse` runs before callbacks that fell due during a
+   * pause. Costs one timer callback per tick, only while held.
+   */
+  hold(): () => void {
+    this.#holds += 1;
+    this.#arm();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds -= 1;
+      this.#arm();
+    };
   }
 
   /** The span of validity one acknowledged renewal buys, ms. */
@@ -117,19 +149,29 @@ export class LeaseDeadline {
 
   #arm(): void {
     this.#disarm();
-    if (this.#onLapse === undefined) return;
+    if (this.#onLapse === undefined || this.#stopped || this.#at === Number.NEGATIVE_INFINITY) {
+      return;
+    }
     const fire = () => {
       this.#timer = undefined;
       if (this.#stopped) return;
       const left = this.#at - this.#clock.now();
-      // A timer may fire a little early on some clocks; re-arm for the remainder.
+      // Not due yet (a tick, or a timer that fired a little early): check again later.
       if (left > 0) {
-        this.#timer = this.#clock.setTimeout(fire, left);
+        this.#timer = this.#clock.setTimeout(fire, this.#nextCheckMs(left));
         return;
       }
+      this.#lapseReportedAt = this.#at;
       this.#onLapse?.();
     };
-    this.#timer = this.#clock.setTimeout(fire, Math.max(0, this.#at - this.#clock.now()));
+    const left = this.#at - this.#clock.now();
+    // Lapsed already and reported: wait for the next acknowledgement.
+    if (left <= 0 && this.#lapseReportedAt === this.#at) return;
+    this.#timer = this.#clock.setTimeout(fire, this.#nextCheckMs(Math.max(0, left)));
+  }
+
+  #nextCheckMs(left: number): number {
+    return this.#holds > 0 ? Math.min(left, this.tickMs) : left;
   }
 
   #disarm(): void {

@@ -28,6 +28,15 @@ export interface SessionSource {
   probe(sessionId: string): Promise<boolean>;
   /** Reports that `sessionId` was found gone (e.g. a request named a lease that no longer exists). */
   lost(sessionId: string): void;
+  /**
+   * Checks the local deadline every short tick until the returned function is called (a term is
+   * in progress), so that a lapse ends the term before callbacks that fell due during a pause.
+   */
+  holdWatchdog(): () => void;
+  /** The renewal interval in force, ms: the period of the elections' consistency reads. */
+  readonly renewIntervalMs: number;
+  /** Runs `fn` after `ms` on the session's timers; returns a function that cancels it. */
+  timer(fn: () => void, ms: number): () => void;
 }
 
 /** Where a candidate's key stands in its queue. */

@@ -16,6 +16,7 @@ import {
   type LeaderWatchHandle,
   type QueueBackend,
   type QueueKey,
+  type QueuePosition,
   SessionGoneError,
   type SessionRef,
   type SessionSource,
@@ -85,6 +86,8 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
   #value: string;
   #state: ElectionState = 'idle';
   #term: ManagedTerm | undefined;
+  /** The session the current term holds its key on. */
+  #termSession: SessionRef | undefined;
   #own: QueueKey | undefined;
   /** The epoch of the latest term: a new term's must be larger (G2). */
   #lastEpoch = -1n;
@@ -453,10 +456,24 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
           },
         );
       }
+      // A watch can lose an event (see #checkPeriodically): while we wait, a read once per
+      // renewal interval wakes the wait when the queue no longer matches what it waits for.
+      const waitingFor = position.predecessor;
+      const stopCheck = this.#checkPeriodically(
+        own,
+        (now) =>
+          now.kind === 'behind' &&
+          now.predecessor.key === waitingFor.key &&
+          now.predecessor.epoch === waitingFor.epoch,
+        () => {
+          for (const wake of [...this.#wakeups]) wake();
+        },
+      );
       let outcome: WaitOutcome;
       try {
         outcome = await this.#waitDeleted(position.predecessor, position, [stop, session.lost]);
       } finally {
+        stopCheck();
         headWatch?.abort();
       }
       // The head's deletion reached us before our predecessor's (a client's events come in
@@ -517,27 +534,88 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     if (stop.aborted) return 'resigned';
     this.#lastEpoch = own.epoch;
     this.#term = term;
-    this.#transition('leading');
-    this.emit('elected', term);
-    for (const waiter of [...this.#waiters]) waiter.resolve(term);
-    this.#waiters.clear();
+    this.#termSession = session;
+    // While the term lasts, the session's deadline is checked every short tick, so that after a
+    // pause the term ends before the user's callbacks that fell due meanwhile (see lease-deadline).
+    const releaseWatchdog = sessions.holdWatchdog();
+    // The key gone, seen by the periodic read when a watch event was lost: revoked too.
+    const stopCheck = this.#checkPeriodically(
+      own,
+      (now) => now.kind !== 'gone',
+      () => this.#revoked(term, session),
+    );
+    try {
+      this.#transition('leading');
+      this.emit('elected', term);
+      for (const waiter of [...this.#waiters]) waiter.resolve(term);
+      this.#waiters.clear();
 
-    // Our key deleted while the session lives means someone revoked it.
-    ownWatch.onDeleted = () => {
-      if (term.endReason !== undefined) return;
-      sessions.probe(session.id).then(
-        (alive) => {
-          if (alive) this.#endTerm('revoked', term);
-        },
-        () => {
-          // Unreachable: the deadline ends the term if the session cannot be renewed.
-        },
-      );
+      // Our key deleted: the term ends at once (G9), whatever a confirmation would say.
+      ownWatch.onDeleted = () => this.#revoked(term, session);
+      if (ownWatch.deleted) ownWatch.onDeleted();
+      const reason = await term.ended;
+      if (this.#state === 'leading') this.#transition('campaigning');
+      return reason;
+    } finally {
+      stopCheck();
+      releaseWatchdog();
+    }
+  }
+
+  #sessionOf(term: ManagedTerm): SessionRef | undefined {
+    return this.#term === term ? this.#termSession : undefined;
+  }
+
+  /**
+   * The term's key was found gone while the term lasted: someone deleted it (an operator, a
+   * script) or its session ended. The term ends `revoked` before anything else happens (G9);
+   * then a probe of the session finds out whether the session went with it (it reports a loss
+   * itself), so the driver rejoins on a live session. A failed probe changes nothing: the
+   * session's deadline covers an unreachable arbitrator.
+   */
+  #revoked(term: ManagedTerm, session: SessionRef): void {
+    if (term.endReason !== undefined) return;
+    this.#endTerm('revoked', term);
+    this.#sessions.probe(session.id).catch(() => {});
+  }
+
+  /**
+   * The consistency check that bounds how long a lost watch event can go unnoticed: a read of
+   * `own`'s position once per renewal interval until the returned function is called; `onChange`
+   * runs when a read disagrees with what the caller's watch expects. Watches can lose events
+   * (a client library resuming a watch past the events it should replay, a compaction at a
+   * delete's revision, a server bug), so neither a waiting candidate nor a leader waits on a
+   * watch alone: a lost event is noticed within one interval plus one read. A failed read is
+   * ignored (the next one, the reconnect's resync and the session's deadline cover it).
+   */
+  #checkPeriodically(
+    own: QueueKey,
+    agrees: (position: QueuePosition) => boolean,
+    onChange: () => void,
+  ): () => void {
+    let stopped = false;
+    let cancel: (() => void) | undefined;
+    const check = () => {
+      cancel = undefined;
+      if (stopped) return;
+      this.#backend
+        .position(own)
+        .then(
+          (position) => {
+            if (!stopped && !agrees(position)) onChange();
+          },
+          () => {},
+        )
+        .finally(() => {
+          if (!stopped) cancel = this.#sessions.timer(check, this.#sessions.renewIntervalMs);
+        });
     };
-    if (ownWatch.deleted) ownWatch.onDeleted();
-    const reason = await term.ended;
-    if (this.#state === 'leading') this.#transition('campaigning');
-    return reason;
+    cancel = this.#sessions.timer(check, this.#sessions.renewIntervalMs);
+    return () => {
+      stopped = true;
+      cancel?.();
+      cancel = undefined;
+    };
   }
 
   /** Runs a fenced operation for `term`, naming the term's end in a refusal. */
@@ -546,6 +624,13 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
       return await op();
     } catch (error) {
       if (error instanceof LeadershipLostError && error.reason === undefined) {
+        // The arbitrator refused the write because the term's key is gone: the term has ended,
+        // whether or not its deletion was seen yet (G9).
+        if (term.endReason === undefined && this.#term === term) {
+          const session = this.#sessionOf(term);
+          if (session) this.#revoked(term, session);
+          else this.#endTerm('revoked', term);
+        }
         throw new LeadershipLostError(error.message, {
           reason: term.endReason ?? 'revoked',
           epoch: term.epoch,
@@ -620,6 +705,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     if (!term || (only && term !== only)) return;
     if (!term.end(reason)) return;
     this.#term = undefined;
+    this.#termSession = undefined;
     this.emit('ended', term, reason);
   }
 

@@ -108,6 +108,19 @@ export class SessionKeeper implements SessionSource {
     return this.deadline.ttlMs;
   }
 
+  /** The renewal interval in force, ms (a share of the granted TTL). */
+  get renewIntervalMs(): number {
+    return this.#renewMs();
+  }
+
+  holdWatchdog(): () => void {
+    return this.deadline.hold();
+  }
+
+  timer(fn: () => void, ms: number): () => void {
+    return this.#timers.setTimeout(fn, ms);
+  }
+
   /** The id of the current session, or `''` while none. */
   get id(): string {
     return this.#current?.id ?? '';

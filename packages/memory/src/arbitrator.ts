@@ -13,6 +13,7 @@ import { MemoryServerImpl, SessionGoneError, sharedServerImpl } from './server.j
 class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
   readonly #server: MemoryServerImpl;
   readonly #link: Link;
+  #keeper: SessionKeeper | undefined;
 
   constructor(server: MemoryServerImpl, link: Link, logger: Logger | undefined) {
     super({
@@ -44,9 +45,19 @@ class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
     this.#link.resume();
   }
 
+  override start(sessions: SessionKeeper): void {
+    this.#keeper = sessions;
+    super.start(sessions);
+  }
+
   expire(): void {
     const id = this.sessionId;
-    if (id) this.#server.revoke(id);
+    if (!id) return;
+    // A connected client hears of its session's end before any of its keys' deletions (as a
+    // ZooKeeper client does): its terms end `session-lost`. A paused or cut-off one learns of it
+    // later, from the deletions (`revoked`) or its next renewal.
+    if (!this.#link.paused && !this.#link.partitioned) this.#keeper?.lost(id);
+    this.#server.revoke(id);
   }
 
   partition(): void {

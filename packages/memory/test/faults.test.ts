@@ -125,6 +125,56 @@ describe('memory arbitrator faults', () => {
     expect(again.epoch).toBeGreaterThan(term.epoch);
   });
 
+  it('a deleted key ends the term at once, even when no confirming request gets through (G9)', async () => {
+    // Requests and notifications take 50 ms: the deletion's notification arrives, then the
+    // client is cut off, so any confirmation it sends fails. The term must not outlive the key.
+    const a = open(50);
+    const b = open();
+    const n = name();
+    const ea = a.election(n, { value: 'a' });
+    const term = await ea.campaign();
+    const pb = b.election(n, { value: 'b' }).campaign();
+    await until('b queued', () => server.queue(n).length === 2 || undefined);
+    server_deleteKey(n, term.key);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    a.partition();
+    // b leads on the deletion; at that instant a's term must already be over.
+    const tb = await pb;
+    expect(tb.isValid()).toBe(true);
+    expect(term.isValid()).toBe(false);
+    expect(term.endReason).toBe('revoked');
+    a.heal();
+  });
+
+  it('a fenced write refused because the key is gone ends the term at once (G9)', async () => {
+    // The deletion's notification is lost (a partition drops it), yet the client can still
+    // write: the arbitrator's refusal alone must end the term.
+    const a = open();
+    const n = name();
+    const ea = a.election(n, { value: 'a' });
+    const term = await ea.campaign();
+    a.partition();
+    server_deleteKey(n, term.key);
+    a.heal();
+    await expect(term.put('k', 'v')).rejects.toBeInstanceOf(LeadershipLostError);
+    expect(term.isValid()).toBe(false);
+    expect(term.endReason).toBe('revoked');
+    const again = await ea.campaign();
+    expect(again.epoch).toBeGreaterThan(term.epoch);
+  });
+
+  it('a lost deletion is noticed by the periodic read within one renewal interval', async () => {
+    const a = open();
+    const n = name();
+    const ea = a.election(n, { value: 'a' });
+    const term = await ea.campaign();
+    a.partition();
+    server_deleteKey(n, term.key);
+    a.heal();
+    // No notification will come: the read every ttl/3 finds the key gone.
+    expect(await term.ended).toBe('revoked');
+  });
+
   it('resign during a partition does not hang, and the key goes once healed', async () => {
     const a = open();
     const b = open();
