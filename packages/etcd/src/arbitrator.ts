@@ -152,7 +152,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
         return () => clearTimeout(timer);
       },
     },
-    new LeaseTransport(client, (): number => Math.min(timeoutMs, keeper.ttlMs / 3)),
+    new LeaseTransport(client, (): number => Math.min(timeoutMs, keeper.ttlMs / 3), namespace),
     {
       ttlMs,
       maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,

@@ -1,20 +1,73 @@
 import type { SessionTransport } from '@tenure/core/internal';
-import type { Etcd3 } from 'etcd3';
+import { castGrpcError, type Etcd3, EtcdPermissionDeniedError } from 'etcd3';
 import { rethrow, toTenureError } from './etcd-errors.js';
+
+/** The part of a gRPC duplex stream a keep-alive uses. */
+interface KeepAliveStream {
+  on(event: 'data', listener: (response: { TTL: string }) => void): unknown;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  write(request: { ID: string }): unknown;
+  readonly writable?: boolean;
+  end(): void;
+  cancel?(): void;
+}
+
+/** A unary gRPC call as grpc-js generates it. */
+type UnaryCall = (
+  request: object,
+  metadata: unknown,
+  options: { deadline: Date },
+  callback: (error: Error | null, response: unknown) => void,
+) => unknown;
+
+/** One member's gRPC services, as etcd3's connection pool hands them out. */
+interface MemberServices {
+  /** `host:port` of the member. */
+  readonly host: string;
+  readonly metadata: unknown;
+  keepAlive(options: { deadline: Date }): KeepAliveStream;
+  /** A unary call on one of the member's services (`KV`, `Maintenance`). */
+  call(
+    service: 'KV' | 'Maintenance',
+    method: string,
+    request: object,
+    deadline: Date,
+  ): Promise<unknown>;
+}
+
+/**
+ * The first etcd version whose leader confirms its leadership (a ReadIndex round) before it
+ * renews a lease: "linearizable renew lease", etcd PR 13690, released in 3.5.3.
+ */
+const LINEARIZABLE_RENEW = [3, 5, 3] as const;
 
 /**
  * Sessions as etcd leases. etcd grants whole seconds and may raise the TTL (its minimum is
  * 1.5 × election timeout, 2 s by default); the keeper uses the granted value. Each renewal is
  * one short keep-alive stream with a deadline, so a black-holed connection fails the renewal
  * in time instead of waiting on a stream that never answers.
+ *
+ * Before etcd 3.5.3 a leader that has lost its quorum (isolated, deposed, stuck) answers
+ * keep-alives from its own lease table until it steps down, so an acknowledged keep-alive does
+ * not prove that the raft leader saw it (guarantee G1). On such a member a renewal resolves
+ * `true` only after a linearizable read, sent on the same member after the keep-alive's reply,
+ * has passed etcd's ReadIndex round: the member's leader was confirmed by a quorum after the
+ * renewal. Each member's version is read once (the maintenance Status call); members that
+ * report 3.5.3 or later get the keep-alive alone.
  */
 export class LeaseTransport implements SessionTransport {
   readonly #client: Etcd3;
   readonly #timeoutMs: () => number;
+  /** The key the confirming read names (any key: a refused permission still proves the round). */
+  readonly #probeKey: Buffer;
+  /** Per member (`host:port`): whether its leader renews linearizably (3.5.3+). */
+  readonly #linearizableRenew = new Map<string, Promise<boolean>>();
 
-  constructor(client: Etcd3, timeoutMs: () => number) {
+  constructor(client: Etcd3, timeoutMs: () => number, namespace = '') {
     this.#client = client;
     this.#timeoutMs = timeoutMs;
+    this.#probeKey = Buffer.from(`${namespace}tenure-data/`, 'utf8');
   }
 
   async grant(ttlMs: number): Promise<{ id: string; ttlMs: number }> {
@@ -27,23 +80,26 @@ export class LeaseTransport implements SessionTransport {
   }
 
   async keepAlive(id: string): Promise<boolean> {
-    const stream = await this.#client.leaseClient
-      .leaseKeepAlive(this.#deadline())
-      .catch(rethrow('lease keep-alive', id));
     try {
-      const ttl = await new Promise<string>((resolve, reject) => {
-        stream.on('data', (response: { TTL: string }) => resolve(response.TTL));
-        stream.on('error', (error: unknown) => reject(error));
-        stream.on('end', () => reject(new Error('keep-alive stream ended without a reply')));
-        stream.write({ ID: id });
+      const pinned = await withMember(this.#client, async (member) => {
+        const ttl = await keepAliveOnce(id, () => member.keepAlive(this.#deadline()));
+        if (ttl <= 0 || (await this.#renewsLinearizably(member))) return ttl;
+        await this.#confirmRead((request, deadline) =>
+          member.call('KV', 'range', request, deadline),
+        );
+        return ttl;
       });
-      // etcd answers TTL 0 for a lease it no longer has.
-      return Number(ttl) > 0;
+      if (pinned !== undefined) return pinned > 0;
+      // An etcd3 without the internals used above: the keep-alive and the read go to members
+      // of etcd3's choice. The read still proves a quorum-confirmed leader after the renewal.
+      const ttl = await keepAliveOnce(id, () =>
+        this.#client.leaseClient.leaseKeepAlive(this.#deadline()),
+      );
+      if (ttl <= 0) return false;
+      await this.#confirmRead((request, deadline) => this.#client.kv.range(request, { deadline }));
+      return true;
     } catch (error) {
       throw toTenureError(error, 'lease keep-alive', id);
-    } finally {
-      stream.end();
-      stream.cancel?.();
     }
   }
 
@@ -57,7 +113,138 @@ export class LeaseTransport implements SessionTransport {
       });
   }
 
+  /**
+   * A linearizable (not serializable) read: etcd answers it only after its ReadIndex round has
+   * confirmed the member's leader with a quorum. etcd checks key permissions after that round,
+   * so a refusal (a user without rights on the probe key) proves it as well.
+   */
+  async #confirmRead(range: (request: object, deadline: Date) => Promise<unknown>): Promise<void> {
+    const request = { key: this.#probeKey, count_only: true, serializable: false };
+    try {
+      await range(request, this.#deadline().deadline);
+    } catch (error) {
+      if (error instanceof EtcdPermissionDeniedError) return;
+      throw error;
+    }
+  }
+
+  /** Whether `member` runs etcd 3.5.3 or later, asked once; `false` when the answer fails. */
+  #renewsLinearizably(member: MemberServices): Promise<boolean> {
+    let known = this.#linearizableRenew.get(member.host);
+    if (known === undefined) {
+      known = member.call('Maintenance', 'status', {}, this.#deadline().deadline).then((status) => {
+        const version = (status as { version?: unknown }).version;
+        return typeof version === 'string' && atLeast(version, LINEARIZABLE_RENEW);
+      });
+      this.#linearizableRenew.set(member.host, known);
+      // Not known: do the read this time, ask again next time.
+      known.catch(() => this.#linearizableRenew.delete(member.host));
+    }
+    return known.catch(() => false);
+  }
+
   #deadline(): { deadline: Date } {
     return { deadline: new Date(Date.now() + this.#timeoutMs()) };
   }
+}
+
+/** One keep-alive on a fresh stream; resolves with the TTL etcd answered (0: no such lease). */
+async function keepAliveOnce(
+  id: string,
+  open: () => KeepAliveStream | Promise<KeepAliveStream>,
+): Promise<number> {
+  const stream = await open();
+  try {
+    const ttl = await new Promise<string>((resolve, reject) => {
+      stream.on('data', (response: { TTL: string }) => resolve(response.TTL));
+      stream.on('error', (error: unknown) => reject(error));
+      stream.on('end', () => reject(new Error('keep-alive stream ended without a reply')));
+      stream.write({ ID: id });
+    });
+    return Number(ttl);
+  } finally {
+    stream.end();
+    stream.cancel?.();
+  }
+}
+
+/** `version` (e.g. `3.4.23`) is at least `minimum`. */
+export function atLeast(version: string, minimum: readonly number[]): boolean {
+  const parts = version.split(/[.-]/, minimum.length).map((p) => Number.parseInt(p, 10));
+  for (let i = 0; i < minimum.length; i += 1) {
+    const have = parts[i];
+    const want = minimum[i] as number;
+    if (have === undefined || Number.isNaN(have)) return false;
+    if (have !== want) return have > want;
+  }
+  return true;
+}
+
+/**
+ * Runs `fn` with the services of one member picked by etcd3's connection pool (at random; a
+ * member that fails is reset there, so the next renewal may pick another). Resolves
+ * `undefined` when this etcd3 version does not expose the pool as 1.1.x does.
+ */
+async function withMember<T>(
+  client: Etcd3,
+  fn: (member: MemberServices) => Promise<T>,
+): Promise<T | undefined> {
+  const pool: unknown = Reflect.get(client, 'pool');
+  const withConnection: unknown =
+    typeof pool === 'object' && pool !== null ? Reflect.get(pool, 'withConnection') : undefined;
+  if (typeof withConnection !== 'function') return undefined;
+  const owner = pool as object;
+  let supported = true;
+  const result = (await withConnection.call(
+    pool,
+    'Lease',
+    async ({ resource, client: lease, metadata }: PoolConnection) => {
+      if (
+        typeof resource?.getServiceClient !== 'function' ||
+        typeof lease?.leaseKeepAlive !== 'function'
+      ) {
+        supported = false;
+        return undefined;
+      }
+      return fn({
+        host: String(resource.host),
+        metadata,
+        keepAlive: (options) => {
+          const stream = lease.leaseKeepAlive(metadata, options);
+          // As etcd3 does: a member whose stream fails gets fresh connections next time.
+          // (Not for the cancellation that ends every renewal's stream: it is no longer writable.)
+          stream.on('error', (error: unknown) => {
+            if (stream.writable === true) markFailed(owner, resource, error);
+          });
+          return stream;
+        },
+        call: (service, method, request, deadline) =>
+          new Promise((resolve, reject) => {
+            const stub = resource.getServiceClient(service) as Record<string, unknown>;
+            const call = stub[method];
+            if (typeof call !== 'function') {
+              reject(new Error(`etcd3 has no ${service}.${method}`));
+              return;
+            }
+            (call as UnaryCall).call(stub, request, metadata, { deadline }, (error, response) =>
+              error ? reject(castGrpcError(error)) : resolve(response),
+            );
+          }),
+      });
+    },
+  )) as T | undefined;
+  return supported ? result : undefined;
+}
+
+/** What etcd3 1.1's `ConnectionPool.withConnection` passes to its callback. */
+interface PoolConnection {
+  resource?: { host: unknown; getServiceClient(name: string): unknown };
+  client?: { leaseKeepAlive(metadata: unknown, options: { deadline: Date }): KeepAliveStream };
+  metadata: unknown;
+}
+
+/** etcd3's `markFailed`: resets the member's connections after a connection failure. */
+function markFailed(pool: object, resource: unknown, error: unknown): void {
+  const mark: unknown = Reflect.get(pool, 'markFailed');
+  if (typeof mark === 'function') mark.call(pool, resource, error);
 }
