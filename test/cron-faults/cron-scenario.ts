@@ -60,6 +60,11 @@ export interface JobConfig {
   readonly cron: string;
   /** How long each run works unless its signal aborts, ms. */
   readonly handlerMs: number;
+  /**
+   * `'steps'` (default): works in 20 ms steps, checking the signal at each; `'race'`: one timer
+   * of `handlerMs` raced against the signal (its `handler-end` event says which won).
+   */
+  readonly handlerMode?: 'steps' | 'race';
   /** JobOptions of @tenure/cron (JSON). */
   readonly jobOptions?: Readonly<Record<string, unknown>>;
 }
@@ -129,6 +134,7 @@ export async function cronScenario(
           job: JOB,
           cron: job.cron,
           handlerMs: job.handlerMs,
+          handlerMode: job.handlerMode ?? 'steps',
           jobOptions: job.jobOptions ?? {},
           // `exit` stops the scheduler gracefully: a short grace keeps the cleanup quick.
           schedulerOptions: { stopTimeoutMs: 500 },
