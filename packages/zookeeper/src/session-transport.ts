@@ -1,12 +1,13 @@
 import { ClosedError, UnavailableError } from '@tenure/core';
 import { SessionGoneError, type SessionTransport } from '@tenure/core/internal';
-import type { ZkStat } from './zk-client.js';
+import { sync } from './zk-client.js';
 import { ZkConnection, type ZkConnectionOptions } from './zk-connection.js';
 
 /**
  * ZooKeeper sessions for a `SessionKeeper`. A session is one client: `grant` opens a new one
- * (a client whose session expired is dead), `keepAlive` is tenure's own heartbeat (a read of
- * `/`, timed from its send, with a deadline), and `revoke` closes the client, which removes
+ * (a client whose session expired is dead), `keepAlive` is tenure's own heartbeat (syncs that
+ * prove the quorum leader counted the session alive after the heartbeat began, each with a
+ * deadline), and `revoke` closes the client, which removes
  * the session's ephemeral nodes at once.
  *
  * The heartbeat doubles as the read-timeout watchdog node-zookeeper-client lacks: through a
@@ -21,6 +22,8 @@ export class ZkSessionTransport implements SessionTransport {
   #opening: ZkConnection | undefined;
   #closed = false;
   readonly #waiters = new Set<(conn: ZkConnection | Error) => void>();
+  /** Heartbeats pausing between their steps. */
+  readonly #pauses = new Set<() => void>();
   /** Told when the server reports the current session expired. */
   onExpired: (sessionId: string) => void = () => {};
 
@@ -90,20 +93,56 @@ export class ZkSessionTransport implements SessionTransport {
     return { id, ttlMs: conn.negotiatedTimeoutMs };
   }
 
+  /**
+   * Renews `id` so that the reply proves the quorum leader (which alone expires sessions) has
+   * counted the session alive from a moment after this call began: `sync`, a pause of a quarter
+   * of the negotiated timeout, `sync`, `sync`. The first sync is a request of the session at
+   * the connected server, which records it and reports it to the leader in its reply to the
+   * leader's next ping (every tickTime / 2 ≤ timeout / 4). The second one's reply comes back
+   * after the leader's pings sent before it, so the server has answered such a ping after the
+   * first request; the third reaches the leader behind that answer on the same stream, so the
+   * leader has touched the session by then, and a leader that had already expired it commits
+   * the close first, which ends the connection before the reply (docs/zookeeper.md has the
+   * whole argument). A plain read would not do: a follower cut off from the leader answers
+   * reads until its `syncLimit` runs out, while the leader expires the session.
+   *
+   * An unanswered step also drops the connection: node-zookeeper-client has no read timeout.
+   */
   async keepAlive(id: string): Promise<boolean> {
     const conn = this.#conn;
     if (!conn || conn.dead || conn.sessionId !== id) return false;
     try {
-      await conn.request<[ZkStat | null]>('heartbeat', this.#timeoutMs(), (cb) =>
-        conn.client.exists('/', undefined, cb),
-      );
-      return true;
+      await this.#sync(conn);
+      await this.#pause(conn.negotiatedTimeoutMs / 4);
+      await this.#sync(conn);
+      await this.#sync(conn);
+      return !conn.dead;
     } catch (error) {
-      if (error instanceof SessionGoneError) return false;
+      if (error instanceof SessionGoneError || error instanceof ClosedError) return false;
       // Unanswered: do not trust the client's "connected"; reconnect, keeping the session.
       conn.drop();
       throw error;
     }
+  }
+
+  #sync(conn: ZkConnection): Promise<unknown> {
+    return conn.request<[]>('heartbeat sync', this.#timeoutMs(), (cb) =>
+      sync(conn.client, '/', cb),
+    );
+  }
+
+  /** Waits `ms`; shutdown() ends the wait at once (the step after it then fails). */
+  #pause(ms: number): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError('The ZooKeeper arbitrator is closed'));
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#pauses.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#pauses.add(wake);
+    });
   }
 
   /**
@@ -148,6 +187,7 @@ export class ZkSessionTransport implements SessionTransport {
   /** Closes whatever connection is left (after the keeper revoked its session). */
   async shutdown(): Promise<void> {
     this.#closed = true;
+    for (const wake of [...this.#pauses]) wake();
     const closed = new ClosedError('The ZooKeeper arbitrator is closed');
     for (const waiter of [...this.#waiters]) waiter(closed);
     const conn = this.#conn;

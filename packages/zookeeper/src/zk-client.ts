@@ -103,6 +103,7 @@ export interface ZkClient {
     readonly state: number;
     readonly connectTimeoutHandler?: ReturnType<typeof setTimeout> | null;
     readonly socket?: { destroy(): void; destroyed?: boolean };
+    queue(request: unknown, callback: (error: ZkException | null | undefined) => void): void;
     on(event: 'state', listener: (state: number) => void): void;
     removeListener(event: 'state', listener: (state: number) => void): void;
   };
@@ -140,7 +141,60 @@ interface ZkModule {
   };
 }
 
-export const zk = createRequire(import.meta.url)('node-zookeeper-client') as ZkModule;
+const requireCjs = createRequire(import.meta.url);
+
+export const zk = requireCjs('node-zookeeper-client') as ZkModule;
+
+/** The client's wire records, for the one request it has no call for (`sync`). */
+interface JuteModule {
+  OP_CODES: { SYNC: number; DELETE: number };
+  protocol: {
+    RequestHeader: new () => { type: number };
+    /** `{ path }`: the same record as ZooKeeper's `SyncRequest`. */
+    GetACLRequest: new () => { path: string };
+  };
+  Request: new (
+    header: unknown,
+    payload: unknown,
+  ) => {
+    toBuffer(): Buffer;
+  };
+}
+
+const jute = requireCjs('node-zookeeper-client/lib/jute') as JuteModule;
+
+/**
+ * Sends ZooKeeper's `sync(path)`, which node-zookeeper-client 1.1.3 lacks: a follower forwards
+ * it to the quorum leader and answers only once the leader's reply (sent after every proposal
+ * outstanding at the leader has committed) has come back. The request goes out as `sync` with
+ * the `{ path }` record of `getACL` (the same wire record as `SyncRequest`); once it is
+ * serialized its header reads `delete`, so the client, which matches the reply by that type,
+ * takes the reply as a body-less one instead of dropping the connection on an opcode it does
+ * not know. Calls `callback` like the client's own calls (an error, or `null`).
+ */
+export function sync(
+  client: ZkClient,
+  path: string,
+  callback: (error: ZkException | null) => void,
+): void {
+  const manager = client.connectionManager;
+  if (!manager) throw new Error('node-zookeeper-client has no connection manager');
+  const header = new jute.protocol.RequestHeader();
+  header.type = jute.OP_CODES.SYNC;
+  const payload = new jute.protocol.GetACLRequest();
+  payload.path = path;
+  const request = new jute.Request(header, payload);
+  const serialize = request.toBuffer.bind(request);
+  request.toBuffer = () => {
+    header.type = jute.OP_CODES.SYNC;
+    try {
+      return serialize();
+    } finally {
+      header.type = jute.OP_CODES.DELETE;
+    }
+  };
+  manager.queue(request, (error) => callback(error ?? null));
+}
 
 /** ZooKeeper's error codes that tenure handles by name. */
 export const Code = {

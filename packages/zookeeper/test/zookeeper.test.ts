@@ -18,6 +18,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const TIMEOUT = 2_000;
 let server: ZooKeeperNode;
+/** A server whose minSessionTimeout is above what the tests ask for. */
+let raised: ZooKeeperNode;
 const opened: ZooKeeperArbitrator[] = [];
 
 function open(options: Partial<ZooKeeperArbitratorOptions> = {}): ZooKeeperArbitrator {
@@ -33,10 +35,10 @@ function open(options: Partial<ZooKeeperArbitratorOptions> = {}): ZooKeeperArbit
 
 beforeAll(async () => {
   // Quotas enforced, so a create can fail with QUOTA_EXCEEDED (-125), a 3.5+ error code.
-  server = await startZooKeeper({
-    maxSessionTimeoutMs: 4_000,
-    jvmArgs: ['-Dzookeeper.enforceQuota=true'],
-  });
+  [server, raised] = await Promise.all([
+    startZooKeeper({ maxSessionTimeoutMs: 4_000, jvmArgs: ['-Dzookeeper.enforceQuota=true'] }),
+    startZooKeeper({ minSessionTimeoutMs: 3_000 }),
+  ]);
 });
 
 afterEach(async () => {
@@ -44,7 +46,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await server?.stop();
+  await Promise.all([server?.stop(), raised?.stop()]);
 });
 
 describe('options', () => {
@@ -89,12 +91,31 @@ describe('options', () => {
 });
 
 describe('sessions', () => {
-  it('uses the timeout the server negotiated (clamped to its maximum)', async () => {
-    const arbitrator = open({ sessionTimeoutMs: 60_000 });
-    await arbitrator.election('negotiated').campaign();
-    expect(arbitrator.ttlMs).toBe(4_000);
-    expect(arbitrator.sessionId).toMatch(/^[0-9a-f]{16}$/);
-  });
+  it.each([
+    ['lowered to its maxSessionTimeout', 60_000, () => server, 4_000],
+    ['raised to its minSessionTimeout', 1_000, () => raised, 3_000],
+  ])(
+    'reports the timeout the server granted, %s, everywhere (issue 11.5)',
+    async (_how, requested, at, granted) => {
+      const arbitrator = open({ connect: at().connectString, sessionTimeoutMs: requested });
+      const events: number[] = [];
+      arbitrator.on('session', (event) => {
+        if (event.type === 'granted') events.push(event.ttlMs);
+      });
+      const term = await arbitrator.election('negotiated').campaign();
+      expect(arbitrator.ttlMs).toBe(granted);
+      expect(events).toEqual([granted]);
+      expect(arbitrator.health().session.ttlMs).toBe(granted);
+      expect(arbitrator.sessionId).toMatch(/^[0-9a-f]{16}$/);
+      // The term's deadline counts from the granted timeout, never from the requested one.
+      expect(term.remainingMs()).toBeLessThanOrEqual(granted);
+      expect(term.remainingMs()).toBeGreaterThan(0);
+      // An election made after the grant holds the granted one too.
+      const later = arbitrator.election('negotiated-later');
+      await later.campaign();
+      expect(arbitrator.ttlMs).toBe(granted);
+    },
+  );
 
   it('with no server reachable: error events, a campaign that honours its signal, a close that resolves', async () => {
     const errors: TenureError[] = [];
