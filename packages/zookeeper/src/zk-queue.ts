@@ -183,22 +183,26 @@ export class ZkQueue implements QueueBackend {
       for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
       // Only the predecessor's node: one notification per change reaches one waiter (no herd).
       // Its deletion (or absence) is `deleted`; any other event means: read the queue again.
+      // getData, not exists: on a node already gone, exists would leave a creation watch on a
+      // sequential path nobody creates again, for the life of the session; getData sets none.
       this.#conn()
         .then((conn) =>
-          conn.request<[ZkStat | null]>('watch predecessor', this.#ctx.timeoutMs(), (cb) =>
-            conn.client.exists(
-              predecessor.key,
-              (event: ZkEvent) =>
-                finish(event.getType() === zk.Event.NODE_DELETED ? 'deleted' : 'reread'),
-              cb,
-            ),
+          conn.request<[Buffer | undefined, ZkStat]>(
+            'watch predecessor',
+            this.#ctx.timeoutMs(),
+            (cb) =>
+              conn.client.getData(
+                predecessor.key,
+                (event: ZkEvent) =>
+                  finish(event.getType() === zk.Event.NODE_DELETED ? 'deleted' : 'reread'),
+                cb,
+              ),
+            [Code.NO_NODE],
           ),
         )
         .then(
-          ([stat]) => {
-            if (!stat) finish('deleted');
-          },
-          (error: unknown) => finish({ error }),
+          () => {},
+          (error: unknown) => finish(codeOf(error) === Code.NO_NODE ? 'deleted' : { error }),
         );
     });
   }
@@ -216,21 +220,24 @@ export class ZkQueue implements QueueBackend {
           arm();
         }
       };
+      // getData, not exists: no watch is left behind when the node is already gone.
       this.#conn()
         .then((conn) =>
-          conn.request<[ZkStat | null]>('watch own node', this.#ctx.timeoutMs(), (cb) =>
-            conn.client.exists(own.key, watcher, cb),
+          conn.request<[Buffer | undefined, ZkStat]>(
+            'watch own node',
+            this.#ctx.timeoutMs(),
+            (cb) => conn.client.getData(own.key, watcher, cb),
+            [Code.NO_NODE],
           ),
         )
         .then(
-          ([stat]) => {
-            if (!stat && !stopped) {
+          () => {},
+          (error: unknown) => {
+            if (codeOf(error) === Code.NO_NODE && !stopped) {
               stopped = true;
               onDeleted();
             }
-          },
-          () => {
-            // Unreachable: the session's deadline ends the term if this matters.
+            // Otherwise unreachable: the session's deadline ends the term if this matters.
           },
         );
     };
