@@ -119,8 +119,26 @@ export class LeaseDeadline {
   acknowledge(sentAt: number): void {
     const at = sentAt + this.validityMs;
     if (at <= this.#at || this.#stopped) return;
+    // The old deadline passed unnoticed (a pause: this acknowledgement's callback ran before the
+    // deadline's timer). Terms valid until then have ended and never resume: report it first.
+    this.checkLapse();
     this.#at = at;
     this.#arm();
+  }
+
+  /**
+   * Reports the lapse now (runs `onLapse`, once per lapse) if the deadline has passed and its
+   * timer has not run yet, as after a pause. Returns whether the deadline has passed.
+   */
+  checkLapse(): boolean {
+    if (this.#stopped || this.#at === Number.NEGATIVE_INFINITY) return false;
+    if (this.#clock.now() < this.#at) return false;
+    if (this.#lapseReportedAt !== this.#at) {
+      this.#lapseReportedAt = this.#at;
+      this.#disarm();
+      this.#onLapse?.();
+    }
+    return true;
   }
 
   /** `true` while the monotonic clock is before the deadline. Synchronous. */

@@ -162,6 +162,7 @@ export class SessionKeeper implements SessionSource {
   }
 
   async probe(sessionId: string): Promise<boolean> {
+    if (this.#current?.id === sessionId) this.deadline.checkLapse();
     const sentAt = this.#timers.now();
     let alive: boolean;
     try {
@@ -283,6 +284,8 @@ export class SessionKeeper implements SessionSource {
   async #renew(): Promise<void> {
     const current = this.#current;
     if (!current || this.#state !== 'live') return;
+    // After a pause this timer may run before the deadline's: end the terms before renewing.
+    this.deadline.checkLapse();
     const sentAt = this.#timers.now();
     try {
       const alive = await this.#transport.keepAlive(current.id);
