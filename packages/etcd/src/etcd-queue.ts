@@ -178,9 +178,23 @@ export class EtcdQueue implements QueueBackend {
         finish(abortedError(event.target as AbortSignal, 'Waiting for the predecessor'));
       for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
       // Only the predecessor's key: one notification per leader change reaches one waiter (G4).
-      // Any watch failure (compaction, cancel) resolves too: the caller reads the queue again.
+      // Any watch failure (compaction, cancel, a broken stream) resolves too: the caller reads
+      // the queue again and watches from that read.
       const cancelWatch = this.#watch(predecessor.key, false, start, {
         onDelete: () => finish('deleted'),
+        // The key again, with another create revision: the predecessor left and rejoined (its
+        // key is named by its lease) and its delete never reached us (etcd 3.4 drops a delete
+        // at exactly a compaction's revision from a watch resuming there, etcd issue 18089).
+        onPut: (kv) => {
+          if (BigInt(kv.create_revision) !== predecessor.epoch) finish('reread');
+        },
+        // Created: the delete may have happened, and been compacted away, between the read
+        // that `start` comes from and the watch's creation. One read tells.
+        onCreated: () => {
+          void this.#stillThere(predecessor).then((there) => {
+            if (there === false) finish('reread');
+          });
+        },
         onFailure: () => finish('reread'),
       });
     });
@@ -201,8 +215,19 @@ export class EtcdQueue implements QueueBackend {
       if (stopped) return;
       cancel = this.#watch(own.key, false, start, {
         onDelete: fire,
-        // A failed watch (its start revision was compacted): read the key; watch again from
-        // that read if it still exists, else it is gone.
+        // Our key again with another create revision: ours was deleted (that event lost to a
+        // compaction at its revision, etcd issue 18089) and the name reused.
+        onPut: (kv) => {
+          if (BigInt(kv.create_revision) !== own.epoch) fire();
+        },
+        // Created: a delete between `start`'s read and now may have been compacted away.
+        onCreated: () => {
+          void this.#stillThere(own).then((there) => {
+            if (there === false) fire();
+          });
+        },
+        // A failed watch (its start revision was compacted, its stream broke): read the key;
+        // watch again from that read if it still exists, else it is gone.
         onFailure: () => {
           cancel = () => Promise.resolve();
           void recheck();
@@ -360,8 +385,28 @@ export class EtcdQueue implements QueueBackend {
   }
 
   /**
-   * Starts an etcd watch on a key (or a prefix) from `start`; calls `onFailure` once if etcd
-   * cancels it (e.g. the start revision was compacted). Returns a cancel function.
+   * Whether `queued` still exists with its epoch (one linearizable read); `undefined` when
+   * etcd could not be asked (the watch stays, and whatever comes next decides).
+   */
+  async #stillThere(queued: QueueKey): Promise<boolean | undefined> {
+    try {
+      const response = await this.#ctx.client.kv.range(
+        { key: utf8(queued.key), keys_only: true },
+        this.#ctx.deadline(),
+      );
+      const kv = response.kvs[0];
+      return kv !== undefined && BigInt(kv.create_revision) === queued.epoch;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Starts an etcd watch on a key (or a prefix) from `start`; calls `onCreated` when etcd has
+   * created it, and `onFailure` once, after which it delivers nothing more, if etcd cancels it
+   * (e.g. the start revision was compacted) or its stream breaks (the owner reads again and
+   * watches from that read: tenure never resumes from etcd3's idea of the last revision).
+   * Returns a cancel function.
    */
   #watch(
     key: string | Buffer,
@@ -392,6 +437,22 @@ export class EtcdQueue implements QueueBackend {
     watcher.on(
       'delete',
       guard((kv: IKeyValue) => handlers.onDelete?.(kv)),
+    );
+    watcher.on(
+      'connected',
+      guard(() => handlers.onCreated?.()),
+    );
+    // A broken stream: etcd3 would re-create the watch from the revision of its last "created"
+    // reply, which can lie past events etcd had not replayed yet (a second reset inside that
+    // window loses them for good). Never let it: drop the watch, and let the owner read and
+    // watch again from a revision it read itself.
+    watcher.on(
+      'disconnected',
+      guard((error: Error) => {
+        done = true;
+        void watcher.cancel().catch(() => {});
+        handlers.onFailure?.(error);
+      }),
     );
     watcher.on(
       'error',
@@ -431,6 +492,9 @@ export class EtcdQueue implements QueueBackend {
 export interface WatchHandlers {
   onPut?(kv: IKeyValue): void;
   onDelete?(kv: IKeyValue): void;
+  /** etcd created the watch: events from its start revision on will follow. */
+  onCreated?(): void;
+  /** The watch is over (cancelled by etcd, or its stream broke): read again, watch again. */
   onFailure?(error: Error): void;
 }
 
@@ -446,6 +510,7 @@ class LeaderWatch implements LeaderWatchHandle {
   readonly #onError: (error: unknown) => void;
   #leader: LeaderInfo | undefined;
   #revision = -1n;
+  #delivered = false;
   #cancel: (() => Promise<void>) | undefined;
   #chain: Promise<void> = Promise.resolve();
   #stopped = false;
@@ -497,23 +562,36 @@ class LeaderWatch implements LeaderWatchHandle {
       this.#cancel = this.#queue.watchPrefix(head.revision + 1n, {
         onPut: (kv) => this.#enqueue(async () => this.#onPut(kv)),
         onDelete: (kv) => this.#enqueue(async () => this.#onDelete(kv)),
+        // Created: a change between the read above and now may have been compacted away (a
+        // delete at exactly a compaction's revision, etcd issue 18089). Read the head again.
+        onCreated: () => this.#enqueue(async () => this.#reread()),
+        // A broken stream or a cancelled watch: read and watch again from our own read.
         onFailure: () => this.#restart(),
       });
     });
   }
 
-  #onPut(kv: IKeyValue): void {
+  async #onPut(kv: IKeyValue): Promise<void> {
     const revision = BigInt(kv.mod_revision);
     const info = toInfo(kv);
     const leader = this.#leader;
     if (leader === undefined || (leader.key === info.key && leader.epoch === info.epoch)) {
       // An empty queue's first key, or the leader proclaiming.
       this.#offer(revision, info);
+    } else if (leader.key === info.key) {
+      // The leader's key re-created: the leader left, and its delete never reached us.
+      await this.#reread();
     }
   }
 
   async #onDelete(kv: IKeyValue): Promise<void> {
     if (this.#leader === undefined || kv.key.toString('utf8') !== this.#leader.key) return;
+    await this.#reread();
+  }
+
+  /** Reads the head and offers it; on failure, reads and watches again. */
+  async #reread(): Promise<void> {
+    if (this.#stopped) return;
     try {
       const head = await this.#queue.head();
       this.#offer(head.revision, head.leader);
@@ -526,13 +604,22 @@ class LeaderWatch implements LeaderWatchHandle {
   #offer(revision: bigint, leader: LeaderInfo | undefined): void {
     if (this.#stopped || revision <= this.#revision) return;
     this.#revision = revision;
+    const previous = this.#leader;
     this.#leader = leader;
+    // A re-read that finds the leader unchanged tells nobody anything.
+    if (this.#delivered && sameLeader(previous, leader)) return;
+    this.#delivered = true;
     this.#onLeader(leader);
   }
 
   #enqueue(task: () => Promise<void>): void {
     this.#chain = this.#chain.then(task).catch((error: unknown) => this.#onError(error));
   }
+}
+
+function sameLeader(a: LeaderInfo | undefined, b: LeaderInfo | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.key === b.key && a.epoch === b.epoch && a.value === b.value;
 }
 
 function createRevisionIs(key: Buffer, revision: bigint | number): ICompare {
