@@ -145,6 +145,8 @@ export interface ChildLine {
   readonly pid: number;
   readonly epoch: string | null;
   readonly t: number;
+  /** `process.hrtime.bigint()` when written, ns (the monotonic clock every process shares). */
+  readonly hr: string;
   readonly alive?: number[];
   readonly code?: number;
   readonly env?: { election: string | null; key: string | null };

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../packages/tenure/src/connect.js';
 import {
   isProcessGone,
+  processState,
   startTcpProxy,
   type TcpProxy,
   Timing,
@@ -36,6 +37,12 @@ const GRACE = '400ms';
 /** G3's crash bound (TTL + expiry granularity + 1 s) plus the start of the next node child. */
 const CRASH_FAILOVER_BOUND_MS = TTL_MS + 1_500 + 1_000;
 const timing = new Timing(TTL_MS);
+/**
+ * How long a paused supervisor stays paused once the next leader's child has started: the old
+ * child, if the pause froze its deadline, would run beside the new one for at least that long.
+ * A schedule, not a bound (`CLI_TEST_PAUSE_AFTER_MS` to measure with longer pauses).
+ */
+const PAUSE_AFTER_NEXT_MS = Number(process.env.CLI_TEST_PAUSE_AFTER_MS ?? '1000');
 
 interface Scenario {
   readonly election: string;
@@ -303,6 +310,97 @@ export function describeRunScenarios(backend: CliBackend): void {
         expect(a.stderr).toMatch(/term \d+ ended \(revoked\); killing the child/);
         expect(a.stderr).toMatch(/child stopped: signal SIGKILL/);
       }));
+
+    it(
+      'SIGSTOP of the leading supervisor past its TTL: its child gets SIGTERM at deadline − grace and SIGKILL at the deadline all the same, and is gone before the next child starts',
+      () =>
+        scenario(async (s) => {
+          const a = s.supervisor('a', { env: { CLI_ON_SIGTERM: 'ignore' } });
+          const first = await s.line((l) => l.event === 'start', 'the first child to start');
+          s.supervisor('b');
+          await s.queued(2);
+          try {
+            const stoppedAt = process.hrtime.bigint();
+            a.signal('SIGSTOP');
+            const next = await pausedUntilNextChildRan(s, 'b');
+            a.signal('SIGCONT');
+            reportOverlap(s, 'SIGSTOP', first.pid, next, stoppedAt);
+            const lines = readChildLog(s.log);
+            const sigterm = lines.find((l) => l.pid === first.pid && l.event === 'sigterm');
+            expect(sigterm, "a's child got SIGTERM while a was stopped").toBeDefined();
+            expect(sigterm!.index).toBeLessThan(next.index);
+            expect(next.alive).toEqual([]);
+            // Awake again, a finds its term over and its child gone, and rejoins the queue.
+            await waitFor(() => /child stopped: signal SIGKILL/.test(a.stderr), {
+              timeoutMs: timing.handoverMs,
+              what: 'a to report its child stopped',
+            });
+            await s.queued(2);
+            expect(a.exit).toBeUndefined();
+          } finally {
+            a.signal('SIGCONT');
+          }
+        }),
+      60_000,
+    );
+
+    it('SIGTSTP (Ctrl-Z) to the leading supervisor: its child is stopped with it, and both go on after SIGCONT', () =>
+      scenario(async (s) => {
+        const a = s.supervisor('a');
+        const first = await s.line((l) => l.event === 'start', 'the first child to start');
+        try {
+          a.signal('SIGTSTP');
+          await waitFor(() => processState(a.pid) === 'T' && processState(first.pid) === 'T', {
+            timeoutMs: timing.handoverMs,
+            what: 'a and its child to be stopped',
+          });
+          const before = readChildLog(s.log).length;
+          a.signal('SIGCONT');
+          await s.line(
+            (l) => l.pid === first.pid && l.event === 'tick' && l.index >= before,
+            "a's child to tick again after SIGCONT",
+            timing.handoverMs,
+          );
+          expect(a.exit).toBeUndefined();
+        } finally {
+          a.signal('SIGCONT');
+        }
+      }));
+
+    it(
+      'SIGTSTP (Ctrl-Z) of the leading supervisor past its TTL: its stopped child is continued to get SIGTERM at deadline − grace, and is gone before the next child starts',
+      () =>
+        scenario(async (s) => {
+          const a = s.supervisor('a');
+          const first = await s.line((l) => l.event === 'start', 'the first child to start');
+          s.supervisor('b');
+          await s.queued(2);
+          try {
+            const stoppedAt = process.hrtime.bigint();
+            a.signal('SIGTSTP');
+            const next = await pausedUntilNextChildRan(s, 'b');
+            a.signal('SIGCONT');
+            reportOverlap(s, 'SIGTSTP', first.pid, next, stoppedAt);
+            const lines = readChildLog(s.log);
+            const ofFirst = lines.filter((l) => l.pid === first.pid);
+            expect(
+              ofFirst.find((l) => l.event === 'sigterm'),
+              "a's child got SIGTERM (and ran to handle it) while a was stopped",
+            ).toBeDefined();
+            expect(ofFirst.at(-1)!.event).toBe('exit');
+            expect(ofFirst.at(-1)!.index).toBeLessThan(next.index);
+            await waitFor(() => /child stopped: exit code 0/.test(a.stderr), {
+              timeoutMs: timing.handoverMs,
+              what: 'a to report its child stopped',
+            });
+            await s.queued(2);
+            expect(a.exit).toBeUndefined();
+          } finally {
+            a.signal('SIGCONT');
+          }
+        }),
+      60_000,
+    );
   });
 }
 
@@ -317,4 +415,42 @@ function noOverlap(lines: readonly ChildLine[]): boolean {
     if (lines.some((l) => l.pid === previous && l.index > start)) return false;
   }
   return true;
+}
+
+/**
+ * Waits, while a supervisor is paused, for `holder`'s child to start and then to run for
+ * {@link PAUSE_AFTER_NEXT_MS} (by its own ticks, on the shared monotonic clock); returns its
+ * start line.
+ */
+async function pausedUntilNextChildRan(s: Scenario, holder: string): Promise<ChildLine> {
+  const next = await s.line(
+    (l) => l.event === 'start' && l.holder === holder,
+    `${holder}'s child to start`,
+  );
+  const until = BigInt(next.hr) + BigInt(PAUSE_AFTER_NEXT_MS) * 1_000_000n;
+  await s.line(
+    (l) => l.pid === next.pid && BigInt(l.hr) >= until,
+    `${holder}'s child to run for ${PAUSE_AFTER_NEXT_MS} ms`,
+  );
+  return next;
+}
+
+/**
+ * Prints how long the paused supervisor's child went on after the next child started (its last
+ * line's time minus the next child's start, on the shared monotonic clock; ≤ 0: no overlap).
+ */
+function reportOverlap(
+  s: Scenario,
+  pause: string,
+  pid: number,
+  next: ChildLine,
+  stoppedAt: bigint,
+): void {
+  const last = readChildLog(s.log)
+    .filter((l) => l.pid === pid)
+    .at(-1)!;
+  const ms = (ns: bigint) => Number(ns / 1_000n) / 1_000;
+  console.log(
+    `[${s.election}] ${pause} of the leading supervisor for ${ms(process.hrtime.bigint() - stoppedAt)} ms: its child's last line ${ms(BigInt(last.hr) - BigInt(next.hr))} ms after the next child's start (> 0: overlap)`,
+  );
 }

@@ -3,17 +3,26 @@
  * leads, its child runs with the term's epoch in its environment; when the term ends (or its
  * deadline comes within the grace) the child is stopped — SIGTERM, the grace, SIGKILL at the
  * term's deadline at the latest — before another candidate can lead; then the supervisor
- * rejoins the queue, or exits with `--once`. A child that exits by itself ends the run: the
- * supervisor resigns at once (the next candidate leads within a round trip) and exits with the
- * child's code. SIGINT and SIGTERM are forwarded to the child; a second one SIGKILLs it.
+ * rejoins the queue, or exits with `--once`. The deadline is enforced by the child's runner, a
+ * process of its own that the supervisor tells of every renewal, so a stopped supervisor
+ * (SIGSTOP) cannot keep its child running past it. A child that exits by itself ends the run:
+ * the supervisor resigns at once (the next candidate leads within a round trip) and exits with
+ * the child's code. SIGINT and SIGTERM are forwarded to the child; a second one SIGKILLs it.
+ * SIGTSTP (Ctrl-Z) stops the child's group and then tenure; SIGCONT continues both.
  *
  * @packageDocumentation
  */
 
-import type { Arbitrator, Election, EndReason, Term } from '@tenure/core';
+import type { Arbitrator, Election, EndReason, SessionEvent, Term } from '@tenure/core';
 import { redactUrl } from '../arbitrator-url.js';
 import { formatDuration } from '../duration.js';
-import { type ChildExit, ChildGroup, describeExit, exitCodeOf } from './child-group.js';
+import {
+  type ChildExit,
+  ChildGroup,
+  DeadlinePassedError,
+  describeExit,
+  exitCodeOf,
+} from './child-group.js';
 import { type CliLog, errorLogger } from './cli-log.js';
 import { CliError, type CommandResult, EXIT } from './exit-codes.js';
 import { graceSettings, maxGraceMs, resolveGrace } from './grace.js';
@@ -40,10 +49,24 @@ interface StopRequests {
   readonly received: () => NodeJS.Signals | undefined;
   /** Calls `listener` on every stop signal from now on; returns the function that stops that. */
   onSignal(listener: (signal: NodeJS.Signals, count: number) => void): () => void;
+  /**
+   * While set, SIGTSTP first stops the child's group (through `suspend`), and SIGCONT
+   * continues it (through `resume`); unset, SIGTSTP just stops tenure.
+   */
+  setJobControl(handlers: JobControl | undefined): void;
   dispose(): void;
 }
 
-/** Catches SIGINT and SIGTERM from now on (so a signal during set-up is not fatal). */
+/** What SIGTSTP and SIGCONT do to a running child. */
+interface JobControl {
+  suspend(): void;
+  resume(): void;
+}
+
+/**
+ * Catches SIGINT and SIGTERM from now on (so a signal during set-up is not fatal), and SIGTSTP
+ * and SIGCONT (job control: see {@link StopRequests.setJobControl}).
+ */
 function catchStopSignals(): StopRequests {
   const controller = new AbortController();
   let received: NodeJS.Signals | undefined;
@@ -55,8 +78,20 @@ function catchStopSignals(): StopRequests {
     controller.abort(signal);
     for (const listener of listeners) listener(signal, count);
   };
+  // Ctrl-Z: the child runs in a session of its own, out of the terminal's reach, so tenure
+  // stops it (the group) before stopping itself, and continues it when continued. They stay
+  // frozen together; the runner, which no stop of tenure's reaches, still ends the child at the
+  // term's deadline if tenure is not continued in time.
+  let jobControl: JobControl | undefined;
+  const onStop = () => {
+    jobControl?.suspend();
+    process.kill(process.pid, 'SIGSTOP');
+  };
+  const onContinue = () => jobControl?.resume();
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  process.on('SIGTSTP', onStop);
+  process.on('SIGCONT', onContinue);
   return {
     signal: controller.signal,
     received: () => received,
@@ -64,9 +99,14 @@ function catchStopSignals(): StopRequests {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    setJobControl: (handlers) => {
+      jobControl = handlers;
+    },
     dispose: () => {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
+      process.off('SIGTSTP', onStop);
+      process.off('SIGCONT', onContinue);
     },
   };
 }
@@ -169,22 +209,35 @@ async function lead(
     );
     let child: ChildGroup;
     try {
-      child = await ChildGroup.start(
-        options.command,
-        {
+      child = await ChildGroup.start(options.command, {
+        env: {
           ...process.env,
           TENURE_ELECTION: term.election,
           TENURE_EPOCH: String(term.epoch),
           TENURE_KEY: term.key,
         },
         guard,
-      );
+        deadlineNs: deadlineNs(term),
+        graceMs,
+        onSignalled: (event) =>
+          log.info(
+            event.reason === 'kill'
+              ? `term ${term.epoch}: ${event.signal} to the child`
+              : `term ${term.epoch}: no renewal acknowledged and ${formatDuration(Math.max(0, Math.round(event.leftMs)))} left; ${event.signal === 'SIGTERM' ? 'stopping the child (SIGTERM, then SIGKILL at the deadline)' : 'SIGKILL to the child'}`,
+          ),
+      });
     } catch (error) {
       await resignWithin(election, granted.ttlMs, log);
+      if (error instanceof DeadlinePassedError) {
+        log.info(`term ${term.epoch}: ${error.message}`);
+        if (stop.signal.aborted) return leaveBySignal(stop.received()!, log);
+        if (options.once) return EXIT.leadershipLost;
+        continue;
+      }
       throw error;
     }
     log.info(`started ${JSON.stringify(options.command.join(' '))} as pid ${child.pid}`);
-    const result = await supervise(child, term, graceMs, stop, log);
+    const result = await supervise(child, term, arbitrator, graceMs, stop, log);
     if (result.kind === 'exited') {
       log.info(`child ${describeExit(result.exit)}; resigning`);
       await resignWithin(election, granted.ttlMs, log);
@@ -210,11 +263,29 @@ type Supervised =
 async function supervise(
   child: ChildGroup,
   term: Term,
+  arbitrator: Arbitrator,
   graceMs: number,
   stop: StopRequests,
   log: CliLog,
 ): Promise<Supervised> {
   const watch = new AbortController();
+  // The runner enforces the deadline it was last told: tell it of every renewal (the session
+  // event), and look again every TTL/10 (renewals the event does not report).
+  const extend = () => {
+    if (term.isValid()) child.extend(deadlineNs(term));
+  };
+  const onSession = (event: SessionEvent) => {
+    if (event.type === 'renewed') extend();
+  };
+  arbitrator.on('session', onSession);
+  const poll = setInterval(extend, Math.max(10, arbitrator.ttlMs / 10));
+  stop.setJobControl({
+    suspend: () => {
+      log.info('SIGTSTP: stopping the child, then tenure (SIGCONT continues both)');
+      child.signal('SIGSTOP');
+    },
+    resume: () => child.signal('SIGCONT'),
+  });
   // A second stop signal kills the group at once.
   const unsubscribe = stop.onSignal((signal, count) => {
     if (child.exit !== undefined) return;
@@ -235,26 +306,33 @@ async function supervise(
       term.ended.then((reason) => ({ kind: 'term-ended', reason })),
       deadlineNear(term, graceMs, watch.signal).then(() => ({ kind: 'deadline-near' })),
     ]);
+    let exit: ChildExit;
     if (outcome.kind === 'child-exit') {
-      child.killLeftovers();
-      return { kind: 'exited', exit: outcome.exit };
-    }
-    // SIGKILL at the term's deadline at the latest: after it, another candidate may lead. A
-    // term that ended otherwise (its key deleted, its session gone) may have a successor now.
-    const killAfterMs = Math.max(0, Math.min(graceMs, term.remainingMs()));
-    if (outcome.kind === 'term-ended') {
+      exit = outcome.exit;
+      // Exited by itself (or after a forwarded signal), unless the runner had stopped it for
+      // the term first (its deadline passed, maybe while tenure was stopped).
+      if (exit.stoppedBy === null) return { kind: 'exited', exit };
+      if (exit.stoppedBy === 'runner-died') {
+        log.warn("the child's runner died; the child's group was killed");
+      }
+    } else if (outcome.kind === 'term-ended') {
+      // A term that ended before its deadline (its key deleted, its session gone) may have a
+      // successor now: no grace.
       log.info(`term ${term.epoch} ended (${outcome.reason}); killing the child`);
+      exit = await child.kill();
     } else {
-      log.info(
-        `term ${term.epoch}: no renewal acknowledged and ${formatDuration(Math.round(killAfterMs))} left; stopping the child (SIGTERM, then SIGKILL at the deadline)`,
-      );
+      // SIGKILL at the term's deadline at the latest: after it, another candidate may lead. The
+      // runner sends both (it has sent SIGTERM already if it saw the deadline near first).
+      exit = await child.stop(Math.max(0, Math.min(graceMs, term.remainingMs())));
     }
-    const exit = await child.stop(killAfterMs);
     log.info(`child stopped: ${describeExit(exit)}`);
     return { kind: 'stopped', exit };
   } finally {
     watch.abort();
     unsubscribe();
+    clearInterval(poll);
+    arbitrator.off('session', onSession);
+    stop.setJobControl(undefined);
   }
 }
 
@@ -279,6 +357,16 @@ function deadlineNear(term: Term, graceMs: number, signal: AbortSignal): Promise
     signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
     check();
   });
+}
+
+/**
+ * `term`'s deadline as an absolute time on `process.hrtime.bigint()`, ns: the machine's
+ * monotonic clock, which the runner (another process) reads too. Rounded down, and the clock
+ * read before the term's remaining time, so it is never later than the term's own deadline.
+ */
+function deadlineNs(term: Term): bigint {
+  const now = process.hrtime.bigint();
+  return now + BigInt(Math.floor(term.remainingMs() * 1e6));
 }
 
 /**
