@@ -13,7 +13,9 @@ export { LeaseDeadline } from './lease-deadline.js';
 export type { NameRules } from './limits.js';
 export {
   describe,
+  RESERVED_DATA_NAME,
   validateDuration,
+  validateElectionName,
   validateFraction,
   validateName,
   validateSignal,

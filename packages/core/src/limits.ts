@@ -31,6 +31,14 @@ export function validateName(field: string, name: unknown, rules: NameRules = {}
   if (typeof name !== 'string')
     throw new InvalidArgumentError(field, `must be a string (got ${describe(name)})`);
   if (name.length === 0) throw new InvalidArgumentError(field, 'must not be empty');
+  // A lone surrogate has no UTF-8 form: encoders replace it with U+FFFD, so two different
+  // names would alias to one stored key (and URI encoding throws an untyped URIError).
+  if (!name.isWellFormed()) {
+    throw new InvalidArgumentError(
+      field,
+      'must be well-formed Unicode (it holds a lone UTF-16 surrogate, which has no UTF-8 form)',
+    );
+  }
   const bytes = encoder.encode(name).length;
   if (bytes > maxBytes)
     throw new InvalidArgumentError(field, `must be at most ${maxBytes} UTF-8 bytes (got ${bytes})`);
@@ -50,6 +58,28 @@ export function validateName(field: string, name: unknown, rules: NameRules = {}
     }
   }
   return name;
+}
+
+/** The election name under which tenure stores the data written beside elections (reserved). */
+export const RESERVED_DATA_NAME = 'tenure-data';
+
+/**
+ * Checks an election name: {@link validateName} with the arbitrator's `rules`, and none of the
+ * names tenure or paths reserve: `tenure-data` (where term data is stored beside the queues,
+ * also as the first segment of a name with `/`), `.` and `..`.
+ */
+export function validateElectionName(field: string, name: unknown, rules: NameRules = {}): string {
+  const checked = validateName(field, name, rules);
+  if (checked === '.' || checked === '..') {
+    throw new InvalidArgumentError(field, `must not be "${checked}"`);
+  }
+  if (checked === RESERVED_DATA_NAME || checked.startsWith(`${RESERVED_DATA_NAME}/`)) {
+    throw new InvalidArgumentError(
+      field,
+      `"${RESERVED_DATA_NAME}" is reserved: tenure stores the data of term.put() there`,
+    );
+  }
+  return checked;
 }
 
 /** Checks a UTF-8 string value of at most `maxBytes` bytes. Throws {@link InvalidArgumentError}. */

@@ -9,7 +9,7 @@ import {
 } from './errors.js';
 import type { ElectionHealth, HealthReport, SessionEvent, SessionState } from './health.js';
 import { AsyncQueue, LeaderFilter } from './leader-feed.js';
-import { type NameRules, validateName, validateSignal, validateValue } from './limits.js';
+import { type NameRules, validateElectionName, validateSignal, validateValue } from './limits.js';
 import { type Logger, SafeLog } from './logger.js';
 import { type ElectionMonitor, MonitoredElection } from './monitored-election.js';
 import type { QueueBackend } from './queue-backend.js';
@@ -108,7 +108,7 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
   }
 
   election(name: string, options: ElectionOptions = {}): Election {
-    validateName('name', name, this.#parts.nameRules);
+    validateElectionName('name', name, this.#parts.nameRules);
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError('options', 'must be an object');
     }
@@ -141,7 +141,7 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
   }
 
   observe(name: string, options: WaitOptions = {}): AsyncIterableIterator<LeaderInfo | undefined> {
-    validateName('name', name, this.#parts.nameRules);
+    validateElectionName('name', name, this.#parts.nameRules);
     const signal = validateSignal('signal', options.signal);
     if (this.#closing) throw this.#closedError();
     const filter = new LeaderFilter();
@@ -168,7 +168,7 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
   }
 
   async leader(name: string): Promise<LeaderInfo | undefined> {
-    validateName('name', name, this.#parts.nameRules);
+    validateElectionName('name', name, this.#parts.nameRules);
     if (this.#closing) throw this.#closedError();
     return (await this.#parts.backend(name).candidates())[0];
   }
