@@ -18,8 +18,28 @@ import {
   START_ATTEMPTS,
 } from './etcd-node.js';
 import { requestJson } from './http-json-request.js';
-import { allocateLoopbackPorts } from './loopback-ports.js';
+import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
+import { type PartitionOptions, PeerPartitions } from './peer-partition.js';
 import { Timing } from './timing.js';
+
+/** Options of {@link startEtcdCluster}. */
+export interface EtcdClusterOptions extends EtcdOptions {
+  /**
+   * Put a partition gateway (a TCP proxy on 127.0.0.1) in front of every member's peer port
+   * and have the members reach each other through them, so that
+   * {@link EtcdCluster.partition}, {@link EtcdCluster.isolate} and {@link EtcdCluster.heal} can
+   * cut members apart while their clients stay connected. Raft traffic then passes through
+   * this process: a test that blocks its event loop for long delays the cluster's heartbeats.
+   * Default `false`.
+   */
+  partitionable?: boolean;
+}
+
+/**
+ * A member of an {@link EtcdCluster}: its node, or its number, 1 … size (`etcd-<number>`,
+ * `nodes[number - 1]`).
+ */
+export type EtcdClusterMember = number | EtcdNode;
 
 /** Options of {@link EtcdCluster.leader}. */
 export interface EtcdLeaderOptions {
@@ -39,10 +59,35 @@ export interface EtcdCluster extends AsyncDisposable {
   /**
    * Resolves with the member that is the raft leader: a running (not paused) member that
    * reports itself as leader, agreed on by a majority of the cluster, so a deposed leader that
-   * has not noticed yet is never returned. Polls until `timeoutMs`, then rejects with code
+   * has not noticed yet is never returned. Under a partition only members on the claimant's
+   * side count, so a leader cut off from its majority is not returned either. Polls until `timeoutMs`, then rejects with code
    * `NO_LEADER`.
    */
   leader(options?: EtcdLeaderOptions): Promise<EtcdNode>;
+  /**
+   * Cuts the cluster into `groups`: members in different groups cannot reach each other (in
+   * both directions, over every connection either one dialed); a member named in no group
+   * still reaches every member. Clients keep their connections to every member. Replaces any
+   * earlier partition, and outlives member restarts until {@link EtcdCluster.heal}. Needs a
+   * cluster started with `partitionable: true`. Examples: `partition([[1, 2], [3, 4, 5]])`
+   * splits five members 2 + 3; `partition([[await cluster.leader()], [2, 3]])`.
+   *
+   * @throws {@link EtcdLauncherError} `ILLEGAL_STATE` without `partitionable`, after `stop()`,
+   *   or for a member that is not in the cluster.
+   */
+  partition(
+    groups: readonly (readonly EtcdClusterMember[])[],
+    options?: PartitionOptions,
+  ): Promise<void>;
+  /**
+   * Cuts `member` off from every other member (`partition([[member], [every other]])`), e.g. the raft leader
+   * (`isolate(await cluster.leader())`) or a follower. Its clients stay connected to it.
+   */
+  isolate(member: EtcdClusterMember, options?: PartitionOptions): Promise<void>;
+  /** Ends every partition: every member reaches every member again. A no-op when none is set. */
+  heal(): Promise<void>;
+  /** The member number (1 … size) of `node`, a member of this cluster. */
+  memberNumber(node: EtcdNode): number;
   /**
    * A whole-cluster outage: stops every running member gracefully (SIGTERM, SIGKILL after
    * 5 s), all at once, keeping ports and data for {@link EtcdCluster.startAll}.
@@ -71,12 +116,69 @@ class LaunchedEtcdCluster implements EtcdCluster {
   readonly nodes: readonly EtcdProcess[];
   readonly endpoints: readonly string[];
   readonly #options: ResolvedEtcdOptions;
+  readonly #partitions: PeerPartitions | undefined;
   #stopping: Promise<void> | undefined;
 
-  constructor(nodes: readonly EtcdProcess[], options: ResolvedEtcdOptions) {
+  constructor(
+    nodes: readonly EtcdProcess[],
+    options: ResolvedEtcdOptions,
+    partitions: PeerPartitions | undefined,
+  ) {
     this.nodes = nodes;
     this.endpoints = nodes.map((node) => node.endpoint);
     this.#options = options;
+    this.#partitions = partitions;
+  }
+
+  async partition(
+    groups: readonly (readonly EtcdClusterMember[])[],
+    options: PartitionOptions = {},
+  ): Promise<void> {
+    const partitions = this.#partitionable('partition');
+    const numbers = groups.map((group) => group.map((member) => this.#number(member)));
+    partitions.set(numbers, options.mode ?? 'black-hole');
+  }
+
+  async isolate(member: EtcdClusterMember, options: PartitionOptions = {}): Promise<void> {
+    const number = this.#number(member);
+    const others = this.nodes.map((_, i) => i + 1).filter((other) => other !== number);
+    await this.partition([[number], others], options);
+  }
+
+  async heal(): Promise<void> {
+    this.#partitionable('heal').heal();
+  }
+
+  memberNumber(node: EtcdNode): number {
+    return this.#number(node);
+  }
+
+  #number(member: EtcdClusterMember): number {
+    const index =
+      typeof member === 'number' ? member - 1 : this.nodes.indexOf(member as EtcdProcess);
+    if (!Number.isInteger(index) || this.nodes[index] === undefined) {
+      throw new EtcdLauncherError(
+        'ILLEGAL_STATE',
+        `${typeof member === 'number' ? `member ${member}` : member.name} is not a member of this cluster (members 1 … ${this.nodes.length})`,
+      );
+    }
+    return index + 1;
+  }
+
+  /** `true` unless a partition separates `a` and `b`. */
+  #reach(a: EtcdProcess, b: EtcdProcess): boolean {
+    return !(this.#partitions?.isCut(this.#number(a), this.#number(b)) ?? false);
+  }
+
+  #partitionable(call: string): PeerPartitions {
+    this.#assertNotStopped(call);
+    if (this.#partitions === undefined) {
+      throw new EtcdLauncherError(
+        'ILLEGAL_STATE',
+        `${call}: start the cluster with { partitionable: true } to partition it`,
+      );
+    }
+    return this.#partitions;
   }
 
   async leader(options: EtcdLeaderOptions = {}): Promise<EtcdNode> {
@@ -93,7 +195,11 @@ class LaunchedEtcdCluster implements EtcdCluster {
         .filter((status) => status.leaderId !== '0' && status.leaderId === status.memberId)
         .sort((a, b) => (a.raftTerm > b.raftTerm ? -1 : a.raftTerm < b.raftTerm ? 1 : 0));
       for (const claim of claims) {
-        const agreeing = seen.filter((status) => status.leaderId === claim.memberId).length;
+        // Under a partition, only members that can reach the claimant count: a cut-off leader
+        // keeps the agreement of its old followers until they notice.
+        const agreeing = seen.filter(
+          (status) => status.leaderId === claim.memberId && this.#reach(status.node, claim.node),
+        ).length;
         if (agreeing >= quorum) return claim.node;
       }
       if (performance.now() - started > timeoutMs) break;
@@ -129,7 +235,9 @@ class LaunchedEtcdCluster implements EtcdCluster {
   }
 
   stop(): Promise<void> {
-    this.#stopping ??= this.#leaderLast((node) => node.stop());
+    this.#stopping ??= this.#leaderLast((node) => node.stop()).finally(() =>
+      this.#partitions?.close(),
+    );
     return this.#stopping;
   }
 
@@ -174,43 +282,77 @@ class LaunchedEtcdCluster implements EtcdCluster {
 /**
  * Starts a `size`-member etcd cluster (default 3) on free loopback ports, every member in its
  * own temporary directory, and resolves once every member answers `/health` as healthy (so a
- * leader has been elected). Retries with new ports when one was taken meanwhile; rejects like
- * {@link startEtcd}, stopping whatever it started. Use it with
+ * leader has been elected). With `partitionable: true` the members reach each other through
+ * partition gateways (see {@link EtcdCluster.partition}). Retries with new ports when one was
+ * taken meanwhile; rejects like {@link startEtcd}, stopping whatever it started. Use it with
  * `await using cluster = await startEtcdCluster()`.
  */
-export async function startEtcdCluster(size = 3, options: EtcdOptions = {}): Promise<EtcdCluster> {
+export async function startEtcdCluster(
+  size = 3,
+  options: EtcdClusterOptions = {},
+): Promise<EtcdCluster> {
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(`startEtcdCluster: size must be a positive integer (got ${String(size)})`);
   }
   const resolved = resolveEtcdOptions(options);
+  const partitionable = options.partitionable ?? false;
+  const perMember = partitionable ? 4 : 3;
   for (let attempt = 1; ; attempt += 1) {
-    const ports = await allocateLoopbackPorts(3 * size);
+    const ports = await allocateLoopbackPorts(perMember * size);
     const names = Array.from({ length: size }, (_, i) => `etcd-${i + 1}`);
-    const peerPort = (i: number) => ports[3 * i + 1]!;
+    const peerPort = (i: number) => ports[perMember * i + 1]!;
+    const gatewayPort = (i: number) => (partitionable ? ports[perMember * i + 3]! : peerPort(i));
     const initialCluster = names
-      .map((name, i) => `${name}=http://127.0.0.1:${peerPort(i)}`)
+      .map((name, i) => `${name}=http://127.0.0.1:${gatewayPort(i)}`)
       .join(',');
     const token = clusterToken();
     const specs: EtcdMemberSpec[] = names.map((name, i) => ({
       name,
-      clientPort: ports[3 * i]!,
+      clientPort: ports[perMember * i]!,
       peerPort: peerPort(i),
-      metricsPort: ports[3 * i + 2]!,
+      advertisedPeerPort: gatewayPort(i),
+      metricsPort: ports[perMember * i + 2]!,
       initialCluster,
       clusterToken: token,
     }));
     const nodes = await Promise.all(specs.map((spec) => EtcdProcess.create(spec, resolved)));
+    let partitions: PeerPartitions | undefined;
     try {
+      if (partitionable) {
+        const table = new PeerPartitions(() => runningPids(nodes));
+        partitions = table;
+        await Promise.all(
+          nodes.map((_, i) =>
+            table.addGateway(gatewayPort(i), { member: i + 1, targetPort: peerPort(i) }),
+          ),
+        );
+      }
       // Members wait for each other's peer ports, so all must run before any can be ready.
       await Promise.all(nodes.map((node) => node.launch()));
       await waitAllReady(nodes);
-      return new LaunchedEtcdCluster(nodes, resolved);
+      return new LaunchedEtcdCluster(nodes, resolved, partitions);
     } catch (error) {
-      const retry = attempt < START_ATTEMPTS && isAddressInUse(error);
+      const retry =
+        attempt < START_ATTEMPTS && (isAddressInUse(error) || isCode(error, 'EADDRINUSE'));
       await Promise.all(nodes.map((node) => node.discard(!retry)));
+      await partitions?.close();
+      if (partitionable) releaseLoopbackPorts(nodes.map((_, i) => gatewayPort(i)));
       if (!retry) throw error;
     }
   }
+}
+
+/** The pid of every member whose process runs, by member number. */
+function runningPids(nodes: readonly EtcdProcess[]): Map<number, number> {
+  const pids = new Map<number, number>();
+  nodes.forEach((node, i) => {
+    if (node.running) pids.set(i + 1, node.pid);
+  });
+  return pids;
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === code;
 }
 
 /**

@@ -151,6 +151,11 @@ export interface EtcdMemberSpec {
   readonly clientPort: number;
   /** The raft peer port on 127.0.0.1. */
   readonly peerPort: number;
+  /**
+   * The peer port the other members dial (`--initial-advertise-peer-urls`): a partition
+   * gateway in front of `peerPort`. Default `peerPort`.
+   */
+  readonly advertisedPeerPort?: number;
   /** The port of `--listen-metrics-urls` on 127.0.0.1. */
   readonly metricsPort: number;
   /** `--initial-cluster`: every member's `name=peerURL`. */
@@ -611,6 +616,7 @@ export class EtcdProcess implements EtcdNode {
   #args(): string[] {
     const client = this.endpoint;
     const peer = `http://${LOOPBACK}:${this.#spec.peerPort}`;
+    const advertisedPeer = `http://${LOOPBACK}:${this.#spec.advertisedPeerPort ?? this.#spec.peerPort}`;
     const tls = this.#options.clientTls;
     return [
       `--name=${this.#spec.name}`,
@@ -618,7 +624,7 @@ export class EtcdProcess implements EtcdNode {
       `--listen-client-urls=${client}`,
       `--advertise-client-urls=${client}`,
       `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${advertisedPeer}`,
       `--initial-cluster=${this.#spec.initialCluster}`,
       '--initial-cluster-state=new',
       `--initial-cluster-token=${this.#spec.clusterToken}`,

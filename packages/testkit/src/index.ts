@@ -16,7 +16,12 @@ export type {
 export { recordElection, recordObserver } from './election-recorder.js';
 export type { FindEtcdBinaryOptions } from './etcd-binary.js';
 export { ETCD_ENDPOINTS_ENV, ETCD_INSTALL_HINT, findEtcdBinary } from './etcd-binary.js';
-export type { EtcdCluster, EtcdLeaderOptions } from './etcd-cluster.js';
+export type {
+  EtcdCluster,
+  EtcdClusterMember,
+  EtcdClusterOptions,
+  EtcdLeaderOptions,
+} from './etcd-cluster.js';
 export { startEtcdCluster } from './etcd-cluster.js';
 export type { EtcdForTests } from './etcd-for-tests.js';
 export { etcdEndpointsFromEnv, etcdForTests } from './etcd-for-tests.js';
@@ -34,6 +39,7 @@ export type { Command } from './kill-on-exit.js';
 export { tiedToThisProcess } from './kill-on-exit.js';
 export type { LeaderSequenceKind } from './leader-sequence.js';
 export { describeLeader, leaderSequenceViolations } from './leader-sequence.js';
+export type { PartitionMode, PartitionOptions } from './peer-partition.js';
 export { isProcessGone, processState } from './process-status.js';
 export type { TcpProxy, TcpProxyOptions, TcpProxyState, TcpProxyTarget } from './tcp-proxy.js';
 export { startTcpProxy } from './tcp-proxy.js';
@@ -69,7 +75,12 @@ export {
 } from './timing.js';
 export type { TrackedPromise, TrackedState } from './tracked-promise.js';
 export { track } from './tracked-promise.js';
-export type { ZooKeeperEnsemble, ZooKeeperLeaderOptions } from './zookeeper-ensemble.js';
+export type {
+  ZooKeeperEnsemble,
+  ZooKeeperEnsembleMember,
+  ZooKeeperEnsembleOptions,
+  ZooKeeperLeaderOptions,
+} from './zookeeper-ensemble.js';
 export { startZooKeeperEnsemble } from './zookeeper-ensemble.js';
 export type { ZooKeeperForTests } from './zookeeper-for-tests.js';
 export { zookeeperConnectFromEnv, zookeeperForTests } from './zookeeper-for-tests.js';

@@ -6,6 +6,7 @@
  */
 
 import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
+import { type PartitionOptions, PeerPartitions } from './peer-partition.js';
 import { Timing } from './timing.js';
 import { fourLetterWord, parseZooKeeperMode } from './zookeeper-four-letter-word.js';
 import { ZooKeeperLauncherError } from './zookeeper-launcher-error.js';
@@ -19,6 +20,25 @@ import {
   type ZooKeeperOptions,
   ZooKeeperProcess,
 } from './zookeeper-node.js';
+
+/** Options of {@link startZooKeeperEnsemble}. */
+export interface ZooKeeperEnsembleOptions extends ZooKeeperOptions {
+  /**
+   * Put partition gateways (TCP proxies on 127.0.0.1) in front of every member's quorum and
+   * election ports, and give each member a `zoo.cfg` whose *other* `server.<id>` lines name
+   * those gateways, so that {@link ZooKeeperEnsemble.partition},
+   * {@link ZooKeeperEnsemble.isolate} and {@link ZooKeeperEnsemble.heal} can cut members apart
+   * while their clients stay connected. Quorum traffic then passes through this process: a
+   * test that blocks its event loop for long delays the ensemble's pings. Default `false`.
+   */
+  partitionable?: boolean;
+}
+
+/**
+ * A member of a {@link ZooKeeperEnsemble}: its node, or its id, 1 … size (`zk-<id>`,
+ * `members[id - 1]`).
+ */
+export type ZooKeeperEnsembleMember = number | ZooKeeperNode;
 
 /** Options of {@link ZooKeeperEnsemble.leader}. */
 export interface ZooKeeperLeaderOptions {
@@ -39,9 +59,38 @@ export interface ZooKeeperEnsemble extends AsyncDisposable {
    * Resolves with the member that leads: a running (not paused) member whose `srvr` reports
    * `Mode: leader` and whose `mntr` counts enough synced followers to make a quorum, so a leader
    * that has lost its followers but not yet noticed is never returned (of two such claims, the
-   * one with the newer epoch wins). Polls until `timeoutMs`, then rejects with code `NO_LEADER`.
+   * one with the newer epoch wins). Under a partition a claimant also needs a quorum of
+   * members on its side. Polls until `timeoutMs`, then rejects with code `NO_LEADER`.
    */
   leader(options?: ZooKeeperLeaderOptions): Promise<ZooKeeperNode>;
+  /**
+   * Cuts the ensemble into `groups`: members in different groups cannot reach each other (in
+   * both directions, quorum and election connections alike, whichever side dialed); a member
+   * named in no group still reaches every member. Clients keep their connections to every
+   * member. Replaces any earlier partition, and outlives member restarts until
+   * {@link ZooKeeperEnsemble.heal}. Needs an ensemble started with `partitionable: true`.
+   * Examples: `partition([[1, 2], [3, 4, 5]])` splits five members 2 + 3;
+   * `partition([[await ensemble.leader()], [2, 3]])`.
+   *
+   * A follower cut off from the leader keeps serving its clients' reads and pings until it
+   * gives up on the leader after `syncLimit` ticks, while the leader, which alone expires
+   * sessions, hears nothing of those sessions and expires them after their timeout.
+   *
+   * @throws {@link ZooKeeperLauncherError} `ILLEGAL_STATE` without `partitionable`, after
+   *   `stop()`, or for a member that is not in the ensemble.
+   */
+  partition(
+    groups: readonly (readonly ZooKeeperEnsembleMember[])[],
+    options?: PartitionOptions,
+  ): Promise<void>;
+  /**
+   * Cuts `member` off from every other member (`partition([[member], [every other]])`), e.g.
+   * the leader (`isolate(await ensemble.leader())`) or a follower. Its clients stay connected
+   * to it.
+   */
+  isolate(member: ZooKeeperEnsembleMember, options?: PartitionOptions): Promise<void>;
+  /** Ends every partition: every member reaches every member again. A no-op when none is set. */
+  heal(): Promise<void>;
   /**
    * A whole-ensemble outage: stops every running member gracefully (SIGTERM, SIGKILL after
    * 5 s), all at once, keeping ports and data for {@link ZooKeeperEnsemble.startAll}.
@@ -72,12 +121,67 @@ class LaunchedZooKeeperEnsemble implements ZooKeeperEnsemble {
   readonly members: readonly ZooKeeperProcess[];
   readonly connectString: string;
   readonly #options: ResolvedZooKeeperOptions;
+  readonly #partitions: PeerPartitions | undefined;
   #stopping: Promise<void> | undefined;
 
-  constructor(members: readonly ZooKeeperProcess[], options: ResolvedZooKeeperOptions) {
+  constructor(
+    members: readonly ZooKeeperProcess[],
+    options: ResolvedZooKeeperOptions,
+    partitions: PeerPartitions | undefined,
+  ) {
     this.members = members;
     this.connectString = members.map((node) => node.connectString).join(',');
     this.#options = options;
+    this.#partitions = partitions;
+  }
+
+  async partition(
+    groups: readonly (readonly ZooKeeperEnsembleMember[])[],
+    options: PartitionOptions = {},
+  ): Promise<void> {
+    const partitions = this.#partitionable('partition');
+    const ids = groups.map((group) => group.map((member) => this.#id(member)));
+    partitions.set(ids, options.mode ?? 'black-hole');
+  }
+
+  async isolate(member: ZooKeeperEnsembleMember, options: PartitionOptions = {}): Promise<void> {
+    const id = this.#id(member);
+    const others = this.members.map((node) => node.id).filter((other) => other !== id);
+    await this.partition([[id], others], options);
+  }
+
+  async heal(): Promise<void> {
+    this.#partitionable('heal').heal();
+  }
+
+  #id(member: ZooKeeperEnsembleMember): number {
+    const node =
+      typeof member === 'number'
+        ? this.members[member - 1]
+        : this.members.find((candidate) => candidate === member);
+    if (node === undefined || (typeof member === 'number' && !Number.isInteger(member))) {
+      throw new ZooKeeperLauncherError(
+        'ILLEGAL_STATE',
+        `${typeof member === 'number' ? `member ${member}` : member.name} is not a member of this ensemble (ids 1 … ${this.members.length})`,
+      );
+    }
+    return node.id;
+  }
+
+  /** `true` unless a partition separates `a` and `b`. */
+  #reach(a: ZooKeeperProcess, b: ZooKeeperProcess): boolean {
+    return !(this.#partitions?.isCut(a.id, b.id) ?? false);
+  }
+
+  #partitionable(call: string): PeerPartitions {
+    this.#assertNotStopped(call);
+    if (this.#partitions === undefined) {
+      throw new ZooKeeperLauncherError(
+        'ILLEGAL_STATE',
+        `${call}: start the ensemble with { partitionable: true } to partition it`,
+      );
+    }
+    return this.#partitions;
   }
 
   async leader(options: ZooKeeperLeaderOptions = {}): Promise<ZooKeeperNode> {
@@ -91,8 +195,14 @@ class LaunchedZooKeeperEnsemble implements ZooKeeperEnsemble {
     for (;;) {
       this.#assertNotStopped('leader');
       seen = await this.#claims();
+      // Under a partition, a claimant needs a quorum on its own side too: a cut-off leader
+      // still counts its old followers as synced until syncLimit passes.
       const valid = seen
-        .filter((claim) => claim.syncedFollowers + 1 >= quorum)
+        .filter(
+          (claim) =>
+            claim.syncedFollowers + 1 >= quorum &&
+            this.members.filter((node) => this.#reach(node, claim.node)).length >= quorum,
+        )
         .sort((a, b) => (a.epoch > b.epoch ? -1 : a.epoch < b.epoch ? 1 : 0));
       if (valid[0] !== undefined) return valid[0].node;
       if (performance.now() - started > timeoutMs) break;
@@ -130,7 +240,9 @@ class LaunchedZooKeeperEnsemble implements ZooKeeperEnsemble {
   }
 
   stop(): Promise<void> {
-    this.#stopping ??= Promise.all(this.members.map((node) => node.stop())).then(() => {});
+    this.#stopping ??= Promise.all(this.members.map((node) => node.stop()))
+      .then(() => {})
+      .finally(() => this.#partitions?.close());
     return this.#stopping;
   }
 
@@ -154,14 +266,15 @@ class LaunchedZooKeeperEnsemble implements ZooKeeperEnsemble {
 /**
  * Starts a `size`-member ZooKeeper ensemble (default 3) on loopback: each member with its own
  * client, quorum and election ports (free ones), its own temporary directory with a `myid` file,
- * and the same `server.<id>=127.0.0.1:<quorum>:<election>;127.0.0.1:<client>` lines. Resolves
+ * and `server.<id>=127.0.0.1:<quorum>:<election>;127.0.0.1:<client>` lines (with
+ * `partitionable: true`, the other members' lines name their partition gateways). Resolves
  * once every member serves as leader or follower and the leader has a quorum. Retries with new
  * ports when one was taken meanwhile; rejects like {@link startZooKeeper}, stopping whatever it
  * started. Use it with `await using ensemble = await startZooKeeperEnsemble()`.
  */
 export async function startZooKeeperEnsemble(
   size = 3,
-  options: ZooKeeperOptions = {},
+  options: ZooKeeperEnsembleOptions = {},
 ): Promise<ZooKeeperEnsemble> {
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(
@@ -169,20 +282,29 @@ export async function startZooKeeperEnsemble(
     );
   }
   const resolved = resolveZooKeeperOptions(options);
+  const partitionable = options.partitionable ?? false;
+  // client, quorum, election, and with gateways: quorum gateway, election gateway.
+  const perMember = partitionable ? 5 : 3;
   for (let attempt = 1; ; attempt += 1) {
-    const ports = await allocateLoopbackPorts(3 * size);
+    const ports = await allocateLoopbackPorts(perMember * size);
     const ids = Array.from({ length: size }, (_, i) => i + 1);
-    const port = (id: number, which: 0 | 1 | 2) => ports[3 * (id - 1) + which]!;
-    const serverLines = ids.map(
-      (id) =>
-        `server.${id}=127.0.0.1:${port(id, 1)}:${port(id, 2)}:participant;127.0.0.1:${port(id, 0)}`,
-    );
+    const port = (id: number, which: 0 | 1 | 2 | 3 | 4) => ports[perMember * (id - 1) + which]!;
+    const gateway = (id: number, which: 1 | 2) =>
+      partitionable ? port(id, which === 1 ? 3 : 4) : port(id, which);
+    // Member `self` binds the ports of its own line; it reaches the others through theirs.
+    const serverLines = (self: number) =>
+      ids.map((id) => {
+        const quorum = id === self ? port(id, 1) : gateway(id, 1);
+        const election = id === self ? port(id, 2) : gateway(id, 2);
+        return `server.${id}=127.0.0.1:${quorum}:${election}:participant;127.0.0.1:${port(id, 0)}`;
+      });
     const specs: ZooKeeperMemberSpec[] = ids.map((id) => ({
       id,
       name: `zk-${id}`,
       clientPort: port(id, 0),
-      peers: { quorumPort: port(id, 1), electionPort: port(id, 2), serverLines },
+      peers: { quorumPort: port(id, 1), electionPort: port(id, 2), serverLines: serverLines(id) },
     }));
+    const gatewayPorts = partitionable ? ids.flatMap((id) => [port(id, 3), port(id, 4)]) : [];
     const created = await Promise.allSettled(
       specs.map((spec) => ZooKeeperProcess.create(spec, resolved)),
     );
@@ -195,8 +317,19 @@ export async function startZooKeeperEnsemble(
       releaseLoopbackPorts(ports);
       throw failed.reason;
     }
-    const ensemble = new LaunchedZooKeeperEnsemble(nodes, resolved);
+    let partitions: PeerPartitions | undefined;
     try {
+      if (partitionable) {
+        const table = new PeerPartitions(() => runningPids(nodes));
+        partitions = table;
+        await Promise.all(
+          ids.flatMap((id) => [
+            table.addGateway(port(id, 3), { member: id, targetPort: port(id, 1) }),
+            table.addGateway(port(id, 4), { member: id, targetPort: port(id, 2) }),
+          ]),
+        );
+      }
+      const ensemble = new LaunchedZooKeeperEnsemble(nodes, resolved, partitions);
       // Members wait for each other's election ports, so all must run before any can serve.
       await Promise.all(nodes.map((node) => node.launch()));
       await waitAllReady(nodes);
@@ -205,12 +338,21 @@ export async function startZooKeeperEnsemble(
     } catch (error) {
       const retry =
         attempt < ZOOKEEPER_START_ATTEMPTS &&
-        isExitedEarly(error) &&
-        nodes.some((node) => node.failedToBind());
+        ((isExitedEarly(error) && nodes.some((node) => node.failedToBind())) ||
+          (error as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE');
       await Promise.all(nodes.map((node) => node.discard(!retry)));
+      await partitions?.close();
+      releaseLoopbackPorts(gatewayPorts);
       if (!retry) throw error;
     }
   }
+}
+
+/** The pid of every member whose process runs, by member id. */
+function runningPids(nodes: readonly ZooKeeperProcess[]): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const node of nodes) if (node.running) pids.set(node.id, node.pid);
+  return pids;
 }
 
 /**

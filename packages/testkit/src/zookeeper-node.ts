@@ -194,7 +194,10 @@ export interface ZooKeeperPeerSpec {
   readonly quorumPort: number;
   /** The election port on 127.0.0.1. */
   readonly electionPort: number;
-  /** Every member's `server.<id>=…` line, this one's included. */
+  /**
+   * Every member's `server.<id>=…` line, this one's included, as this member sees them: its
+   * own line names the ports it binds; another's may name a partition gateway in front of it.
+   */
   readonly serverLines: readonly string[];
 }
 

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import {
   findZooKeeperInstall,
   fourLetterWord,
@@ -19,100 +18,19 @@ import {
   zookeeperForTests,
 } from '@tenure/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CLIENT_MS,
+  closeClient,
+  connectClient,
+  create,
+  getData,
+  readOnce,
+  zookeeper,
+} from './zookeeper-client.js';
 
 // Bounds only: they turn a hang into a failure, they never assert on speed.
 const timing = new Timing(1_000);
 const TEST_MS = timing.scale(90_000);
-const CLIENT_MS = timing.scale(15_000);
-
-// node-zookeeper-client ships no types: the few parts these tests use.
-interface ZkError extends Error {
-  getCode(): number;
-}
-type ZkCallback<T> = (error: ZkError | null, result?: T) => void;
-interface ZkClient {
-  connect(): void;
-  close(): void;
-  once(event: 'connected' | 'disconnected' | 'expired', listener: () => void): ZkClient;
-  removeListener(event: 'connected' | 'disconnected', listener: () => void): ZkClient;
-  getSessionTimeout(): number;
-  create(path: string, data: Buffer, mode: number, callback: ZkCallback<string>): void;
-  getData(path: string, callback: ZkCallback<Buffer>): void;
-}
-interface ZkModule {
-  createClient(
-    connectString: string,
-    options?: { sessionTimeout?: number; spinDelay?: number; retries?: number },
-  ): ZkClient;
-  CreateMode: { PERSISTENT: number; EPHEMERAL: number };
-}
-const zookeeper = createRequire(import.meta.url)('node-zookeeper-client') as ZkModule;
-
-/** Connects a client and resolves once its session is established. */
-async function connectClient(connectString: string, sessionTimeout = 6_000): Promise<ZkClient> {
-  const client = zookeeper.createClient(connectString, { sessionTimeout, spinDelay: 100 });
-  let onConnected = () => {};
-  const connected = new Promise<void>((resolve) => {
-    onConnected = resolve;
-  });
-  client.once('connected', onConnected);
-  client.connect();
-  try {
-    await waitForPromise(connected, `a ZooKeeper session on ${connectString}`);
-  } catch (error) {
-    client.removeListener('connected', onConnected);
-    client.close();
-    throw error;
-  }
-  return client;
-}
-
-/** Closes the session and resolves once the connection is gone. */
-async function closeClient(client: ZkClient): Promise<void> {
-  const disconnected = new Promise<void>((resolve) => client.once('disconnected', resolve));
-  client.close();
-  await waitForPromise(disconnected, 'the ZooKeeper client to close');
-}
-
-function waitForPromise<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), CLIENT_MS);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function create(client: ZkClient, path: string, data: string, mode = 0): Promise<string> {
-  return waitForPromise(
-    new Promise((resolve, reject) => {
-      client.create(path, Buffer.from(data), mode, (error, created) =>
-        error ? reject(error) : resolve(created ?? ''),
-      );
-    }),
-    `create ${path}`,
-  );
-}
-
-function getData(client: ZkClient, path: string): Promise<string> {
-  return waitForPromise(
-    new Promise((resolve, reject) => {
-      client.getData(path, (error, data) =>
-        error ? reject(error) : resolve(data?.toString('utf8') ?? ''),
-      );
-    }),
-    `getData ${path}`,
-  );
-}
-
-/** Reads `path` with a new session on `connectString`, then closes it. */
-async function readOnce(connectString: string, path: string): Promise<string> {
-  const client = await connectClient(connectString);
-  try {
-    return await getData(client, path);
-  } finally {
-    await closeClient(client);
-  }
-}
 
 /**
  * Waits until `path` reads `expected` on the member itself: a follower applies a write a moment

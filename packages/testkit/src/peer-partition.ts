@@ -1,0 +1,373 @@
+/**
+ * Server-to-server partitions of a launched cluster, on loopback only: every member's peer
+ * ports (etcd's raft peer port, ZooKeeper's quorum and election ports) sit behind a TCP proxy,
+ * a *gateway*, and the members are configured to reach each other through the gateways. A
+ * gateway learns which member dialed each connection by looking the connection's source port
+ * up in `/proc` (the socket belongs to exactly one member's process), so it can cut any pair of
+ * members, in both directions, whatever protocol they speak and whichever side dialed.
+ *
+ * @packageDocumentation
+ */
+
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { releaseLoopbackPorts } from './loopback-ports.js';
+
+/**
+ * How a partition cuts the connections between members on opposite sides:
+ *
+ * - `black-hole` (the default): nothing passes either way and nothing is closed, as when
+ *   packets are dropped: each side's writes are buffered and then block, its reads wait, until
+ *   its own timeouts give up on the connection. New connections are accepted and black-holed
+ *   too. On `heal()` the bytes held back are delivered, as TCP retransmission would after a
+ *   short partition.
+ * - `reset`: every connection between the sides is reset (RST) at once, and new ones are reset
+ *   as soon as the gateway learns who dialed them, as by a firewall that rejects.
+ */
+export type PartitionMode = 'black-hole' | 'reset';
+
+/** Options of a cluster's `partition()` and `isolate()`. */
+export interface PartitionOptions {
+  /** How the connections between the sides are cut. Default `black-hole`. */
+  mode?: PartitionMode;
+}
+
+/** Where a {@link PeerGateway} forwards to and for whom. */
+export interface PeerGatewaySpec {
+  /** The member behind the gateway (1-based member number). */
+  readonly member: number;
+  /** The port the member really listens on, on 127.0.0.1. */
+  readonly targetPort: number;
+}
+
+/** The pid of every member process that runs now, by member number. */
+export type MemberPids = () => ReadonlyMap<number, number>;
+
+const LOOPBACK = '127.0.0.1';
+
+/**
+ * The partition table of one cluster and its gateways. Members are numbered from 1. Internal
+ * to the testkit: the clusters expose `partition()`, `isolate()` and `heal()` over it.
+ */
+export class PeerPartitions {
+  readonly #pids: MemberPids;
+  readonly #gateways: PeerGateway[] = [];
+  /** Cut pairs as `low:high` member numbers. */
+  #cut = new Set<string>();
+  #mode: PartitionMode = 'black-hole';
+  #closing: Promise<void> | undefined;
+
+  constructor(pids: MemberPids) {
+    this.#pids = pids;
+  }
+
+  /** The pairs of members that cannot talk now, each as `[low, high]`. */
+  get cutPairs(): Array<[number, number]> {
+    return [...this.#cut].map((pair) => pair.split(':').map(Number) as [number, number]);
+  }
+
+  /** How the current partition cuts. */
+  get mode(): PartitionMode {
+    return this.#mode;
+  }
+
+  /**
+   * Starts a gateway on `port` (127.0.0.1) in front of `spec.targetPort`. Rejects when the port
+   * cannot be bound (taken since it was allocated).
+   */
+  async addGateway(port: number, spec: PeerGatewaySpec): Promise<void> {
+    const gateway = await PeerGateway.start(port, spec, this);
+    this.#gateways.push(gateway);
+  }
+
+  /** `true` when members `a` and `b` may not talk. */
+  isCut(a: number, b: number): boolean {
+    return this.#cut.has(pairKey(a, b));
+  }
+
+  /** The pid → member number map of the running members. */
+  memberOfPid(pid: number): number | undefined {
+    for (const [member, memberPid] of this.#pids()) if (memberPid === pid) return member;
+    return undefined;
+  }
+
+  /** The pids of the running members. */
+  pids(): number[] {
+    return [...this.#pids().values()];
+  }
+
+  /**
+   * Replaces the partition: members in different `groups` cannot talk; a member in no group
+   * talks to everyone. Applies at once to every connection the gateways hold.
+   */
+  set(groups: readonly (readonly number[])[], mode: PartitionMode): void {
+    const cut = new Set<string>();
+    for (let g = 0; g < groups.length; g += 1) {
+      for (let h = g + 1; h < groups.length; h += 1) {
+        for (const a of groups[g] as readonly number[]) {
+          for (const b of groups[h] as readonly number[]) cut.add(pairKey(a, b));
+        }
+      }
+    }
+    this.#cut = cut;
+    this.#mode = mode;
+    this.#apply();
+  }
+
+  /** Ends every partition: every held connection flows again. */
+  heal(): void {
+    this.#cut = new Set();
+    this.#apply();
+  }
+
+  /** Closes every gateway and connection. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= Promise.all(this.#gateways.map((gateway) => gateway.close())).then(() => {
+      releaseLoopbackPorts(this.#gateways.map((gateway) => gateway.port));
+    });
+    return this.#closing;
+  }
+
+  #apply(): void {
+    for (const gateway of this.#gateways) gateway.apply();
+  }
+}
+
+/** One connection through a gateway. */
+interface Link {
+  readonly client: Socket;
+  upstream: Socket | undefined;
+  /** The member that dialed, once known; `0` for a dialer that is no member. */
+  from: number | undefined;
+  /** Whether the link is held (black-holed) now. */
+  held: boolean;
+  /** Closes that arrived while held, delivered when it flows again. */
+  readonly pending: Array<() => void>;
+}
+
+/** A TCP proxy in front of one peer port of one member. */
+class PeerGateway {
+  readonly #server: Server;
+  readonly #spec: PeerGatewaySpec;
+  readonly #table: PeerPartitions;
+  readonly port: number;
+  readonly #links = new Set<Link>();
+  #closed = false;
+
+  private constructor(server: Server, port: number, spec: PeerGatewaySpec, table: PeerPartitions) {
+    this.#server = server;
+    this.port = port;
+    this.#spec = spec;
+    this.#table = table;
+    server.on('connection', (client) => this.#accept(client));
+  }
+
+  static start(port: number, spec: PeerGatewaySpec, table: PeerPartitions): Promise<PeerGateway> {
+    return new Promise((resolve, reject) => {
+      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+      server.once('error', reject);
+      server.listen({ host: LOOPBACK, port, exclusive: true }, () => {
+        server.off('error', reject);
+        server.on('error', () => {});
+        resolve(new PeerGateway(server, port, spec, table));
+      });
+    });
+  }
+
+  /** Re-decides every identified link after the partition changed. */
+  apply(): void {
+    for (const link of this.#links) if (link.from !== undefined) this.#decide(link);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const sockets: Socket[] = [];
+    for (const link of this.#links) {
+      link.pending.length = 0;
+      for (const socket of [link.client, link.upstream]) {
+        if (socket === undefined) continue;
+        sockets.push(socket);
+        socket.destroy();
+      }
+    }
+    await Promise.all([closed, ...sockets.map(socketClosed)]);
+    this.#links.clear();
+  }
+
+  #accept(client: Socket): void {
+    if (this.#closed) {
+      client.destroy();
+      return;
+    }
+    // Paused from the start (pauseOnConnect): nothing passes before the dialer is known.
+    const link: Link = { client, upstream: undefined, from: undefined, held: true, pending: [] };
+    this.#links.add(link);
+    client.on('error', () => {});
+    client.once('close', () => {
+      if (link.upstream === undefined) this.#links.delete(link);
+    });
+    void this.#identify(client).then((from) => {
+      if (this.#closed || client.destroyed) return;
+      link.from = from;
+      this.#decide(link);
+    });
+  }
+
+  /** The member whose process owns the other end of `client`, or 0 when it is none. */
+  async #identify(client: Socket): Promise<number> {
+    const remotePort = client.remotePort;
+    if (remotePort === undefined) return 0;
+    // The dialer may still be between connect() and its first write: look twice at most.
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const inode = await socketInode(remotePort, this.port);
+      if (inode !== undefined) {
+        for (const pid of this.#table.pids()) {
+          if (await ownsSocket(pid, inode)) return this.#table.memberOfPid(pid) ?? 0;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return 0;
+  }
+
+  #decide(link: Link): void {
+    const from = link.from ?? 0;
+    const to = this.#spec.member;
+    // A dialer that is no member (a probe, a closed socket) passes only when nothing is cut.
+    const cut =
+      from === 0 ? this.#table.cutPairs.length > 0 : from !== to && this.#table.isCut(from, to);
+    if (!cut) {
+      this.#flow(link);
+    } else if (this.#table.mode === 'reset') {
+      link.pending.length = 0;
+      hardClose(link.client);
+      if (link.upstream !== undefined) hardClose(link.upstream);
+    } else {
+      this.#hold(link);
+    }
+  }
+
+  #hold(link: Link): void {
+    link.held = true;
+    link.client.pause();
+    link.upstream?.pause();
+  }
+
+  #flow(link: Link): void {
+    link.held = false;
+    if (link.upstream === undefined) {
+      const upstream = connect({
+        host: LOOPBACK,
+        port: this.#spec.targetPort,
+        allowHalfOpen: true,
+      });
+      link.upstream = upstream;
+      let closed = 0;
+      const onClose = () => {
+        closed += 1;
+        if (closed === 2) this.#links.delete(link);
+      };
+      link.client.once('close', onClose);
+      upstream.once('close', onClose);
+      this.#pump(link, link.client, upstream);
+      this.#pump(link, upstream, link.client);
+    }
+    for (const action of link.pending.splice(0)) action();
+    link.client.resume();
+    link.upstream.resume();
+  }
+
+  /** Forwards `from` → `to`: data, half-close (FIN) and abortive close (RST). */
+  #pump(link: Link, from: Socket, to: Socket): void {
+    from.on('error', () => {});
+    from.on('data', (chunk: Buffer) => {
+      if (to.destroyed || !to.writable) return;
+      if (!to.write(chunk)) {
+        from.pause();
+        to.once('drain', () => {
+          if (!link.held) from.resume();
+        });
+      }
+    });
+    const deliver = (action: () => void) => {
+      if (link.held) link.pending.push(action);
+      else action();
+    };
+    from.on('end', () =>
+      deliver(() => {
+        if (!to.destroyed) to.end();
+      }),
+    );
+    from.on('close', (hadError) =>
+      deliver(() => {
+        if (hadError) hardClose(to);
+        else if (!to.destroyed) to.end();
+      }),
+    );
+  }
+}
+
+function pairKey(a: number, b: number): string {
+  return a < b ? `${a}:${b}` : `${b}:${a}`;
+}
+
+/**
+ * The inode of the socket bound to 127.0.0.1:`localPort` and connected to 127.0.0.1:
+ * `remotePort`, from `/proc/net/tcp` (and `tcp6`, for a v4-mapped socket).
+ */
+async function socketInode(localPort: number, remotePort: number): Promise<string | undefined> {
+  const v4 = `0100007F:${hex4(localPort)}`;
+  const v4Remote = `0100007F:${hex4(remotePort)}`;
+  const v6 = `0000000000000000FFFF00000100007F:${hex4(localPort)}`;
+  const v6Remote = `0000000000000000FFFF00000100007F:${hex4(remotePort)}`;
+  for (const [file, local, remote] of [
+    ['/proc/net/tcp', v4, v4Remote],
+    ['/proc/net/tcp6', v6, v6Remote],
+  ] as const) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1] === local && fields[2] === remote) return fields[9];
+    }
+  }
+  return undefined;
+}
+
+/** `true` when process `pid` holds the socket with this inode. */
+async function ownsSocket(pid: number, inode: string): Promise<boolean> {
+  const target = `socket:[${inode}]`;
+  let fds: string[];
+  try {
+    fds = await readdir(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  const links = await Promise.all(
+    fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')),
+  );
+  return links.includes(target);
+}
+
+function hex4(port: number): string {
+  return port.toString(16).toUpperCase().padStart(4, '0');
+}
+
+/** Closes `socket` with an RST when it is connected, else just destroys it. */
+function hardClose(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.connecting) socket.destroy();
+  else socket.resetAndDestroy();
+}
+
+function socketClosed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.closed) resolve();
+    else socket.once('close', () => resolve());
+  });
+}
