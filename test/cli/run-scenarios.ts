@@ -45,6 +45,8 @@ const timing = new Timing(TTL_MS);
 const PAUSE_AFTER_NEXT_MS = Number(process.env.CLI_TEST_PAUSE_AFTER_MS ?? '1000');
 
 interface Scenario {
+  /** The arbitrator's name (`etcd`, `zookeeper`). */
+  readonly backend: string;
   readonly election: string;
   readonly log: string;
   /** Starts `tenure run` (label = the child's holder) through `port`, with the child's env. */
@@ -87,6 +89,7 @@ export function describeRunScenarios(backend: CliBackend): void {
       let failure: { error: unknown } | undefined;
       try {
         await body({
+          backend: backend.name,
           election,
           log,
           server: server!,
@@ -451,6 +454,6 @@ function reportOverlap(
     .at(-1)!;
   const ms = (ns: bigint) => Number(ns / 1_000n) / 1_000;
   console.log(
-    `[${s.election}] ${pause} of the leading supervisor for ${ms(process.hrtime.bigint() - stoppedAt)} ms: its child's last line ${ms(BigInt(last.hr) - BigInt(next.hr))} ms after the next child's start (> 0: overlap)`,
+    `[${s.backend} ${s.election}] ${pause} of the leading supervisor for ${ms(process.hrtime.bigint() - stoppedAt)} ms: its child's last line ${ms(BigInt(last.hr) - BigInt(next.hr))} ms after the next child's start (> 0: overlap)`,
   );
 }
