@@ -765,19 +765,19 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       this.#options.stopTimeoutMs,
     );
     const left = runs();
+    // Release after the work (G10): the term is resigned only once the aborted runs have
+    // settled, or once the deadline the term had at the abort has passed (past it the next
+    // leader may start anyway, as after a crash), whichever comes first.
+    const deadlineMs = left.length > 0 ? Math.max(0, this.#lead?.lead.term.remainingMs() ?? 0) : 0;
     for (const run of left) {
       if (!run.controller.signal.aborted) {
         run.abortedBy ??= 'other';
         run.controller.abort(new AbortedError('The scheduler is stopping'));
       }
     }
-    const zombieWait = Math.max(
-      0,
-      ...left.map((r) => this.#jobs.get(r.record.job)?.options.zombieAfterMs ?? 0),
-    );
     await settleWithin(
       left.map((r) => r.finished),
-      zombieWait + 50,
+      deadlineMs,
     );
     await Promise.allSettled([...this.#loops]);
     this.election.off('elected', this.#onElected);

@@ -220,8 +220,10 @@ export interface Scheduler extends EventEmitter<SchedulerEvents> {
   start(): void;
   /**
    * Graceful stop: takes no more slots, lets running jobs finish for up to `stopTimeoutMs`,
-   * then aborts their signals and waits up to their `zombieAfterMs`; then resigns, handing
-   * over to the next replica at once. Idempotent; concurrent calls share one promise.
+   * then aborts their signals and waits for them to settle, at most until the deadline the term
+   * had at the abort; then resigns, handing over to the next replica at once. So the next
+   * leader never starts while this one's handlers run, unless one ignored its signal past that
+   * deadline (G10). Idempotent; concurrent calls share one promise.
    */
   stop(): Promise<void>;
   /**

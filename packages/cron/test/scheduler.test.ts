@@ -466,6 +466,88 @@ describe('stop()', () => {
   });
 });
 
+describe('stop() hands over only after the work (G10)', () => {
+  /** A replica whose handler ignores its signal and works `workMs`; stop() grace 100 ms. */
+  function stubborn(name: string, ttlMs: number, workMs: number) {
+    const arbitrator = createMemoryArbitrator({ server, ttlMs });
+    const scheduler = createScheduler(arbitrator.election('jobs', { value: name }), {
+      stopTimeoutMs: 100,
+    });
+    const r: Replica = { name, arbitrator, scheduler, runs: [], events: [] };
+    const ends: number[] = [];
+    /** When the run's signal aborted, and the term's time left before its deadline then. */
+    const aborts: { at: number; remainingMs: number }[] = [];
+    scheduler.add(
+      'job',
+      '*/10 * * * * *',
+      async (ctx) => {
+        r.runs.push({ ctx, at: Date.now() });
+        ctx.signal.addEventListener('abort', () =>
+          aborts.push({ at: Date.now(), remainingMs: scheduler.election.term?.remainingMs() ?? 0 }),
+        );
+        await sleep(workMs); // never looks at ctx.signal
+        ends.push(Date.now());
+      },
+      { zombieAfterMs: 500 },
+    );
+    for (const type of ['leading', 'following', 'zombie'] as const) {
+      scheduler.on(type, (...args: unknown[]) => r.events.push({ type, args, at: Date.now() }));
+    }
+    replicas.push(r);
+    return { r, ends, aborts };
+  }
+
+  it('a handler that ignores its signal: the next replica leads only once it has settled, however short zombieAfterMs is', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const a = stubborn('a', 10_000, 3_000);
+    a.r.scheduler.start();
+    await vi.advanceTimersByTimeAsync(5_100); // the :10 run of a is going
+    expect(a.r.runs).toHaveLength(1);
+    const b = stubborn('b', 10_000, 0);
+    b.r.scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    const stopped = a.r.scheduler.stop();
+    await vi.advanceTimersByTimeAsync(6_000);
+    await stopped;
+    expect(a.ends, "a's handler settled").toHaveLength(1);
+    const bLeads = b.r.events.find((e) => e.type === 'leading');
+    expect(bLeads, 'b leads after a stopped').toBeDefined();
+    expect(bLeads!.at, 'b leads only once a’s handler has settled').toBeGreaterThanOrEqual(
+      a.ends[0]!,
+    );
+    expect(a.ends[0]! - a.r.runs[0]!.at, 'the handler worked its 3 s').toBe(3_000);
+  });
+
+  it('a handler that never settles: stop() resigns at the deadline the term had when it aborted the run, not later', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const a = stubborn('a', TTL_MS, 60_000);
+    a.r.scheduler.start();
+    await vi.advanceTimersByTimeAsync(5_100);
+    expect(a.r.runs).toHaveLength(1);
+    const b = stubborn('b', TTL_MS, 0);
+    b.r.scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    const stopAt = Date.now();
+    const stopped = a.r.scheduler.stop();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await stopped;
+    const bLeads = b.r.events.find((e) => e.type === 'leading');
+    expect(bLeads, 'b leads after a stopped').toBeDefined();
+    // Aborted after stopTimeoutMs (100 ms), resigned at the deadline the term had then: not
+    // before (the work still runs), not much after.
+    expect(a.aborts).toHaveLength(1);
+    const { at: abortAt, remainingMs } = a.aborts[0]!;
+    expect(abortAt - stopAt).toBe(100);
+    expect(remainingMs, 'the term was valid at the abort').toBeGreaterThan(0);
+    expect(bLeads!.at, 'b leads once the deadline at the abort has passed').toBeGreaterThanOrEqual(
+      abortAt + remainingMs,
+    );
+    expect(bLeads!.at, 'and at once after it').toBeLessThanOrEqual(abortAt + remainingMs + 100);
+    expect(a.ends, "a's handler is still going (a zombie)").toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(60_000);
+  });
+});
+
 describe('bad input', () => {
   it('add() throws typed errors naming the field', () => {
     const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS });
