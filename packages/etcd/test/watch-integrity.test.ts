@@ -216,3 +216,122 @@ describe('EtcdQueue watches across connection resets', () => {
     TEST_MS,
   );
 });
+
+// etcd 3.4 (issue 18089): a compaction at exactly the revision of a delete drops that delete
+// from a watch that starts there. A waiter reads the queue at revision R and watches from R + 1;
+// if the predecessor is deleted at R + 1 and etcd compacts at R + 1 before the watch exists, no
+// delete ever comes. When the predecessor rejoins, it re-creates the very key (named by its
+// lease): only a put, with another create revision.
+describe('EtcdQueue watches and a compaction at the revision of a delete (etcd issue 18089)', () => {
+  /** Deletes `key` (the next revision) and compacts at exactly that revision. */
+  async function deleteAndCompact(key: string): Promise<bigint> {
+    const deleted = await direct.delete().key(key).exec();
+    await direct.kv.compact({ revision: deleted.header.revision, physical: true });
+    return BigInt(deleted.header.revision);
+  }
+
+  it(
+    "a waiter whose predecessor's delete was compacted away before its watch started, and who rejoined with the same key",
+    async () => {
+      const name = unique();
+      const { queue, close } = await proxiedQueue(name);
+      const abandon = new AbortController();
+      try {
+        const lease = await direct.leaseClient.leaseGrant({ TTL: 60, ID: 0 });
+        const key = `${name}/${BigInt(lease.ID).toString(16)}`;
+        const put = await direct.kv.put({
+          key: Buffer.from(key),
+          value: Buffer.from('p'),
+          lease: lease.ID,
+        });
+        const predecessor = { key, epoch: BigInt(put.header.revision) };
+        const own = await joinDirect(name);
+        const position = await queue.position(own);
+        expect(position.kind).toBe('behind');
+        // Between the read and the watch: delete at R + 1, compact there, the predecessor rejoins.
+        const at = await deleteAndCompact(predecessor.key);
+        expect(at).toBe((position as { revision: bigint }).revision + 1n);
+        await direct.kv.put({ key: Buffer.from(key), value: Buffer.from('p'), lease: lease.ID });
+        let outcome: string | undefined;
+        void queue.waitDeleted(predecessor, position, [abandon.signal]).then(
+          (o) => {
+            outcome = o;
+          },
+          () => {},
+        );
+        await waitFor(() => outcome !== undefined, {
+          timeoutMs: timing.handoverMs,
+          intervalMs: timing.pollMs,
+          what: 'the wait to end (the predecessor left and came back behind us)',
+        });
+        // We are the head now: the predecessor's new key is behind ours.
+        expect(await queue.position(own)).toEqual({ kind: 'head' });
+      } finally {
+        abandon.abort();
+        await close();
+      }
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a waiter whose predecessor's delete was compacted away before its watch started",
+    async () => {
+      const name = unique();
+      const { queue, close } = await proxiedQueue(name);
+      const abandon = new AbortController();
+      try {
+        const predecessor = await joinDirect(name);
+        const own = await joinDirect(name);
+        const position = await queue.position(own);
+        await deleteAndCompact(predecessor.key);
+        let outcome: string | undefined;
+        void queue.waitDeleted(predecessor, position, [abandon.signal]).then(
+          (o) => {
+            outcome = o;
+          },
+          () => {},
+        );
+        await waitFor(() => outcome !== undefined, {
+          timeoutMs: timing.handoverMs,
+          intervalMs: timing.pollMs,
+          what: 'the wait to end (the predecessor is gone)',
+        });
+        expect(await queue.position(own)).toEqual({ kind: 'head' });
+      } finally {
+        abandon.abort();
+        await close();
+      }
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a candidate's own key deleted and compacted away before its watch started",
+    async () => {
+      const name = unique();
+      const { queue, close } = await proxiedQueue(name);
+      try {
+        const own = await joinDirect(name);
+        await queue.position(own);
+        await deleteAndCompact(own.key);
+        let deleted = false;
+        const stop = queue.watchDeleted(own, () => {
+          deleted = true;
+        });
+        try {
+          await waitFor(() => deleted, {
+            timeoutMs: timing.handoverMs,
+            intervalMs: timing.pollMs,
+            what: 'the own-key watch to report the delete',
+          });
+        } finally {
+          stop();
+        }
+      } finally {
+        await close();
+      }
+    },
+    TEST_MS,
+  );
+});
