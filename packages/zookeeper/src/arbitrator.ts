@@ -62,9 +62,10 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
  *
  * tenure's own heartbeat sets the local deadline: `send time of the last answered heartbeat +
  * negotiated timeout × (1 − maxDrift) − margin`. A heartbeat (`sync`, a pause of a quarter of
- * the timeout, `sync`, `sync`; the next one a sixth of the timeout after it) is answered only
- * once the quorum leader, which alone expires sessions, has counted the session alive after
- * the heartbeat began (docs/zookeeper.md), so a follower cut off from the leader cannot renew.
+ * the timeout, `sync`, a write that changes nothing; the next one a sixth of the timeout after
+ * it) is answered only once the quorum leader, which alone expires sessions, has counted the
+ * session alive after the heartbeat began (docs/zookeeper.md), so neither a follower cut off
+ * from the leader nor a leader cut off from its followers can renew.
  * When it passes, terms end `expired`, before the server can expire
  * the session; an unanswered heartbeat also drops the connection so the client reconnects
  * (node-zookeeper-client has no read timeout). When the session expires, terms end
@@ -138,7 +139,7 @@ export function createZooKeeperArbitrator(
       ttlMs: sessionTimeoutMs,
       maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
       marginMs: options.marginMs ?? DEFAULTS.marginMs,
-      // A heartbeat takes a quarter of the timeout (its pause) plus three round trips: starting
+      // A heartbeat takes a quarter of the timeout (its pause) plus three requests: starting
       // the next a sixth of the timeout after it leaves the deadline (0.99 × the timeout − the
       // margin from the start of the last one) a third of the timeout to spare for a slow one.
       renewFraction: 1 / 6,

@@ -5,9 +5,9 @@ import { ZkConnection, type ZkConnectionOptions } from './zk-connection.js';
 
 /**
  * ZooKeeper sessions for a `SessionKeeper`. A session is one client: `grant` opens a new one
- * (a client whose session expired is dead), `keepAlive` is tenure's own heartbeat (syncs that
- * prove the quorum leader counted the session alive after the heartbeat began, each with a
- * deadline), and `revoke` closes the client, which removes
+ * (a client whose session expired is dead), `keepAlive` is tenure's own heartbeat (two syncs and a
+ * write that prove the quorum leader counted the session alive after the heartbeat began, each
+ * with a deadline), and `revoke` closes the client, which removes
  * the session's ephemeral nodes at once.
  *
  * The heartbeat doubles as the read-timeout watchdog node-zookeeper-client lacks: through a
@@ -96,15 +96,18 @@ export class ZkSessionTransport implements SessionTransport {
   /**
    * Renews `id` so that the reply proves the quorum leader (which alone expires sessions) has
    * counted the session alive from a moment after this call began: `sync`, a pause of a quarter
-   * of the negotiated timeout, `sync`, `sync`. The first sync is a request of the session at
-   * the connected server, which records it and reports it to the leader in its reply to the
-   * leader's next ping (every tickTime / 2 ≤ timeout / 4). The second one's reply comes back
-   * after the leader's pings sent before it, so the server has answered such a ping after the
-   * first request; the third reaches the leader behind that answer on the same stream, so the
-   * leader has touched the session by then, and a leader that had already expired it commits
-   * the close first, which ends the connection before the reply (docs/zookeeper.md has the
-   * whole argument). A plain read would not do: a follower cut off from the leader answers
-   * reads until its `syncLimit` runs out, while the leader expires the session.
+   * of the negotiated timeout, `sync`, then a write that changes nothing (a `multi` holding
+   * one `check` of `/`). The first sync is a request of the session at the connected server,
+   * which records it and reports it to the leader in its reply to the leader's next ping (every
+   * tickTime / 2 ≤ timeout / 4). The second one's reply comes back after the leader's pings sent
+   * before it, so the server has answered such a ping after the first request. The write
+   * reaches the leader behind that answer on the same stream, so the leader has touched the
+   * session by then; a quorum commits it, so that leader still led (a leader cut off from its
+   * followers answers syncs on its own but commits nothing); and a leader that had already
+   * expired the session commits the close first, which ends the connection before the reply.
+   * docs/zookeeper.md has the whole argument. A plain read would not do: a follower cut off
+   * from the leader answers reads until its `syncLimit` runs out, while the leader expires the
+   * session.
    *
    * An unanswered step also drops the connection: node-zookeeper-client has no read timeout.
    */
@@ -115,7 +118,12 @@ export class ZkSessionTransport implements SessionTransport {
       await this.#sync(conn);
       await this.#pause(conn.negotiatedTimeoutMs / 4);
       await this.#sync(conn);
-      await this.#sync(conn);
+      await conn.request<[]>('heartbeat write', this.#timeoutMs(), (cb) =>
+        conn.client
+          .transaction()
+          .check('/', -1)
+          .commit((error) => cb(error)),
+      );
       return !conn.dead;
     } catch (error) {
       if (error instanceof SessionGoneError || error instanceof ClosedError) return false;
