@@ -88,6 +88,17 @@ describe('tenure command line', () => {
     );
   });
 
+  it('a URL margin that leaves no validity window is a usage error naming margin, not the TTL', async () => {
+    for (const args of [
+      ['leader', 'e', '--url', 'etcd://127.0.0.1:9?margin=10s'],
+      ['run', '--url', 'memory://?margin=10s', '--election', 'e', '--', 'true'],
+    ]) {
+      const result = await runTenure(args);
+      expectOneLineError(result, USAGE, /sets margin=10s, which .* margin must be below 6.566s/);
+      expect(result.stderr).not.toMatch(/ttlMs|TTL of/);
+    }
+  });
+
   it('a grace longer than the TTL allows is a usage error naming the ceiling', async () => {
     expectOneLineError(
       await runTenure([

@@ -6,8 +6,8 @@
  */
 
 import { isIPv6 } from 'node:net';
-import { InvalidArgumentError, MAX_TTL_MS } from '@tenure/core';
-import { parseDuration } from './duration.js';
+import { DEFAULTS, InvalidArgumentError, MAX_TTL_MS } from '@tenure/core';
+import { formatDuration, parseDuration } from './duration.js';
 
 /** One server of an etcd cluster or ZooKeeper ensemble. */
 export interface Endpoint {
@@ -197,7 +197,10 @@ function parseClusterUrl(url: string, scheme: string, defaultPort: number): Clus
   if (parsed.hash !== '') throw urlError(url, 'must not have a #fragment');
   const query = readQuery(url, parsed.searchParams, SESSION_PARAMS);
   const pathEnd = tail.search(/[?#]/);
-  const path = (pathEnd === -1 ? tail : tail.slice(0, pathEnd)).replace(/^\/|\/$/g, '');
+  const rawPath = pathEnd === -1 ? tail : tail.slice(0, pathEnd);
+  // One leading "/" opens the path and one trailing "/" may close it (`/a/` is `/a`), but "/"
+  // alone is no path, and "//" is an empty segment, refused like any other.
+  const path = rawPath === '/' ? '' : rawPath.slice(1).replace(/(.)\/$/, '$1');
   return { endpoints, path, ...sessionSettings(url, query) };
 }
 
@@ -291,6 +294,63 @@ function sessionSettings(url: string, query: Map<string, string>): SessionSettin
     settings.maxDrift = value;
   }
   return settings;
+}
+
+/** The URL query parameter of each session setting. */
+const PARAM_OF_SETTING = { ttlMs: 'ttl', maxDrift: 'maxDrift', marginMs: 'margin' } as const;
+
+type SettingField = keyof typeof PARAM_OF_SETTING;
+
+/**
+ * Checks that session settings leave a term valid for longer than one renewal interval, the
+ * rule every adapter enforces — `ttl × (1 − maxDrift) − margin > ttl / 3` — with tenure's
+ * defaults for what neither `fromUrl` (the settings `url` carries) nor `fromOptions` sets.
+ * Throws {@link InvalidArgumentError} naming what the caller wrote: field `url`, naming its
+ * parameters (`margin=10s`), when the URL set any of the three; otherwise the option set
+ * (`marginMs`, `maxDrift`, `ttlMs`; `ttlMs` when several were).
+ */
+export function checkSessionWindow(
+  url: string,
+  fromUrl: SessionSettings,
+  fromOptions: SessionSettings = {},
+): void {
+  const fields = Object.keys(PARAM_OF_SETTING) as SettingField[];
+  const value = (field: SettingField): number =>
+    fromUrl[field] ?? fromOptions[field] ?? DEFAULTS[field];
+  const ttlMs = value('ttlMs');
+  const maxDrift = value('maxDrift');
+  const marginMs = value('marginMs');
+  // A value of the wrong type or range is the adapter's to refuse, naming it.
+  const checkable =
+    [ttlMs, maxDrift, marginMs].every((v) => typeof v === 'number' && Number.isFinite(v)) &&
+    ttlMs > 0 &&
+    maxDrift >= 0 &&
+    maxDrift < 0.5 &&
+    marginMs >= 0;
+  const validityMs = ttlMs * (1 - maxDrift) - marginMs;
+  if (!checkable || validityMs > ttlMs / 3) return;
+  const shown = (field: SettingField, v: number) =>
+    field === 'maxDrift' ? String(v) : formatDuration(v);
+  const byUrl = fields.filter((f) => fromUrl[f] !== undefined);
+  const byOptions = fields.filter((f) => fromUrl[f] === undefined && fromOptions[f] !== undefined);
+  const byDefault = fields.filter((f) => fromUrl[f] === undefined && fromOptions[f] === undefined);
+  const written = [
+    ...byUrl.map((f) => `${PARAM_OF_SETTING[f]}=${shown(f, value(f))}`),
+    ...byOptions.map((f) => `options.${f} = ${value(f)}`),
+  ];
+  const defaults = byDefault.map((f) => `${PARAM_OF_SETTING[f]} ${shown(f, value(f))}`);
+  const hint =
+    fromUrl.marginMs !== undefined || fromOptions.marginMs !== undefined
+      ? `the margin must be below ${formatDuration(Math.floor(ttlMs * (2 / 3 - maxDrift)))} with this ttl and maxDrift`
+      : `the ttl must be above ${formatDuration(Math.ceil(marginMs / (2 / 3 - maxDrift)))} with this margin and maxDrift`;
+  const withDefaults = defaults.length === 0 ? '' : ` (with the default ${defaults.join(' and ')})`;
+  const leave = written.length === 1 ? 'leaves' : 'leave';
+  const problem = `${leave} a term valid for ${formatDuration(Math.round(validityMs))} after each renewal, not longer than the renewal interval (ttl/3 = ${formatDuration(ttlMs / 3)}): ttl × (1 − maxDrift) − margin must exceed ttl/3; ${hint}`;
+  if (byUrl.length > 0) {
+    throw urlError(url, `sets ${written.join(' and ')}, which${withDefaults} ${problem}`);
+  }
+  const field = byOptions.length === 1 ? byOptions[0]! : 'ttlMs';
+  throw new InvalidArgumentError(field, `${written.join(' and ')}${withDefaults} ${problem}`);
 }
 
 function durationParam(url: string, name: string, text: string, minMs: number): number {

@@ -16,6 +16,7 @@ import { createMemoryArbitrator, sharedMemoryServer } from '@tenure/memory';
 import {
   type ArbitratorScheme,
   type ArbitratorTarget,
+  checkSessionWindow,
   type EtcdTarget,
   formatEndpoint,
   type MemoryTarget,
@@ -77,12 +78,17 @@ const ADAPTERS: AdapterTable = {
  * different values is an error, so neither silently overrides the other.
  *
  * Rejects with {@link InvalidArgumentError} (field `url`) for a malformed URL, an unknown
- * scheme, a bad host, port or duration; and with
- * the adapter's errors when the arbitrator refuses the session.
+ * scheme, a bad host, port, path or duration, a path the adapter refuses, and session settings
+ * that leave a term valid for no longer than one renewal interval (`ttl × (1 − maxDrift) −
+ * margin ≤ ttl/3`), naming the URL parameters that set them (field `ttlMs`, `maxDrift` or
+ * `marginMs` when only `options` did); and with the adapter's errors when the arbitrator
+ * refuses the session.
  */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Arbitrator> {
   const target = parseArbitratorUrl(url);
   const settings: SessionSettings & LoggingOptions = mergeSettings(url, target, options);
+  // Before the adapter, which would name its own field (`ttlMs`) whatever the caller wrote.
+  checkSessionWindow(url, target, options);
   if (options.logger !== undefined) settings.logger = options.logger;
   // The switch narrows the target to the scheme's own type for its adapter.
   switch (target.scheme) {
@@ -127,6 +133,21 @@ const PARAM_OF_FIELD: Readonly<Record<string, string>> = {
   latencyMs: 'latency',
 };
 
+/** The adapter option each scheme's URL path sets, and its value (`undefined`: no path). */
+const PATH_FIELD: Readonly<
+  Record<string, { field: string; of(target: ArbitratorTarget): string | undefined }>
+> = {
+  zk: {
+    field: 'root',
+    of: (target) => (target.scheme === 'zk' && target.root !== '/' ? target.root : undefined),
+  },
+  etcd: {
+    field: 'namespace',
+    of: (target) =>
+      target.scheme === 'etcd' && target.prefix !== '' ? `/${target.prefix}` : undefined,
+  },
+};
+
 /**
  * An adapter refuses a setting with an {@link InvalidArgumentError} naming its own field
  * (`ttlMs`); when the URL carried that setting, the URL is what the caller must fix.
@@ -149,6 +170,15 @@ async function withUrlBlame(
         throw new InvalidArgumentError(
           'url',
           `"${redactUrl(url)}" sets ${param}, which the arbitrator refuses: ${error.message}`,
+          { cause: error },
+        );
+      }
+      // The ZooKeeper root and the etcd namespace come from the URL's path.
+      const path = PATH_FIELD[target.scheme];
+      if (field === path?.field && path.of(target) !== undefined) {
+        throw new InvalidArgumentError(
+          'url',
+          `"${redactUrl(url)}" has the path "${path.of(target)}", which the arbitrator refuses: ${error.message}`,
           { cause: error },
         );
       }

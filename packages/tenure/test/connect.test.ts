@@ -122,6 +122,13 @@ describe('parseArbitratorUrl: good URLs', () => {
     });
   });
 
+  it('reads one slash, or one closing a path, as no more than that', () => {
+    expect(parseArbitratorUrl('zk://h/')).toMatchObject({ root: '/' });
+    expect(parseArbitratorUrl('zk://h/a/')).toMatchObject({ root: '/a' });
+    expect(parseArbitratorUrl('etcd://h/')).toMatchObject({ prefix: '' });
+    expect(parseArbitratorUrl('etcd://h/a/b/?ttl=5s')).toMatchObject({ prefix: 'a/b' });
+  });
+
   it('ignores whitespace around the URL', () => {
     expect(parseArbitratorUrl('  memory://  ')).toEqual({ scheme: 'memory', server: undefined });
   });
@@ -170,6 +177,11 @@ describe('parseArbitratorUrl: bad URLs', () => {
     ['etcd://[nonsense]:1', /not an IPv6 address/],
     ['etcd://[::1]x', /unexpected text after "\]"/],
     ['etcd://h/a//b', /invalid path segment ""/],
+    ['etcd://h//', /invalid path segment ""/],
+    ['etcd://h///a', /invalid path segment ""/],
+    ['zk://h//', /invalid path segment ""/],
+    ['zk://h//?ttl=5s', /invalid path segment ""/],
+    ['zk://h/a//', /invalid path segment ""/],
     ['etcd://h/a/../b', /invalid path segment "\.\."/],
     ['etcd://h/a%2Fb', /invalid path segment "a%2Fb"/],
     ['etcd://h/%zz', /malformed %-escape/],
@@ -251,20 +263,73 @@ describe('connect', () => {
     );
   });
 
-  it('blames the URL when the arbitrator refuses a setting it carried', async () => {
-    const error = await connect('memory://?ttl=100ms').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(InvalidArgumentError);
-    expect((error as InvalidArgumentError).field).toBe('url');
-    expect((error as Error).message).toMatch(
-      /"memory:\/\/\?ttl=100ms" sets ttl, which the arbitrator refuses/,
-    );
-    expect((error as Error).cause).toMatchObject({ field: 'ttlMs' });
+  it('names the URL parameters that leave no validity window, not the field the adapter checks', async () => {
+    for (const [url, written, hint] of [
+      [
+        'memory://?ttl=100ms',
+        /sets ttl=100ms, which \(with the default maxDrift 0.01 and margin 100ms\) leaves/,
+        /the ttl must be above 153ms/,
+      ],
+      [
+        'memory://?margin=10s',
+        /sets margin=10s, which \(with the default ttl 10s and maxDrift 0.01\) leaves/,
+        /the margin must be below 6.566s/,
+      ],
+      ['etcd://127.0.0.1:9?margin=10s', /sets margin=10s, which/, /margin must be below/],
+      ['zk://127.0.0.1:9/a?margin=10s', /sets margin=10s, which/, /margin must be below/],
+      [
+        'memory://?ttl=1s&margin=700ms',
+        /sets ttl=1s and margin=700ms, which \(with the default maxDrift 0.01\) leave a term valid for 290ms/,
+        /margin must be below 656ms/,
+      ],
+    ] as const) {
+      const error = await connect(url).catch((e: unknown) => e);
+      expect(error, url).toBeInstanceOf(InvalidArgumentError);
+      expect((error as InvalidArgumentError).field, url).toBe('url');
+      expect((error as Error).message, url).toMatch(written);
+      expect((error as Error).message, url).toMatch(hint);
+      expect((error as Error).message, url).not.toMatch(/ttlMs|marginMs/);
+    }
   });
 
-  it('leaves the field of a refused option to the arbitrator', async () => {
-    const error = await connect('memory://', { ttlMs: 100 }).catch((e: unknown) => e);
+  it('checks the window with the settings of both places: the URL blamed if it set any', async () => {
+    // A margin too long for the default TTL is fine with the TTL the options give.
+    expect((await open('memory://?margin=7s', { ttlMs: 60_000 })).ttlMs).toBe(60_000);
+    const error = await connect('memory://?margin=7s', { ttlMs: 10_000 }).catch((e: unknown) => e);
+    expect((error as InvalidArgumentError).field).toBe('url');
+    expect((error as Error).message).toMatch(/sets margin=7s and options.ttlMs = 10000, which/);
+  });
+
+  it('names the one option that leaves no validity window (ttlMs when several do)', async () => {
+    for (const [options, field] of [
+      [{ ttlMs: 100 }, 'ttlMs'],
+      [{ marginMs: 10_000 }, 'marginMs'],
+      [{ ttlMs: 1_000, marginMs: 700 }, 'ttlMs'],
+    ] as const) {
+      const error = await connect('memory://', options).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect((error as InvalidArgumentError).field).toBe(field);
+      expect((error as Error).message).toMatch(/after each renewal/);
+    }
+  });
+
+  it('leaves an option of the wrong type to the arbitrator, which names it', async () => {
+    const error = await connect('memory://', { ttlMs: Number.NaN }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as InvalidArgumentError).field).toBe('ttlMs');
+  });
+
+  it('blames the URL path when the arbitrator refuses the root or namespace it sets', async () => {
+    for (const [url, cause] of [
+      ['zk://127.0.0.1:9/zookeeper/x', 'root'],
+      [`etcd://127.0.0.1:9/${'a'.repeat(300)}`, 'namespace'],
+    ] as const) {
+      const error = await connect(url).catch((e: unknown) => e);
+      expect(error, url).toBeInstanceOf(InvalidArgumentError);
+      expect((error as InvalidArgumentError).field, url).toBe('url');
+      expect((error as Error).message, url).toMatch(/has the path "\/[az]/);
+      expect((error as Error).cause, url).toMatchObject({ field: cause });
+    }
   });
 
   it('opens a ZooKeeper arbitrator from a zk:// URL at once (the session comes later), with the URL root', async () => {

@@ -7,7 +7,11 @@
  */
 
 import { AbortedError, type Arbitrator, isTenureError, type TenureError } from '@tenure/core';
-import { type ArbitratorTarget, parseArbitratorUrl } from '../arbitrator-url.js';
+import {
+  type ArbitratorTarget,
+  checkSessionWindow,
+  parseArbitratorUrl,
+} from '../arbitrator-url.js';
 import { formatDuration } from '../duration.js';
 import { connectWithCredentials } from './credentials.js';
 import { CliError, EXIT, usageError } from './exit-codes.js';
@@ -23,7 +27,11 @@ export function checkUrl(url: string | undefined): ArbitratorTarget {
     );
   }
   try {
-    return parseArbitratorUrl(url);
+    const target = parseArbitratorUrl(url);
+    // The CLI passes no settings but the URL's: check them now, before `--grace` is checked
+    // against them (which would blame the TTL) and before any I/O.
+    checkSessionWindow(url, target);
+    return target;
   } catch (error) {
     throw asCliError(error);
   }
