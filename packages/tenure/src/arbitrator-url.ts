@@ -217,6 +217,12 @@ function parseEndpoint(url: string, entry: string, defaultPort: number): Endpoin
       throw urlError(url, `has unexpected text after "]" in "${entry}"`);
     }
     portText = after === '' ? undefined : after.slice(1);
+    if (host.includes('%')) {
+      throw urlError(
+        url,
+        `has the IPv6 address "${host}" with a zone index, which the clients do not support`,
+      );
+    }
     if (!isIPv6(host)) throw urlError(url, `has "${host}", which is not an IPv6 address`);
   } else {
     const colon = entry.indexOf(':');

@@ -173,6 +173,14 @@ async function withUrlBlame(
           { cause: error },
         );
       }
+      // The servers come from the URL's hosts.
+      if (field === 'connect' || field === 'endpoints') {
+        throw new InvalidArgumentError(
+          'url',
+          `"${redactUrl(url)}" has hosts the arbitrator refuses: ${error.message}`,
+          { cause: error },
+        );
+      }
       // The ZooKeeper root and the etcd namespace come from the URL's path.
       const path = PATH_FIELD[target.scheme];
       if (field === path?.field && path.of(target) !== undefined) {

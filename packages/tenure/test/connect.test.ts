@@ -176,6 +176,8 @@ describe('parseArbitratorUrl: bad URLs', () => {
     ['etcd://[::1', /unclosed "\["/],
     ['etcd://[nonsense]:1', /not an IPv6 address/],
     ['etcd://[::1]x', /unexpected text after "\]"/],
+    ['zk://[fe80::1%25eth0]:2181', /IPv6 address "fe80::1%25eth0" with a zone index/],
+    ['etcd://[fe80::1%eth0]', /with a zone index/],
     ['etcd://h/a//b', /invalid path segment ""/],
     ['etcd://h//', /invalid path segment ""/],
     ['etcd://h///a', /invalid path segment ""/],
