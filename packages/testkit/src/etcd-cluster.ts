@@ -19,7 +19,8 @@ import {
 } from './etcd-node.js';
 import { requestJson } from './http-json-request.js';
 import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
-import { type PartitionOptions, PeerPartitions } from './peer-partition.js';
+import { sleep, waitAllReady } from './managed-server.js';
+import { ClusterPartitions, type PartitionOptions, PeerPartitions } from './peer-partition.js';
 import { Timing } from './timing.js';
 
 /** Options of {@link startEtcdCluster}. */
@@ -116,69 +117,45 @@ class LaunchedEtcdCluster implements EtcdCluster {
   readonly nodes: readonly EtcdProcess[];
   readonly endpoints: readonly string[];
   readonly #options: ResolvedEtcdOptions;
-  readonly #partitions: PeerPartitions | undefined;
+  readonly #partitions: ClusterPartitions<EtcdProcess>;
   #stopping: Promise<void> | undefined;
 
   constructor(
     nodes: readonly EtcdProcess[],
     options: ResolvedEtcdOptions,
-    partitions: PeerPartitions | undefined,
+    gateways: PeerPartitions | undefined,
   ) {
     this.nodes = nodes;
     this.endpoints = nodes.map((node) => node.endpoint);
     this.#options = options;
-    this.#partitions = partitions;
+    this.#partitions = new ClusterPartitions(
+      nodes,
+      gateways,
+      'cluster',
+      (message) => new EtcdLauncherError('ILLEGAL_STATE', message),
+    );
   }
 
   async partition(
     groups: readonly (readonly EtcdClusterMember[])[],
     options: PartitionOptions = {},
   ): Promise<void> {
-    const partitions = this.#partitionable('partition');
-    const numbers = groups.map((group) => group.map((member) => this.#number(member)));
-    partitions.set(numbers, options.mode ?? 'black-hole');
+    this.#assertNotStopped('partition');
+    this.#partitions.partition(groups as readonly (readonly (number | EtcdProcess)[])[], options);
   }
 
   async isolate(member: EtcdClusterMember, options: PartitionOptions = {}): Promise<void> {
-    const number = this.#number(member);
-    const others = this.nodes.map((_, i) => i + 1).filter((other) => other !== number);
-    await this.partition([[number], others], options);
+    this.#assertNotStopped('isolate');
+    this.#partitions.isolate(member as number | EtcdProcess, options);
   }
 
   async heal(): Promise<void> {
-    this.#partitionable('heal').heal();
+    this.#assertNotStopped('heal');
+    this.#partitions.heal();
   }
 
   memberNumber(node: EtcdNode): number {
-    return this.#number(node);
-  }
-
-  #number(member: EtcdClusterMember): number {
-    const index =
-      typeof member === 'number' ? member - 1 : this.nodes.indexOf(member as EtcdProcess);
-    if (!Number.isInteger(index) || this.nodes[index] === undefined) {
-      throw new EtcdLauncherError(
-        'ILLEGAL_STATE',
-        `${typeof member === 'number' ? `member ${member}` : member.name} is not a member of this cluster (members 1 … ${this.nodes.length})`,
-      );
-    }
-    return index + 1;
-  }
-
-  /** `true` unless a partition separates `a` and `b`. */
-  #reach(a: EtcdProcess, b: EtcdProcess): boolean {
-    return !(this.#partitions?.isCut(this.#number(a), this.#number(b)) ?? false);
-  }
-
-  #partitionable(call: string): PeerPartitions {
-    this.#assertNotStopped(call);
-    if (this.#partitions === undefined) {
-      throw new EtcdLauncherError(
-        'ILLEGAL_STATE',
-        `${call}: start the cluster with { partitionable: true } to partition it`,
-      );
-    }
-    return this.#partitions;
+    return this.#partitions.number(node as EtcdProcess);
   }
 
   async leader(options: EtcdLeaderOptions = {}): Promise<EtcdNode> {
@@ -198,7 +175,8 @@ class LaunchedEtcdCluster implements EtcdCluster {
         // Under a partition, only members that can reach the claimant count: a cut-off leader
         // keeps the agreement of its old followers until they notice.
         const agreeing = seen.filter(
-          (status) => status.leaderId === claim.memberId && this.#reach(status.node, claim.node),
+          (status) =>
+            status.leaderId === claim.memberId && this.#partitions.reach(status.node, claim.node),
         ).length;
         if (agreeing >= quorum) return claim.node;
       }
@@ -236,7 +214,7 @@ class LaunchedEtcdCluster implements EtcdCluster {
 
   stop(): Promise<void> {
     this.#stopping ??= this.#leaderLast((node) => node.stop()).finally(() =>
-      this.#partitions?.close(),
+      this.#partitions.close(),
     );
     return this.#stopping;
   }
@@ -319,12 +297,9 @@ export async function startEtcdCluster(
     let partitions: PeerPartitions | undefined;
     try {
       if (partitionable) {
-        const table = new PeerPartitions(() => runningPids(nodes));
-        partitions = table;
-        await Promise.all(
-          nodes.map((_, i) =>
-            table.addGateway(gatewayPort(i), { member: i + 1, targetPort: peerPort(i) }),
-          ),
+        partitions = await PeerPartitions.start(
+          nodes,
+          nodes.map((_, i) => ({ port: gatewayPort(i), member: i + 1, targetPort: peerPort(i) })),
         );
       }
       // Members wait for each other's peer ports, so all must run before any can be ready.
@@ -342,38 +317,8 @@ export async function startEtcdCluster(
   }
 }
 
-/** The pid of every member whose process runs, by member number. */
-function runningPids(nodes: readonly EtcdProcess[]): Map<number, number> {
-  const pids = new Map<number, number>();
-  nodes.forEach((node, i) => {
-    if (node.running) pids.set(i + 1, node.pid);
-  });
-  return pids;
-}
-
 function isCode(error: unknown, code: string): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === code;
-}
-
-/**
- * Waits for every node to be ready; the first failure stops the other waits, and it is the
- * error thrown (never a "stopped waiting" error of a sibling).
- */
-async function waitAllReady(nodes: readonly EtcdProcess[]): Promise<void> {
-  const abort = new AbortController();
-  let first: unknown;
-  const results = await Promise.allSettled(
-    nodes.map((node) =>
-      node.waitUntilReady(undefined, abort.signal).catch((error: unknown) => {
-        if (!abort.signal.aborted) {
-          first = error;
-          abort.abort();
-        }
-        throw error;
-      }),
-    ),
-  );
-  if (results.some((result) => result.status === 'rejected')) throw first;
 }
 
 /**
@@ -419,8 +364,4 @@ async function memberStatus(node: EtcdProcess): Promise<MemberStatus | undefined
   } catch {
     return undefined;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

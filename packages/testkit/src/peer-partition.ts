@@ -12,6 +12,8 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { releaseLoopbackPorts } from './loopback-ports.js';
+import type { ManagedServer } from './managed-server.js';
+import { hardClose, socketClosed } from './tcp-proxy.js';
 
 /**
  * How a partition cuts the connections between members on opposite sides:
@@ -40,25 +42,51 @@ export interface PeerGatewaySpec {
   readonly targetPort: number;
 }
 
-/** The pid of every member process that runs now, by member number. */
-export type MemberPids = () => ReadonlyMap<number, number>;
+/** A gateway to start: its port, and the member and port behind it. */
+export interface PeerGatewayPort extends PeerGatewaySpec {
+  /** The gateway's own port on 127.0.0.1, as the other members' configurations name it. */
+  readonly port: number;
+}
 
 const LOOPBACK = '127.0.0.1';
 
 /**
- * The partition table of one cluster and its gateways. Members are numbered from 1. Internal
- * to the testkit: the clusters expose `partition()`, `isolate()` and `heal()` over it.
+ * The partition table of one cluster and its gateways. Members are numbered from 1 (member
+ * `n` is `members[n - 1]`). Internal to the testkit: the clusters expose `partition()`,
+ * `isolate()` and `heal()` through {@link ClusterPartitions}.
  */
 export class PeerPartitions {
-  readonly #pids: MemberPids;
+  readonly #members: readonly ManagedServer[];
   readonly #gateways: PeerGateway[] = [];
   /** Cut pairs as `low:high` member numbers. */
   #cut = new Set<string>();
   #mode: PartitionMode = 'black-hole';
   #closing: Promise<void> | undefined;
 
-  constructor(pids: MemberPids) {
-    this.#pids = pids;
+  private constructor(members: readonly ManagedServer[]) {
+    this.#members = members;
+  }
+
+  /**
+   * Starts the gateways of `members`; rejects (closing those it started) when a port cannot be
+   * bound, e.g. one taken since it was allocated (code `EADDRINUSE`).
+   */
+  static async start(
+    members: readonly ManagedServer[],
+    gateways: readonly PeerGatewayPort[],
+  ): Promise<PeerPartitions> {
+    const table = new PeerPartitions(members);
+    const started = await Promise.allSettled(
+      gateways.map((gateway) => PeerGateway.start(gateway.port, gateway, table)),
+    );
+    for (const result of started)
+      if (result.status === 'fulfilled') table.#gateways.push(result.value);
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed !== undefined) {
+      await table.close();
+      throw failed.reason;
+    }
+    return table;
   }
 
   /** The pairs of members that cannot talk now, each as `[low, high]`. */
@@ -71,29 +99,20 @@ export class PeerPartitions {
     return this.#mode;
   }
 
-  /**
-   * Starts a gateway on `port` (127.0.0.1) in front of `spec.targetPort`. Rejects when the port
-   * cannot be bound (taken since it was allocated).
-   */
-  async addGateway(port: number, spec: PeerGatewaySpec): Promise<void> {
-    const gateway = await PeerGateway.start(port, spec, this);
-    this.#gateways.push(gateway);
-  }
-
   /** `true` when members `a` and `b` may not talk. */
   isCut(a: number, b: number): boolean {
     return this.#cut.has(pairKey(a, b));
   }
 
-  /** The pid → member number map of the running members. */
+  /** The number of the running member whose process is `pid`. */
   memberOfPid(pid: number): number | undefined {
-    for (const [member, memberPid] of this.#pids()) if (memberPid === pid) return member;
-    return undefined;
+    const index = this.#members.findIndex((member) => member.running && member.pid === pid);
+    return index === -1 ? undefined : index + 1;
   }
 
   /** The pids of the running members. */
   pids(): number[] {
-    return [...this.#pids().values()];
+    return this.#members.filter((member) => member.running).map((member) => member.pid);
   }
 
   /**
@@ -130,6 +149,83 @@ export class PeerPartitions {
 
   #apply(): void {
     for (const gateway of this.#gateways) gateway.apply();
+  }
+}
+
+/**
+ * The `partition()`, `isolate()` and `heal()` of a cluster over its members, which are named
+ * by their node or their number (1 … size). Without gateways (a cluster started without
+ * `partitionable`), every call fails with `ILLEGAL_STATE`.
+ */
+export class ClusterPartitions<Node extends ManagedServer> {
+  readonly #members: readonly Node[];
+  readonly #table: PeerPartitions | undefined;
+  readonly #illegal: (message: string) => Error;
+  readonly #whole: string;
+
+  /**
+   * @param whole - what the members form, for messages: `cluster`, `ensemble`.
+   * @param illegal - makes the launcher's `ILLEGAL_STATE` error.
+   */
+  constructor(
+    members: readonly Node[],
+    table: PeerPartitions | undefined,
+    whole: string,
+    illegal: (message: string) => Error,
+  ) {
+    this.#members = members;
+    this.#table = table;
+    this.#whole = whole;
+    this.#illegal = illegal;
+  }
+
+  /** The number (1 … size) of `member`. */
+  number(member: number | Node): number {
+    const index = typeof member === 'number' ? member - 1 : this.#members.indexOf(member);
+    if (!Number.isInteger(index) || this.#members[index] === undefined) {
+      throw this.#illegal(
+        `${typeof member === 'number' ? `member ${member}` : member.name} is not a member of this ${this.#whole} (members 1 … ${this.#members.length})`,
+      );
+    }
+    return index + 1;
+  }
+
+  /** Members in different groups cannot talk; members in no group talk to all. */
+  partition(groups: readonly (readonly (number | Node)[])[], options: PartitionOptions): void {
+    const table = this.#partitionable('partition');
+    const numbers = groups.map((group) => group.map((member) => this.number(member)));
+    table.set(numbers, options.mode ?? 'black-hole');
+  }
+
+  /** `member` cannot talk to any other member. */
+  isolate(member: number | Node, options: PartitionOptions): void {
+    const number = this.number(member);
+    const others = this.#members.map((_, i) => i + 1).filter((other) => other !== number);
+    this.partition([[number], others], options);
+  }
+
+  /** Every member talks to every member again. */
+  heal(): void {
+    this.#partitionable('heal').heal();
+  }
+
+  /** `true` unless a partition separates `a` and `b`. */
+  reach(a: Node, b: Node): boolean {
+    return !(this.#table?.isCut(this.number(a), this.number(b)) ?? false);
+  }
+
+  /** Closes the gateways. Idempotent. */
+  async close(): Promise<void> {
+    await this.#table?.close();
+  }
+
+  #partitionable(call: string): PeerPartitions {
+    if (this.#table === undefined) {
+      throw this.#illegal(
+        `${call}: start the ${this.#whole} with { partitionable: true } to partition it`,
+      );
+    }
+    return this.#table;
   }
 }
 
@@ -356,18 +452,4 @@ async function ownsSocket(pid: number, inode: string): Promise<boolean> {
 
 function hex4(port: number): string {
   return port.toString(16).toUpperCase().padStart(4, '0');
-}
-
-/** Closes `socket` with an RST when it is connected, else just destroys it. */
-function hardClose(socket: Socket): void {
-  if (socket.destroyed) return;
-  if (socket.connecting) socket.destroy();
-  else socket.resetAndDestroy();
-}
-
-function socketClosed(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    if (socket.closed) resolve();
-    else socket.once('close', () => resolve());
-  });
 }

@@ -257,13 +257,14 @@ export async function startTcpProxy(
 }
 
 /** Closes `socket` with an RST when it is connected, else just destroys it. */
-function hardClose(socket: Socket): void {
+export function hardClose(socket: Socket): void {
   if (socket.destroyed) return;
   if (socket.connecting) socket.destroy();
   else socket.resetAndDestroy();
 }
 
-function socketClosed(socket: Socket): Promise<void> {
+/** Resolves once `socket` has closed. */
+export function socketClosed(socket: Socket): Promise<void> {
   return new Promise((resolve) => {
     if (socket.closed) resolve();
     else socket.once('close', () => resolve());

@@ -6,7 +6,8 @@
  */
 
 import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
-import { type PartitionOptions, PeerPartitions } from './peer-partition.js';
+import { sleep, waitAllReady } from './managed-server.js';
+import { ClusterPartitions, type PartitionOptions, PeerPartitions } from './peer-partition.js';
 import { Timing } from './timing.js';
 import { fourLetterWord, parseZooKeeperMode } from './zookeeper-four-letter-word.js';
 import { ZooKeeperLauncherError } from './zookeeper-launcher-error.js';
@@ -121,67 +122,44 @@ class LaunchedZooKeeperEnsemble implements ZooKeeperEnsemble {
   readonly members: readonly ZooKeeperProcess[];
   readonly connectString: string;
   readonly #options: ResolvedZooKeeperOptions;
-  readonly #partitions: PeerPartitions | undefined;
+  readonly #partitions: ClusterPartitions<ZooKeeperProcess>;
   #stopping: Promise<void> | undefined;
 
   constructor(
     members: readonly ZooKeeperProcess[],
     options: ResolvedZooKeeperOptions,
-    partitions: PeerPartitions | undefined,
+    gateways: PeerPartitions | undefined,
   ) {
     this.members = members;
     this.connectString = members.map((node) => node.connectString).join(',');
     this.#options = options;
-    this.#partitions = partitions;
+    this.#partitions = new ClusterPartitions(
+      members,
+      gateways,
+      'ensemble',
+      (message) => new ZooKeeperLauncherError('ILLEGAL_STATE', message),
+    );
   }
 
   async partition(
     groups: readonly (readonly ZooKeeperEnsembleMember[])[],
     options: PartitionOptions = {},
   ): Promise<void> {
-    const partitions = this.#partitionable('partition');
-    const ids = groups.map((group) => group.map((member) => this.#id(member)));
-    partitions.set(ids, options.mode ?? 'black-hole');
+    this.#assertNotStopped('partition');
+    this.#partitions.partition(
+      groups as readonly (readonly (number | ZooKeeperProcess)[])[],
+      options,
+    );
   }
 
   async isolate(member: ZooKeeperEnsembleMember, options: PartitionOptions = {}): Promise<void> {
-    const id = this.#id(member);
-    const others = this.members.map((node) => node.id).filter((other) => other !== id);
-    await this.partition([[id], others], options);
+    this.#assertNotStopped('isolate');
+    this.#partitions.isolate(member as number | ZooKeeperProcess, options);
   }
 
   async heal(): Promise<void> {
-    this.#partitionable('heal').heal();
-  }
-
-  #id(member: ZooKeeperEnsembleMember): number {
-    const node =
-      typeof member === 'number'
-        ? this.members[member - 1]
-        : this.members.find((candidate) => candidate === member);
-    if (node === undefined || (typeof member === 'number' && !Number.isInteger(member))) {
-      throw new ZooKeeperLauncherError(
-        'ILLEGAL_STATE',
-        `${typeof member === 'number' ? `member ${member}` : member.name} is not a member of this ensemble (ids 1 … ${this.members.length})`,
-      );
-    }
-    return node.id;
-  }
-
-  /** `true` unless a partition separates `a` and `b`. */
-  #reach(a: ZooKeeperProcess, b: ZooKeeperProcess): boolean {
-    return !(this.#partitions?.isCut(a.id, b.id) ?? false);
-  }
-
-  #partitionable(call: string): PeerPartitions {
-    this.#assertNotStopped(call);
-    if (this.#partitions === undefined) {
-      throw new ZooKeeperLauncherError(
-        'ILLEGAL_STATE',
-        `${call}: start the ensemble with { partitionable: true } to partition it`,
-      );
-    }
-    return this.#partitions;
+    this.#assertNotStopped('heal');
+    this.#partitions.heal();
   }
 
   async leader(options: ZooKeeperLeaderOptions = {}): Promise<ZooKeeperNode> {
@@ -201,7 +179,8 @@ class LaunchedZooKeeperEnsemble implements ZooKeeperEnsemble {
         .filter(
           (claim) =>
             claim.syncedFollowers + 1 >= quorum &&
-            this.members.filter((node) => this.#reach(node, claim.node)).length >= quorum,
+            this.members.filter((node) => this.#partitions.reach(node, claim.node)).length >=
+              quorum,
         )
         .sort((a, b) => (a.epoch > b.epoch ? -1 : a.epoch < b.epoch ? 1 : 0));
       if (valid[0] !== undefined) return valid[0].node;
@@ -242,7 +221,7 @@ class LaunchedZooKeeperEnsemble implements ZooKeeperEnsemble {
   stop(): Promise<void> {
     this.#stopping ??= Promise.all(this.members.map((node) => node.stop()))
       .then(() => {})
-      .finally(() => this.#partitions?.close());
+      .finally(() => this.#partitions.close());
     return this.#stopping;
   }
 
@@ -320,12 +299,11 @@ export async function startZooKeeperEnsemble(
     let partitions: PeerPartitions | undefined;
     try {
       if (partitionable) {
-        const table = new PeerPartitions(() => runningPids(nodes));
-        partitions = table;
-        await Promise.all(
+        partitions = await PeerPartitions.start(
+          nodes,
           ids.flatMap((id) => [
-            table.addGateway(port(id, 3), { member: id, targetPort: port(id, 1) }),
-            table.addGateway(port(id, 4), { member: id, targetPort: port(id, 2) }),
+            { port: port(id, 3), member: id, targetPort: port(id, 1) },
+            { port: port(id, 4), member: id, targetPort: port(id, 2) },
           ]),
         );
       }
@@ -348,34 +326,6 @@ export async function startZooKeeperEnsemble(
   }
 }
 
-/** The pid of every member whose process runs, by member id. */
-function runningPids(nodes: readonly ZooKeeperProcess[]): Map<number, number> {
-  const pids = new Map<number, number>();
-  for (const node of nodes) if (node.running) pids.set(node.id, node.pid);
-  return pids;
-}
-
-/**
- * Waits for every node to serve; the first failure stops the other waits, and it is the error
- * thrown (never a "stopped waiting" error of a sibling).
- */
-async function waitAllReady(nodes: readonly ZooKeeperProcess[]): Promise<void> {
-  const abort = new AbortController();
-  let first: unknown;
-  const results = await Promise.allSettled(
-    nodes.map((node) =>
-      node.waitUntilReady(undefined, abort.signal).catch((error: unknown) => {
-        if (!abort.signal.aborted) {
-          first = error;
-          abort.abort();
-        }
-        throw error;
-      }),
-    ),
-  );
-  if (results.some((result) => result.status === 'rejected')) throw first;
-}
-
 /** `node`'s claim to lead, or `undefined` when it does not claim to (or does not answer). */
 async function leaderClaim(node: ZooKeeperProcess): Promise<LeaderClaim | undefined> {
   const address = { host: '127.0.0.1', port: node.clientPort };
@@ -392,8 +342,4 @@ async function leaderClaim(node: ZooKeeperProcess): Promise<LeaderClaim | undefi
   } catch {
     return undefined;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -7,16 +7,22 @@
  * @packageDocumentation
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killOnExit, tiedToThisProcess } from './kill-on-exit.js';
 import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
-import { isProcessGone, processState } from './process-status.js';
-import { Timing, waitFor, withTimeout } from './timing.js';
-import { classDataArchive } from './zookeeper-class-data-sharing.js';
+import {
+  environmentWithout,
+  type LaunchedServer,
+  type LaunchedServerState,
+  ManagedServer,
+  type ManagedServerErrorCode,
+  type ProcessExit,
+  type ServerCommand,
+} from './managed-server.js';
+import { Timing } from './timing.js';
+import { type ClassDataArchive, classDataArchive } from './zookeeper-class-data-sharing.js';
 import {
   type FourLetterWordOptions,
   fourLetterWord,
@@ -107,19 +113,13 @@ export interface StartZooKeeperOptions extends ZooKeeperOptions {
  * `starting → running ⇄ paused`, then `exited` (killed or crashed; `restart()` brings it back
  * to `starting`), and finally `stopping → stopped` (data removed; nothing more is possible).
  */
-export type ZooKeeperNodeState =
-  | 'starting'
-  | 'running'
-  | 'paused'
-  | 'exited'
-  | 'stopping'
-  | 'stopped';
+export type ZooKeeperNodeState = LaunchedServerState;
 
 /**
  * A real ZooKeeper server started by the testkit. Its ports and data directory stay the same
  * across `kill()` / `restart()`; only `stop()` (or `await using`) releases them.
  */
-export interface ZooKeeperNode extends AsyncDisposable {
+export interface ZooKeeperNode extends LaunchedServer {
   /** The node's name: `zk-1` (or `options.name`) alone, `zk-<id>` in an ensemble. */
   readonly name: string;
   /** The server id (`myid`): 1 for a standalone server, 1 … size in an ensemble. */
@@ -132,8 +132,6 @@ export interface ZooKeeperNode extends AsyncDisposable {
   readonly quorumPort: number | undefined;
   /** The leader election port on 127.0.0.1; `undefined` for a standalone server. */
   readonly electionPort: number | undefined;
-  /** The pid of the current (or, after it exited, the last) JVM. */
-  readonly pid: number;
   /** The data directory (`dataDir`, with `myid` and `version-2/`), removed by `stop()`. */
   readonly dataDir: string;
   /** The generated `zoo.cfg`. */
@@ -142,33 +140,6 @@ export interface ZooKeeperNode extends AsyncDisposable {
   readonly logFile: string;
   /** Where the node is in its life. */
   readonly state: ZooKeeperNodeState;
-  /** `true` while the process exists and can run: `starting`, `running` or `paused`. */
-  readonly running: boolean;
-  /**
-   * Sends `signal` (default `SIGKILL`, a crash) and resolves once the process is really gone
-   * (reaped, or at least a zombie). The node keeps its ports and data for `restart()`. A no-op
-   * when the process has already exited. `SIGSTOP`/`SIGCONT` are refused: use
-   * `pause()`/`resume()`.
-   */
-  kill(signal?: NodeJS.Signals): Promise<void>;
-  /**
-   * Freezes the process with SIGSTOP, resolving once the kernel reports it stopped: its sockets
-   * stay open but nothing answers, as with a server stuck in a long GC pause or a hung host.
-   */
-  pause(): Promise<void>;
-  /** Lets a paused process run again (SIGCONT), resolving once it is no longer stopped. */
-  resume(): Promise<void>;
-  /**
-   * Kills the process if it runs (SIGKILL), starts ZooKeeper again on the same ports and data
-   * directory, and resolves once it serves again. An ensemble member serves once it has joined
-   * a quorum, so the ensemble must have one for this to resolve.
-   */
-  restart(): Promise<void>;
-  /**
-   * SIGTERM, then SIGKILL if the process is still there after 5 s; then removes the data
-   * directory (and the log file unless `keepLogs`). Idempotent: every call shares one promise.
-   */
-  stop(): Promise<void>;
   /**
    * What the server says it is in its `srvr` answer: `standalone`, `leader` or `follower`; or
    * `undefined` when it is not serving (starting, looking for a leader, exited, paused, or no
@@ -182,10 +153,6 @@ export interface ZooKeeperNode extends AsyncDisposable {
    * once the node is stopped.
    */
   fourLetter(word: string, options?: FourLetterWordOptions): Promise<string>;
-  /** The last `lines` lines (default 40) the server logged since its latest start. */
-  logTail(lines?: number): string;
-  /** The same as {@link ZooKeeperNode.stop}. */
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** The quorum side of an ensemble member. */
@@ -264,12 +231,9 @@ const JVM_FLAGS: readonly string[] = [
   // There is no log4j on the classpath; say so rather than have ZooKeeper look for it.
   '-Dzookeeper.jmx.log4j.disable=true',
 ];
-/** How long `stop()` lets the JVM shut down gracefully before SIGKILL. */
-const GRACEFUL_STOP_MS = 5_000;
 /** Attempts at a start whose ports were taken between allocation and bind. */
 export const ZOOKEEPER_START_ATTEMPTS = 3;
 const PROBE_TIMEOUT_MS = 1_000;
-const POLL_MS = 50;
 
 /** Validates `options` and applies the defaults (including finding Java and the jars). */
 export function resolveZooKeeperOptions(options: ZooKeeperOptions): ResolvedZooKeeperOptions {
@@ -327,57 +291,43 @@ function positiveInteger(name: string, value: number): void {
   }
 }
 
-interface ProcessExit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly error?: Error;
-}
-
 /**
  * The {@link ZooKeeperNode} implementation. Internal to the testkit: the launchers hand it out
- * as `ZooKeeperNode`, and `startZooKeeperEnsemble` also uses {@link ZooKeeperProcess.launch},
- * {@link ZooKeeperProcess.waitUntilReady} and {@link ZooKeeperProcess.halt} to move members
- * together.
+ * as `ZooKeeperNode`, and `startZooKeeperEnsemble` also uses {@link ManagedServer.launch},
+ * {@link ManagedServer.waitUntilReady} and {@link ManagedServer.halt} to move members together.
  */
-export class ZooKeeperProcess implements ZooKeeperNode {
-  readonly name: string;
+export class ZooKeeperProcess extends ManagedServer implements ZooKeeperNode {
   readonly id: number;
   readonly connectString: string;
   readonly clientPort: number;
   readonly quorumPort: number | undefined;
   readonly electionPort: number | undefined;
-  readonly dataDir: string;
   readonly configFile: string;
-  readonly logFile: string;
-  readonly #root: string;
+  protected readonly kind = 'ZooKeeper';
+  protected readonly readyVerb = 'started serving';
   readonly #spec: ZooKeeperMemberSpec;
   readonly #options: ResolvedZooKeeperOptions;
-  // A node that was never launched counts as exited: `launch()` is its only way forward.
-  #state: ZooKeeperNodeState = 'exited';
-  #child: ChildProcess | undefined;
-  #exit: Promise<ProcessExit> | undefined;
-  #lastExit: ProcessExit | undefined;
-  #pid = -1;
-  #logOffset = 0;
-  /** Whether the process of the latest `launch()` got to serve. */
-  #served = false;
+  /** The class data archive of the latest `launch()`, settled when its process exits. */
+  #archive: ClassDataArchive | undefined;
   /** Whether the process of the latest `launch()` logged that it bound its election port. */
   #electionPortBound = false;
-  #stopping: Promise<void> | undefined;
 
   private constructor(root: string, spec: ZooKeeperMemberSpec, options: ResolvedZooKeeperOptions) {
-    this.#root = root;
+    super({
+      name: spec.name,
+      root,
+      logName: 'zookeeper.log',
+      readyTimeoutMs: options.readyTimeoutMs,
+      keepLogs: options.keepLogs,
+    });
     this.#spec = spec;
     this.#options = options;
-    this.name = spec.name;
     this.id = spec.id;
     this.clientPort = spec.clientPort;
     this.quorumPort = spec.peers?.quorumPort;
     this.electionPort = spec.peers?.electionPort;
     this.connectString = `${LOOPBACK}:${spec.clientPort}`;
-    this.dataDir = join(root, 'data');
     this.configFile = join(root, 'zoo.cfg');
-    this.logFile = join(root, 'zookeeper.log');
   }
 
   /** Creates the node's temporary directory with its `zoo.cfg` and `myid`; starts nothing. */
@@ -398,19 +348,6 @@ export class ZooKeeperProcess implements ZooKeeperNode {
     return node;
   }
 
-  get pid(): number {
-    return this.#pid;
-  }
-
-  get state(): ZooKeeperNodeState {
-    return this.#state;
-  }
-
-  get running(): boolean {
-    return this.#state === 'starting' || this.#state === 'running' || this.#state === 'paused';
-  }
-
-  /** The ports this node holds, released when it stops. */
   get ports(): readonly number[] {
     const peers = this.#spec.peers;
     return peers === undefined
@@ -423,17 +360,10 @@ export class ZooKeeperProcess implements ZooKeeperNode {
     return this.#spec.peers === undefined ? ['standalone'] : ['leader', 'follower'];
   }
 
-  /**
-   * Spawns the JVM (state `exited` → `starting`) without waiting for it to serve. Rejects if
-   * the process could not be spawned at all.
-   */
-  async launch(): Promise<void> {
-    if (this.#state !== 'exited') {
-      throw this.#illegal(`launch: the node is ${this.#state}, not exited`);
-    }
+  protected command(): ServerCommand {
     const { java, classpath } = this.#options.install;
     const jvmOptions = [...JVM_FLAGS, ...this.#options.jvmArgs];
-    const archive = this.#options.classDataSharing
+    this.#archive = this.#options.classDataSharing
       ? classDataArchive({
           java,
           classpath,
@@ -441,212 +371,63 @@ export class ZooKeeperProcess implements ZooKeeperNode {
           kind: this.#spec.peers === undefined ? 'standalone' : 'ensemble',
         })
       : undefined;
+    this.#electionPortBound = false;
     const args = [
       ...jvmOptions,
-      ...(archive?.jvmArgs ?? []),
+      ...(this.#archive?.jvmArgs ?? []),
       '-cp',
       classpath.join(':'),
       MAIN_CLASS,
       this.configFile,
     ];
-    this.#logOffset = fileSize(this.logFile);
-    const fd = openSync(this.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      writeSync(fd, `--- tenure testkit ${new Date().toISOString()}: ${java} ${args.join(' ')}\n`);
-      const command = tiedToThisProcess({ file: java, args });
-      child = spawn(command.file, command.args, {
-        cwd: this.#root,
-        stdio: ['ignore', fd, fd],
-        env: javaEnvironment(),
-      });
-    } finally {
-      // The child holds its own copy of the descriptor.
-      closeSync(fd);
-    }
-    this.#child = child;
-    this.#state = 'starting';
-    this.#served = false;
-    this.#electionPortBound = false;
-    const exit = new Promise<ProcessExit>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-      // 'error' also reports a failed kill(); only a failed spawn (no pid) means no 'exit'.
-      child.on('error', (error) => {
-        if (child.pid === undefined) resolve({ code: null, signal: null, error });
-      });
-    });
-    const pid = child.pid;
-    const unregister = pid === undefined ? () => {} : killOnExit(pid);
-    this.#exit = exit.then((info) => {
-      unregister();
-      // Only a server that got to serve has loaded the classes worth archiving.
-      archive?.settle(this.#child === child && this.#served ? info : { code: null });
-      this.#lastExit = info;
-      if (this.#child === child && this.running) this.#state = 'exited';
-      return info;
-    });
-    if (pid === undefined) {
-      const info = await this.#exit;
-      throw new ZooKeeperLauncherError(
-        'EXITED_EARLY',
-        `ZooKeeper ${this.name} could not be spawned (${java}): ${info.error?.message ?? 'no pid'}`,
-        { cause: info.error },
-      );
-    }
-    this.#pid = pid;
+    // Without the variables the JVM reads as options, which would put a developer's agent or
+    // debug port into every server (and a fixed debug port makes the second server fail).
+    const env = environmentWithout(
+      (key) => key === 'JAVA_TOOL_OPTIONS' || key === '_JAVA_OPTIONS' || key === 'JDK_JAVA_OPTIONS',
+    );
+    return { file: java, args, env, cwd: this.root };
+  }
+
+  protected override onExit(exit: ProcessExit, served: boolean): void {
+    // Only a server that got to serve has loaded the classes worth archiving.
+    this.#archive?.settle(served ? exit : { code: null });
+  }
+
+  protected override async onRemoved(keepLog: boolean): Promise<void> {
+    if (keepLog) await rm(this.configFile, { force: true });
   }
 
   /**
-   * Resolves once the server serves (state `starting` → `running`): its `srvr` answer reports
-   * `standalone`, or for an ensemble member `leader` or `follower`, which it does only once it
-   * is part of a quorum. Fails fast with the log tail when the process exits, after `timeoutMs`
-   * (default: the `readyTimeoutMs` option), or when `signal` aborts.
+   * Its `srvr` answer reports `standalone`, or for an ensemble member `leader` or `follower`,
+   * which it does only once it is part of a quorum.
    */
-  async waitUntilReady(
-    timeoutMs = this.#options.readyTimeoutMs,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const started = performance.now();
-    for (;;) {
-      if (signal?.aborted) throw this.#illegal('waitUntilReady: aborted');
-      if (this.#state === 'exited') {
-        const exit = this.#lastExit;
-        const how =
-          exit === undefined
-            ? 'exited'
-            : exit.signal !== null
-              ? `was killed by ${exit.signal}`
-              : `exited with code ${String(exit.code)}`;
-        throw this.#startupError(
-          'EXITED_EARLY',
-          `ZooKeeper ${this.name} ${how} before it started serving`,
-        );
-      }
-      if (this.#state === 'paused') throw this.#illegal('waitUntilReady: the node is paused');
-      if (this.#state !== 'starting' && this.#state !== 'running') {
-        throw this.#illegal(`waitUntilReady: the node is ${this.#state}`);
-      }
-      const mode = await this.#probeMode(signal);
-      if (mode !== undefined && this.#servingModes.includes(mode) && this.#listening()) {
-        this.#served = true;
-        if (this.#state === 'starting') this.#state = 'running';
-        if (this.#state === 'running') return;
-        continue;
-      }
-      const elapsed = performance.now() - started;
-      if (elapsed > timeoutMs) {
-        throw this.#startupError(
-          'NOT_READY',
-          `ZooKeeper ${this.name} did not report ${this.#servingModes.join(' or ')} on ${this.connectString} within ${Math.round(timeoutMs)} ms`,
-        );
-      }
-      await sleep(POLL_MS);
-    }
+  protected async probeReady(signal: AbortSignal | undefined): Promise<boolean> {
+    const mode = await this.#probeMode(signal);
+    return mode !== undefined && this.#servingModes.includes(mode) && this.#listening();
+  }
+
+  protected notReadyMessage(timeoutMs: number): string {
+    return `ZooKeeper ${this.name} did not report ${this.#servingModes.join(' or ')} on ${this.connectString} within ${Math.round(timeoutMs)} ms`;
+  }
+
+  protected error(
+    code: ManagedServerErrorCode,
+    message: string,
+    options?: { logTail?: string; cause?: unknown },
+  ): ZooKeeperLauncherError {
+    return new ZooKeeperLauncherError(code, message, options);
   }
 
   async mode(): Promise<ZooKeeperMode | undefined> {
-    if (this.#state !== 'starting' && this.#state !== 'running') return undefined;
+    if (this.state !== 'starting' && this.state !== 'running') return undefined;
     return await this.#probeMode(undefined);
   }
 
   async fourLetter(word: string, options: FourLetterWordOptions = {}): Promise<string> {
-    if (this.#state === 'stopping' || this.#state === 'stopped') {
-      throw this.#illegal(`fourLetter: the node is ${this.#state}`);
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      throw this.illegal(`fourLetter: the node is ${this.state}`);
     }
     return await fourLetterWord({ host: LOOPBACK, port: this.clientPort }, word, options);
-  }
-
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (signal === 'SIGSTOP' || signal === 'SIGCONT' || signal === 'SIGTSTP') {
-      throw new RangeError(
-        `kill(${signal}): use pause() and resume() to stop and continue ZooKeeper`,
-      );
-    }
-    if (this.#state === 'stopping' || this.#state === 'stopped') {
-      throw this.#illegal(`kill: the node is ${this.#state}`);
-    }
-    if (!this.running) return;
-    await this.#signalAndWait(signal, new Timing(1_000).scale(10_000));
-  }
-
-  async pause(): Promise<void> {
-    if (this.#state !== 'running') {
-      throw this.#illegal(`pause: the node is ${this.#state}, not running`);
-    }
-    const pid = this.#pid;
-    process.kill(pid, 'SIGSTOP');
-    this.#state = 'paused';
-    await waitFor(
-      () => {
-        const state = processState(pid);
-        if (state === undefined || state === 'Z' || state === 'X') {
-          throw this.#illegal(`pause: ZooKeeper ${this.name} (pid ${pid}) exited`);
-        }
-        return state === 'T' || state === 't';
-      },
-      {
-        timeoutMs: new Timing(1_000).scale(5_000),
-        what: `ZooKeeper ${this.name} to stop (SIGSTOP)`,
-      },
-    );
-  }
-
-  async resume(): Promise<void> {
-    if (this.#state !== 'paused') {
-      throw this.#illegal(`resume: the node is ${this.#state}, not paused`);
-    }
-    const pid = this.#pid;
-    process.kill(pid, 'SIGCONT');
-    await waitFor(
-      () => {
-        const state = processState(pid);
-        return state !== 'T' && state !== 't';
-      },
-      {
-        timeoutMs: new Timing(1_000).scale(5_000),
-        what: `ZooKeeper ${this.name} to continue (SIGCONT)`,
-      },
-    );
-    if (this.#state === 'paused') this.#state = 'running';
-  }
-
-  async restart(): Promise<void> {
-    if (this.#state === 'stopping' || this.#state === 'stopped') {
-      throw this.#illegal(`restart: the node is ${this.#state}`);
-    }
-    if (this.running) await this.#signalAndWait('SIGKILL', new Timing(1_000).scale(10_000));
-    await this.launch();
-    await this.waitUntilReady();
-  }
-
-  stop(): Promise<void> {
-    this.#stopping ??= this.#stop(this.#options.keepLogs);
-    return this.#stopping;
-  }
-
-  /** Stops the node after a failed start: keeps the log (its path is in the error) if asked. */
-  discard(keepLog: boolean): Promise<void> {
-    this.#stopping ??= this.#stop(keepLog);
-    return this.#stopping;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
-  }
-
-  /**
-   * Ends the process gracefully (SIGTERM, SIGKILL after 5 s) and keeps ports and data, for a
-   * whole-ensemble outage. A no-op when it is not running.
-   */
-  async halt(): Promise<void> {
-    if (this.#state === 'stopping' || this.#state === 'stopped') {
-      throw this.#illegal(`halt: the node is ${this.#state}`);
-    }
-    await this.#haltProcess();
-  }
-
-  logTail(lines = 40): string {
-    return readTail(this.logFile, this.#logOffset, lines);
   }
 
   /**
@@ -667,7 +448,7 @@ export class ZooKeeperProcess implements ZooKeeperNode {
    * that start: the JVM's stack trace can push the line out of the tail).
    */
   failedToBind(): boolean {
-    return /address already in use/i.test(readTail(this.logFile, this.#logOffset, 2_000));
+    return /address already in use/i.test(this.logSinceLaunch(2_000));
   }
 
   /**
@@ -678,7 +459,7 @@ export class ZooKeeperProcess implements ZooKeeperNode {
    */
   #listening(): boolean {
     if (this.#spec.peers === undefined || this.#electionPortBound) return true;
-    this.#electionPortBound = readTail(this.logFile, this.#logOffset, 100_000).includes(
+    this.#electionPortBound = this.logSinceLaunch(100_000).includes(
       'is accepting connections now, my election bind port',
     );
     return this.#electionPortBound;
@@ -693,75 +474,6 @@ export class ZooKeeperProcess implements ZooKeeperNode {
       return parseZooKeeperMode(answer);
     } catch {
       return undefined;
-    }
-  }
-
-  async #stop(keepLog: boolean): Promise<void> {
-    this.#state = 'stopping';
-    try {
-      await this.#haltProcess();
-    } finally {
-      releaseLoopbackPorts(this.ports);
-      await rm(keepLog ? this.dataDir : this.#root, { recursive: true, force: true });
-      if (keepLog) await rm(this.configFile, { force: true });
-      this.#state = 'stopped';
-    }
-  }
-
-  async #haltProcess(): Promise<void> {
-    if (this.#child === undefined || this.#exit === undefined || isProcessGone(this.#pid)) {
-      if (this.#exit !== undefined) await this.#exit;
-      return;
-    }
-    this.#send('SIGTERM');
-    // A stopped process cannot act on SIGTERM until it continues.
-    this.#send('SIGCONT');
-    try {
-      await withTimeout(this.#exit, {
-        timeoutMs: GRACEFUL_STOP_MS,
-        what: `ZooKeeper ${this.name} to exit after SIGTERM`,
-      });
-    } catch {
-      await this.#signalAndWait('SIGKILL', new Timing(1_000).scale(10_000));
-      return;
-    }
-    await this.#confirmGone(this.#pid);
-  }
-
-  async #signalAndWait(signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
-    const exit = this.#exit;
-    if (exit === undefined) return;
-    const pid = this.#pid;
-    this.#send(signal);
-    if (signal !== 'SIGKILL' && this.#state === 'paused') this.#send('SIGCONT');
-    try {
-      await withTimeout(exit, {
-        timeoutMs,
-        what: `ZooKeeper ${this.name} (pid ${pid}) to exit`,
-      });
-    } catch (error) {
-      throw new ZooKeeperLauncherError(
-        'NOT_GONE',
-        `ZooKeeper ${this.name} (pid ${pid}) is still there ${timeoutMs} ms after ${signal} (state ${String(processState(pid))})`,
-        { cause: error },
-      );
-    }
-    await this.#confirmGone(pid);
-  }
-
-  /** After the 'exit' event Node has reaped the child; check the kernel agrees. */
-  async #confirmGone(pid: number): Promise<void> {
-    await waitFor(() => isProcessGone(pid), {
-      timeoutMs: new Timing(1_000).scale(5_000),
-      what: `ZooKeeper ${this.name} (pid ${pid}) to leave the process table`,
-    });
-  }
-
-  #send(signal: NodeJS.Signals): void {
-    try {
-      process.kill(this.#pid, signal);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }
   }
 
@@ -794,19 +506,6 @@ export class ZooKeeperProcess implements ZooKeeperNode {
       ...(peers?.serverLines ?? []),
     ];
     return `${lines.join('\n')}\n`;
-  }
-
-  #startupError(code: 'EXITED_EARLY' | 'NOT_READY', message: string): ZooKeeperLauncherError {
-    const tail = this.logTail();
-    return new ZooKeeperLauncherError(
-      code,
-      `${message}. Log ${this.logFile}, last lines:\n${indent(tail)}`,
-      { logTail: tail },
-    );
-  }
-
-  #illegal(message: string): ZooKeeperLauncherError {
-    return new ZooKeeperLauncherError('ILLEGAL_STATE', `ZooKeeper ${this.name}: ${message}`);
   }
 }
 
@@ -845,60 +544,4 @@ export async function startZooKeeper(options: StartZooKeeperOptions = {}): Promi
 /** `true` for a {@link ZooKeeperLauncherError} of code `EXITED_EARLY`. */
 export function isExitedEarly(error: unknown): boolean {
   return error instanceof ZooKeeperLauncherError && error.code === 'EXITED_EARLY';
-}
-
-/**
- * The environment the JVM runs with: ours minus the variables the JVM reads as options, which
- * would put a developer's agent or debug port into every server (and a fixed debug port makes
- * the second server fail).
- */
-function javaEnvironment(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key === 'JAVA_TOOL_OPTIONS' || key === '_JAVA_OPTIONS' || key === 'JDK_JAVA_OPTIONS') {
-      continue;
-    }
-    env[key] = value;
-  }
-  return env;
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
-/** The last `lines` lines of `path` from byte `from` on, reading at most the last 256 KiB. */
-function readTail(path: string, from: number, lines: number): string {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return '(no log)';
-  }
-  try {
-    const size = statSync(path).size;
-    const start = Math.max(from, size - 262_144);
-    const buffer = Buffer.alloc(Math.max(0, size - start));
-    readSync(fd, buffer, 0, buffer.length, start);
-    const all = buffer.toString('utf8').split('\n');
-    if (all.at(-1) === '') all.pop();
-    return all.slice(-lines).join('\n') || '(empty log)';
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => `  ${line}`)
-    .join('\n');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

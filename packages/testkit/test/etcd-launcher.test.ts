@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import {
@@ -7,7 +6,6 @@ import {
   type EtcdNode,
   etcdEndpointsFromEnv,
   etcdForTests,
-  findEtcdBinary,
   isProcessGone,
   processState,
   startEtcd,
@@ -16,48 +14,11 @@ import {
   Timing,
 } from '@tenure/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { endpointStatus, etcdctl } from './etcdctl.js';
 
 // Bounds only: they turn a hang into a failure, they never assert on speed.
 const timing = new Timing(1_000);
 const TEST_MS = timing.scale(60_000);
-
-interface CommandResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs etcdctl (v3 API) against `endpoints`; kills it if it outlives `timeoutMs`. */
-function etcdctl(
-  endpoints: readonly string[],
-  args: readonly string[],
-  timeoutMs = timing.scale(10_000),
-): Promise<CommandResult> {
-  const binary = findEtcdBinary('etcdctl');
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, [`--endpoints=${endpoints.join(',')}`, ...args], {
-      env: { ...process.env, ETCDCTL_API: '3' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 async function put(endpoints: readonly string[], key: string, value: string): Promise<void> {
   const result = await etcdctl(endpoints, ['--command-timeout=5s', 'put', key, value]);
@@ -91,22 +52,6 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
     req.on('error', reject);
     req.end();
   });
-}
-
-/** The raft leader's member id and each endpoint's own member id, as etcdctl reports them. */
-async function endpointStatus(
-  endpoints: readonly string[],
-): Promise<Array<{ endpoint: string; memberId: bigint; leader: bigint }>> {
-  const result = await etcdctl(endpoints, ['endpoint', 'status', '-w', 'json']);
-  expect(result, result.stderr).toMatchObject({ code: 0 });
-  // etcdctl prints uint64 ids as JSON numbers beyond 2^53: read them as text, not numbers.
-  const ids =
-    /"Endpoint":"([^"]+)","Status":\{"header":\{"cluster_id":\d+,"member_id":(\d+),.*?"leader":(\d+)/g;
-  return [...result.stdout.matchAll(ids)].map((m) => ({
-    endpoint: m[1]!,
-    memberId: BigInt(m[2]!),
-    leader: BigInt(m[3]!),
-  }));
 }
 
 describe('startEtcd', () => {
