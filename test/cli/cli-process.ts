@@ -81,8 +81,14 @@ export class TenureProcess {
     return this.#stderr;
   }
 
+  /** Sends `signal`; nothing once the process is gone (exited, or reaped but not yet closed). */
   signal(signal: NodeJS.Signals): void {
-    if (this.exit === undefined) process.kill(this.pid, signal);
+    if (this.exit !== undefined) return;
+    try {
+      process.kill(this.pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
   }
 
   /** Waits for the process to exit, at most `timeoutMs`. */

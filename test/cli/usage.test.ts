@@ -1,7 +1,7 @@
 // The `tenure` command's bad input and exit codes, with no server: every mistake is one line on
 // stderr and exit 64, never a stack trace. `tenure run` on memory:// (the in-process arbitrator,
 // so the supervisor elects itself) checks the child's environment and the exit code pass-through.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -187,6 +187,51 @@ describe('tenure command line', () => {
       timeoutMs: 5_000,
       what: `the background sleep (pid ${grandchild}) to be gone`,
     });
+  });
+
+  it("SIGKILL of tenure: the runner kills the child's whole process group, its background processes too", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tenure-cli-'));
+    const pidFile = join(dir, 'pids');
+    const supervisor = new TenureProcess('a', [
+      'run',
+      '--url',
+      'memory://',
+      '--election',
+      'e',
+      '-q',
+      '--',
+      'sh',
+      '-c',
+      `sleep 300 & echo "$$ $!" > ${pidFile}; wait`,
+    ]);
+    let pids: number[] = [];
+    try {
+      pids = await waitFor(
+        () => {
+          const text = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '';
+          return text.includes(' ') ? text.split(' ').map(Number) : undefined;
+        },
+        { timeoutMs: 10_000, what: 'the child to start its background sleep' },
+      );
+      supervisor.signal('SIGKILL');
+      for (const pid of pids) {
+        await waitFor(() => isProcessGone(pid), {
+          timeoutMs: 5_000,
+          what: `process ${pid} of the child's group to be gone`,
+        });
+      }
+    } finally {
+      // Whatever survived is this test's to end (it also holds tenure's output pipes open).
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone, as it should be.
+        }
+      }
+      await supervisor.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('run of a command that does not exist exits 127', async () => {

@@ -131,7 +131,7 @@ export async function runSupervisor(options: RunOptions, log: CliLog): Promise<C
   const guard = findParentDeathGuard();
   if (guard.kind === 'none') {
     log.warn(
-      `${guard.reason}: if tenure itself is killed, its child is not stopped and may run on beside the next leader's`,
+      `${guard.reason}: if tenure and the child's runner are killed together, the child is not stopped and may run on beside the next leader's`,
     );
   }
   const stop = catchStopSignals();
