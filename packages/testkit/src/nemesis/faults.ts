@@ -1,0 +1,93 @@
+/**
+ * The nemesis's fault kinds, and which arbitrator each applies to.
+ *
+ * @packageDocumentation
+ */
+
+/** The arbitrators the nemesis runs on. */
+export type NemesisArbitrator = 'etcd' | 'zk';
+
+/**
+ * Every fault the nemesis can inject. Candidate faults: `kill-leader`, `kill-follower` (SIGKILL,
+ * then a new process), `kill-elected` (the leader resigns; its successor is SIGKILLed the moment
+ * it reports `elected`), `pause-leader` (SIGSTOP at a random phase of the renewal interval, so
+ * some stops land during a renewal, then SIGCONT), `pause-elected`, `pause-follower`. Network
+ * between candidates and servers (the testkit TCP proxy): `blackhole-leader`,
+ * `blackhole-follower` (cut, then restore and reset), `reset-leader` (RST every connection),
+ * `double-reset-watch` (the leader resigns; every waiting candidate's connections are reset twice
+ * within ~150 ms, around the moment its watch is re-created), `lost-create-reply` (a candidate
+ * resigns and rejoins; its connections are cut the moment its rejoin is sent, so the create's
+ * reply is lost when the create reached the server first: approximate, the proxy cannot see
+ * requests). Operator: `delete-leader-key`, `expire-session` (ZooKeeper), `compaction` (etcd:
+ * compaction to the current revision every 100 ms during a window with a handover in it).
+ * Servers: `kill-member`, `kill-arbitrator-leader` (SIGKILL, down a while, restart),
+ * `restart-cluster` (every member down at once, then up).
+ */
+export const FAULT_KINDS = [
+  'kill-leader',
+  'kill-elected',
+  'kill-follower',
+  'pause-leader',
+  'pause-elected',
+  'pause-follower',
+  'blackhole-leader',
+  'blackhole-follower',
+  'reset-leader',
+  'double-reset-watch',
+  'lost-create-reply',
+  'delete-leader-key',
+  'expire-session',
+  'compaction',
+  'kill-member',
+  'kill-arbitrator-leader',
+  'restart-cluster',
+] as const;
+
+/** One of {@link FAULT_KINDS}. */
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** The kinds that apply to `arbitrator` (session expiry is ZooKeeper's, compaction etcd's). */
+export function faultKindsFor(arbitrator: NemesisArbitrator): FaultKind[] {
+  return FAULT_KINDS.filter((kind) =>
+    arbitrator === 'etcd' ? kind !== 'expire-session' : kind !== 'compaction',
+  );
+}
+
+/**
+ * The kinds the CI schedule leaves out, per arbitrator, each with the known, open bug it still
+ * trips (they return to the CI schedule when the fix lands). The long schedule
+ * (`npm run nemesis`) runs them all.
+ */
+export const KNOWN_FAILING: Readonly<
+  Record<NemesisArbitrator, Partial<Record<FaultKind, string>>>
+> = {
+  etcd: {
+    'delete-leader-key': 'issue 11 §2: a deleted leader key can leave the old term valid',
+    'double-reset-watch': 'issue 18 §1: a watch re-created across two quick resets skips events',
+    compaction: 'issue 18 §2: a compaction at a delete revision drops the delete from a watch',
+  },
+  zk: {
+    'delete-leader-key': 'issue 11 §2: a deleted leader key can leave the old term valid',
+  },
+};
+
+/** The kinds the CI schedule runs on `arbitrator`: all that apply, minus {@link KNOWN_FAILING}. */
+export function ciFaultKinds(arbitrator: NemesisArbitrator): FaultKind[] {
+  return faultKindsFor(arbitrator).filter((kind) => !(kind in KNOWN_FAILING[arbitrator]));
+}
+
+/** Throws a `RangeError` naming the kind that is not a fault of `arbitrator`. */
+export function assertFaultKinds(
+  arbitrator: NemesisArbitrator,
+  kinds: readonly string[],
+): asserts kinds is readonly FaultKind[] {
+  const allowed = faultKindsFor(arbitrator) as readonly string[];
+  for (const kind of kinds) {
+    if (!allowed.includes(kind)) {
+      throw new RangeError(
+        `nemesis: kinds: "${kind}" is not a fault on ${arbitrator} (one of ${allowed.join(', ')})`,
+      );
+    }
+  }
+  if (kinds.length === 0) throw new RangeError('nemesis: kinds: give at least one fault kind');
+}
