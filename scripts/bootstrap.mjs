@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The README's commands land here: `npm run demo`, `npm test` and `npm run bench`. On a machine with only
+// The README's commands land here: `npm run demo`, `npm test`, `npm run bench` and `npm run nemesis`. On a machine with only
 // Node ≥ 20 and npm, it fetches the pinned pnpm, installs the lockfile's packages and then
-// runs the demo, every check, or the benchmarks. Usage: node scripts/bootstrap.mjs <demo|test|bench> [args…]
+// runs the demo, every check, the benchmarks, or a long nemesis schedule.
+// Usage: node scripts/bootstrap.mjs <demo|test|bench|nemesis> [args…]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -85,8 +86,8 @@ function ensureDebianPackages(wanted) {
   }
 }
 
-if (mode !== 'demo' && mode !== 'test' && mode !== 'bench') {
-  console.error('usage: node scripts/bootstrap.mjs <demo|test|bench> [args…]');
+if (!['demo', 'test', 'bench', 'nemesis'].includes(mode)) {
+  console.error('usage: node scripts/bootstrap.mjs <demo|test|bench|nemesis> [args…]');
   process.exit(2);
 }
 
@@ -113,6 +114,19 @@ if (mode === 'bench') {
   ]);
   must(pm, [...pmArgs, 'run', '--silent', 'build']);
   process.exit(run(process.execPath, [join(root, 'bench/dist/main.js'), ...args]));
+}
+
+if (mode === 'nemesis') {
+  // The nemesis runs real etcd clusters and ZooKeeper ensembles, and candidates on the built
+  // packages (packages/testkit/src/nemesis; docs/testing.md, "The nemesis").
+  ensureDebianPackages([
+    { binary: 'etcd', pkg: 'etcd-server', service: 'etcd' },
+    { binary: 'java', file: '/usr/share/java/zookeeper.jar', pkg: 'zookeeper' },
+  ]);
+  must(pm, [...pmArgs, 'run', '--silent', 'build']);
+  process.exit(
+    run(process.execPath, [join(root, 'packages/testkit/dist/nemesis/main.js'), ...args]),
+  );
 }
 
 // The integration tests run real servers from Debian's packages: install what is missing.
