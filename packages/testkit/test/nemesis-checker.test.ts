@@ -150,6 +150,39 @@ describe('checkNemesisHistory', () => {
     expect(kinds(two)).toEqual(['overlap']);
   });
 
+  it('allows the one delivery after a deletion of the leader key, and only that', () => {
+    // a's key deleted at 500: b elected on the deletion at 505, a learns it at 512.
+    const a = candidate('a#1', [
+      { type: 'elected', t: 0, epoch: '5' },
+      { type: 'sample', t: 100, epoch: '5', valid: true },
+      { type: 'sample', t: 510, epoch: '5', valid: true },
+      { type: 'ended', t: 512, epoch: '5', reason: 'revoked' },
+    ]);
+    const b = candidate('b#1', term(9, 505, 900));
+    const deleted = {
+      kind: 'delete-leader-key',
+      at: 500,
+      healedAt: 500,
+      process: 'a#1',
+      epoch: '5',
+    };
+    const allowed = history({ candidates: [a, b], faults: [deleted], deleteWindowMs: 250 });
+    const check = checkNemesisHistory(allowed);
+    expect(check.violations).toEqual([]);
+    expect(check.deleteWindows).toEqual([
+      { deleted: 'a#1 epoch 5', successor: 'b#1 epoch 9', overlapMs: 5, at: 505 },
+    ]);
+    // no allowance, no delete of that term, a window too long, or another end reason: overlap
+    expect(kinds({ ...allowed, deleteWindowMs: 0 })).toEqual(['overlap']);
+    expect(kinds({ ...allowed, faults: [{ ...deleted, epoch: '4' }] })).toEqual(['overlap']);
+    expect(kinds({ ...allowed, deleteWindowMs: 5 })).toEqual(['overlap']);
+    const expired = candidate('a#1', [
+      ...a.events.slice(0, 3),
+      { type: 'ended', t: 512, epoch: '5', reason: 'expired' },
+    ]);
+    expect(kinds({ ...allowed, candidates: [expired, b] })).toEqual(['overlap']);
+  });
+
   it('fails an epoch not larger than every earlier one', () => {
     const h = history({
       candidates: [

@@ -73,11 +73,25 @@ export interface NemesisCheck {
   readonly faults: readonly FaultOutcome[];
   /** Witness writes accepted / refused. */
   readonly writes: { readonly accepted: number; readonly refused: number };
+  /**
+   * The overlaps that only fencing covers, allowed by `deleteWindowMs`: the deleted term, its
+   * successor, and how long both read valid.
+   */
+  readonly deleteWindows: readonly DeleteWindow[];
+}
+
+/** An overlap after a deletion of the older term's key (see `NemesisHistory.deleteWindowMs`). */
+export interface DeleteWindow {
+  readonly deleted: string;
+  readonly successor: string;
+  readonly overlapMs: number;
+  readonly at: number;
 }
 
 /**
  * Checks a nemesis run. Reports (never throws for) every violation it finds:
- * - `overlap`: the valid spans of two terms (different processes, or different epochs) meet;
+ * - `overlap`: the valid spans of two terms (different processes, or different epochs) meet
+ *   (save the one window after a deletion of the leader's key that `deleteWindowMs` allows);
  *   a span runs from the first to the last instant its process read the term valid (a valid
  *   `sample`, its `elected` event, a write's valid reading before or after), so a process
  *   killed or stopped between two readings is counted valid up to its last one only, and one
@@ -97,11 +111,31 @@ export function checkNemesisHistory(history: NemesisHistory): NemesisCheck {
 
   // overlap: sweep the spans by start; compare each with every earlier span still open.
   const byStart = [...terms].sort((a, b) => a.from - b.from || a.to - b.to);
+  const deleteWindows: DeleteWindow[] = [];
+  const windowMs = history.deleteWindowMs ?? 0;
+  const deletes = history.faults.filter((f) => f.kind === 'delete-leader-key');
   for (let i = 0; i < byStart.length; i += 1) {
     const a = byStart[i]!;
     for (let j = i + 1; j < byStart.length; j += 1) {
       const b = byStart[j]!;
       if (b.from > a.to) break;
+      const deleted = deletes.find(
+        (f) =>
+          f.process === a.process &&
+          f.epoch === String(a.epoch) &&
+          a.endReason === 'revoked' &&
+          a.to <= f.at + windowMs &&
+          b.from >= f.at,
+      );
+      if (deleted !== undefined && windowMs > 0) {
+        deleteWindows.push({
+          deleted: label(a),
+          successor: label(b),
+          overlapMs: Math.min(a.to, b.to) - b.from,
+          at: b.from,
+        });
+        continue;
+      }
       violations.push({
         kind: 'overlap',
         at: b.from,
@@ -259,7 +293,13 @@ export function checkNemesisHistory(history: NemesisHistory): NemesisCheck {
   }
 
   violations.sort((a, b) => a.at - b.at);
-  return { violations, terms: byStart, faults: outcomes, writes: { accepted, refused } };
+  return {
+    violations,
+    terms: byStart,
+    faults: outcomes,
+    writes: { accepted, refused },
+    deleteWindows,
+  };
 }
 
 /** Every term's valid span, per process and epoch, from its valid readings and events. */

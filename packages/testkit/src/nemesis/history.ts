@@ -81,6 +81,10 @@ export interface FaultRecord {
   readonly healedAt: number;
   /** What it hit, for the report (a process, a member). */
   readonly target?: string;
+  /** The candidate process it hit, when it hit one. */
+  readonly process?: string;
+  /** The term it hit (`delete-leader-key`: the epoch of the deleted key). */
+  readonly epoch?: string;
 }
 
 /** The whole input of {@link checkNemesisHistory}. */
@@ -98,6 +102,16 @@ export interface NemesisHistory {
    * alive at the end must have been elected at or after it, or it is `stuck`. Omit to skip.
    */
   readonly rotationFrom?: number;
+  /**
+   * The one overlap only fencing covers: when someone else deletes the leader's key, the
+   * successor is elected on the same deletion event that ends the old term, and the two events
+   * reach two processes independently (docs/concepts.md). An overlap is allowed (and counted
+   * apart, in {@link NemesisCheck}'s `deleteWindows`) only when a `delete-leader-key` fault hit
+   * the older term (`process` and `epoch`), that term ended `revoked`, its last valid reading
+   * came within this many ms of the delete, and the successor began after the delete. Default 0:
+   * no overlap is allowed.
+   */
+  readonly deleteWindowMs?: number;
   /** When the run ended (monotonic ms). */
   readonly end: number;
 }

@@ -7,6 +7,7 @@
  */
 
 export type {
+  DeleteWindow,
   FaultOutcome,
   NemesisCheck,
   NemesisViolation,
@@ -31,7 +32,12 @@ export type {
 } from './history.js';
 export { SeededRandom } from './random.js';
 export type { NemesisKindSummary, NemesisSummary } from './report.js';
-export { formatNemesisTable, summarizeNemesis, violationCount } from './report.js';
+export {
+  formatNemesisTable,
+  summarizeNemesis,
+  timelineAround,
+  violationCount,
+} from './report.js';
 export type { NemesisOptions, NemesisRun } from './runner.js';
 export { runNemesis } from './runner.js';
 export type { Witness } from './witness.js';

@@ -6,6 +6,7 @@
  */
 
 import type { NemesisViolationKind } from './checker.js';
+import type { NemesisCandidateEvent } from './history.js';
 import type { NemesisRun } from './runner.js';
 
 /** One row of the report: one fault kind. */
@@ -34,8 +35,19 @@ export interface NemesisSummary {
   /** Violations by kind; every count must be 0. */
   readonly violations: Readonly<Record<NemesisViolationKind, number>>;
   readonly kinds: readonly NemesisKindSummary[];
-  /** The checker's messages (at most 50), for a failing run. */
+  /** The overlaps only fencing covers (after `delete-leader-key`; not violations). */
+  readonly deleteWindows: { readonly count: number; readonly maxMs: number };
+  /** The checker's messages (at most 50), each with the fault it followed, for a failing run. */
   readonly messages: readonly string[];
+  /** Every event of every process within 300 ms of each of the first 3 violations. */
+  readonly timelines: readonly string[];
+  /** The faults as run: kind, target, injection (ms since the first fault) and hold. */
+  readonly schedule: readonly {
+    readonly kind: string;
+    readonly target?: string;
+    readonly atMs: number;
+    readonly heldMs: number;
+  }[];
   readonly notes: readonly string[];
 }
 
@@ -84,7 +96,26 @@ export function summarizeNemesis(run: NemesisRun): NemesisSummary {
         toNewLeaderMs: stats(row.toNew),
         healToLeaderMs: stats(row.heal),
       })),
-    messages: check.violations.slice(0, 50).map((v) => `${v.kind}: ${v.message}`),
+    deleteWindows: {
+      count: check.deleteWindows.length,
+      maxMs: Math.round(Math.max(0, ...check.deleteWindows.map((w) => w.overlapMs)) * 10) / 10,
+    },
+    messages: check.violations.slice(0, 50).map((v) => {
+      const index = history.faults.findLastIndex((f) => f.at <= v.at);
+      const fault = history.faults[index];
+      const after =
+        fault === undefined
+          ? 'before the first fault'
+          : `${(v.at - fault.at).toFixed(0)} ms after fault #${index + 1} ${fault.kind}${fault.target ? ` (${fault.target})` : ''}`;
+      return `${v.kind}: ${v.message} [${after}]`;
+    }),
+    timelines: check.violations.slice(0, 3).map((v) => timelineAround(run, v.at, 300)),
+    schedule: history.faults.map((f) => ({
+      kind: f.kind,
+      ...(f.target === undefined ? {} : { target: f.target }),
+      atMs: Math.round(f.at - (history.faults[0]?.at ?? 0)),
+      heldMs: Math.round(f.healedAt - f.at),
+    })),
     notes: run.notes,
   };
 }
@@ -115,7 +146,9 @@ export function formatNemesisTable(summary: NemesisSummary): string {
     `overlaps (must be 0): ${v.overlap}`,
     `stale writes accepted (must be 0): ${v['stale-write']}`,
     `other violations (must be 0): ${others}`,
+    `overlaps after a deletion of the leader's key, which only fencing covers (not violations): ${summary.deleteWindows.count}, longest ${summary.deleteWindows.maxMs} ms`,
     ...summary.messages.map((m) => `  ✗ ${m}`),
+    ...summary.timelines,
     ...summary.notes.map((n) => `  note: ${n}`),
   ].join('\n');
 }
@@ -123,6 +156,50 @@ export function formatNemesisTable(summary: NemesisSummary): string {
 /** The number of violations in a summary. */
 export function violationCount(summary: NemesisSummary): number {
   return Object.values(summary.violations).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The events of every process within `ms` of `at` (valid readings only where a term's run of
+ * them starts or ends), one per line, times relative to `at`.
+ */
+export function timelineAround(run: NemesisRun, at: number, ms: number): string {
+  const lines: Array<[number, string]> = [];
+  for (const c of run.history.candidates) {
+    const events = c.events.filter((e) => e.t >= at - ms && e.t <= at + ms);
+    events.forEach((e, i) => {
+      if (e.type === 'sample' && e.valid) {
+        const before = events[i - 1];
+        const after = events[i + 1];
+        const same = (o: NemesisCandidateEvent | undefined) =>
+          o?.type === 'sample' && o.valid && o.epoch === e.epoch;
+        if (same(before) && same(after)) return;
+      }
+      const { type, t, ...rest } = e;
+      lines.push([
+        t,
+        `${(t - at).toFixed(1).padStart(8)} ms  ${c.process.padEnd(6)} ${type} ${JSON.stringify(rest)}`,
+      ]);
+    });
+  }
+  for (const w of run.history.witness) {
+    if (w.t < at - ms || w.t > at + ms) continue;
+    lines.push([
+      w.t,
+      `${(w.t - at).toFixed(1).padStart(8)} ms  witness ${w.accepted ? 'accepted' : 'refused'} ${w.process} #${w.seq} epoch ${w.epoch}`,
+    ]);
+  }
+  for (const f of run.history.faults) {
+    if (f.at >= at - ms && f.at <= at + ms) {
+      lines.push([
+        f.at,
+        `${(f.at - at).toFixed(1).padStart(8)} ms  nemesis ${f.kind} ${f.target ?? ''}`,
+      ]);
+    }
+  }
+  return [
+    `  timeline around ${at.toFixed(1)} ms:`,
+    ...lines.sort((a, b) => a[0] - b[0]).map(([, l]) => `    ${l}`),
+  ].join('\n');
 }
 
 function stats(values: readonly number[]): { p50: number; max: number } | undefined {

@@ -143,6 +143,9 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
   // A valid leader within this after every heal (TTL + TTL + 4 s, scaled); the checker holds
   // the run to the same bound.
   const leaderBoundMs = timing.expiryMs;
+  // The delivery of one watch event to the old leader after its key was deleted (the window
+  // only fencing covers: docs/concepts.md), on a loaded machine.
+  const deleteWindowMs = timing.scale(250);
   const stepMs = timing.handoverMs;
   const startMs = timing.scale(20_000);
   const etcd = options.arbitrator === 'etcd';
@@ -386,14 +389,18 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
           return { kind, at, healedAt: monotonicNow(), target: target.child!.name };
         }
         case 'delete-leader-key': {
-          if (!current?.leading) return 'no leader';
+          const term = current?.leading;
+          if (!current || !term) return 'no leader';
+          const process = current.child!.name;
           const at = monotonicNow();
-          await deleteKey(current.leading.key);
+          await deleteKey(term.key);
           return {
             kind,
             at,
             healedAt: at,
-            target: `${current.child!.name} ${current.leading.key}`,
+            target: `${process} ${term.key}`,
+            process,
+            epoch: term.epoch,
           };
         }
         case 'expire-session': {
@@ -520,21 +527,25 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
       alive: inc.slot.child === inc.child && !inc.slot.killed,
     });
   }
-  await rm(workDir, { recursive: true, force: true });
   const history: NemesisHistory = {
     candidates,
     witness: witness?.log ?? [],
     faults,
     leaderBoundMs,
+    deleteWindowMs,
     ...(rotationFrom === undefined ? {} : { rotationFrom }),
     end,
   };
+  const check = checkNemesisHistory(history);
+  // The histories of a failing run stay, for a closer look.
+  if (check.violations.length === 0) await rm(workDir, { recursive: true, force: true });
+  else notes.push(`histories kept in ${workDir}`);
   return {
     arbitrator: options.arbitrator,
     seed: options.seed,
     ttlMs,
     history,
-    check: checkNemesisHistory(history),
+    check,
     notes,
     durationMs: monotonicNow() - began,
   };
