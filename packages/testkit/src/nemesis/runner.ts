@@ -488,11 +488,22 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
       await sleep(random.int(200, 800));
     }
 
-    // The closing rotation: every live candidate must lead once more (none is stuck).
-    rotationFrom = monotonicNow();
-    for (let i = 0; i < slots.length; i += 1) {
+    // The closing rotation: every live candidate must lead once more (none is stuck). The
+    // leader resigns until each has led since the rotation began; one that has not rejoined
+    // the queue within the leader bound is stuck (the checker says so).
+    const from = monotonicNow();
+    rotationFrom = from;
+    const ledSince = new Set<Slot>();
+    const mark = () => {
+      for (const s of slots) if (s.leading && s.leading.t >= from) ledSince.add(s);
+    };
+    for (let i = 0; monotonicNow() - from <= leaderBoundMs; i += 1) {
       const current = await waitLeader(leaderBoundMs);
+      mark();
       if (!current) break;
+      if (slots.every((s) => ledSince.has(s) || !s.child || s.child.exited)) break;
+      // One that has led already leads again: give the others a moment to rejoin.
+      if (ledSince.has(current)) await sleep(100);
       const epoch = current.leading!.epoch;
       await current.child!.command('resign', stepMs).catch(() => {});
       await waitFor(() => leader() !== undefined && leader()!.leading!.epoch !== epoch, {
@@ -500,6 +511,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
         intervalMs: 5,
         what: 'the next leader of the rotation',
       }).catch(() => notes.push(`rotation ${i + 1}: no next leader`));
+      mark();
     }
     end = monotonicNow();
   } finally {
