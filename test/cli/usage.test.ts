@@ -234,6 +234,37 @@ describe('tenure command line', () => {
     }
   });
 
+  it("the child's runner killed from outside: the child's group is killed, the term given up, and tenure campaigns again", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tenure-cli-'));
+    const log = join(dir, 'children.jsonl');
+    const supervisor = new TenureProcess(
+      'a',
+      ['run', '--url', 'memory://', '--election', 'e', '--', process.execPath, CHILD],
+      { CLI_LOG: log, CLI_HOLDER: 'a' },
+    );
+    try {
+      const line = (match: (l: ChildLine) => boolean, what: string) =>
+        waitFor(() => readChildLog(log).find(match), { timeoutMs: 10_000, what });
+      const first = await line((l) => l.event === 'start', 'the child to start');
+      const runner = parentOf(first.pid);
+      expect(readFileSync(`/proc/${runner}/cmdline`, 'utf8')).toContain('child-runner.js');
+      process.kill(runner, 'SIGKILL');
+      await waitFor(() => isProcessGone(first.pid), {
+        timeoutMs: 5_000,
+        what: 'the child to die with its runner',
+      });
+      const next = await line(
+        (l) => l.event === 'start' && l.pid !== first.pid,
+        'a next child, in a new term',
+      );
+      expect(BigInt(next.epoch!)).toBeGreaterThan(BigInt(first.epoch!));
+      expect(supervisor.stderr).toMatch(/the child's runner died/);
+    } finally {
+      await supervisor.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('run of a command that does not exist exits 127', async () => {
     const result = await runTenure([
       'run',
@@ -308,3 +339,9 @@ describe('tenure command line', () => {
     }
   });
 });
+
+/** The parent pid of `pid`, from /proc. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
