@@ -1,5 +1,10 @@
 import type { SessionTransport } from '@tenure/core/internal';
-import { castGrpcError, type Etcd3, EtcdPermissionDeniedError } from 'etcd3';
+import {
+  castGrpcError,
+  type Etcd3,
+  EtcdInvalidAuthTokenError,
+  EtcdPermissionDeniedError,
+} from 'etcd3';
 import { rethrow, toTenureError } from './etcd-errors.js';
 
 /** The part of a gRPC duplex stream a keep-alive uses. */
@@ -218,18 +223,32 @@ async function withMember<T>(
           });
           return stream;
         },
-        call: (service, method, request, deadline) =>
-          new Promise((resolve, reject) => {
-            const stub = resource.getServiceClient(service) as Record<string, unknown>;
-            const call = stub[method];
-            if (typeof call !== 'function') {
-              reject(new Error(`etcd3 has no ${service}.${method}`));
-              return;
-            }
-            (call as UnaryCall).call(stub, request, metadata, { deadline }, (error, response) =>
-              error ? reject(castGrpcError(error)) : resolve(response),
-            );
-          }),
+        call: async (service, method, request, deadline) => {
+          const unary = (meta: unknown) =>
+            new Promise<unknown>((resolve, reject) => {
+              const stub = resource.getServiceClient(service) as Record<string, unknown>;
+              const call = stub[method];
+              if (typeof call !== 'function') {
+                reject(new Error(`etcd3 has no ${service}.${method}`));
+                return;
+              }
+              (call as UnaryCall).call(stub, request, meta, { deadline }, (error, response) =>
+                error ? reject(castGrpcError(error)) : resolve(response),
+              );
+            });
+          try {
+            return await unary(metadata);
+          } catch (error) {
+            // An auth token etcd no longer knows (it expired, the member restarted, the user's
+            // password changed): log in again and retry once, as etcd3's own calls do. The
+            // keep-alive itself needs no token, so nothing else would renew it here.
+            const auth: unknown = Reflect.get(owner, 'authenticator');
+            if (!(error instanceof EtcdInvalidAuthTokenError) || !isAuthenticator(auth))
+              throw error;
+            auth.invalidateMetadata();
+            return unary(await auth.getMetadata());
+          }
+        },
       });
     },
   )) as T | undefined;
@@ -247,4 +266,19 @@ interface PoolConnection {
 function markFailed(pool: object, resource: unknown, error: unknown): void {
   const mark: unknown = Reflect.get(pool, 'markFailed');
   if (typeof mark === 'function') mark.call(pool, resource, error);
+}
+
+/** etcd3 1.1's authenticator: the token every call sends, fetched again after a refusal. */
+interface Authenticator {
+  invalidateMetadata(): void;
+  getMetadata(): Promise<unknown>;
+}
+
+function isAuthenticator(value: unknown): value is Authenticator {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof Reflect.get(value, 'invalidateMetadata') === 'function' &&
+    typeof Reflect.get(value, 'getMetadata') === 'function'
+  );
 }
