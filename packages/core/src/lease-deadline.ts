@@ -24,6 +24,11 @@ export interface LeaseDeadlineOptions {
   clock?: Clock;
   /** Called (once per lapse) when the deadline passes without a newer acknowledgement. */
   onLapse?: () => void;
+  /**
+   * The watchdog's period while held, ms. Default min(50 ms, ttl/40). Larger values only for
+   * unit tests that advance fake timers by hours (each tick is a timer callback).
+   */
+  tickMs?: number;
 }
 
 /**
@@ -37,6 +42,7 @@ export class LeaseDeadline {
   readonly #maxDrift: number;
   readonly #marginMs: number;
   readonly #onLapse: (() => void) | undefined;
+  readonly #tickMs: number | undefined;
   #ttlMs: number;
   #at = Number.NEGATIVE_INFINITY;
   #timer: TimerHandle | undefined;
@@ -62,6 +68,8 @@ export class LeaseDeadline {
     }
     this.#ttlMs = this.#checkTtl(options.ttlMs);
     this.#onLapse = options.onLapse;
+    this.#tickMs =
+      options.tickMs === undefined ? undefined : validateDuration('watchdogTickMs', options.tickMs);
   }
 
   /** The TTL in force, ms. */
@@ -70,13 +78,13 @@ export class LeaseDeadline {
   }
 
   /**
-   * The watchdog's period while held: min(50 ms, ttl/40). After a pause (SIGSTOP, a long
+   * The watchdog's period while held: min(50 ms, ttl/40) unless set. After a pause (SIGSTOP, a long
    * synchronous stretch) Node runs the timers that fell due in order of their due time, and the
    * tick is never due more than one period ahead: so the lapse is seen before any timer that was
    * set more than one period before it falls due.
    */
   get tickMs(): number {
-    return Math.min(50, this.#ttlMs / 40);
+    return this.#tickMs ?? Math.min(50, this.#ttlMs / 40);
   }
 
   /**

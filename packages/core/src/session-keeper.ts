@@ -49,6 +49,8 @@ export interface SessionKeeperOptions {
   marginMs: number;
   /** Renewal interval as a share of the TTL. Default 1/3. */
   renewFraction?: number;
+  /** The deadline watchdog's period while a term is held, ms (see `LeaseDeadline.tickMs`). */
+  watchdogTickMs?: number | undefined;
 }
 
 type KeeperState = 'granting' | 'live' | 'closed';
@@ -96,6 +98,7 @@ export class SessionKeeper implements SessionSource {
         clearTimeout: (cancel) => (cancel as () => void)(),
       },
       onLapse: () => hooks.onLapse(),
+      ...(options.watchdogTickMs === undefined ? {} : { tickMs: options.watchdogTickMs }),
     });
     this.#backoff = new Backoff({
       initialMs: Math.min(50, options.ttlMs / 10),

@@ -20,7 +20,8 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const TTL_MS = 2_000;
 /** For tests that span days of fake time: fewer renewals and polls to simulate. */
-const DAYS = { ttlMs: 120_000, triggerPollMs: 600_000 };
+// Days of fake time: a long TTL, and a watchdog tick to match (each tick is a fake timer).
+const DAYS = { ttlMs: 120_000, triggerPollMs: 600_000, watchdogTickMs: 60_000 };
 
 interface Replica {
   readonly name: string;
@@ -61,9 +62,16 @@ function replica(
   schedule: string,
   options: JobOptions = {},
   handler: (ctx: JobContext) => Promise<void> | void = () => {},
-  timing: { ttlMs: number; triggerPollMs: number } = { ttlMs: TTL_MS, triggerPollMs: 1_000 },
+  timing: { ttlMs: number; triggerPollMs: number; watchdogTickMs?: number } = {
+    ttlMs: TTL_MS,
+    triggerPollMs: 1_000,
+  },
 ): Replica {
-  const arbitrator = createMemoryArbitrator({ server, ttlMs: timing.ttlMs });
+  const arbitrator = createMemoryArbitrator({
+    server,
+    ttlMs: timing.ttlMs,
+    ...(timing.watchdogTickMs === undefined ? {} : { watchdogTickMs: timing.watchdogTickMs }),
+  });
   const scheduler = createScheduler(arbitrator.election('jobs', { value: name }), {
     triggerPollMs: timing.triggerPollMs,
   });
@@ -192,7 +200,8 @@ describe('daylight saving time in Europe/Stockholm', () => {
     expect(day).toHaveLength(25);
     const slots = day.map((r) => r.ctx.slot.getTime());
     expect(new Set(slots).size).toBe(25);
-  });
+    // Two days of fake time, every timer of them run: about 10 s on an idle machine.
+  }, 120_000);
 });
 
 describe('overlap policies (a job every 10 s that runs 25 s)', () => {

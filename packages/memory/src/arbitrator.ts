@@ -120,6 +120,7 @@ export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): M
     ttlMs: options.ttlMs ?? DEFAULTS.ttlMs,
     maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
     marginMs: options.marginMs ?? DEFAULTS.marginMs,
+    watchdogTickMs: options.watchdogTickMs,
   };
   const arbitrator = new MemoryArbitratorImpl(server, link, logger);
   const timers = {

@@ -37,6 +37,12 @@ export interface MemoryArbitratorOptions extends LoggingOptions {
   /** See `DEFAULTS.marginMs` in `@tenure/core`. Default 100. */
   marginMs?: number;
   /**
+   * How often a held term's deadline is checked, ms (the watchdog that ends a term before the
+   * callbacks that fell due during a pause; see docs/concepts.md). Default min(50, ttl/40).
+   * Raise it only in unit tests that advance fake timers by hours: each check is a timer.
+   */
+  watchdogTickMs?: number;
+  /**
    * The server to join. Default: one shared server per clock (so arbitrators created with the
    * same clock, or with none, see each other), like one `memory://` URL.
    */
