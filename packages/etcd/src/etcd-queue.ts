@@ -192,7 +192,9 @@ export class EtcdQueue implements QueueBackend {
         // that `start` comes from and the watch's creation. One read tells.
         onCreated: () => {
           void this.#stillThere(predecessor).then((there) => {
-            if (there === false) finish('reread');
+            // Gone, or not known (the read failed, so a compacted delete could hide): read the
+            // queue again rather than trust the watch alone.
+            if (there !== true) finish('reread');
           });
         },
         onFailure: () => finish('reread'),
@@ -211,8 +213,12 @@ export class EtcdQueue implements QueueBackend {
       void cancel();
       onDeleted();
     };
+    /** Which watch is current: a late callback of a replaced one does nothing. */
+    let generation = 0;
     const arm = (start: bigint | undefined) => {
       if (stopped) return;
+      generation += 1;
+      const mine = generation;
       cancel = this.#watch(own.key, false, start, {
         onDelete: fire,
         // Our key again with another create revision: ours was deleted (that event lost to a
@@ -224,11 +230,20 @@ export class EtcdQueue implements QueueBackend {
         onCreated: () => {
           void this.#stillThere(own).then((there) => {
             if (there === false) fire();
+            else if (there === undefined && mine === generation && !stopped) {
+              // Not known: drop this watch and read until a read answers, as after a failure.
+              generation += 1;
+              void cancel();
+              cancel = () => Promise.resolve();
+              void recheck();
+            }
           });
         },
         // A failed watch (its start revision was compacted, its stream broke): read the key;
         // watch again from that read if it still exists, else it is gone.
         onFailure: () => {
+          if (mine !== generation) return;
+          generation += 1;
           cancel = () => Promise.resolve();
           void recheck();
         },
