@@ -90,6 +90,27 @@ export interface EtcdCluster extends AsyncDisposable {
   /** The member number (1 … size) of `node`, a member of this cluster. */
   memberNumber(node: EtcdNode): number;
   /**
+   * The cluster's current revision, as the first running member that answers reports it.
+   *
+   * @throws {@link EtcdLauncherError} `UNREACHABLE` when no member answers.
+   */
+  revision(): Promise<bigint>;
+  /**
+   * Compacts the key-value history at `revision` (default: the current one), as
+   * `etcdctl compact --physical` does: resolves with the revision once every member has
+   * physically removed the older versions, so a watch or read from an earlier revision fails
+   * with a compaction error from then on.
+   *
+   * @throws {@link EtcdLauncherError} `REQUEST_FAILED` when etcd refuses (a revision already
+   *   compacted, or not reached yet); `UNREACHABLE` when no member answers.
+   */
+  compact(revision?: bigint | number): Promise<bigint>;
+  /**
+   * A whole-cluster crash: SIGKILLs every running (or paused) member at once and resolves once
+   * every process is gone, keeping ports and data for {@link EtcdCluster.startAll}.
+   */
+  killAll(): Promise<void>;
+  /**
    * A whole-cluster outage: stops every running member gracefully (SIGTERM, SIGKILL after
    * 5 s), all at once, keeping ports and data for {@link EtcdCluster.startAll}.
    */
@@ -195,6 +216,67 @@ class LaunchedEtcdCluster implements EtcdCluster {
     throw new EtcdLauncherError(
       'NO_LEADER',
       `No raft leader agreed on by ${quorum} of ${this.nodes.length} members within ${timeoutMs} ms (${report})`,
+    );
+  }
+
+  async revision(): Promise<bigint> {
+    this.#assertNotStopped('revision');
+    const response = await this.#request('/v3/kv/range', {
+      key: Buffer.from('\0').toString('base64'),
+    });
+    return BigInt((response.body as { header: { revision: string } }).header.revision);
+  }
+
+  async compact(revision?: bigint | number): Promise<bigint> {
+    this.#assertNotStopped('compact');
+    if (
+      revision !== undefined &&
+      !(typeof revision === 'bigint'
+        ? revision > 0n
+        : Number.isSafeInteger(revision) && revision > 0)
+    ) {
+      throw new RangeError(
+        `compact: revision must be a positive integer (got ${String(revision)})`,
+      );
+    }
+    const at = revision === undefined ? await this.revision() : BigInt(revision);
+    await this.#request('/v3/kv/compaction', { revision: at.toString(), physical: true });
+    return at;
+  }
+
+  async killAll(): Promise<void> {
+    this.#assertNotStopped('killAll');
+    await Promise.all(this.nodes.map((node) => node.kill('SIGKILL')));
+  }
+
+  /**
+   * POSTs `body` to `path` of the gRPC gateway of the first running member that answers; a
+   * member that answers with an error status fails the call with etcd's message.
+   */
+  async #request(path: string, body: unknown): Promise<{ body: unknown }> {
+    const failures: string[] = [];
+    for (const node of this.nodes.filter((member) => member.state === 'running')) {
+      let response: { status: number; body: unknown };
+      try {
+        response = await requestJson(`${node.endpoint}${path}`, {
+          body,
+          timeoutMs: new Timing(1_000).scale(10_000),
+          ...(node.probeTls === undefined ? {} : { tls: node.probeTls }),
+        });
+      } catch (error) {
+        failures.push(`${node.name}: ${(error as Error).message}`);
+        continue;
+      }
+      if (response.status === 200) return response;
+      const message = (response.body as { error?: unknown; message?: unknown } | undefined) ?? {};
+      throw new EtcdLauncherError(
+        'REQUEST_FAILED',
+        `${path} on ${node.name} answered ${response.status}: ${String(message.message ?? message.error ?? JSON.stringify(response.body))}`,
+      );
+    }
+    throw new EtcdLauncherError(
+      'UNREACHABLE',
+      `${path}: no running member answered (${failures.join('; ') || 'none is running'})`,
     );
   }
 

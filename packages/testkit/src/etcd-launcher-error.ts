@@ -20,8 +20,10 @@ export type EtcdLauncherErrorCode =
   | 'ILLEGAL_STATE'
   /** Fault injection was asked of an external cluster (`TENURE_ETCD_ENDPOINTS`). */
   | 'EXTERNAL_CLUSTER'
-  /** No endpoint of the external cluster (`TENURE_ETCD_ENDPOINTS`) answered. */
-  | 'UNREACHABLE';
+  /** No endpoint of the external cluster (`TENURE_ETCD_ENDPOINTS`), or no member, answered. */
+  | 'UNREACHABLE'
+  /** etcd refused a request the launcher made for the test (e.g. a compaction). */
+  | 'REQUEST_FAILED';
 
 /** Options of the {@link EtcdLauncherError} constructor. */
 export interface EtcdLauncherErrorOptions {

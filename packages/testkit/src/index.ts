@@ -111,3 +111,5 @@ export type {
   ZooKeeperOptions,
 } from './zookeeper-node.js';
 export { startZooKeeper } from './zookeeper-node.js';
+export type { ExpireZooKeeperSessionOptions } from './zookeeper-session-expiry.js';
+export { expireZooKeeperSession, zooKeeperSessionPassword } from './zookeeper-session-expiry.js';

@@ -93,6 +93,11 @@ export interface ZooKeeperEnsemble extends AsyncDisposable {
   /** Ends every partition: every member reaches every member again. A no-op when none is set. */
   heal(): Promise<void>;
   /**
+   * A whole-ensemble crash: SIGKILLs every running (or paused) member at once and resolves once
+   * every process is gone, keeping ports and data for {@link ZooKeeperEnsemble.startAll}.
+   */
+  killAll(): Promise<void>;
+  /**
    * A whole-ensemble outage: stops every running member gracefully (SIGTERM, SIGKILL after
    * 5 s), all at once, keeping ports and data for {@link ZooKeeperEnsemble.startAll}.
    */
@@ -201,6 +206,11 @@ class LaunchedZooKeeperEnsemble implements ZooKeeperEnsemble {
       `No leader with a quorum of ${quorum} of ${this.members.length} members within ${timeoutMs} ms (${report}; ` +
         `states: ${this.members.map((node) => `${node.name} ${node.state}`).join(', ')})`,
     );
+  }
+
+  async killAll(): Promise<void> {
+    this.#assertNotStopped('killAll');
+    await Promise.all(this.members.map((node) => node.kill('SIGKILL')));
   }
 
   async stopAll(): Promise<void> {
