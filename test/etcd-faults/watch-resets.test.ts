@@ -24,9 +24,9 @@ import {
 
 const TTL_MS = 2_000;
 const timing = new Timing(TTL_MS);
-const TEST_MS = timing.scale(120_000);
-/** How long each churn runs (a run length, not a bound). */
-const CHURN_MS = 20_000;
+/** How long each churn runs (a run length, not a bound); `TENURE_CHURN_MS` for a long run. */
+const CHURN_MS = Number(process.env.TENURE_CHURN_MS ?? 20_000);
+const TEST_MS = Math.max(timing.scale(120_000), CHURN_MS + timing.scale(60_000));
 /**
  * The longest a churning election may go without a leader while candidates campaign: a
  * handover (round trip, watch delivery, a re-read after a reset) within etcd3's watch backoff,
