@@ -21,7 +21,11 @@ export type NemesisArbitrator = 'etcd' | 'zk';
  * requests). Operator: `delete-leader-key`, `expire-session` (ZooKeeper), `compaction` (etcd:
  * compaction to the current revision every 100 ms during a window with a handover in it).
  * Servers: `kill-member`, `kill-arbitrator-leader` (SIGKILL, down a while, restart),
- * `restart-cluster` (every member down at once, then up).
+ * `restart-cluster` (every member down at once, then up). Server-to-server partitions (clients
+ * stay connected to every member): `isolate-arbitrator-leader` (the raft or ZooKeeper leader
+ * cut off from the other members), `isolate-member` (a follower cut off), `split-cluster` (a
+ * random minority apart from the majority: 2 + 3 on five members, 1 + 2 on three); each held
+ * 1 to 3 TTLs, longer than a ZooKeeper follower's `syncLimit`, then healed.
  */
 export const FAULT_KINDS = [
   'kill-leader',
@@ -41,6 +45,9 @@ export const FAULT_KINDS = [
   'kill-member',
   'kill-arbitrator-leader',
   'restart-cluster',
+  'isolate-arbitrator-leader',
+  'isolate-member',
+  'split-cluster',
 ] as const;
 
 /** One of {@link FAULT_KINDS}. */

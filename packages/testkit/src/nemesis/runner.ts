@@ -84,6 +84,9 @@ interface Member {
 interface Cluster {
   readonly members: readonly Member[];
   leader(): Promise<{ readonly name: string }>;
+  /** Cuts the members apart (by index into `members`); clients stay connected. */
+  partition(groups: readonly (readonly number[])[]): Promise<void>;
+  heal(): Promise<void>;
   stopAll(): Promise<void>;
   startAll(): Promise<void>;
   stop(): Promise<void>;
@@ -454,6 +457,38 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
           await member.restart();
           return { kind, at, healedAt: monotonicNow(), target: member.name };
         }
+        case 'isolate-arbitrator-leader':
+        case 'isolate-member':
+        case 'split-cluster': {
+          const c = cluster!;
+          const all = c.members.map((_, i) => i);
+          let apart: number[];
+          if (kind === 'isolate-arbitrator-leader') {
+            const name = (await c.leader()).name;
+            apart = [c.members.findIndex((m) => m.name === name)];
+          } else if (kind === 'isolate-member') {
+            const name = (await c.leader()).name;
+            apart = [random.pick(all.filter((i) => c.members[i]!.name !== name))];
+          } else {
+            const minority = Math.floor((all.length - 1) / 2);
+            const pool = [...all];
+            apart = [];
+            while (apart.length < Math.max(1, minority)) {
+              apart.push(pool.splice(random.int(0, pool.length - 1), 1)[0]!);
+            }
+          }
+          const rest = all.filter((i) => !apart.includes(i));
+          const at = monotonicNow();
+          await c.partition([apart, rest]);
+          await sleep(Math.round(random.between(1, 3) * ttlMs));
+          await c.heal();
+          return {
+            kind,
+            at,
+            healedAt: monotonicNow(),
+            target: apart.map((i) => c.members[i]!.name).join('+'),
+          };
+        }
         case 'restart-cluster': {
           const at = monotonicNow();
           await cluster!.stopAll();
@@ -584,7 +619,7 @@ async function readHistory(file: string): Promise<NemesisCandidateEvent[]> {
 }
 
 async function startEtcd(size: number): Promise<Cluster> {
-  const cluster = await startEtcdCluster(size);
+  const cluster = await startEtcdCluster(size, { partitionable: true });
   return {
     members: cluster.nodes.map((node) => ({
       name: node.name,
@@ -593,6 +628,8 @@ async function startEtcd(size: number): Promise<Cluster> {
       restart: () => node.restart(),
     })),
     leader: () => cluster.leader(),
+    partition: (groups) => cluster.partition(groups.map((g) => g.map((i) => i + 1))),
+    heal: () => cluster.heal(),
     stopAll: () => cluster.stopAll(),
     startAll: () => cluster.startAll(),
     stop: () => cluster.stop(),
@@ -600,7 +637,7 @@ async function startEtcd(size: number): Promise<Cluster> {
 }
 
 async function startZooKeeper(size: number): Promise<Cluster> {
-  const ensemble = await startZooKeeperEnsemble(size);
+  const ensemble = await startZooKeeperEnsemble(size, { partitionable: true });
   return {
     members: ensemble.members.map((node) => ({
       name: node.name,
@@ -609,6 +646,8 @@ async function startZooKeeper(size: number): Promise<Cluster> {
       restart: () => node.restart(),
     })),
     leader: () => ensemble.leader(),
+    partition: (groups) => ensemble.partition(groups.map((g) => g.map((i) => i + 1))),
+    heal: () => ensemble.heal(),
     stopAll: () => ensemble.stopAll(),
     startAll: () => ensemble.startAll(),
     stop: () => ensemble.stop(),
