@@ -294,6 +294,35 @@ export class CandidateProcess {
   }
 }
 
+/**
+ * Guarantee G7 for the processes of a test: one line per candidate that was still alive 5 s
+ * after `arbitrator.close()` resolved (the fixture then prints `lingering` with what kept it
+ * alive and exits 7), or that `stop()` had to SIGKILL. Empty when every process exited by
+ * itself. Call it after {@link stopAll}; `proxies` names the proxy ports in the message.
+ */
+export function lingeringBreaches(
+  candidates: readonly CandidateProcess[],
+  proxies: readonly { readonly port: number }[] = [],
+): string[] {
+  const breaches: string[] = [];
+  const ports = proxies.map((p) => p.port).join(', ') || 'none';
+  for (const c of candidates) {
+    const lingering = c.all('lingering');
+    for (const e of lingering) {
+      breaches.push(
+        `G7 BREACH: ${c.holder} still alive 5 s after close(): ${JSON.stringify(e.handles)}, sockets ${JSON.stringify(e.sockets)} (proxies on ${ports}), timers created at ${JSON.stringify(e.timers)}`,
+      );
+    }
+    // Exit code 7 is the fixture's own report of the same; its stdout may not have been read yet.
+    if (lingering.length === 0 && c.exit?.code === 7) {
+      breaches.push(`G7 BREACH: ${c.holder} still alive 5 s after close() (exit code 7)`);
+    }
+    if (c.forcedStop)
+      breaches.push(`G7 BREACH: ${c.holder} did not exit after \`exit\`: SIGKILLed`);
+  }
+  return breaches;
+}
+
 /** Stops every candidate (in parallel), whatever state it is in. */
 export async function stopAll(candidates: readonly CandidateProcess[]): Promise<void> {
   const results = await Promise.allSettled(candidates.map((c) => c.stop()));

@@ -25,7 +25,13 @@ import {
   epochOf,
   sleepUntil,
 } from '../faults/candidate-queries.js';
-import { assertBuilt, CandidateProcess, stopAll, timeline } from './candidate-process.js';
+import {
+  assertBuilt,
+  CandidateProcess,
+  lingeringBreaches,
+  stopAll,
+  timeline,
+} from './candidate-process.js';
 
 /** etcd's minimum lease TTL (1.5 × its 1 s election timeout, rounded up to whole seconds). */
 const TTL_MS = 2_000;
@@ -94,15 +100,10 @@ async function scenario(name: string, body: (s: Scenario) => Promise<void>): Pro
   // Candidates first, while etcd still runs (a close that cannot reach etcd is another test).
   const cleanup = await Promise.allSettled([stopAll(candidates), ...proxies.map((p) => p.close())]);
   cleanup.push(...(await Promise.allSettled([cluster.stop()])));
-  // G7 (not what these tests are about, so reported rather than failed): a process that was
-  // still alive 5 s after arbitrator.close() resolved, and what kept it alive.
-  for (const c of candidates) {
-    for (const e of c.all('lingering')) {
-      notes.push(
-        `G7 BREACH: ${c.holder} still alive 5 s after close(): ${JSON.stringify(e.handles)}, sockets ${JSON.stringify(e.sockets)} (proxies on ${proxies.map((p) => p.port).join(', ') || 'none'}), timers created at ${JSON.stringify(e.timers)}`,
-      );
-    }
-  }
+  // G7: every candidate exits by itself after close(); one still alive 5 s later fails the test.
+  const breaches = lingeringBreaches(candidates, proxies);
+  if (breaches.length > 0 && !failure) failure = { error: new Error(breaches.join('\n')) };
+  notes.push(...breaches);
   if (failure) {
     console.log(`[${name}] timeline (ms since the test began):\n${timeline(candidates, t0)}`);
     for (const c of candidates) {

@@ -21,6 +21,7 @@ import {
 import {
   assertBuilt,
   CandidateProcess,
+  lingeringBreaches,
   stopAll,
   timeline,
 } from '../etcd-faults/candidate-process.js';
@@ -137,15 +138,10 @@ async function scenario(name: string, body: (s: Scenario) => Promise<void>): Pro
     ...raws.map((r) => r.close()),
   ]);
   cleanup.push(...(await Promise.allSettled([...taps.map((t) => t.close()), ensemble.stop()])));
-  // G7 (not what these tests are about, so reported rather than failed): a process that was
-  // still alive 5 s after arbitrator.close() resolved, and what kept it alive.
-  for (const c of candidates) {
-    for (const e of c.all('lingering')) {
-      notes.push(
-        `G7 BREACH: ${c.holder} still alive 5 s after close(): ${JSON.stringify(e.handles)}, sockets ${JSON.stringify(e.sockets)} (proxies on ${proxies.map((p) => p.port).join(', ') || 'none'}), timers created at ${JSON.stringify(e.timers)}`,
-      );
-    }
-  }
+  // G7: every candidate exits by itself after close(); one still alive 5 s later fails the test.
+  const breaches = lingeringBreaches(candidates, proxies);
+  if (breaches.length > 0 && !failure) failure = { error: new Error(breaches.join('\n')) };
+  notes.push(...breaches);
   // TENURE_FAULTS_TIMELINE=1 prints the timeline of a passing test too.
   if (failure || process.env.TENURE_FAULTS_TIMELINE) {
     console.log(`[zk ${name}] timeline (ms since the test began):\n${timeline(candidates, t0)}`);
