@@ -259,10 +259,11 @@ export function describeRunScenarios(backend: CliBackend): void {
 
     it('a child that exits 3: tenure run exits 3 and hands over at once', () =>
       scenario(async (s) => {
-        const a = s.supervisor('a', { env: { CLI_EXIT_AFTER_MS: '1000', CLI_EXIT_CODE: '3' } });
-        await s.line((l) => l.event === 'start', 'the first child to start');
+        const a = s.supervisor('a', { env: { CLI_EXIT_ON: 'SIGUSR1', CLI_EXIT_CODE: '3' } });
+        const first = await s.line((l) => l.event === 'start', 'the first child to start');
         s.supervisor('b');
         await s.queued(2);
+        process.kill(first.pid, 'SIGUSR1');
         const exited = await s.line((l) => l.event === 'exit', "a's child to exit");
         expect(exited.code).toBe(3);
         expect(await a.waitExit(timing.handoverMs)).toEqual({ code: 3, signal: null });

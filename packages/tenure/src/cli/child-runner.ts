@@ -126,13 +126,23 @@ function kill(state: Running, reason: StopCause, now: bigint): void {
   signalGroup(state.pgid, 'SIGKILL');
 }
 
-/** Acts on the deadline as of now, and sets the timer for the next step. */
-function check(state: Running): void {
+/**
+ * Acts on the deadline as of now, and sets the timer for the next step. A step that falls due
+ * waits for the event loop's next poll first (`settled`): a later deadline the supervisor sent
+ * before the step fell due, still unread on a loaded machine, is read before acting on the old.
+ */
+function check(state: Running, settled = false): void {
   clearTimeout(state.timer);
   state.timer = undefined;
   if (state.exited) return;
   const now = process.hrtime.bigint();
   const killAt = state.killAtNs ?? state.deadlineNs;
+  const due =
+    now >= killAt || (state.killAtNs === undefined && now >= state.deadlineNs - state.graceNs);
+  if (due && !settled) {
+    setImmediate(() => check(state, true));
+    return;
+  }
   if (now >= killAt) {
     kill(state, 'deadline', now);
     return;

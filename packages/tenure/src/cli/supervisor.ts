@@ -343,18 +343,33 @@ async function supervise(
 function deadlineNear(term: Term, graceMs: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
-    const check = () => {
+    let immediate: NodeJS.Immediate | undefined;
+    const check = (settled = false) => {
       timer = undefined;
+      immediate = undefined;
       if (signal.aborted || term.endReason !== undefined) return;
       const left = term.remainingMs();
       if (left <= graceMs) {
+        // A renewal's reply already received but not yet read moves the deadline: read it
+        // (the event loop's next poll) before giving the term up.
+        if (!settled) {
+          immediate = setImmediate(() => check(true));
+          return;
+        }
         resolve();
         return;
       }
       // Renewals move the deadline on: look again when it would be near.
       timer = setTimeout(check, left - graceMs);
     };
-    signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        if (immediate !== undefined) clearImmediate(immediate);
+      },
+      { once: true },
+    );
     check();
   });
 }
