@@ -85,23 +85,24 @@ export class LeaseTransport implements SessionTransport {
   }
 
   async keepAlive(id: string): Promise<boolean> {
+    // One deadline for the whole renewal (keep-alive, version check, confirming read), so a
+    // renewal takes no longer than one request may.
+    const deadline = this.#deadline();
     try {
       const pinned = await withMember(this.#client, async (member) => {
-        const ttl = await keepAliveOnce(id, () => member.keepAlive(this.#deadline()));
-        if (ttl <= 0 || (await this.#renewsLinearizably(member))) return ttl;
-        await this.#confirmRead((request, deadline) =>
-          member.call('KV', 'range', request, deadline),
+        const ttl = await keepAliveOnce(id, () => member.keepAlive(deadline));
+        if (ttl <= 0 || (await this.#renewsLinearizably(member, deadline.deadline))) return ttl;
+        await this.#confirmRead((request) =>
+          member.call('KV', 'range', request, deadline.deadline),
         );
         return ttl;
       });
       if (pinned !== undefined) return pinned > 0;
       // An etcd3 without the internals used above: the keep-alive and the read go to members
       // of etcd3's choice. The read still proves a quorum-confirmed leader after the renewal.
-      const ttl = await keepAliveOnce(id, () =>
-        this.#client.leaseClient.leaseKeepAlive(this.#deadline()),
-      );
+      const ttl = await keepAliveOnce(id, () => this.#client.leaseClient.leaseKeepAlive(deadline));
       if (ttl <= 0) return false;
-      await this.#confirmRead((request, deadline) => this.#client.kv.range(request, { deadline }));
+      await this.#confirmRead((request) => this.#client.kv.range(request, deadline));
       return true;
     } catch (error) {
       throw toTenureError(error, 'lease keep-alive', id);
@@ -123,10 +124,10 @@ export class LeaseTransport implements SessionTransport {
    * confirmed the member's leader with a quorum. etcd checks key permissions after that round,
    * so a refusal (a user without rights on the probe key) proves it as well.
    */
-  async #confirmRead(range: (request: object, deadline: Date) => Promise<unknown>): Promise<void> {
+  async #confirmRead(range: (request: object) => Promise<unknown>): Promise<void> {
     const request = { key: this.#probeKey, count_only: true, serializable: false };
     try {
-      await range(request, this.#deadline().deadline);
+      await range(request);
     } catch (error) {
       if (error instanceof EtcdPermissionDeniedError) return;
       throw error;
@@ -134,10 +135,10 @@ export class LeaseTransport implements SessionTransport {
   }
 
   /** Whether `member` runs etcd 3.5.3 or later, asked once; `false` when the answer fails. */
-  #renewsLinearizably(member: MemberServices): Promise<boolean> {
+  #renewsLinearizably(member: MemberServices, deadline: Date): Promise<boolean> {
     let known = this.#linearizableRenew.get(member.host);
     if (known === undefined) {
-      known = member.call('Maintenance', 'status', {}, this.#deadline().deadline).then((status) => {
+      known = member.call('Maintenance', 'status', {}, deadline).then((status) => {
         const version = (status as { version?: unknown }).version;
         return typeof version === 'string' && atLeast(version, LINEARIZABLE_RENEW);
       });
