@@ -239,7 +239,17 @@ interface Link {
   held: boolean;
   /** Closes that arrived while held, delivered when it flows again. */
   readonly pending: Array<() => void>;
+  /**
+   * What the dialer sent on a connection held before it ever reached the member: delivered
+   * first when it flows. Such a connection is forgotten if its dialer gives up on it.
+   */
+  readonly early: Buffer[];
+  /** Stops collecting {@link Link.early}. */
+  stopEarly: (() => void) | undefined;
 }
+
+/** How much of a held, never-forwarded connection is read ahead before it is paused. */
+const EARLY_LIMIT = 1 << 20;
 
 /** A TCP proxy in front of one peer port of one member. */
 class PeerGateway {
@@ -297,7 +307,15 @@ class PeerGateway {
       return;
     }
     // Paused from the start (pauseOnConnect): nothing passes before the dialer is known.
-    const link: Link = { client, upstream: undefined, from: undefined, held: true, pending: [] };
+    const link: Link = {
+      client,
+      upstream: undefined,
+      from: undefined,
+      held: true,
+      pending: [],
+      early: [],
+      stopEarly: undefined,
+    };
     this.#links.add(link);
     client.on('error', () => {});
     client.once('close', () => {
@@ -346,8 +364,43 @@ class PeerGateway {
 
   #hold(link: Link): void {
     link.held = true;
+    if (link.upstream === undefined) {
+      this.#collectEarly(link);
+      return;
+    }
     link.client.pause();
-    link.upstream?.pause();
+    link.upstream.pause();
+  }
+
+  /**
+   * Reads what the dialer of a held connection sends, as a SYN and first segment would wait in
+   * a black hole, and forgets the connection if the dialer closes it meanwhile: an attempt
+   * given up during a partition never reaches the member after it heals.
+   */
+  #collectEarly(link: Link): void {
+    if (link.stopEarly !== undefined) return;
+    const client = link.client;
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      link.early.push(chunk);
+      size += chunk.length;
+      if (size > EARLY_LIMIT) client.pause();
+    };
+    const onGone = () => {
+      if (link.upstream !== undefined) return;
+      client.destroy();
+      this.#links.delete(link);
+    };
+    client.on('data', onData);
+    client.once('end', onGone);
+    client.once('close', onGone);
+    link.stopEarly = () => {
+      client.off('data', onData);
+      client.off('end', onGone);
+      client.off('close', onGone);
+      link.stopEarly = undefined;
+    };
+    client.resume();
   }
 
   #flow(link: Link): void {
@@ -359,6 +412,9 @@ class PeerGateway {
         allowHalfOpen: true,
       });
       link.upstream = upstream;
+      link.client.pause();
+      link.stopEarly?.();
+      for (const chunk of link.early.splice(0)) upstream.write(chunk);
       let closed = 0;
       const onClose = () => {
         closed += 1;
