@@ -14,8 +14,9 @@ import type { Election, EndReason, Epoch, PutOptions, Term } from './types.js';
 export interface RunAsLeaderOptions {
   /**
    * Stops campaigning. If a task is running, its term's signal aborts at once (reason: an
-   * {@link AbortedError}); the term is resigned only once the task has settled, or once the
-   * term's deadline as it stood at the abort has passed, whichever comes first.
+   * {@link AbortedError}) and its `isValid()` turns false; the term is resigned only once the
+   * task has settled, or once the term's deadline as it stood at the abort has passed,
+   * whichever comes first. Fenced writes of the task still go through until then.
    */
   signal?: AbortSignal;
   /**
@@ -45,11 +46,13 @@ const REQUEUE_DELAY_MS = 1_000;
  *
  * Release after the work (G10): the term is resigned only after the task has settled, so the
  * next leader never starts while this task still runs. When `options.signal` aborts, the
- * task's `term.signal` aborts at once but the term is kept until the task settles, bounded by
- * the term's deadline as it stood at the abort (`term.isValid()` turns false at that deadline
- * and the term is resigned then, whether the task has settled or not: a task that ignores its
- * signal for longer is no longer protected). When the term ends by itself (expired, revoked,
- * session lost) there is nothing to release: the next campaign starts once the task settled.
+ * task's `term.signal` aborts and its `term.isValid()` turns false at once (stop acting as
+ * leader), but the term is kept until the task settles, bounded by the term's deadline as it
+ * stood at the abort; until then the task's fenced writes (`term.put`, `term.delete`) still
+ * go through, for a last checkpoint. At that bound the term is resigned whether the task has
+ * settled or not (a task that ignores its signal for longer is no longer protected). When the
+ * term ends by itself (expired, revoked, session lost) there is nothing to release: the next
+ * campaign starts once the task settled.
  *
  * What a returning task means: it is done with this term. The term is resigned at once and
  * the candidate stays out of the queue for `requeueDelayMs` (default 1 s) before campaigning
@@ -175,8 +178,9 @@ class TaskTerm implements Term {
     return this.#term.endReason;
   }
 
+  /** `false` once runAsLeader was stopped: the task should stop acting as leader. */
   isValid(): boolean {
-    return this.#term.isValid() && this.remainingMs() > 0;
+    return this.#stoppedUntil === undefined && this.#term.isValid();
   }
 
   remainingMs(): number {
@@ -191,14 +195,19 @@ class TaskTerm implements Term {
     throw this.#stoppedError();
   }
 
+  /** Fenced writes still go through after a stop (a last checkpoint), until the bound. */
   put(key: string, value: string, options?: PutOptions): Promise<{ version: number }> {
-    if (this.#term.isValid() && !this.isValid()) return Promise.reject(this.#stoppedError());
+    if (this.#pastBound()) return Promise.reject(this.#stoppedError());
     return this.#term.put(key, value, options);
   }
 
   delete(key: string): Promise<void> {
-    if (this.#term.isValid() && !this.isValid()) return Promise.reject(this.#stoppedError());
+    if (this.#pastBound()) return Promise.reject(this.#stoppedError());
     return this.#term.delete(key);
+  }
+
+  #pastBound(): boolean {
+    return this.#term.isValid() && this.remainingMs() <= 0;
   }
 
   /** runAsLeader was stopped: abort the task's signal, keep the term until the task settles. */
@@ -233,7 +242,7 @@ class TaskTerm implements Term {
 
   #stoppedError(): LeadershipLostError {
     return new LeadershipLostError(
-      `The term of "${this.#term.election}" with epoch ${this.#term.epoch} is past the deadline it had when runAsLeader() was stopped`,
+      `The term of "${this.#term.election}" with epoch ${this.#term.epoch} is being resigned: runAsLeader() was stopped`,
       { reason: 'resigned', epoch: this.#term.epoch },
     );
   }
