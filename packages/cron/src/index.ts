@@ -11,6 +11,8 @@ export { jitterDelay } from './jitter.js';
 export { createScheduler } from './scheduler.js';
 export type {
   CatchUpPolicy,
+  ClockSkewOptions,
+  ClockSkewReport,
   InterruptedPolicy,
   JobContext,
   JobHandler,

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, MAX_KEY_BYTES } from '@tenure/core';
+import type { ResolvedClockSkewOptions } from './clock-skew.js';
 import type {
   CatchUpPolicy,
   InterruptedPolicy,
@@ -25,6 +26,8 @@ export interface ResolvedSchedulerOptions {
   readonly stopTimeoutMs: number;
   readonly triggerPollMs: number;
   readonly now: () => number;
+  /** `undefined`: the clock check is off. */
+  readonly clockSkew: ResolvedClockSkewOptions | undefined;
 }
 
 /** The longest a timer can wait in Node (about 24.8 days). */
@@ -143,5 +146,19 @@ export function resolveSchedulerOptions(
     stopTimeoutMs: duration('stopTimeoutMs', o.stopTimeoutMs, 10_000),
     triggerPollMs: duration('triggerPollMs', o.triggerPollMs, 1_000, 10),
     now: o.now ?? (() => Date.now()),
+    clockSkew: clockSkewOptions(o.clockSkew),
+  };
+}
+
+function clockSkewOptions(value: unknown): ResolvedClockSkewOptions | undefined {
+  if (value === false) return undefined;
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw new InvalidArgumentError('clockSkew', 'must be an object or false');
+  }
+  const o = (value ?? {}) as { toleranceMs?: unknown; pollMs?: unknown; checkEveryMs?: unknown };
+  return {
+    toleranceMs: duration('clockSkew.toleranceMs', o.toleranceMs, 1_000),
+    pollMs: duration('clockSkew.pollMs', o.pollMs, 1_000, 20),
+    checkEveryMs: duration('clockSkew.checkEveryMs', o.checkEveryMs, 10_000, 20),
   };
 }

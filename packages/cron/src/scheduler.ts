@@ -13,6 +13,7 @@ import {
 } from '@tenure/core';
 import { SafeEmitter } from '@tenure/core/internal';
 import { planCatchUp } from './catch-up.js';
+import { ClockSkewMonitor } from './clock-skew.js';
 import { CronSchedule } from './cron-schedule.js';
 import { jitterDelay } from './jitter.js';
 import {
@@ -117,6 +118,9 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
   readonly #inbox: TriggerInbox;
   /** Wakes the leader's trigger poll (a trigger posted on this replica). */
   readonly #triggerWaker = new Waker();
+  /** Compares this replica's clock with the others' (unless `clockSkew: false`). */
+  readonly #clock: ClockSkewMonitor | undefined;
+  #clockLoop: Promise<void> | undefined;
 
   constructor(election: Election, options?: SchedulerOptions) {
     super();
@@ -130,6 +134,13 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     this.election = election;
     this.#options = resolveSchedulerOptions(options);
     this.#inbox = new TriggerInbox(election);
+    const skew = this.#options.clockSkew;
+    this.#clock = skew
+      ? new ClockSkewMonitor(election, this.#options.now, skew, {
+          report: (report) => this.emit('clock-skew', report),
+          error: (error) => this.#report(error),
+        })
+      : undefined;
   }
 
   get state(): SchedulerState {
@@ -178,6 +189,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     const current = this.election.term;
     if (current) this.#leadTerm(current);
     this.#campaignLoop();
+    this.#clockLoop = this.#clock?.follow(this.#campaign.signal);
   }
 
   stop(): Promise<void> {
@@ -282,6 +294,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     });
     for (const job of this.#jobs.values()) this.#startLoop(job, lead);
     this.#track(this.#triggerLoop(lead), lead);
+    if (this.#clock) this.#track(this.#clock.lead(lead.signal), lead);
   }
 
   #startLoop(job: Job, lead: Lead): void {
@@ -388,10 +401,17 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
    * next one falls due (wall-clock ms).
    */
   async #takeDueSlots(job: Job, lead: Lead): Promise<number> {
-    const state = await this.#readState(job);
+    // A leader whose clock is off claims nothing by it (clock-skew.ts); it looks again soon.
+    if (this.#clock && !(await this.#clock.allowClaims(lead.signal))) {
+      return this.#options.now() + this.#clock.retryMs;
+    }
+    let state = await this.#readState(job);
     // A leader that was paused past its term learns it here, before judging any slot missed.
     lead.term.assertValid();
     const now = this.#options.now();
+    if (state.value.slot !== null && this.#clock?.isAheadOfTime(state.value.slot, now)) {
+      state = await this.#rewind(job, lead, state.value.slot, now);
+    }
     // A job never claimed before starts with this term: nothing before it is owed.
     const after = state.value.slot ?? Math.min(lead.startedAt, now) - 1;
     const fireAt = (slot: number) => slot + jitterDelay(job.name, slot, job.options.jitterMs);
@@ -433,6 +453,27 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     }
     const next = job.schedule.next(now);
     return Math.min(...waiting, next === undefined ? Number.POSITIVE_INFINITY : fireAt(next));
+  }
+
+  /**
+   * The job's last claimed slot lies beyond the tolerance in the future of this leader, whose
+   * clock agrees with most replicas': a clock that was ahead claimed it. Moves it back to now,
+   * so the job is not silenced until then.
+   */
+  async #rewind(job: Job, lead: Lead, slot: number, now: number): Promise<Versioned<JobState>> {
+    const moved = await this.#mutate(job, lead, (s) =>
+      s.slot === slot ? { ...s, slot: now } : undefined,
+    );
+    if (moved) {
+      this.emit('clock-skew', {
+        kind: 'stored-slot',
+        job: job.name,
+        slot: new Date(slot),
+        aheadMs: slot - now,
+        toleranceMs: this.#clock?.toleranceMs ?? 0,
+      });
+    }
+    return this.#readState(job);
   }
 
   /** Takes the pending manual triggers, oldest first (those of jobs added here). */
@@ -779,7 +820,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       left.map((r) => r.finished),
       deadlineMs,
     );
-    await Promise.allSettled([...this.#loops]);
+    await Promise.allSettled([...this.#loops, this.#clockLoop]);
     this.election.off('elected', this.#onElected);
     try {
       await this.election.resign();

@@ -79,7 +79,57 @@ export interface SchedulerOptions {
   readonly triggerPollMs?: number;
   /** Wall-clock time in ms since the epoch. Default `Date.now` (fake timers replace it). */
   readonly now?: () => number;
+  /**
+   * The check of this replica's clock against the other replicas' (see {@link ClockSkewOptions}),
+   * or `false` to trust the local clock without comparing it. Default: on, with the defaults
+   * of {@link ClockSkewOptions}.
+   */
+  readonly clockSkew?: ClockSkewOptions | false;
 }
+
+/**
+ * How the schedulers of an election compare their wall clocks through the election's stored
+ * data. The leader probes every `checkEveryMs`; every replica reads the probes and their results
+ * every `pollMs` (one read each, plus one write per probe it answers).
+ */
+export interface ClockSkewOptions {
+  /**
+   * A leader whose clock differs by more than this from the clocks of most replicas claims no
+   * slot until it no longer does. Default 1 000.
+   */
+  readonly toleranceMs?: number;
+  /** How often each replica reads the clock record, ms (at least 20). Default 1 000. */
+  readonly pollMs?: number;
+  /** How often the leader starts a comparison, ms. Default 10 000. */
+  readonly checkEveryMs?: number;
+}
+
+/**
+ * A `clock-skew` event:
+ * - `kind: 'clock'`: this replica's clock was judged against the others' and its state changed:
+ *   `skewed: true` when more than half of the `clocks` compared (itself counted) surely differ
+ *   from it by more than `toleranceMs` (while leading it then claims no slot), `false` once that
+ *   is no longer so. `offsetMs`: this clock minus the median of the others (an estimate).
+ * - `kind: 'stored-slot'`: the leader found the job's last claimed slot `aheadMs` in its future,
+ *   beyond the tolerance, while its own clock agreed with the majority: a clock that was ahead
+ *   claimed it. The leader moved the job's record back to its own time, so the job runs again
+ *   from now on instead of waiting for that slot (the slots in between may run a second time).
+ */
+export type ClockSkewReport =
+  | {
+      readonly kind: 'clock';
+      readonly skewed: boolean;
+      readonly offsetMs: number;
+      readonly toleranceMs: number;
+      readonly clocks: number;
+    }
+  | {
+      readonly kind: 'stored-slot';
+      readonly job: string;
+      readonly slot: Date;
+      readonly aheadMs: number;
+      readonly toleranceMs: number;
+    };
 
 /** How a run came about. */
 export type RunTrigger = 'schedule' | 'catch-up' | 'manual' | 'retry';
@@ -186,6 +236,8 @@ export interface SchedulerEvents {
   skipped: [job: string, slot: Date, reason: SkipReason];
   /** A run still going `zombieAfterMs` after its signal was aborted. */
   zombie: [run: RunRecord];
+  /** This replica's clock disagrees with the others' (or agrees again), see {@link ClockSkewReport}. */
+  'clock-skew': [report: ClockSkewReport];
   /** A background failure (arbitrator unreachable, a record that failed to write). Retried. */
   error: [error: TenureError];
 }

@@ -68,6 +68,8 @@ export {
 } from '@tenure/core';
 export type {
   CatchUpPolicy,
+  ClockSkewOptions,
+  ClockSkewReport,
   InterruptedPolicy,
   JobContext,
   JobHandler,
