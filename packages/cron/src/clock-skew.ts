@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError, type Election } from '@tenure/core';
+import { ClosedError, ConflictError, type Election } from '@tenure/core';
 import type { ClockSkewReport } from './types.js';
 
 /**
@@ -162,13 +162,18 @@ export class ClockSkewMonitor {
    * clock and reads the rounds' results, judging its own clock in each.
    */
   async follow(signal: AbortSignal): Promise<void> {
+    let failures = 0;
     while (!signal.aborted) {
       try {
         await this.#poll();
+        failures = 0;
       } catch (error) {
-        if (!signal.aborted) this.#onError(error);
+        if (signal.aborted || error instanceof ClosedError) return;
+        this.#onError(error);
+        failures += 1;
       }
-      await sleep(this.#options.pollMs, signal);
+      // An unreachable arbitrator: one error per backoff step, not one per poll.
+      await sleep(this.#options.pollMs * 2 ** Math.min(failures, 5), signal);
     }
   }
 
@@ -178,7 +183,8 @@ export class ClockSkewMonitor {
       try {
         await this.#round(signal);
       } catch (error) {
-        if (!signal.aborted) this.#onError(error);
+        if (signal.aborted || error instanceof ClosedError) return;
+        this.#onError(error);
       }
       await sleep(this.#options.checkEveryMs, signal);
     }
