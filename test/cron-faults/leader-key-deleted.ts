@@ -3,9 +3,10 @@
 // its leading state (`following`, no more claims), abort its running handler's signal, and rejoin
 // the queue with a fresh key, leading again later with a larger epoch. One scenario, run by the
 // tests on the memory arbitrator and on a real server.
+
+import { expect } from 'vitest';
 import type { Arbitrator, EndReason, Term } from '../../packages/core/src/index.js';
 import { createScheduler, type JobContext, type Scheduler } from '../../packages/cron/src/index.js';
-import { expect } from 'vitest';
 import { type Timing, waitFor } from '../../packages/testkit/src/index.js';
 
 /** What one replica saw, in order. */
