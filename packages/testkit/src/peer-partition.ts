@@ -21,8 +21,8 @@ import { hardClose, socketClosed } from './tcp-proxy.js';
  * - `black-hole` (the default): nothing passes either way and nothing is closed, as when
  *   packets are dropped: each side's writes are buffered and then block, its reads wait, until
  *   its own timeouts give up on the connection. New connections are accepted and black-holed
- *   too. On `heal()` the bytes held back are delivered, as TCP retransmission would after a
- *   short partition.
+ *   too; one whose dialer closes it meanwhile is forgotten. On `heal()` the bytes held back are
+ *   delivered, as TCP retransmission would after a short partition.
  * - `reset`: every connection between the sides is reset (RST) at once, and new ones are reset
  *   as soon as the gateway learns who dialed them, as by a firewall that rejects.
  */
