@@ -96,6 +96,14 @@ describe('cron on etcd: a replica whose clock is 10 s ahead', () => {
         (last - first) / 1_000 + 1,
       );
       expect(first - cLeadsAt, "c's first slot after it led").toBeLessThan(timing.handoverMs);
+      const seen = a.reports.find((x) => x.kind === 'clock' && x.skewed);
+      console.log(
+        `[cron clock ahead on etcd] a (10 000 ms ahead) judged skewed with offsetMs ${
+          seen?.kind === 'clock' ? seen.offsetMs : '?'
+        } against ${seen?.kind === 'clock' ? seen.clocks : '?'} clocks; c's first slot ${
+          first - cLeadsAt
+        } ms after it led; ${after.length} runs of c's`,
+      );
     } finally {
       await Promise.allSettled(replicas.map((r) => r.close()));
       await node.stop();
