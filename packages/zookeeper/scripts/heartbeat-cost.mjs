@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // What tenure's ZooKeeper heartbeat costs the ensemble: requests per second per session, on a
-// real three-server ensemble (tickTime 200 ms) from the testkit, with the built packages.
+// real three-server ensemble from the testkit, with the built packages.
 //
 //   node packages/zookeeper/scripts/heartbeat-cost.mjs [--repo DIR] [--sessions N]
-//        [--ttl MS] [--window MS]
+//        [--ttl MS] [--window MS] [--tick MS]
 //
 // `--repo` (default: this checkout) is the checkout whose built packages to measure, so two
 // builds can be compared on the same machine. Each session is one arbitrator leading one
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     sessions: { type: 'string', default: '5' },
     ttl: { type: 'string', default: '10000' },
     window: { type: 'string', default: '30000' },
+    tick: { type: 'string', default: '200' },
   },
 });
 const load = (path) => import(pathToFileURL(resolve(values.repo, path)).href);
@@ -29,7 +30,8 @@ const sessions = Number(values.sessions);
 const ttlMs = Number(values.ttl);
 const windowMs = Number(values.window);
 
-const ensemble = await startZooKeeperEnsemble(3, { tickTimeMs: 200 });
+const tickTimeMs = Number(values.tick);
+const ensemble = await startZooKeeperEnsemble(3, { tickTimeMs });
 const arbitrators = [];
 try {
   for (let i = 0; i < sessions; i += 1) {
@@ -59,7 +61,7 @@ try {
   });
   const mean = (key) => rows.reduce((sum, r) => sum + r[key], 0) / rows.length;
   console.log(
-    `${sessions} sessions, timeout ${ttlMs} ms, ${seconds.toFixed(1)} s: ${mean('requests').toFixed(2)} requests/s per session (${rows.map((r) => r.requests.toFixed(2)).join(', ')}), ${mean('packets').toFixed(2)} packets/s with pings`,
+    `${sessions} sessions, timeout ${ttlMs} ms, tickTime ${tickTimeMs} ms, ${seconds.toFixed(1)} s: ${mean('requests').toFixed(2)} requests/s per session (${rows.map((r) => r.requests.toFixed(2)).join(', ')}), ${mean('packets').toFixed(2)} packets/s with pings`,
   );
 } finally {
   await Promise.all(arbitrators.map((a) => a.close()));

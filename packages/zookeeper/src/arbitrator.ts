@@ -62,8 +62,8 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
  *
  * tenure's own heartbeat sets the local deadline: `send time of the last answered heartbeat +
  * negotiated timeout × (1 − maxDrift) − margin`. A heartbeat (`sync`, a pause of a quarter of
- * the timeout, `sync`, a write that changes nothing; the next one a sixth of the timeout after
- * it) is answered only once the quorum leader, which alone expires sessions, has counted the
+ * the ensemble's minSessionTimeout, `sync`, a write that changes nothing; the next one a quarter
+ * of the timeout after it) is answered only once the quorum leader, which alone expires sessions, has counted the
  * session alive after the heartbeat began (docs/zookeeper.md), so neither a follower cut off
  * from the leader nor a leader cut off from its followers can renew.
  * When it passes, terms end `expired`, before the server can expire
@@ -139,10 +139,11 @@ export function createZooKeeperArbitrator(
       ttlMs: sessionTimeoutMs,
       maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
       marginMs: options.marginMs ?? DEFAULTS.marginMs,
-      // A heartbeat takes a quarter of the timeout (its pause) plus three requests: starting
-      // the next a sixth of the timeout after it leaves the deadline (0.99 × the timeout − the
-      // margin from the start of the last one) a third of the timeout to spare for a slow one.
-      renewFraction: 1 / 6,
+      // A heartbeat takes a pause (a quarter of the ensemble's minSessionTimeout, at most of
+      // the session timeout) plus three requests: starting the next a quarter of the timeout
+      // after it ends leaves, even when the pause is a quarter of the timeout, a quarter of it
+      // minus the margin for six requests before the deadline of the one before.
+      renewFraction: 1 / 4,
     },
     {
       ...hooks,

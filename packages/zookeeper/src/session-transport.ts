@@ -24,6 +24,10 @@ export class ZkSessionTransport implements SessionTransport {
   readonly #waiters = new Set<(conn: ZkConnection | Error) => void>();
   /** Heartbeats pausing between their steps. */
   readonly #pauses = new Set<() => void>();
+  /** The ensemble's minSessionTimeout, learned at the first grant (`undefined`: not known). */
+  #minTimeoutMs: number | undefined;
+  /** That lesson while it runs (shutdown waits for it, so it leaves no connection behind). */
+  #learning: Promise<void> | undefined;
   /** Told when the server reports the current session expired. */
   onExpired: (sessionId: string) => void = () => {};
 
@@ -75,7 +79,10 @@ export class ZkSessionTransport implements SessionTransport {
     this.#opening = conn;
     try {
       // Connecting may take a few servers' connect timeouts: allow the session timeout.
-      await conn.open(Math.max(ttlMs, this.#timeoutMs()));
+      if (this.#minTimeoutMs === undefined && this.#learning === undefined) {
+        this.#learning = this.#learnMinTimeout();
+      }
+      await Promise.all([conn.open(Math.max(ttlMs, this.#timeoutMs())), this.#learning]);
     } catch (error) {
       await conn.close(0);
       throw error;
@@ -95,19 +102,19 @@ export class ZkSessionTransport implements SessionTransport {
 
   /**
    * Renews `id` so that the reply proves the quorum leader (which alone expires sessions) has
-   * counted the session alive from a moment after this call began: `sync`, a pause of a quarter
-   * of the negotiated timeout, `sync`, then a write that changes nothing (a `multi` holding
-   * one `check` of `/`). The first sync is a request of the session at the connected server,
-   * which records it and reports it to the leader in its reply to the leader's next ping (every
-   * tickTime / 2 ≤ timeout / 4). The second one's reply comes back after the leader's pings sent
-   * before it, so the server has answered such a ping after the first request. The write
-   * reaches the leader behind that answer on the same stream, so the leader has touched the
-   * session by then; a quorum commits it, so that leader still led (a leader cut off from its
-   * followers answers syncs on its own but commits nothing); and a leader that had already
-   * expired the session commits the close first, which ends the connection before the reply.
-   * docs/zookeeper.md has the whole argument. A plain read would not do: a follower cut off
-   * from the leader answers reads until its `syncLimit` runs out, while the leader expires the
-   * session.
+   * counted the session alive from a moment after this call began: `sync`, a pause (see
+   * {@link ZkSessionTransport.pingGapMs}), `sync`, then a write that changes nothing (a `multi`
+   * holding one `check` of `/`). The first sync is a request of the session at the connected
+   * server, which records it and reports it to the leader in its reply to the leader's next ping
+   * (every tickTime / 2, at most the pause). The second one's reply comes back after the
+   * leader's pings sent before it, so the server has answered such a ping after the first
+   * request. The write reaches the leader behind that answer on the same stream, so the leader
+   * has touched the session by then; a quorum commits it, so that leader still led (a leader cut
+   * off from its followers answers syncs on its own but commits nothing); and a leader that had
+   * already expired the session commits the close first, which ends the connection before the
+   * reply. docs/zookeeper.md has the whole argument. A plain read would not do: a follower cut
+   * off from the leader answers reads until its `syncLimit` runs out, while the leader expires
+   * the session.
    *
    * An unanswered step also drops the connection: node-zookeeper-client has no read timeout.
    */
@@ -116,7 +123,7 @@ export class ZkSessionTransport implements SessionTransport {
     if (!conn || conn.dead || conn.sessionId !== id) return false;
     try {
       await this.#sync(conn);
-      await this.#pause(conn.negotiatedTimeoutMs / 4);
+      await this.#pause(this.pingGapMs(conn.negotiatedTimeoutMs));
       await this.#sync(conn);
       await conn.request<[]>('heartbeat write', this.#timeoutMs(), (cb) =>
         conn.client
@@ -130,6 +137,40 @@ export class ZkSessionTransport implements SessionTransport {
       // Unanswered: do not trust the client's "connected"; reconnect, keeping the session.
       conn.drop();
       throw error;
+    }
+  }
+
+  /**
+   * The heartbeat's pause for a session of `timeoutMs`: at least the ZooKeeper leader's ping
+   * interval (tickTime / 2). ZooKeeper clamps every session timeout to at least its
+   * minSessionTimeout, 2 × tickTime unless configured otherwise, so a quarter of the smaller of
+   * the two bounds it (docs/zookeeper.md).
+   */
+  pingGapMs(timeoutMs: number): number {
+    return Math.min(timeoutMs, this.#minTimeoutMs ?? timeoutMs) / 4;
+  }
+
+  /**
+   * Learns the ensemble's minSessionTimeout: a session asking for 1 ms is granted it. The
+   * session is closed at once; on any failure the pause stays a quarter of the session's own
+   * timeout (which is at least minSessionTimeout).
+   */
+  async #learnMinTimeout(): Promise<void> {
+    const wait = this.#timeoutMs();
+    const probe = new ZkConnection({
+      ...this.#options,
+      sessionTimeoutMs: 1,
+      connectTimeoutMs: wait,
+    });
+    try {
+      await probe.open(wait);
+      const granted = probe.negotiatedTimeoutMs;
+      if (Number.isFinite(granted) && granted > 0) this.#minTimeoutMs = granted;
+    } catch {
+      // Unknown: the heartbeat pauses for a quarter of its own session's timeout.
+    } finally {
+      await probe.close(wait);
+      this.#learning = undefined;
     }
   }
 
@@ -200,6 +241,6 @@ export class ZkSessionTransport implements SessionTransport {
     for (const waiter of [...this.#waiters]) waiter(closed);
     const conn = this.#conn;
     this.#conn = undefined;
-    await Promise.all([conn?.close(this.#timeoutMs()), this.#opening?.close(0)]);
+    await Promise.all([conn?.close(this.#timeoutMs()), this.#opening?.close(0), this.#learning]);
   }
 }

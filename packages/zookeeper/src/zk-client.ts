@@ -101,6 +101,8 @@ export interface ZkClient {
   /** Private: the connection manager, whose socket the watchdog drops. */
   readonly connectionManager?: {
     readonly state: number;
+    /** The wait for one server's connection, ms (recomputed from each negotiated timeout). */
+    connectTimeout: number;
     readonly connectTimeoutHandler?: ReturnType<typeof setTimeout> | null;
     readonly socket?: { destroy(): void; destroyed?: boolean };
     queue(request: unknown, callback: (error: ZkException | null | undefined) => void): void;

@@ -23,6 +23,11 @@ export interface ZkConnectionOptions {
   readonly digest?: string;
   /** Join this existing session instead of opening a new one. */
   readonly session?: { readonly id: Buffer; readonly password: Buffer };
+  /**
+   * How long to wait for each server's TCP connection, ms. Default: the session timeout
+   * divided by the number of servers (the client's own choice).
+   */
+  readonly connectTimeoutMs?: number;
 }
 
 /** The client's wait before it tries the servers again, once each failed. */
@@ -59,6 +64,9 @@ export class ZkConnection {
         ? { sessionId: options.session.id, sessionPassword: options.session.password }
         : {}),
     });
+    if (options.connectTimeoutMs !== undefined && this.client.connectionManager) {
+      this.client.connectionManager.connectTimeout = options.connectTimeoutMs;
+    }
     if (options.digest !== undefined) {
       this.client.addAuthInfo('digest', Buffer.from(options.digest, 'utf8'));
     }
