@@ -188,6 +188,7 @@ describe('attacks on the watch fixes', () => {
       const admin = createEtcdArbitrator({ endpoints: [...cluster.endpoints], ttlMs: TTL_MS });
       let running = true;
       let longest = 0;
+      let longestFrom = 0;
       let since: number | undefined;
       const counts = { resets: 0, compactions: 0, resignations: 0 };
       const tasks: Promise<void>[] = [];
@@ -206,7 +207,10 @@ describe('attacks on the watch fixes', () => {
               if (candidates.some((c) => c.live) && !candidates.some((c) => c.valid)) {
                 since ??= now;
               } else if (since !== undefined) {
-                longest = Math.max(longest, now - since);
+                if (now - since > longest) {
+                  longest = now - since;
+                  longestFrom = since;
+                }
                 since = undefined;
               }
               await sleep(10);
@@ -266,6 +270,17 @@ describe('attacks on the watch fixes', () => {
         await cluster.stop();
       }
       const violations = checkHistory(records);
+      // What ended just before the longest time without a leader (why nobody led).
+      const before = records
+        .filter((r) => r.end <= longestFrom + 20)
+        .sort((x, y) => y.end - x.end)[0];
+      console.log(
+        `cluster churn: the longest time without a leader began ${
+          before
+            ? `${(longestFrom - before.end).toFixed(0)} ms after ${before.holder}'s term (epoch ${before.epoch}) ended ${before.reason ?? '?'}`
+            : 'before any term ended'
+        }`,
+      );
       console.log(
         `cluster churn seed ${seed}: ${records.length} terms, ${counts.resignations} resignations, ${counts.resets} resets, ${counts.compactions} compactions; longest without a leader while campaigning: ${longest.toFixed(0)} ms; G1/G2 violations: ${violations.length}`,
       );
