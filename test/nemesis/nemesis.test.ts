@@ -70,4 +70,30 @@ describe.sequential('nemesis: a short fixed-seed fault schedule, checked', () =>
       TEST_TIMEOUT_MS,
     );
   }
+
+  it(
+    "zk, syncLimit above the session timeout: the leading candidate's member cut off from the others 10 times (seed 42), never two valid leaders (issue 11 §1: on the adapter before its fix, overlaps of up to 2.1 s in about half the runs)",
+    async () => {
+      assertBuilt(['core', 'testkit', 'zookeeper']);
+      const run = await runNemesis({
+        arbitrator: 'zk',
+        faults: 10,
+        seed: 42,
+        kinds: ['isolate-leaders-member'],
+        zookeeperSyncLimit: 40,
+        ttlMs: TTL_MS,
+        timing,
+        fixtures: {
+          candidate: join(root, 'test', 'fixtures', 'nemesis-candidate.mjs'),
+          admin: join(root, 'test', 'fixtures', 'nemesis-admin.mjs'),
+        },
+        cwd: root,
+      });
+      const summary = summarizeNemesis(run);
+      console.log(formatNemesisTable(summary));
+      expect(summary.faults).toBeGreaterThanOrEqual(8);
+      expect(summary.messages, 'checker violations').toEqual([]);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

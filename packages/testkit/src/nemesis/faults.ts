@@ -23,9 +23,11 @@ export type NemesisArbitrator = 'etcd' | 'zk';
  * Servers: `kill-member`, `kill-arbitrator-leader` (SIGKILL, down a while, restart),
  * `restart-cluster` (every member down at once, then up). Server-to-server partitions (clients
  * stay connected to every member): `isolate-arbitrator-leader` (the raft or ZooKeeper leader
- * cut off from the other members), `isolate-member` (a follower cut off), `split-cluster` (a
- * random minority apart from the majority: 2 + 3 on five members, 1 + 2 on three); each held
- * 1 to 3 TTLs, longer than a ZooKeeper follower's `syncLimit`, then healed.
+ * cut off from the other members), `isolate-member` (a follower cut off),
+ * `isolate-leaders-member` (the member the leading candidate is connected to, whichever it is:
+ * a renewal answered by a member cut off from the authority that expires sessions),
+ * `split-cluster` (a random minority apart from the majority: 2 + 3 on five members, 1 + 2 on
+ * three); each held 1 to 3 TTLs, longer than a ZooKeeper follower's `syncLimit`, then healed.
  */
 export const FAULT_KINDS = [
   'kill-leader',
@@ -47,6 +49,7 @@ export const FAULT_KINDS = [
   'restart-cluster',
   'isolate-arbitrator-leader',
   'isolate-member',
+  'isolate-leaders-member',
   'split-cluster',
 ] as const;
 

@@ -1,6 +1,6 @@
 /**
  * `npm run nemesis -- --arbitrator etcd|zk --faults N --seed S [--kinds a,b] [--ci-kinds]
- * [--candidates 3] [--members 3] [--ttl 2000] [--out file.json]`: runs a nemesis schedule from a
+ * [--candidates 3] [--members 3] [--ttl 2000] [--sync-limit 10] [--out file.json]`: runs a nemesis schedule from a
  * checkout of the repository (it runs the fixtures of test/fixtures on the built packages),
  * prints the table and writes the JSON summary (default
  * `bench/results/nemesis-<arbitrator>-seed-<S>.json`). Exits 1 on any violation, 2 on bad
@@ -22,7 +22,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..
 function usage(message: string): never {
   process.stderr.write(
     `nemesis: ${message}\nusage: npm run nemesis -- --arbitrator etcd|zk --faults N --seed S ` +
-      '[--kinds a,b,…|--ci-kinds] [--candidates 3] [--members 3] [--ttl 2000] [--out file.json]\n',
+      '[--kinds a,b,…|--ci-kinds] [--candidates 3] [--members 3] [--ttl 2000] ' +
+      '[--sync-limit ticks] [--out file.json]\n',
   );
   process.exit(2);
 }
@@ -46,6 +47,7 @@ const { values } = (() => {
         candidates: { type: 'string' },
         members: { type: 'string' },
         ttl: { type: 'string' },
+        'sync-limit': { type: 'string' },
         out: { type: 'string' },
       },
     });
@@ -78,6 +80,9 @@ const run = await runNemesis({
   candidates: integer('candidates', values.candidates, 3),
   members: integer('members', values.members, 3),
   ttlMs: integer('ttl', values.ttl, 2_000),
+  ...(values['sync-limit'] === undefined
+    ? {}
+    : { zookeeperSyncLimit: integer('sync-limit', values['sync-limit'], 10) }),
   fixtures: {
     candidate: join(root, 'test', 'fixtures', 'nemesis-candidate.mjs'),
     admin: join(root, 'test', 'fixtures', 'nemesis-admin.mjs'),

@@ -48,6 +48,12 @@ export interface NemesisOptions {
   readonly members?: number;
   /** The TTL (etcd lease TTL, ZooKeeper session timeout) the candidates ask for, ms. Default 2000. */
   readonly ttlMs?: number;
+  /**
+   * ZooKeeper's `syncLimit`, in ticks of 200 ms (default 10: 2 s). Above the TTL, a follower
+   * cut off from its leader keeps answering its clients for longer than their sessions live
+   * on the leader (issue 11 §1's setting).
+   */
+  readonly zookeeperSyncLimit?: number;
   /** test/fixtures/nemesis-candidate.mjs and nemesis-admin.mjs (they run the built packages). */
   readonly fixtures: { readonly candidate: string; readonly admin: string };
   /** The working directory of the fixtures (the repository's root). */
@@ -155,7 +161,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
   try {
     cluster = etcd
       ? await startEtcd(options.members ?? 3)
-      : await startZooKeeper(options.members ?? 3);
+      : await startZooKeeper(options.members ?? 3, options.zookeeperSyncLimit);
     witness = await startWitness();
     if (!etcd) {
       admin = await FixtureChild.start(
@@ -459,11 +465,19 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
         }
         case 'isolate-arbitrator-leader':
         case 'isolate-member':
+        case 'isolate-leaders-member':
         case 'split-cluster': {
           const c = cluster!;
           const all = c.members.map((_, i) => i);
           let apart: number[];
-          if (kind === 'isolate-arbitrator-leader') {
+          if (kind === 'isolate-leaders-member') {
+            // The member the leading candidate's session lives on: the one its proxies hold
+            // a connection to (etcd may hold several; then the first).
+            if (!current) return 'no leader';
+            const on = all.filter((i) => current.proxies[i]!.connections > 0);
+            if (on.length === 0) return 'the leader has no connection';
+            apart = [on[0]!];
+          } else if (kind === 'isolate-arbitrator-leader') {
             const name = (await c.leader()).name;
             apart = [c.members.findIndex((m) => m.name === name)];
           } else if (kind === 'isolate-member') {
@@ -478,6 +492,10 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
             }
           }
           const rest = all.filter((i) => !apart.includes(i));
+          const arbitratorLeader = await c
+            .leader()
+            .then((m) => m.name)
+            .catch(() => undefined);
           const at = monotonicNow();
           await c.partition([apart, rest]);
           await sleep(Math.round(random.between(1, 3) * ttlMs));
@@ -486,7 +504,10 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisRun> {
             kind,
             at,
             healedAt: monotonicNow(),
-            target: apart.map((i) => c.members[i]!.name).join('+'),
+            target: apart
+              .map((i) => c.members[i]!.name)
+              .map((name) => (name === arbitratorLeader ? `${name} (its leader)` : name))
+              .join('+'),
           };
         }
         case 'restart-cluster': {
@@ -636,8 +657,11 @@ async function startEtcd(size: number): Promise<Cluster> {
   };
 }
 
-async function startZooKeeper(size: number): Promise<Cluster> {
-  const ensemble = await startZooKeeperEnsemble(size, { partitionable: true });
+async function startZooKeeper(size: number, syncLimit: number | undefined): Promise<Cluster> {
+  const ensemble = await startZooKeeperEnsemble(size, {
+    partitionable: true,
+    ...(syncLimit === undefined ? {} : { syncLimit }),
+  });
   return {
     members: ensemble.members.map((node) => ({
       name: node.name,
