@@ -1,5 +1,13 @@
-import { ConflictError, type Election, MAX_STORED_VALUE_BYTES, type Term } from '@tenure/core';
-import type { RunRecord, RunTrigger } from './types.js';
+import {
+  ConflictError,
+  type Election,
+  type Epoch,
+  formatEpoch,
+  MAX_STORED_VALUE_BYTES,
+  parseEpoch,
+  type Term,
+} from '@tenure/core';
+import type { RunOutcome, RunRecord, RunTrigger } from './types.js';
 
 /** A run claimed in the arbitrator (running, or queued behind the running one). */
 export interface ClaimedRun {
@@ -10,7 +18,7 @@ export interface ClaimedRun {
   readonly trigger: RunTrigger;
   readonly triggerKey?: string;
   readonly attempt: number;
-  /** The claiming term's epoch, decimal. */
+  /** The claiming term's epoch, decimal ({@link claimant} writes it, {@link claimEpoch} reads it). */
   readonly epoch: string;
   readonly candidate: string;
   /** Wall-clock start, ms (absent while queued). */
@@ -28,6 +36,47 @@ export interface JobState {
   readonly queued: ClaimedRun | null;
   /** Keys of the manual triggers taken lately (bounded), newest last. */
   readonly taken: readonly string[];
+}
+
+/** Who claims a run: the claiming term's epoch (stored as decimal) and the leader's value. */
+export function claimant(term: Term, candidate: string): { epoch: string; candidate: string } {
+  return { epoch: formatEpoch(term.epoch), candidate };
+}
+
+/** The epoch of the term that claimed `claim`, as read back from the arbitrator. */
+export function claimEpoch(claim: ClaimedRun): Epoch {
+  return parseEpoch(claim.epoch, 'claim.epoch');
+}
+
+/** How a run ended, as far as it has. */
+export interface RunEnd {
+  readonly outcome?: RunOutcome;
+  /** Wall-clock end, ms. */
+  readonly endedAt?: number;
+  readonly error?: string;
+  readonly zombie?: boolean;
+}
+
+/**
+ * The record of a claimed run in the stored history (and in `run-start`/`run-end` events):
+ * times as ISO strings, the epoch as stored in the claim. `startedAt` falls back to `nowMs`.
+ */
+export function runRecord(job: string, claim: ClaimedRun, end: RunEnd, nowMs: number): RunRecord {
+  const startedAt = claim.startedAt ?? nowMs;
+  return {
+    job,
+    slot: new Date(claim.slot).toISOString(),
+    trigger: claim.trigger,
+    ...(claim.triggerKey === undefined ? {} : { triggerKey: claim.triggerKey }),
+    attempt: claim.attempt,
+    startedAt: new Date(startedAt).toISOString(),
+    ...(end.endedAt === undefined ? {} : { endedAt: new Date(end.endedAt).toISOString() }),
+    ...(end.outcome === undefined ? {} : { outcome: end.outcome }),
+    ...(end.error === undefined ? {} : { error: end.error }),
+    epoch: claim.epoch,
+    candidate: claim.candidate,
+    ...(end.zombie ? { zombie: true } : {}),
+  };
 }
 
 /** A manual trigger waiting for the leader. */
