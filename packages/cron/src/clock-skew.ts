@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ClosedError, ConflictError, type Election } from '@tenure/core';
+import { sleep } from '@tenure/core/internal';
 import type { ClockSkewReport } from './types.js';
 
 /**
@@ -83,20 +84,9 @@ export function judgeClock(
   return { verdict, offsetMs, clocks: clocks.length, disagree };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Waits `ms`; resolves early, never rejects, when `signal` aborts (the loops then look at it). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return sleep(ms, { signals: [signal] }).catch(() => {});
 }
 
 /**
@@ -173,7 +163,7 @@ export class ClockSkewMonitor {
         failures += 1;
       }
       // An unreachable arbitrator: one error per backoff step, not one per poll.
-      await sleep(this.#options.pollMs * 2 ** Math.min(failures, 5), signal);
+      await pause(this.#options.pollMs * 2 ** Math.min(failures, 5), signal);
     }
   }
 
@@ -186,7 +176,7 @@ export class ClockSkewMonitor {
         if (signal.aborted || error instanceof ClosedError) return;
         this.#onError(error);
       }
-      await sleep(this.#options.checkEveryMs, signal);
+      await pause(this.#options.checkEveryMs, signal);
     }
   }
 
@@ -335,7 +325,7 @@ export class ClockSkewMonitor {
     const until = performance.now() + 2 * this.#options.pollMs + 500;
     const step = Math.max(20, Math.round(this.#options.pollMs / 5));
     while (seen.size < expected && performance.now() < until && !signal.aborted) {
-      await sleep(step, signal);
+      await pause(step, signal);
       const { value } = await this.#read();
       const readAt = this.#now();
       for (const reply of value.replies) {
