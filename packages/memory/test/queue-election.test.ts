@@ -135,6 +135,10 @@ describe('QueueElection on the memory arbitrator', () => {
     await expect(e.resign()).rejects.toBeInstanceOf(ClosedError);
     await expect(e.proclaim('x')).rejects.toBeInstanceOf(ClosedError);
     expect(server.queue(n)).toEqual([]);
+    const idle = elect(a, name(), 'idle');
+    await idle.close(); // idle → closed
+    expect(idle.state).toBe('closed');
+    await expect(idle.campaign()).rejects.toBeInstanceOf(ClosedError);
   });
 
   it('leading → campaigning on an involuntary loss, and back to leading with a larger epoch', async () => {
@@ -340,7 +344,8 @@ describe('QueueElection on the memory arbitrator', () => {
     const waiting = eb.campaign();
     await advance(10);
     expect(vi.getTimerCount()).toBeGreaterThan(baseline);
-    await eb.close(); // a waiting candidate
+    await eb.close(); // a waiting candidate: campaigning → closed
+    expect(eb.state).toBe('closed');
     await expect(waiting).rejects.toBeInstanceOf(ClosedError);
     await ea.resign(); // a leader
     await advance(10);
