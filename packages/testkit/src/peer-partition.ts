@@ -259,6 +259,8 @@ class PeerGateway {
   readonly port: number;
   readonly #links = new Set<Link>();
   #closed = false;
+  /** Identifications of dialers in flight (reads of /proc), awaited by close(). */
+  readonly #identifying = new Set<Promise<void>>();
 
   private constructor(server: Server, port: number, spec: PeerGatewaySpec, table: PeerPartitions) {
     this.#server = server;
@@ -297,7 +299,8 @@ class PeerGateway {
         socket.destroy();
       }
     }
-    await Promise.all([closed, ...sockets.map(socketClosed)]);
+    // Reads of /proc still in flight would outlive the gateway (a test's leak check sees them).
+    await Promise.all([closed, ...sockets.map(socketClosed), ...this.#identifying]);
     this.#links.clear();
   }
 
@@ -321,11 +324,13 @@ class PeerGateway {
     client.once('close', () => {
       if (link.upstream === undefined) this.#links.delete(link);
     });
-    void this.#identify(client).then((from) => {
+    const identifying = this.#identify(client).then((from) => {
       if (this.#closed || client.destroyed) return;
       link.from = from;
       this.#decide(link);
     });
+    this.#identifying.add(identifying);
+    void identifying.finally(() => this.#identifying.delete(identifying));
   }
 
   /** The member whose process owns the other end of `client`, or 0 when it is none. */
@@ -333,7 +338,7 @@ class PeerGateway {
     const remotePort = client.remotePort;
     if (remotePort === undefined) return 0;
     // The dialer may still be between connect() and its first write: look twice at most.
-    for (let attempt = 0; attempt < 3; attempt += 1) {
+    for (let attempt = 0; attempt < 3 && !this.#closed; attempt += 1) {
       const inode = await socketInode(remotePort, this.port);
       if (inode !== undefined) {
         for (const pid of this.#table.pids()) {
