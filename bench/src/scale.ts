@@ -57,7 +57,7 @@ interface ScaleMeasurement {
   /** etcd only: leases granted during the whole run of the child. */
   readonly leasesGranted?: number;
   readonly windowS?: number;
-  /** Renewals in the window: etcd LeaseKeepAlive messages; ZooKeeper the session's requests (tenure's heartbeat `exists /`; pings aside). */
+  /** Renewals in the window: etcd LeaseKeepAlive messages; ZooKeeper the session's requests (tenure's heartbeat: `sync`, `sync`, a `multi` holding a `check` of `/`; pings aside). */
   readonly renewals?: number;
   readonly renewalsPerS?: number;
   /** Every other request the server got from the arbitrator in the window, per second. */
@@ -408,7 +408,7 @@ function row(m: ScaleMeasurement): string[] {
 function notes(measurements: readonly ScaleMeasurement[], windowMs: number): string[] {
   const lines: string[] = [
     `Each size is a fresh child process (\`--expose-gc\`) with one arbitrator (TTL ${TTL_MS / 1000} s requested; granted: ${granted(measurements)}) that calls \`campaign()\` on every election at once; "all elected after" runs from creating the arbitrator to the last \`elected\`, "watches in place after" from there until the server holds one watch per leader (each leader watches its own key/znode to notice a revocation). The steady state starts ${SETTLE_MS / 1000} s later: CPU is \`process.cpuUsage()\` of the child over a ${windowMs / 1000} s window; heap is \`heapUsed\` after \`gc()\` at the end of it.`,
-    "Server-side figures are the servers' own counters, as differences from before the child started (gauges, setup requests) or over the window (rates). etcd `/metrics`: `LeaseLeases` for live leases, `grpc_server_msg_received_total{grpc_method=\"LeaseKeepAlive\"}` for renewals, `etcd_debugging_mvcc_watcher_total` for watches, Range + Txn + Put + DeleteRange + Lease* requests + Watch stream messages (create/cancel) for other requests. ZooKeeper: `mntr` `zk_global_sessions` and `zk_watch_count`; renewals and setup requests from the session's line in `cons` (its last xid counts its requests, not the client library's pings: tenure's heartbeat is an `exists /` every third of the session timeout), packets/s from the same line; other requests = reads and writes under the suite's root (`read_per_namespace`, `write_per_namespace`).",
+    "Server-side figures are the servers' own counters, as differences from before the child started (gauges, setup requests) or over the window (rates). etcd `/metrics`: `LeaseLeases` for live leases, `grpc_server_msg_received_total{grpc_method=\"LeaseKeepAlive\"}` for renewals, `etcd_debugging_mvcc_watcher_total` for watches, Range + Txn + Put + DeleteRange + Lease* requests + Watch stream messages (create/cancel) for other requests. ZooKeeper: `mntr` `zk_global_sessions` and `zk_watch_count`; renewals and setup requests from the session's line in `cons` (its last xid counts its requests, not the client library's pings: tenure's heartbeat is three requests, `sync`, `sync` and a `multi` holding one `check` of `/`, and the next starts a quarter of the session timeout after the last one ended), packets/s from the same line; other requests = reads and writes under the suite's root (`read_per_namespace`, `write_per_namespace`).",
   ];
   for (const backend of ['etcd', 'zookeeper'] as const) {
     const name = backend === 'etcd' ? 'etcd' : 'ZooKeeper';
@@ -434,7 +434,7 @@ function notes(measurements: readonly ScaleMeasurement[], windowMs: number): str
   const watchers = measurements.filter((m) => !m.failure && m.elections > 1);
   if (watchers.length > 0) {
     lines.push(
-      'Open watches: a leader watches its own key/znode (to notice a revocation), so an arbitrator leading N elections holds N watches on the server; renewals stay one per TTL/3 whatever N.',
+      'Open watches: a leader watches its own key/znode (to notice a revocation), so an arbitrator leading N elections holds N watches on the server; renewals do not grow with N (etcd: one keep-alive per TTL/3; ZooKeeper: one heartbeat a quarter of the timeout after the last).',
     );
   }
   const etcdSetup = measurements.filter(

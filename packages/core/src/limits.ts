@@ -15,7 +15,10 @@ const encoder = new TextEncoder();
 
 /** Options of {@link validateName}. */
 export interface NameRules {
-  /** Allow `/` between non-empty segments (etcd, memory). ZooKeeper forbids it. */
+  /**
+   * Allow `/` between non-empty segments (stored keys, the memory arbitrator's election names).
+   * etcd and ZooKeeper forbid it in election names.
+   */
   allowSlash?: boolean;
   /** The limit in UTF-8 bytes; default {@link MAX_NAME_BYTES}. */
   maxBytes?: number;

@@ -405,7 +405,6 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     }
   }
 
-  /** Waits until `own` heads the queue; `gone` when the key vanished (rejoin). */
   /** Watches `own` for deletion; what a deletion means is set by whoever holds the watch. */
   #watchOwn(own: QueueKey): OwnKeyWatch {
     const watch: OwnKeyWatch = { deleted: false, onDeleted: () => {}, stop: () => {} };
@@ -416,6 +415,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     return watch;
   }
 
+  /** Waits until `own` heads the queue; `gone` when the key vanished (rejoin). */
   async #waitForHead(
     own: QueueKey,
     session: SessionRef,

@@ -46,8 +46,8 @@ export interface ConformanceHarness {
 /** Options of {@link describeElectionConformance}. */
 export interface ConformanceOptions {
   /**
-   * Whether the backend accepts `/` between non-empty segments of an election name: etcd and
-   * memory do (`'allowed'`, the default), ZooKeeper does not (`'forbidden'`). Empty segments
+   * Whether the backend accepts `/` between non-empty segments of an election name: memory
+   * does (`'allowed'`, the default), etcd and ZooKeeper do not (`'forbidden'`). Empty segments
    * (`a//b`) are refused everywhere.
    */
   slashInNames?: 'allowed' | 'forbidden';
