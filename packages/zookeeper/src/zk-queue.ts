@@ -705,5 +705,3 @@ function fencedOff(what: string, own: QueueKey): LeadershipLostError {
     `${what} was refused by ZooKeeper: the node ${own.key} with czxid ${own.epoch} is gone`,
   );
 }
-
-export { UnavailableError };
