@@ -56,9 +56,10 @@ export interface SessionKeeperOptions {
 type KeeperState = 'granting' | 'live' | 'closed';
 
 /**
- * Keeps one session alive for an arbitrator: grants it, renews it every ttl/3, tracks the
- * local deadline from the *send* time of each acknowledged renewal (G1), ends terms through
- * `onLapse` when that deadline passes, and grants a new session when the old one is lost.
+ * Keeps one session alive for an arbitrator: grants it, renews it every `renewFraction` of the
+ * TTL (ttl/3 unless the adapter sets it; ZooKeeper a quarter), tracks the local deadline from
+ * the *send* time of each acknowledged renewal (G1), ends terms through `onLapse` when that
+ * deadline passes, and grants a new session when the old one is lost.
  */
 export class SessionKeeper implements SessionSource {
   readonly deadline: LeaseDeadline;

@@ -210,7 +210,7 @@ export async function rejectionOfCall(fn: () => Promise<unknown>, what: string):
 
 /**
  * Calls a promise-returning `fn` with a bad argument and returns the error it reports "at once"
- * (design contract, G8): thrown synchronously or as the rejection of the returned promise.
+ * (guarantee G8): thrown synchronously or as the rejection of the returned promise.
  * Fails if it resolves.
  */
 export async function argumentErrorOf(fn: () => Promise<unknown>, what: string): Promise<unknown> {

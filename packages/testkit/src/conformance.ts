@@ -1,6 +1,7 @@
 /**
  * The shared conformance suite: one function every adapter's tests call with a harness for its
- * backend, checking guarantees G1–G8 of the design contract through the public interfaces only.
+ * backend, checking guarantees G1–G8 (the table in docs/concepts.md, "The guarantees") through
+ * the public interfaces only.
  *
  * @packageDocumentation
  */
