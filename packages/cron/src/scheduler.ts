@@ -217,7 +217,10 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
    * Learns of each term one way: campaign() resolves with the term (at once if the election
    * leads already), the scheduler leads until the term ends, then campaigns again. The election
    * stays in the queue across involuntary term ends; a term ends at first sight of its key gone
-   * (G9), so terms never overlap. A resign() or close() by someone else ends the candidacy.
+   * (G9), so terms never overlap. When someone else resigns the election (the application
+   * stepping down), the scheduler does not rejoin the queue by itself: it waits until the
+   * election is elected again (the application campaigns), then leads that term. A close()
+   * ends it.
    */
   async #campaignLoop(): Promise<void> {
     const signal = this.#campaign.signal;
@@ -226,12 +229,39 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       try {
         term = await this.election.campaign({ signal });
       } catch (error) {
-        if (!(error instanceof AbortedError && signal.aborted)) this.#report(error);
+        if (signal.aborted) return;
+        // A resign() by someone else withdrew the campaign this loop was waiting on.
+        if (error instanceof AbortedError && (await this.#nextElected(signal))) continue;
+        this.#report(error);
         return;
       }
       const reason = await this.#leadTerm(term);
-      if (reason === 'resigned' || reason === 'closed') return;
+      if (reason === 'closed') return;
+      if (reason === 'resigned' && !(await this.#nextElected(signal))) return;
     }
+  }
+
+  /**
+   * Waits for the election's next term (`elected`, or one that is already valid); `false` when
+   * the scheduler stops first.
+   */
+  #nextElected(signal: AbortSignal): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const done = (elected: boolean) => {
+        this.election.off('elected', onElected);
+        signal.removeEventListener('abort', onAbort);
+        resolve(elected);
+      };
+      const onElected = () => done(true);
+      const onAbort = () => done(false);
+      if (signal.aborted) {
+        resolve(false);
+        return;
+      }
+      this.election.on('elected', onElected);
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (this.election.term?.isValid()) done(true);
+    });
   }
 
   /** Leads `term` until it ends; resolves with why it ended. */

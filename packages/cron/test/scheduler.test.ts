@@ -694,4 +694,35 @@ describe('limits', () => {
     expect(runs.length).toBeGreaterThanOrEqual(2);
     expect(runs[0]!.epoch).toBe((await term).epoch);
   });
+
+  it('the application steps down (resign, then campaign): the scheduler leads the next term too', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:00.500Z'));
+    const a = replica('a', '* * * * * *', {}, undefined, {
+      ttlMs: TTL_MS,
+      triggerPollMs: 1_000,
+      clockSkew: false,
+    });
+    const b = replica('b', '* * * * * *', {}, undefined, {
+      ttlMs: TTL_MS,
+      triggerPollMs: 1_000,
+      clockSkew: false,
+    });
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(10);
+    b.scheduler.start();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(a.scheduler.state).toBe('leading');
+    // As examples/metrics-server.mjs does on POST /step-down.
+    await a.scheduler.election.resign();
+    a.scheduler.election.campaign().catch(() => {});
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(b.scheduler.state).toBe('leading');
+    await b.scheduler.election.resign();
+    b.scheduler.election.campaign().catch(() => {});
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(a.scheduler.state).toBe('leading');
+    const leadingOfA = a.events.filter((e) => e.type === 'leading');
+    expect(leadingOfA).toHaveLength(2);
+    expect(a.runs.at(-1)!.ctx.epoch).toBe(leadingOfA[1]!.args[0]);
+  });
 });
