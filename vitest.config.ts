@@ -22,6 +22,10 @@ export default defineConfig({
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
     setupFiles: [src('./test/setup/leak-check.ts')],
     pool: 'forks',
+    // Two test files at a time. Most of the suite waits on real servers' timers (TTLs, fault
+    // schedules): one file at a time (vitest's default on two cores) used about a quarter of
+    // one core and took over 20 minutes; every bound scales through TENURE_TIMING_FACTOR.
+    maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // A file that fails to load must fail the run, never count as "no tests".
