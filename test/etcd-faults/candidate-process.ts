@@ -3,19 +3,13 @@
  * protocol, such as test/fixtures/zookeeper-candidate.mjs): one election candidate in a child
  * process, its events (JSON lines, timed on the machine's monotonic clock) and its commands.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import {
-  isProcessGone,
+  FixtureChild,
   monotonicNow,
   parseRecord,
-  processState,
   type TermRecord,
-  tiedToThisProcess,
-  WaitTimeoutError,
-  waitFor,
 } from '../../packages/testkit/src/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -63,58 +57,23 @@ export function assertBuilt(packages: readonly string[] = ['core', 'etcd', 'test
   }
 }
 
-/** An election candidate running the fixture in its own process. */
+/** An election candidate running the fixture in its own process (a testkit {@link FixtureChild}). */
 export class CandidateProcess {
   readonly holder: string;
   readonly pid: number;
-  readonly events: CandidateEvent[] = [];
   /** When the parent sent SIGKILL (monotonic ms), if it did. */
   killedAt: number | undefined;
-  /** How the process ended, once it has. */
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  /** `true` if `stop()` had to SIGKILL a process that did not exit by itself after `exit`. */
-  forcedStop = false;
-  readonly #child: ChildProcess;
-  readonly #listeners = new Set<() => void>();
-  readonly #exited: Promise<void>;
-  #stderr = '';
-  #nextId = 1;
+  readonly #process: FixtureChild;
 
-  private constructor(holder: string, child: ChildProcess) {
+  private constructor(holder: string, child: FixtureChild) {
     this.holder = holder;
-    this.#child = child;
-    if (child.pid === undefined) throw new Error(`candidate ${holder} could not be spawned`);
+    this.#process = child;
     this.pid = child.pid;
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      let event: CandidateEvent;
-      try {
-        event = JSON.parse(line) as CandidateEvent;
-      } catch {
-        this.#stderr += `(unparsed stdout) ${line}\n`;
-        return;
-      }
-      this.events.push(event);
-      for (const listener of [...this.#listeners]) listener();
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-20_000);
-    });
-    // A write to a dead child's stdin fails with EPIPE: that is the child's exit, seen elsewhere.
-    child.stdin!.on('error', () => {});
-    this.#exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.exit = { code, signal };
-        for (const listener of [...this.#listeners]) listener();
-        resolve();
-      });
-    });
   }
 
   /** Spawns the fixture and waits until it has created its arbitrator. */
   static async start(options: CandidateOptions, timeoutMs = 10_000): Promise<CandidateProcess> {
     const args = [
-      join(FIXTURES, options.fixture ?? 'etcd-candidate.mjs'),
       '--endpoints',
       options.endpoints.join(','),
       '--ttl',
@@ -125,21 +84,38 @@ export class CandidateProcess {
       options.holder,
       ...(options.campaign === false ? ['--no-campaign'] : []),
     ];
-    const { file, args: argv } = tiedToThisProcess({ file: process.execPath, args });
-    const child = spawn(file, argv, { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-    const candidate = new CandidateProcess(options.holder, child);
-    await candidate.next((e) => e.type === 'started', { timeoutMs, what: 'the fixture to start' });
-    return candidate;
+    const child = await FixtureChild.start(
+      options.holder,
+      join(FIXTURES, options.fixture ?? 'etcd-candidate.mjs'),
+      args,
+      { cwd: root, timeoutMs },
+    );
+    return new CandidateProcess(options.holder, child);
+  }
+
+  /** Every line the fixture printed, in order. */
+  get events(): readonly CandidateEvent[] {
+    return this.#process.events as CandidateEvent[];
+  }
+
+  /** How the process ended, once it has. */
+  get exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined {
+    return this.#process.exit;
+  }
+
+  /** `true` if `stop()` had to SIGKILL a process that did not exit by itself after `exit`. */
+  get forcedStop(): boolean {
+    return this.#process.forcedStop;
   }
 
   /** The process's stderr (the last 20 kB), for failure messages. */
   get stderr(): string {
-    return this.#stderr;
+    return this.#process.stderr;
   }
 
   /** `true` once the process has exited (it may still need reaping: see `isProcessGone`). */
   get exited(): boolean {
-    return this.exit !== undefined;
+    return this.#process.exited;
   }
 
   /**
@@ -150,37 +126,10 @@ export class CandidateProcess {
     match: (event: CandidateEvent) => boolean,
     options: { timeoutMs: number; what: string; since?: number },
   ): Promise<CandidateEvent> {
-    let index = options.since ?? 0;
-    return new Promise<CandidateEvent>((resolve, reject) => {
-      const check = () => {
-        for (; index < this.events.length; index += 1) {
-          const event = this.events[index]!;
-          if (match(event)) {
-            done();
-            resolve(event);
-            return;
-          }
-        }
-        if (this.exit !== undefined) {
-          done();
-          reject(
-            new Error(
-              `${this.holder} exited (${JSON.stringify(this.exit)}) before ${options.what}; stderr:\n${this.#stderr}`,
-            ),
-          );
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new WaitTimeoutError(`${this.holder}: ${options.what}`, options.timeoutMs));
-      }, options.timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.#listeners.delete(check);
-      };
-      this.#listeners.add(check);
-      check();
-    });
+    return this.#process.next(
+      (event) => match(event as CandidateEvent),
+      options,
+    ) as Promise<CandidateEvent>;
   }
 
   /**
@@ -188,8 +137,7 @@ export class CandidateProcess {
    * answers once it is resumed).
    */
   command(line: string, timeoutMs = 10_000): Promise<Reply> {
-    const reply = this.send(line);
-    return reply(timeoutMs);
+    return this.send(line)(timeoutMs);
   }
 
   /**
@@ -197,15 +145,8 @@ export class CandidateProcess {
    * is stopped, the command waits in the pipe and runs the moment it wakes.
    */
   send(line: string): (timeoutMs?: number) => Promise<Reply> {
-    const id = String(this.#nextId++);
-    const since = this.events.length;
-    this.#child.stdin!.write(`${id} ${line}\n`);
-    return (timeoutMs = 10_000) =>
-      this.next((e) => e.type === 'reply' && e.id === id, {
-        timeoutMs,
-        what: `the reply to "${line}"`,
-        since,
-      }) as Promise<Reply>;
+    const reply = this.#process.send(line);
+    return (timeoutMs = 10_000) => reply(timeoutMs) as Promise<Reply>;
   }
 
   /** Sends `signal` to the process (SIGKILL is remembered, for the history of its terms). */
@@ -218,21 +159,15 @@ export class CandidateProcess {
 
   /** SIGSTOP, resolving once the kernel reports the process stopped; returns when it was sent. */
   async pause(): Promise<number> {
-    const at = this.signal('SIGSTOP');
-    await waitFor(() => processState(this.pid) === 'T', {
-      timeoutMs: 5_000,
-      what: `${this.holder} to stop`,
-    });
+    const at = monotonicNow();
+    await this.#process.pause(5_000);
     return at;
   }
 
   /** SIGCONT, resolving once the process runs again; returns when it was sent. */
   async resume(): Promise<number> {
-    const at = this.signal('SIGCONT');
-    await waitFor(() => processState(this.pid) !== 'T', {
-      timeoutMs: 5_000,
-      what: `${this.holder} to continue`,
-    });
+    const at = monotonicNow();
+    await this.#process.resume(5_000);
     return at;
   }
 
@@ -270,27 +205,10 @@ export class CandidateProcess {
    * `timeoutMs` later (and sets `forcedStop`). Resolves once it is gone from the process table.
    */
   async stop(timeoutMs = 10_000): Promise<void> {
-    if (!this.exited) {
-      if (processState(this.pid) === 'T') process.kill(this.pid, 'SIGCONT');
-      this.#child.stdin!.write('0 exit\n');
-      this.#child.stdin!.end();
-      const exited = await Promise.race([
-        this.#exited.then(() => true),
-        new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), timeoutMs);
-          void this.#exited.then(() => clearTimeout(timer));
-        }),
-      ]);
-      if (!exited) {
-        this.forcedStop = true;
-        this.signal('SIGKILL');
-        await this.#exited;
-      }
-    }
-    await waitFor(() => isProcessGone(this.pid), {
-      timeoutMs: 5_000,
-      what: `${this.holder} (pid ${this.pid}) to leave the process table`,
-    });
+    const wasForced = this.#process.forcedStop;
+    await this.#process.stop(timeoutMs);
+    // stop()'s SIGKILL counts as a kill in the history of its terms.
+    if (!wasForced && this.#process.forcedStop) this.killedAt ??= monotonicNow();
   }
 }
 

@@ -35,6 +35,8 @@ export type {
   StartEtcdOptions,
 } from './etcd-node.js';
 export { startEtcd } from './etcd-node.js';
+export type { FixtureEvent } from './fixture-child.js';
+export { FixtureChild } from './fixture-child.js';
 export type { Command } from './kill-on-exit.js';
 export { tiedToThisProcess } from './kill-on-exit.js';
 export type { LeaderSequenceKind } from './leader-sequence.js';

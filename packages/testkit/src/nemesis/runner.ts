@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcdCluster } from '../etcd-cluster.js';
+import { FixtureChild, type FixtureEvent } from '../fixture-child.js';
 import { requestJson } from '../http-json-request.js';
 import { startTcpProxy, type TcpProxy } from '../tcp-proxy.js';
 import { monotonicNow } from '../term-history.js';
@@ -23,7 +24,6 @@ import {
   faultKindsFor,
   type NemesisArbitrator,
 } from './faults.js';
-import { FixtureChild, type FixtureEvent } from './fixture-child.js';
 import type {
   FaultRecord,
   NemesisCandidateEvent,

@@ -1,16 +1,17 @@
 /**
- * The runner's side of a nemesis fixture process (test/fixtures/nemesis-*.mjs): a Node child
- * tied to this process, its live events (JSON lines on stdout), its commands (lines on stdin),
- * and the signals the nemesis sends it.
+ * The parent's side of a fixture process (test/fixtures/*.mjs, the nemesis's and the fault
+ * tests' candidates): a Node child tied to this process, its live events (JSON lines on
+ * stdout), its commands (`<id> <command>` lines on stdin, answered by a `reply` event), and
+ * the signals a test sends it.
  *
  * @packageDocumentation
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { tiedToThisProcess } from '../kill-on-exit.js';
-import { isProcessGone, processState } from '../process-status.js';
-import { WaitTimeoutError, waitFor } from '../timing.js';
+import { tiedToThisProcess } from './kill-on-exit.js';
+import { isProcessGone, processState } from './process-status.js';
+import { WaitTimeoutError, waitFor } from './timing.js';
 
 /** One line a fixture printed on stdout. */
 export interface FixtureEvent {
@@ -29,6 +30,8 @@ export class FixtureChild {
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** `true` between {@link FixtureChild.pause} and {@link FixtureChild.resume}. */
   paused = false;
+  /** `true` once {@link FixtureChild.stop} had to SIGKILL a child that did not exit on `exit`. */
+  forcedStop = false;
   /** Called with every event as it arrives. */
   onEvent: ((event: FixtureEvent) => void) | undefined;
   readonly #child: ChildProcess;
@@ -141,16 +144,24 @@ export class FixtureChild {
   }
 
   /** Sends a command line and resolves with its reply (`ok` false: the command failed). */
-  async command(line: string, timeoutMs: number): Promise<FixtureEvent & { ok: boolean }> {
+  command(line: string, timeoutMs: number): Promise<FixtureEvent & { ok: boolean }> {
+    return this.send(line)(timeoutMs);
+  }
+
+  /**
+   * Writes a command now and returns a function that waits for its reply: to a stopped child
+   * the command waits in the pipe and runs the moment it wakes.
+   */
+  send(line: string): (timeoutMs: number) => Promise<FixtureEvent & { ok: boolean }> {
     const id = String(this.#nextId++);
     const since = this.events.length;
     this.#child.stdin!.write(`${id} ${line}\n`);
-    const reply = await this.next((e) => e.type === 'reply' && e.id === id, {
-      timeoutMs,
-      what: `the reply to "${line}"`,
-      since,
-    });
-    return reply as FixtureEvent & { ok: boolean };
+    return (timeoutMs) =>
+      this.next((e) => e.type === 'reply' && e.id === id, {
+        timeoutMs,
+        what: `the reply to "${line}"`,
+        since,
+      }) as Promise<FixtureEvent & { ok: boolean }>;
   }
 
   /** SIGKILL now (a no-op once exited). */
@@ -208,6 +219,7 @@ export class FixtureChild {
       ]);
       clearTimeout(timer);
       if (!exited) {
+        this.forcedStop = true;
         this.kill();
         await this.#exited;
       }
