@@ -85,6 +85,12 @@ export interface QueueBackend {
   /** Reads the queue: is `own` the head, gone, or behind which predecessor? */
   position(own: QueueKey): Promise<QueuePosition>;
   /**
+   * Optional: whether each of `keys` still exists with its epoch, leaving no watch. The
+   * periodic consistency check uses it instead of {@link QueueBackend.position} where reading
+   * the whole queue costs bytes in proportion to its length (ZooKeeper lists children).
+   */
+  present?(keys: readonly QueueKey[]): Promise<boolean[]>;
+  /**
    * Resolves `deleted` once `predecessor` is seen deleted, or `reread` early when a re-read is
    * advisable (reconnect, compaction, another change). Rejects with AbortedError when a signal
    * aborts.

@@ -461,6 +461,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
       const waitingFor = position.predecessor;
       const stopCheck = this.#checkPeriodically(
         own,
+        waitingFor,
         (now) =>
           now.kind === 'behind' &&
           now.predecessor.key === waitingFor.key &&
@@ -541,6 +542,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     // The key gone, seen by the periodic read when a watch event was lost: revoked too.
     const stopCheck = this.#checkPeriodically(
       own,
+      undefined,
       (now) => now.kind !== 'gone',
       () => this.#revoked(term, session),
     );
@@ -590,19 +592,28 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
    */
   #checkPeriodically(
     own: QueueKey,
+    predecessor: QueueKey | undefined,
     agrees: (position: QueuePosition) => boolean,
     onChange: () => void,
   ): () => void {
+    // Where the backend can tell whether keys exist, read just ours and the predecessor's: keys
+    // join only at the back, so while both exist the wait is still the right one.
+    const backend = this.#backend;
+    const read: () => Promise<boolean> = backend.present
+      ? () =>
+          (backend.present as NonNullable<QueueBackend['present']>)
+            .call(backend, predecessor ? [own, predecessor] : [own])
+            .then((found) => found.every(Boolean))
+      : () => backend.position(own).then(agrees);
     let stopped = false;
     let cancel: (() => void) | undefined;
     const check = () => {
       cancel = undefined;
       if (stopped) return;
-      this.#backend
-        .position(own)
+      read()
         .then(
-          (position) => {
-            if (!stopped && !agrees(position)) onChange();
+          (agreed) => {
+            if (!stopped && !agreed) onChange();
           },
           () => {},
         )

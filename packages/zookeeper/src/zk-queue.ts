@@ -532,6 +532,21 @@ export class ZkQueue implements QueueBackend {
     }
   }
 
+  /**
+   * Whether each node still exists, with `exists` and no watcher (none is left behind): the
+   * consistency check's constant-size read. A sequential node's path is never reused, so its
+   * existence is its identity; an epoch of 0 (a predecessor read by `position`) is not compared.
+   */
+  async present(keys: readonly QueueKey[]): Promise<boolean[]> {
+    const conn = await this.#conn();
+    return Promise.all(
+      keys.map(async (key) => {
+        const stat = await this.#stat(conn, key.key);
+        return stat !== null && (key.epoch === 0n || longToBigInt(stat.czxid) === key.epoch);
+      }),
+    );
+  }
+
   async #stat(conn: ZkConnection, path: string): Promise<ZkStat | null> {
     const [stat] = await conn.request<[ZkStat | null]>('read node', this.#ctx.timeoutMs(), (cb) =>
       conn.client.exists(path, undefined, cb),
