@@ -1,4 +1,3 @@
-import type { EventEmitter } from 'eventemitter3';
 import { raceAbort, throwIfAborted } from './abort.js';
 import { Backoff } from './backoff.js';
 import {
@@ -10,24 +9,23 @@ import {
   type TenureError,
   UnavailableError,
 } from './errors.js';
-import { LeaderFilter } from './leader-feed.js';
+import { LeaderEventsEmitter } from './leader-events.js';
 import { MAX_KEY_BYTES, validateName, validateSignal, validateValue } from './limits.js';
 import {
   type LeaderWatchHandle,
   type QueueBackend,
   type QueueKey,
-  type QueuePosition,
   SessionGoneError,
   type SessionRef,
   type SessionSource,
   type WaitOutcome,
 } from './queue-backend.js';
-import { SafeEmitter } from './safe-emitter.js';
+import { checkPeriodically, type OwnKeyWatch, watchOwnKey } from './queue-checks.js';
+import { QueueExit } from './queue-exit.js';
 import { ManagedTerm, validatePut } from './term.js';
 import type {
   ConnectionState,
   Election,
-  ElectionEvents,
   EndReason,
   LeaderInfo,
   PutOptions,
@@ -73,14 +71,11 @@ interface Waiter {
  * session's deadline holds, and after any involuntary loss rejoins with a fresh key, so each
  * term has a larger epoch. Every wait races the session's loss and the candidacy's end.
  */
-export class QueueElection extends SafeEmitter<ElectionEvents> implements Election {
+export class QueueElection extends LeaderEventsEmitter implements Election {
   readonly name: string;
   readonly #options: QueueElectionOptions;
   readonly #backend: QueueBackend;
   readonly #sessions: SessionSource;
-  readonly #filter = new LeaderFilter();
-  /** The leader watch, only while someone listens to `leader-changed` (no herd otherwise). */
-  #watch: LeaderWatchHandle | undefined;
   readonly #waiters = new Set<Waiter>();
   readonly #wakeups = new Set<() => void>();
   #value: string;
@@ -91,8 +86,8 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
   #own: QueueKey | undefined;
   /** The epoch of the latest term: a new term's must be larger (G2). */
   #lastEpoch = -1n;
-  /** A key delete still retrying in the background after resign() or close(). */
-  #pendingLeave: Promise<void> | undefined;
+  /** Deletes our key, retrying in the background after resign() or close(). */
+  readonly #exit: QueueExit;
   #candidacy: AbortController | undefined;
   #driver: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -104,85 +99,21 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     this.#sessions = options.sessions;
     this.name = options.name;
     this.#value = options.value;
+    this.#exit = new QueueExit(options.backend, {
+      backoff: () => this.#backoff(),
+      delay: (ms) => options.delay(ms),
+      report: (error) => this.#report(error),
+    });
   }
 
-  override on<T extends EventEmitter.EventNames<ElectionEvents>>(
-    event: T,
-    fn: EventEmitter.EventListener<ElectionEvents, T>,
-    context?: unknown,
-  ): this {
-    super.on(event, fn, context);
-    this.#syncLeaderWatch();
-    return this;
+  protected override startLeaderWatch(
+    onLeader: (leader: LeaderInfo | undefined) => void,
+  ): LeaderWatchHandle {
+    return this.#backend.watchLeader(onLeader, (error) => this.#report(error));
   }
 
-  override addListener<T extends EventEmitter.EventNames<ElectionEvents>>(
-    event: T,
-    fn: EventEmitter.EventListener<ElectionEvents, T>,
-    context?: unknown,
-  ): this {
-    return this.on(event, fn, context);
-  }
-
-  override once<T extends EventEmitter.EventNames<ElectionEvents>>(
-    event: T,
-    fn: EventEmitter.EventListener<ElectionEvents, T>,
-    context?: unknown,
-  ): this {
-    super.once(event, fn, context);
-    this.#syncLeaderWatch();
-    return this;
-  }
-
-  override removeListener<T extends EventEmitter.EventNames<ElectionEvents>>(
-    event: T,
-    fn?: EventEmitter.EventListener<ElectionEvents, T>,
-    context?: unknown,
-    once?: boolean,
-  ): this {
-    super.removeListener(event, fn, context, once);
-    this.#syncLeaderWatch();
-    return this;
-  }
-
-  override off<T extends EventEmitter.EventNames<ElectionEvents>>(
-    event: T,
-    fn?: EventEmitter.EventListener<ElectionEvents, T>,
-    context?: unknown,
-    once?: boolean,
-  ): this {
-    return this.removeListener(event, fn, context, once);
-  }
-
-  override removeAllListeners(event?: EventEmitter.EventNames<ElectionEvents>): this {
-    super.removeAllListeners(event);
-    this.#syncLeaderWatch();
-    return this;
-  }
-
-  /**
-   * Watches the leader while `leader-changed` has listeners, and only then: a candidate that
-   * does not listen costs the arbitrator nothing when the leader changes, except the one
-   * notification of the next candidate (G4).
-   */
-  #syncLeaderWatch(): void {
-    const wanted = this.#state !== 'closed' && this.listenerCount('leader-changed') > 0;
-    if (wanted && !this.#watch) {
-      this.#watch = this.#backend.watchLeader(
-        (leader) => {
-          const had = this.#filter.current !== undefined;
-          const change = this.#filter.accept(leader);
-          // Events report changes: an empty queue at the first read is not one.
-          if (change === 'new-leader' || (change === 'vacant' && had)) {
-            this.emit('leader-changed', leader);
-          }
-        },
-        (error) => this.#report(error),
-      );
-    } else if (!wanted && this.#watch) {
-      this.#watch.stop();
-      this.#watch = undefined;
-    }
+  protected override canWatchLeader(): boolean {
+    return this.#state !== 'closed';
   }
 
   get value(): string {
@@ -310,7 +241,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
 
   /** Re-reads the leader and the queue after a reconnect (notifications may have been missed). */
   resync(): void {
-    this.#watch?.resync();
+    this.resyncLeaderWatch();
     for (const wake of [...this.#wakeups]) wake();
   }
 
@@ -320,8 +251,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     this.#endTerm('closed');
     this.#candidacy?.abort();
     this.#rejectWaiters(this.#closedError());
-    this.#watch?.stop();
-    this.#watch = undefined;
+    this.stopLeaderWatch();
     await this.#driver;
     if (wasIn) await this.#leave(this.#own);
     this.#options.release(this);
@@ -356,7 +286,8 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
       try {
         // A resign whose delete is still retrying: the key is ours (same session, same name),
         // so joining now would find it again and lead with the ended term's epoch.
-        if (this.#pendingLeave) await raceAbort(this.#pendingLeave, [stop]);
+        const pendingLeave = this.#exit.pending;
+        if (pendingLeave) await raceAbort(pendingLeave, [stop]);
         session = await this.#sessions.ready([stop]);
         const own = await this.#backend.join(session, this.#value);
         this.#own = own;
@@ -369,7 +300,7 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
         }
         // One watch of our own key from joining to the end of the term: while waiting, its
         // deletion forbids leading; while leading, it means someone revoked the key.
-        const ownWatch = this.#watchOwn(own);
+        const ownWatch = watchOwnKey(this.#backend, own);
         let reason: EndReason;
         try {
           if ((await this.#waitForHead(own, session, stop, ownWatch)) === 'gone') continue;
@@ -403,16 +334,6 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
         await this.#options.delay(backoff.next());
       }
     }
-  }
-
-  /** Watches `own` for deletion; what a deletion means is set by whoever holds the watch. */
-  #watchOwn(own: QueueKey): OwnKeyWatch {
-    const watch: OwnKeyWatch = { deleted: false, onDeleted: () => {}, stop: () => {} };
-    watch.stop = this.#backend.watchDeleted(own, () => {
-      watch.deleted = true;
-      watch.onDeleted();
-    });
-    return watch;
   }
 
   /** Waits until `own` heads the queue; `gone` when the key vanished (rejoin). */
@@ -459,17 +380,17 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
       // A watch can lose an event (see #checkPeriodically): while we wait, a read once per
       // renewal interval wakes the wait when the queue no longer matches what it waits for.
       const waitingFor = position.predecessor;
-      const stopCheck = this.#checkPeriodically(
+      const stopCheck = checkPeriodically(this.#backend, this.#sessions, {
         own,
-        waitingFor,
-        (now) =>
+        predecessor: waitingFor,
+        agrees: (now) =>
           now.kind === 'behind' &&
           now.predecessor.key === waitingFor.key &&
           now.predecessor.epoch === waitingFor.epoch,
-        () => {
+        onChange: () => {
           for (const wake of [...this.#wakeups]) wake();
         },
-      );
+      });
       let outcome: WaitOutcome;
       try {
         outcome = await this.#waitDeleted(position.predecessor, position, [stop, session.lost]);
@@ -540,12 +461,12 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     // pause the term ends before the user's callbacks that fell due meanwhile (see lease-deadline).
     const releaseWatchdog = sessions.holdWatchdog();
     // The key gone, seen by the periodic read when a watch event was lost: revoked too.
-    const stopCheck = this.#checkPeriodically(
+    const stopCheck = checkPeriodically(backend, sessions, {
       own,
-      undefined,
-      (now) => now.kind !== 'gone',
-      () => this.#revoked(term, session),
-    );
+      predecessor: undefined,
+      agrees: (now) => now.kind !== 'gone',
+      onChange: () => this.#revoked(term, session),
+    });
     try {
       this.#transition('leading');
       this.emit('elected', term);
@@ -581,54 +502,6 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     this.#sessions.probe(session.id).catch(() => {});
   }
 
-  /**
-   * The consistency check that bounds how long a lost watch event can go unnoticed: a read of
-   * `own`'s position once per renewal interval until the returned function is called; `onChange`
-   * runs when a read disagrees with what the caller's watch expects. Watches can lose events
-   * (a client library resuming a watch past the events it should replay, a compaction at a
-   * delete's revision, a server bug), so neither a waiting candidate nor a leader waits on a
-   * watch alone: a lost event is noticed within one interval plus one read. A failed read is
-   * ignored (the next one, the reconnect's resync and the session's deadline cover it).
-   */
-  #checkPeriodically(
-    own: QueueKey,
-    predecessor: QueueKey | undefined,
-    agrees: (position: QueuePosition) => boolean,
-    onChange: () => void,
-  ): () => void {
-    // Where the backend can tell whether keys exist, read just ours and the predecessor's: keys
-    // join only at the back, so while both exist the wait is still the right one.
-    const backend = this.#backend;
-    const read: () => Promise<boolean> = backend.present
-      ? () =>
-          (backend.present as NonNullable<QueueBackend['present']>)
-            .call(backend, predecessor ? [own, predecessor] : [own])
-            .then((found) => found.every(Boolean))
-      : () => backend.position(own).then(agrees);
-    let stopped = false;
-    let cancel: (() => void) | undefined;
-    const check = () => {
-      cancel = undefined;
-      if (stopped) return;
-      read()
-        .then(
-          (agreed) => {
-            if (!stopped && !agreed) onChange();
-          },
-          () => {},
-        )
-        .finally(() => {
-          if (!stopped) cancel = this.#sessions.timer(check, this.#sessions.renewIntervalMs);
-        });
-    };
-    cancel = this.#sessions.timer(check, this.#sessions.renewIntervalMs);
-    return () => {
-      stopped = true;
-      cancel?.();
-      cancel = undefined;
-    };
-  }
-
   /** Runs a fenced operation for `term`, naming the term's end in a refusal. */
   async #fenced<T>(term: ManagedTerm, op: () => Promise<T>): Promise<T> {
     try {
@@ -652,57 +525,18 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
     }
   }
 
-  /**
-   * Deletes our key if it still exists. If the arbitrator is unreachable, keeps trying in the
-   * background until the key is gone, the session with it, or the arbitrator closes: a key
-   * left behind would block the queue for as long as the session is renewed.
-   */
+  /** Leaves the queue (see {@link QueueExit.leave}). */
   async #leave(own: QueueKey | undefined): Promise<void> {
     if (!own) return;
     if (this.#own === own) this.#own = undefined;
-    try {
-      await this.#backend.leave(own);
-      return;
-    } catch (error) {
-      if (error instanceof ClosedError || error instanceof SessionGoneError) return;
-      this.#report(error);
-    }
-    const backoff = this.#backoff();
-    const retry = async () => {
-      for (;;) {
-        await this.#options.delay(backoff.next());
-        try {
-          await this.#backend.leave(own);
-          return;
-        } catch (error) {
-          if (error instanceof ClosedError || error instanceof SessionGoneError) return;
-          if (isTenureError(error) && !error.retriable) return;
-        }
-      }
-    };
-    const pending = retry()
-      .catch(() => {})
-      .finally(() => {
-        if (this.#pendingLeave === pending) this.#pendingLeave = undefined;
-      });
-    this.#pendingLeave = pending;
+    await this.#exit.leave(own);
   }
 
   /** Deletes the key of an `expired` term before rejoining, retrying until done or moot. */
   async #leaveBeforeRejoin(session: SessionRef, stop: AbortSignal): Promise<void> {
     const own = this.#own;
-    if (!own) return;
-    const backoff = this.#backoff();
-    while (!stop.aborted && !session.lost.aborted) {
-      try {
-        await this.#backend.leave(own);
-        if (this.#own === own) this.#own = undefined;
-        return;
-      } catch (error) {
-        if (error instanceof ClosedError || error instanceof SessionGoneError) return;
-        this.#report(error);
-        await this.#options.delay(backoff.next());
-      }
+    if (own && (await this.#exit.leaveNow(own, session, stop)) && this.#own === own) {
+      this.#own = undefined;
     }
   }
 
@@ -748,13 +582,4 @@ export class QueueElection extends SafeEmitter<ElectionEvents> implements Electi
   #closedError(): ClosedError {
     return new ClosedError(`The election "${this.name}" is closed`);
   }
-}
-
-/** The watch of a candidate's own key, from its join to the end of its term. */
-interface OwnKeyWatch {
-  /** Whether the key was seen deleted. */
-  deleted: boolean;
-  /** What a deletion means now (set by the wait, then by the term). */
-  onDeleted: () => void;
-  stop: () => void;
 }
