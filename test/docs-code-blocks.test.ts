@@ -35,14 +35,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import ts from 'typescript';
-import { afterAll, describe, expect, it } from 'vitest';
 import {
   type EtcdForTests,
   etcdForTests,
   type ZooKeeperForTests,
   zookeeperForTests,
-} from '../packages/testkit/src/index.js';
+} from '@tenure/testkit';
+import ts from 'typescript';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
 

@@ -6,15 +6,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Arbitrator, Election } from '@tenure/core';
+import { createEtcdArbitrator } from '@tenure/etcd';
+import { type EtcdForTests, etcdForTests, Timing, waitFor } from '@tenure/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Arbitrator, Election } from '../packages/core/src/index.js';
-import { createEtcdArbitrator } from '../packages/etcd/src/index.js';
 import {
   parseSamples,
   type Sample,
   sampleValue,
 } from '../packages/prometheus/test/prometheus-text.js';
-import { type EtcdForTests, etcdForTests, Timing, waitFor } from '../packages/testkit/src/index.js';
 
 const root = join(import.meta.dirname, '..');
 const TTL = 2_000;

@@ -3,8 +3,8 @@
 // --timeout.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { type EtcdNode, findEtcdBinary, startEtcd } from '@tenure/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdNode, findEtcdBinary, startEtcd } from '../../packages/testkit/src/index.js';
 import { assertCliBuilt, runTenure } from './cli-process.js';
 
 const run = promisify(execFile);

@@ -2,12 +2,7 @@
 // server (tickTime 200 ms, so a 2 s session timeout is granted as asked).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import {
-  findEtcdBinary,
-  findZooKeeperInstall,
-  startEtcd,
-  startZooKeeper,
-} from '../../packages/testkit/src/index.js';
+import { findEtcdBinary, findZooKeeperInstall, startEtcd, startZooKeeper } from '@tenure/testkit';
 
 const run = promisify(execFile);
 

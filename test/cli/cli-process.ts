@@ -7,12 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  isProcessGone,
-  tiedToThisProcess,
-  WaitTimeoutError,
-  waitFor,
-} from '../../packages/testkit/src/index.js';
+import { isProcessGone, tiedToThisProcess, WaitTimeoutError, waitFor } from '@tenure/testkit';
 
 const root = join(import.meta.dirname, '..', '..');
 /** The built CLI. */

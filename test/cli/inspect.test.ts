@@ -1,11 +1,12 @@
 // `tenure leader`, `candidates`, `observe`, `jobs` and `history` against a real etcd and a real
 // ZooKeeper (one launched server each), with candidates and a @tenure/cron scheduler in this
 // process.
+
+import type { Arbitrator, Election, LeaderInfo } from '@tenure/core';
+import { createScheduler } from '@tenure/cron';
+import { Timing, waitFor } from '@tenure/testkit';
+import { connect } from 'tenure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Arbitrator, Election, LeaderInfo } from '../../packages/core/src/index.js';
-import { createScheduler } from '../../packages/cron/src/index.js';
-import { connect } from '../../packages/tenure/src/connect.js';
-import { Timing, waitFor } from '../../packages/testkit/src/index.js';
 import { type CliBackend, etcdBackend, zookeeperBackend } from './cli-backends.js';
 import { assertCliBuilt, runTenure, TenureProcess } from './cli-process.js';
 

@@ -11,8 +11,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../../packages/tenure/src/connect.js';
 import {
   isProcessGone,
   processState,
@@ -20,7 +18,9 @@ import {
   type TcpProxy,
   Timing,
   waitFor,
-} from '../../packages/testkit/src/index.js';
+} from '@tenure/testkit';
+import { connect } from 'tenure';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliBackend, CliServer } from './cli-backends.js';
 import {
   assertCliBuilt,

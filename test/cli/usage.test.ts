@@ -4,8 +4,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isProcessGone, waitFor } from '@tenure/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isProcessGone, waitFor } from '../../packages/testkit/src/index.js';
 import {
   assertCliBuilt,
   CHILD,

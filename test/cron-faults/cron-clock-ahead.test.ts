@@ -3,14 +3,11 @@
 // (ahead) for 4 s, which hands over to c. a must claim nothing by its clock, and c must run its
 // slots on time, not 10 s later (which it did before the clock check: the slots a claimed were
 // in c's future).
+
+import { type ClockSkewReport, createScheduler, type Scheduler } from '@tenure/cron';
+import { createEtcdArbitrator } from '@tenure/etcd';
+import { startEtcd, Timing, waitFor } from '@tenure/testkit';
 import { describe, expect, it } from 'vitest';
-import {
-  type ClockSkewReport,
-  createScheduler,
-  type Scheduler,
-} from '../../packages/cron/src/index.js';
-import { createEtcdArbitrator } from '../../packages/etcd/src/index.js';
-import { startEtcd, Timing, waitFor } from '../../packages/testkit/src/index.js';
 
 const TTL_MS = 2_000;
 

@@ -3,14 +3,10 @@
 // `etcdctl del`.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { createEtcdArbitrator } from '@tenure/etcd';
+import { createMemoryArbitrator, createMemoryServer, type MemoryArbitrator } from '@tenure/memory';
+import { findEtcdBinary, startEtcd, Timing } from '@tenure/testkit';
 import { describe, it } from 'vitest';
-import { createEtcdArbitrator } from '../../packages/etcd/src/index.js';
-import {
-  createMemoryArbitrator,
-  createMemoryServer,
-  type MemoryArbitrator,
-} from '../../packages/memory/src/index.js';
-import { findEtcdBinary, startEtcd, Timing } from '../../packages/testkit/src/index.js';
 import { leaderKeyDeleted } from './leader-key-deleted.js';
 
 const run = promisify(execFile);

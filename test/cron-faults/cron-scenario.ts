@@ -5,7 +5,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
 import {
   assertHistory,
   monotonicNow,
@@ -13,7 +12,8 @@ import {
   startZooKeeperEnsemble,
   Timing,
   waitFor,
-} from '../../packages/testkit/src/index.js';
+} from '@tenure/testkit';
+import { expect } from 'vitest';
 import {
   assertBuilt,
   type CandidateEvent,

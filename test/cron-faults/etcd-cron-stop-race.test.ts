@@ -2,8 +2,9 @@
 // (test/fixtures/cron-candidate.mjs), the leader really SIGSTOPped mid-run 20 times. A handler
 // racing a 300 ms timer against `ctx.signal` must see the abort first whenever its term ended
 // during the stop: none may finish normally after a newer epoch began.
+
+import { startEtcd } from '@tenure/testkit';
 import { describe, it } from 'vitest';
-import { startEtcd } from '../../packages/testkit/src/index.js';
 import { type CronBackend, cronScenario } from './cron-scenario.js';
 import { stopLeadersMidRaceRun } from './leader-stops-race.js';
 

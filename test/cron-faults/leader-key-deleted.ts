@@ -4,10 +4,10 @@
 // the queue with a fresh key, leading again later with a larger epoch. One scenario, run by the
 // tests on the memory arbitrator and on a real server.
 
+import type { Arbitrator, EndReason, Term } from '@tenure/core';
+import { createScheduler, type JobContext, type Scheduler } from '@tenure/cron';
+import { type Timing, waitFor } from '@tenure/testkit';
 import { expect } from 'vitest';
-import type { Arbitrator, EndReason, Term } from '../../packages/core/src/index.js';
-import { createScheduler, type JobContext, type Scheduler } from '../../packages/cron/src/index.js';
-import { type Timing, waitFor } from '../../packages/testkit/src/index.js';
 
 /** What one replica saw, in order. */
 interface Seen {

@@ -4,8 +4,9 @@
 // once, epochs in slot order, and every slot without a run accounted for by the catch-up
 // policy ('latest': a new leader runs the most recent missed slot and reports the older ones
 // `missed`) or by a claim of the killed leader that never got to start its handler.
+
+import { monotonicNow, waitFor } from '@tenure/testkit';
 import { expect } from 'vitest';
-import { monotonicNow, waitFor } from '../../packages/testkit/src/index.js';
 import { type CandidateProcess, stopAll } from '../etcd-faults/candidate-process.js';
 import {
   type CronScenario,

@@ -2,8 +2,9 @@
 // takes over meanwhile. On waking, the old leader's run must see its signal aborted before the
 // handler could finish its work, the old leader must run nothing more with its old epoch, and
 // the new leader's runs must carry a larger epoch.
+
+import { monotonicNow, waitFor } from '@tenure/testkit';
 import { expect } from 'vitest';
-import { monotonicNow, waitFor } from '../../packages/testkit/src/index.js';
 import { stopAll } from '../etcd-faults/candidate-process.js';
 import { candidateQueries, epochOf, sleepUntil } from '../faults/candidate-queries.js';
 import { type CronScenario, type JobConfig, sleep } from './cron-scenario.js';

@@ -6,8 +6,9 @@
 // time, so unless tenure ends the term first, the handler's 300 ms timer wins and the work
 // "finishes normally" while a newer epoch already runs the job. Counted over every pause: must
 // be 0.
+
+import { waitFor } from '@tenure/testkit';
 import { expect } from 'vitest';
-import { waitFor } from '../../packages/testkit/src/index.js';
 import type { CandidateEvent, CandidateProcess } from '../etcd-faults/candidate-process.js';
 import { candidateQueries, sleepUntil } from '../faults/candidate-queries.js';
 import { type CronScenario, isAlive, type JobConfig, lastRole } from './cron-scenario.js';

@@ -5,12 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  FixtureChild,
-  monotonicNow,
-  parseRecord,
-  type TermRecord,
-} from '../../packages/testkit/src/index.js';
+import { FixtureChild, monotonicNow, parseRecord, type TermRecord } from '@tenure/testkit';
 
 const root = join(import.meta.dirname, '..', '..');
 const FIXTURES = join(root, 'test', 'fixtures');

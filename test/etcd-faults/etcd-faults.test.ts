@@ -3,13 +3,8 @@
 // (test/faults/fault-scenarios.ts), then (f), which only etcd has (compaction).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { type EtcdCluster, findEtcdBinary, monotonicNow, startEtcdCluster } from '@tenure/testkit';
 import { expect, it } from 'vitest';
-import {
-  type EtcdCluster,
-  findEtcdBinary,
-  monotonicNow,
-  startEtcdCluster,
-} from '../../packages/testkit/src/index.js';
 import { electedAfter } from '../faults/candidate-queries.js';
 import { describeFaultScenarios, type FaultBackend } from '../faults/fault-scenarios.js';
 

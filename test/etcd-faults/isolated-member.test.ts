@@ -9,9 +9,8 @@
 // monotonic clock and checked for overlap (G1) and epoch order (G2). The assertion that failed
 // before the fix: a renewal sent after the member was isolated extended the local deadline.
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import type { Election, SessionEvent, Term } from '../../packages/core/src/index.js';
-import { createEtcdArbitrator, type EtcdArbitrator } from '../../packages/etcd/src/index.js';
+import type { Election, SessionEvent, Term } from '@tenure/core';
+import { createEtcdArbitrator, type EtcdArbitrator } from '@tenure/etcd';
 import {
   checkHistory,
   type EtcdCluster,
@@ -21,7 +20,8 @@ import {
   Timing,
   trackTerms,
   waitFor,
-} from '../../packages/testkit/src/index.js';
+} from '@tenure/testkit';
+import { describe, expect, it } from 'vitest';
 
 const TTL_MS = 2_000;
 const timing = new Timing(TTL_MS);

@@ -9,9 +9,8 @@
 //
 // The bounds are Timing bounds: each only turns a wedge into a failure.
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import type { Election, Term } from '../../packages/core/src/index.js';
-import { createEtcdArbitrator, type EtcdArbitrator } from '../../packages/etcd/src/index.js';
+import type { Election, Term } from '@tenure/core';
+import { createEtcdArbitrator, type EtcdArbitrator } from '@tenure/etcd';
 import {
   checkHistory,
   type EtcdCluster,
@@ -25,7 +24,8 @@ import {
   Timing,
   trackTerms,
   waitFor,
-} from '../../packages/testkit/src/index.js';
+} from '@tenure/testkit';
+import { describe, expect, it } from 'vitest';
 
 const TTL_MS = 2_000;
 const timing = new Timing(TTL_MS);

@@ -6,9 +6,8 @@
 //
 // The bounds are Timing bounds: each only turns a wedge (the bug) into a failure.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Election, Term } from '../../packages/core/src/index.js';
-import { createEtcdArbitrator, type EtcdArbitrator } from '../../packages/etcd/src/index.js';
+import type { Election, Term } from '@tenure/core';
+import { createEtcdArbitrator, type EtcdArbitrator } from '@tenure/etcd';
 import {
   checkHistory,
   type EtcdNode,
@@ -20,7 +19,8 @@ import {
   Timing,
   trackTerms,
   waitFor,
-} from '../../packages/testkit/src/index.js';
+} from '@tenure/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const TTL_MS = 2_000;
 const timing = new Timing(TTL_MS);

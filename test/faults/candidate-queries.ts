@@ -1,8 +1,9 @@
 // What the etcd and ZooKeeper fault tests ask of their candidate processes, in one place: the
 // queue as a candidate reads it, the current (and steady) leader, the first matching event.
 // Both fixtures speak the same protocol (test/fixtures/*-candidate.mjs).
+
+import { monotonicNow, type Timing, waitFor } from '@tenure/testkit';
 import { expect } from 'vitest';
-import { monotonicNow, type Timing, waitFor } from '../../packages/testkit/src/index.js';
 import type { CandidateEvent, CandidateProcess } from '../etcd-faults/candidate-process.js';
 
 /** One candidate in the queue, as a candidate process reads it. */

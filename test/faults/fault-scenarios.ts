@@ -9,7 +9,7 @@
 //
 // The one timing threshold is guarantee G3's crash bound in (a). Every other wait is bounded
 // only so that a hang fails with a message, never as a performance expectation.
-import { describe, expect, it } from 'vitest';
+
 import {
   assertHistory,
   monotonicNow,
@@ -17,7 +17,8 @@ import {
   type TcpProxy,
   Timing,
   waitFor,
-} from '../../packages/testkit/src/index.js';
+} from '@tenure/testkit';
+import { describe, expect, it } from 'vitest';
 import {
   assertBuilt,
   type CandidateEvent,

@@ -6,8 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { Timing } from '@tenure/testkit';
 import { describe, expect, it } from 'vitest';
-import { Timing } from '../../packages/testkit/src/index.js';
 import {
   ciFaultKinds,
   formatNemesisTable,

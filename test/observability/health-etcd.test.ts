@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../../packages/core/src/index.js';
-import { createEtcdArbitrator, type EtcdArbitrator } from '../../packages/etcd/src/index.js';
-import { etcdForTests } from '../../packages/testkit/src/index.js';
+import type { Logger } from '@tenure/core';
+import { createEtcdArbitrator, type EtcdArbitrator } from '@tenure/etcd';
+import { etcdForTests } from '@tenure/testkit';
 import { describeHealthAndLogging } from './health-logging-suite.js';
 
 describeHealthAndLogging('etcd', async () => {

@@ -2,15 +2,15 @@
 // (session, elected, ended) on each arbitrator: they are implemented once in core's
 // QueueArbitrator, and this suite shows every adapter gets them.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Arbitrator,
   type EndReason,
   InvalidArgumentError,
   type Logger,
   type SessionEvent,
-} from '../../packages/core/src/index.js';
-import { nextEvent, Timing, waitFor } from '../../packages/testkit/src/index.js';
+} from '@tenure/core';
+import { nextEvent, Timing, waitFor } from '@tenure/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** One logged line: the level, the fields and the message. */
 export interface LogLine {

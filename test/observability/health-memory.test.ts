@@ -1,11 +1,7 @@
+import type { Logger } from '@tenure/core';
+import { createMemoryArbitrator, createMemoryServer, type MemoryArbitrator } from '@tenure/memory';
+import { Timing, waitFor } from '@tenure/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Logger } from '../../packages/core/src/index.js';
-import {
-  createMemoryArbitrator,
-  createMemoryServer,
-  type MemoryArbitrator,
-} from '../../packages/memory/src/index.js';
-import { Timing, waitFor } from '../../packages/testkit/src/index.js';
 import { describeHealthAndLogging, recordingLogger } from './health-logging-suite.js';
 
 const TTL = 1_000;

@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../../packages/core/src/index.js';
-import { zookeeperForTests } from '../../packages/testkit/src/index.js';
-import {
-  createZooKeeperArbitrator,
-  type ZooKeeperArbitrator,
-} from '../../packages/zookeeper/src/index.js';
+import type { Logger } from '@tenure/core';
+import { zookeeperForTests } from '@tenure/testkit';
+import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from '@tenure/zookeeper';
 import { describeHealthAndLogging } from './health-logging-suite.js';
 
 describeHealthAndLogging('ZooKeeper', async () => {

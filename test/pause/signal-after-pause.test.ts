@@ -7,13 +7,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { type EtcdForTests, etcdForTests, Timing, tiedToThisProcess } from '@tenure/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type EtcdForTests,
-  etcdForTests,
-  Timing,
-  tiedToThisProcess,
-} from '../../packages/testkit/src/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const FIXTURE = join(root, 'test', 'fixtures', 'pause-candidate.mjs');

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { type Arbitrator, runAsLeader, type Term } from '@tenure/core';
+import { createEtcdArbitrator } from '@tenure/etcd';
+import { createMemoryArbitrator, createMemoryServer } from '@tenure/memory';
+import { etcdForTests, Timing, zookeeperForTests } from '@tenure/testkit';
+import { createZooKeeperArbitrator } from '@tenure/zookeeper';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Arbitrator, runAsLeader, type Term } from '../../packages/core/src/index.js';
-import { createEtcdArbitrator } from '../../packages/etcd/src/index.js';
-import { createMemoryArbitrator, createMemoryServer } from '../../packages/memory/src/index.js';
-import { etcdForTests, Timing, zookeeperForTests } from '../../packages/testkit/src/index.js';
-import { createZooKeeperArbitrator } from '../../packages/zookeeper/src/index.js';
 
 // runAsLeader on every arbitrator (G10): the term is resigned only after the task settled, a
 // stopped task that ignores its signal is bounded by the term's deadline at the stop, and a task

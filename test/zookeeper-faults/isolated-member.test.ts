@@ -8,7 +8,7 @@
 //
 // Every wait is bounded only so that a hang fails with a message, never as a performance
 // expectation.
-import { describe, expect, it } from 'vitest';
+
 import {
   checkHistory,
   HistoryViolationError,
@@ -17,7 +17,8 @@ import {
   Timing,
   type ZooKeeperEnsemble,
   type ZooKeeperNode,
-} from '../../packages/testkit/src/index.js';
+} from '@tenure/testkit';
+import { describe, expect, it } from 'vitest';
 import {
   assertBuilt,
   CandidateProcess,

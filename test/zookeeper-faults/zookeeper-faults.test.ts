@@ -2,14 +2,15 @@
 // candidates in separate processes (test/fixtures/zookeeper-candidate.mjs) with a 2 s session
 // timeout: the shared fault scenarios (test/faults/fault-scenarios.ts), then (f) to (h), which
 // only ZooKeeper has (forced session expiry, a create whose reply is lost, connection flaps).
-import { expect, it } from 'vitest';
+
 import {
   monotonicNow,
   startZooKeeperEnsemble,
   type TcpProxy,
   waitFor,
   type ZooKeeperEnsemble,
-} from '../../packages/testkit/src/index.js';
+} from '@tenure/testkit';
+import { expect, it } from 'vitest';
 import { electedAfter, epochOf, sleepUntil } from '../faults/candidate-queries.js';
 import {
   describeFaultScenarios,

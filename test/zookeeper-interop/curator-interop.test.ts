@@ -1,15 +1,10 @@
 // tenure and Curator's LeaderLatch in one election, on a real ZooKeeper: each queues behind the
 // other, sees the other as leader with its value / participant id, and takes over when the
 // other leaves (DESIGN.md, "Interoperability").
+
+import { monotonicNow, startZooKeeper, Timing, waitFor, type ZooKeeperNode } from '@tenure/testkit';
 import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from 'tenure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  monotonicNow,
-  startZooKeeper,
-  Timing,
-  waitFor,
-  type ZooKeeperNode,
-} from '../../packages/testkit/src/index.js';
 import {
   compileCuratorParticipant,
   isEvent,

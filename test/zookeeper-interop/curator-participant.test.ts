@@ -5,14 +5,8 @@
 // are read with node-zookeeper-client, so the check does not rely on Curator reading itself.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { monotonicNow, startZooKeeper, Timing, waitFor, type ZooKeeperNode } from '@tenure/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  monotonicNow,
-  startZooKeeper,
-  Timing,
-  waitFor,
-  type ZooKeeperNode,
-} from '../../packages/testkit/src/index.js';
 import {
   type CuratorParticipant,
   compileCuratorParticipant,

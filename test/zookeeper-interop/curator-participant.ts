@@ -23,7 +23,7 @@ import {
   Timing,
   tiedToThisProcess,
   WaitTimeoutError,
-} from '../../packages/testkit/src/index.js';
+} from '@tenure/testkit';
 
 const HERE = import.meta.dirname;
 const ROOT = join(HERE, '..', '..');

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { checkNemesisHistory } from '../src/nemesis/checker.js';
-import type {
-  NemesisCandidateEvent,
-  NemesisCandidateHistory,
-  NemesisHistory,
-  WitnessEntry,
-} from '../src/nemesis/history.js';
-import { SeededRandom } from '../src/nemesis/random.js';
+import {
+  checkNemesisHistory,
+  type NemesisCandidateEvent,
+  type NemesisCandidateHistory,
+  type NemesisHistory,
+  SeededRandom,
+  type WitnessEntry,
+} from '../src/nemesis/index.js';
 
 /** A term held from `from` to `to`, sampled every 5 ms, then ended. */
 function term(epoch: number, from: number, to: number, endedAt = to + 1): NemesisCandidateEvent[] {

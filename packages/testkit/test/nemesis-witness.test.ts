@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { startWitness } from '../src/nemesis/witness.js';
+import { startWitness } from '../src/nemesis/index.js';
 
 async function write(url: string, body: unknown): Promise<number> {
   const response = await fetch(url, {

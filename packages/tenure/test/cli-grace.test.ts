@@ -1,14 +1,9 @@
-// The ceiling on `tenure run --grace` (packages/tenure/src/cli/grace.ts): SIGTERM once the
+// The ceiling on `tenure run --grace` (src/cli/grace.ts): SIGTERM once the
 // term's deadline is `grace` away, SIGKILL at the deadline, and a grace short enough that a
 // healthy term (renewed every TTL/3) never comes that close.
 import { describe, expect, it } from 'vitest';
-import { CliError } from '../../packages/tenure/src/cli/exit-codes.js';
-import {
-  DEFAULT_GRACE_MS,
-  graceSettings,
-  maxGraceMs,
-  resolveGrace,
-} from '../../packages/tenure/src/cli/grace.js';
+import { CliError } from '../src/cli/exit-codes.js';
+import { DEFAULT_GRACE_MS, graceSettings, maxGraceMs, resolveGrace } from '../src/cli/grace.js';
 
 describe('tenure run --grace', () => {
   it('is at most TTL/3 − TTL × maxDrift − margin', () => {
