@@ -10,7 +10,7 @@ export type { LeaderChange } from './leader-feed.js';
 export { AsyncQueue, LeaderFilter } from './leader-feed.js';
 export type { LeaseDeadlineOptions } from './lease-deadline.js';
 export { LeaseDeadline } from './lease-deadline.js';
-export type { NameRules } from './limits.js';
+export type { NameRules, OptionNames } from './limits.js';
 export {
   describe,
   RESERVED_DATA_NAME,
@@ -18,6 +18,7 @@ export {
   validateElectionName,
   validateFraction,
   validateName,
+  validateOptions,
   validateSignal,
   validateValue,
 } from './limits.js';

@@ -141,3 +141,78 @@ export function describe(value: unknown): string {
   if (typeof value === 'undefined') return 'undefined';
   return typeof value;
 }
+
+/**
+ * The option names of an options type, listed once next to it: `satisfies` makes the compiler
+ * check the list against the type, so a new option cannot be forgotten here.
+ */
+export type OptionNames<T> = { readonly [K in keyof Required<T>]: true };
+
+/**
+ * Checks that `options` is a plain object (or `undefined`) whose keys are all in `known`:
+ * a misspelt option (`ttl` for `ttlMs`) must fail at once, not be silently ignored. The error
+ * names the key and, when one is close, the option that was probably meant.
+ *
+ * @throws {@link InvalidArgumentError} naming `field` or `field.key`.
+ */
+export function validateOptions<T extends object>(
+  field: string,
+  options: unknown,
+  known: OptionNames<T>,
+): T | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidArgumentError(field, `must be an object (got ${describe(options)})`);
+  }
+  const names = Object.keys(known);
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(known, key)) continue;
+    const meant = closest(key, names);
+    throw new InvalidArgumentError(
+      `${field}.${key}`,
+      `is not an option${meant ? ` (did you mean \`${meant}\`?)` : ''}; known: ${names.join(', ')}`,
+    );
+  }
+  return options as T;
+}
+
+/** The known name nearest to `key`, if near enough to be a likely typo or a missing unit. */
+function closest(key: string, names: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const name of names) {
+    const candidate = name.toLowerCase();
+    // `ttl` for `ttlMs`, `timeout` for `timeoutMs`: the name without its unit suffix.
+    const distance =
+      candidate.startsWith(lower) && lower.length >= 3 ? 0.5 : editDistance(lower, candidate);
+    if (distance < bestDistance) {
+      bestDistance = distance;
+      best = name;
+    }
+  }
+  return bestDistance <= Math.max(1, Math.floor(key.length / 4)) ? best : undefined;
+}
+
+/** Edit distance counting a swap of neighbours as one edit (option names are short). */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
+  for (let i = 1; i <= a.length; i += 1) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const above = rows[i - 1] as number[];
+      let best = Math.min(
+        (above[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (above[j - 1] as number) + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, ((rows[i - 2] as number[])[j - 2] as number) + 1);
+      }
+      row[j] = best;
+    }
+    rows.push(row);
+  }
+  return (rows[a.length] as number[])[b.length] as number;
+}

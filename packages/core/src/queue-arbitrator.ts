@@ -2,14 +2,20 @@ import { defaultCandidateValue } from './candidate-id.js';
 import {
   ClosedError,
   ConflictError,
-  InvalidArgumentError,
   isTenureError,
   type TenureError,
   UnavailableError,
 } from './errors.js';
 import type { ElectionHealth, HealthReport, SessionEvent, SessionState } from './health.js';
 import { AsyncQueue, LeaderFilter } from './leader-feed.js';
-import { type NameRules, validateElectionName, validateSignal, validateValue } from './limits.js';
+import {
+  type NameRules,
+  type OptionNames,
+  validateElectionName,
+  validateOptions,
+  validateSignal,
+  validateValue,
+} from './limits.js';
 import { type Logger, SafeLog } from './logger.js';
 import { type ElectionMonitor, MonitoredElection } from './monitored-election.js';
 import type { QueueBackend } from './queue-backend.js';
@@ -109,9 +115,7 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
 
   election(name: string, options: ElectionOptions = {}): Election {
     validateElectionName('name', name, this.#parts.nameRules);
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidArgumentError('options', 'must be an object');
-    }
+    validateOptions<ElectionOptions>('options', options, ELECTION_OPTIONS);
     const value =
       options.value === undefined ? defaultCandidateValue() : validateValue('value', options.value);
     if (this.#closing) throw this.#closedError();
@@ -337,6 +341,9 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
     return new ClosedError(`The ${this.#parts.kind} arbitrator is closed`);
   }
 }
+
+/** The keys of {@link ElectionOptions}. */
+const ELECTION_OPTIONS = { value: true } as const satisfies OptionNames<ElectionOptions>;
 
 /** Ends that the candidate chose (logged as info; the others as warnings). */
 const VOLUNTARY: ReadonlySet<EndReason> = new Set(['resigned', 'closed']);

@@ -7,7 +7,7 @@ import {
   LeadershipLostError,
   TaskFailedError,
 } from './errors.js';
-import { validateDuration, validateSignal } from './limits.js';
+import { type OptionNames, validateDuration, validateOptions, validateSignal } from './limits.js';
 import type { Election, EndReason, Epoch, PutOptions, Term } from './types.js';
 
 /** Options of {@link runAsLeader}. */
@@ -34,6 +34,14 @@ export interface RunAsLeaderOptions {
    */
   requeueDelayMs?: number;
 }
+
+/** The keys of {@link RunAsLeaderOptions}. */
+const RUN_AS_LEADER_OPTIONS = {
+  signal: true,
+  onError: true,
+  backoff: true,
+  requeueDelayMs: true,
+} as const satisfies OptionNames<RunAsLeaderOptions>;
 
 /** Default of {@link RunAsLeaderOptions.requeueDelayMs}. */
 const REQUEUE_DELAY_MS = 1_000;
@@ -66,6 +74,7 @@ export async function runAsLeader(
   options: RunAsLeaderOptions = {},
 ): Promise<void> {
   if (typeof task !== 'function') throw new InvalidArgumentError('task', 'must be a function');
+  validateOptions<RunAsLeaderOptions>('options', options, RUN_AS_LEADER_OPTIONS);
   const signal = validateSignal('signal', options.signal);
   const requeueDelayMs =
     options.requeueDelayMs === undefined
