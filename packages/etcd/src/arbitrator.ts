@@ -10,6 +10,7 @@ import {
 import { ConstantBackoff, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
 import { type ComparatorBuilder, Etcd3, type IOptions } from 'etcd3';
 import { EtcdQueue } from './etcd-queue.js';
+import { endWatchStream, tolerateUnknownWatchResponses } from './etcd3-internals.js';
 import { LeaseTransport } from './lease-transport.js';
 import type { EtcdArbitrator, EtcdArbitratorOptions, EtcdFence } from './options.js';
 
@@ -176,53 +177,6 @@ function neverSent(error: Error): boolean {
     /\b14 UNAVAILABLE\b/.test(error.message) &&
     /No connection established|ECONNREFUSED/.test(error.message)
   );
-}
-
-/**
- * Ends etcd3's shared watch stream. `close()` closes its gRPC channels, but gRPC lets calls
- * that are still open run on: a watch stream whose cancellation never came back (its
- * connection was black-holed) would keep the process alive after close (G7). etcd3 has no
- * public handle on that stream, so this reaches for its watch manager, and does nothing if a
- * later etcd3 version names it differently.
- */
-function endWatchStream(client: Etcd3): void {
-  const manager: unknown = Reflect.get(client, 'watchManager');
-  const stream: unknown =
-    typeof manager === 'object' && manager !== null ? Reflect.get(manager, 'stream') : undefined;
-  const cancel: unknown =
-    typeof stream === 'object' && stream !== null ? Reflect.get(stream, 'cancel') : undefined;
-  if (typeof cancel === 'function') cancel.call(stream);
-}
-
-/**
- * etcd3 throws from its watch stream's `data` handler when a response names a watch it no
- * longer tracks ("Failed to find watcher for IWatchResponse"), or a creation error when none
- * is pending. Thrown there, it is an uncaught exception that kills the process. It happens when
- * a watch is cancelled while etcd cancels it too (a compacted start revision). A response for
- * a watch we no longer track concerns nobody: drop it. Does nothing if a later etcd3 version
- * names these methods differently.
- */
-function tolerateUnknownWatchResponses(client: Etcd3): void {
-  const manager: unknown = Reflect.get(client, 'watchManager');
-  if (typeof manager !== 'object' || manager === null) return;
-  const watchers = () => {
-    const list: unknown = Reflect.get(manager, 'watchers');
-    return Array.isArray(list) ? (list as { id: unknown }[]) : [];
-  };
-  const handleResponse: unknown = Reflect.get(manager, 'handleResponse');
-  if (typeof handleResponse === 'function') {
-    Reflect.set(manager, 'handleResponse', (response: { watch_id?: unknown }) => {
-      if (!watchers().some((w) => String(w.id) === String(response.watch_id))) return;
-      handleResponse.call(manager, response);
-    });
-  }
-  const handleCreated: unknown = Reflect.get(manager, 'handleCreatedResponse');
-  if (typeof handleCreated === 'function') {
-    Reflect.set(manager, 'handleCreatedResponse', (response: { canceled?: unknown }) => {
-      if (response.canceled && !watchers().some((w) => w.id === null)) return;
-      handleCreated.call(manager, response);
-    });
-  }
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   EtcdPermissionDeniedError,
 } from 'etcd3';
 import { rethrow, toTenureError } from './etcd-errors.js';
+import { connectionPool } from './etcd3-internals.js';
 
 /** The part of a gRPC duplex stream a keep-alive uses. */
 interface KeepAliveStream {
@@ -195,16 +196,12 @@ async function withMember<T>(
   client: Etcd3,
   fn: (member: MemberServices) => Promise<T>,
 ): Promise<T | undefined> {
-  const pool: unknown = Reflect.get(client, 'pool');
-  const withConnection: unknown =
-    typeof pool === 'object' && pool !== null ? Reflect.get(pool, 'withConnection') : undefined;
-  if (typeof withConnection !== 'function') return undefined;
-  const owner = pool as object;
+  const pool = connectionPool(client);
+  if (pool === undefined) return undefined;
   let supported = true;
-  const result = (await withConnection.call(
-    pool,
+  const result = (await pool.withConnection(
     'Lease',
-    async ({ resource, client: lease, metadata }: PoolConnection) => {
+    async ({ resource, client: lease, metadata }) => {
       if (
         typeof resource?.getServiceClient !== 'function' ||
         typeof lease?.leaseKeepAlive !== 'function'
@@ -216,11 +213,11 @@ async function withMember<T>(
         host: String(resource.host),
         metadata,
         keepAlive: (options) => {
-          const stream = lease.leaseKeepAlive(metadata, options);
+          const stream = lease.leaseKeepAlive(metadata, options) as KeepAliveStream;
           // As etcd3 does: a member whose stream fails gets fresh connections next time.
           // (Not for the cancellation that ends every renewal's stream: it is no longer writable.)
           stream.on('error', (error: unknown) => {
-            if (stream.writable === true) markFailed(owner, resource, error);
+            if (stream.writable === true) pool.markFailed(resource, error);
           });
           return stream;
         },
@@ -243,9 +240,8 @@ async function withMember<T>(
             // An auth token etcd no longer knows (it expired, the member restarted, the user's
             // password changed): log in again and retry once, as etcd3's own calls do. The
             // keep-alive itself needs no token, so nothing else would renew it here.
-            const auth: unknown = Reflect.get(owner, 'authenticator');
-            if (!(error instanceof EtcdInvalidAuthTokenError) || !isAuthenticator(auth))
-              throw error;
+            const auth = pool.authenticator();
+            if (!(error instanceof EtcdInvalidAuthTokenError) || auth === undefined) throw error;
             auth.invalidateMetadata();
             return unary(await auth.getMetadata());
           }
@@ -254,32 +250,4 @@ async function withMember<T>(
     },
   )) as T | undefined;
   return supported ? result : undefined;
-}
-
-/** What etcd3 1.1's `ConnectionPool.withConnection` passes to its callback. */
-interface PoolConnection {
-  resource?: { host: unknown; getServiceClient(name: string): unknown };
-  client?: { leaseKeepAlive(metadata: unknown, options: { deadline: Date }): KeepAliveStream };
-  metadata: unknown;
-}
-
-/** etcd3's `markFailed`: resets the member's connections after a connection failure. */
-function markFailed(pool: object, resource: unknown, error: unknown): void {
-  const mark: unknown = Reflect.get(pool, 'markFailed');
-  if (typeof mark === 'function') mark.call(pool, resource, error);
-}
-
-/** etcd3 1.1's authenticator: the token every call sends, fetched again after a refusal. */
-interface Authenticator {
-  invalidateMetadata(): void;
-  getMetadata(): Promise<unknown>;
-}
-
-function isAuthenticator(value: unknown): value is Authenticator {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof Reflect.get(value, 'invalidateMetadata') === 'function' &&
-    typeof Reflect.get(value, 'getMetadata') === 'function'
-  );
 }

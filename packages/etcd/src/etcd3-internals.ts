@@ -1,0 +1,136 @@
+// Every place where tenure reaches into private members of the etcd3 client (npm `etcd3`, 1.1.2,
+// the latest release, whose upstream master has the same code). etcd3 offers no public API for
+// any of them. Each helper degrades to doing nothing when etcd3 no longer has the member, so an
+// upgrade cannot break the client at runtime; packages/etcd/test/etcd3-internals.test.ts fails
+// instead, on a real client and a real etcd, when a member is gone or changed its shape.
+import type { Etcd3 } from 'etcd3';
+
+/**
+ * Ends etcd3's shared watch stream. `Etcd3.close()` closes its gRPC channels, but gRPC lets
+ * calls that are still open run on: a watch stream whose cancellation never came back (its
+ * connection was black-holed) would keep the process alive after close (G7).
+ *
+ * Works around microsoft/etcd3#84, "Cleanup resources on close" (open): `close()` leaves the
+ * watchers and their stream to the caller, and the watch manager that owns the stream is
+ * private (`Namespace.watchManager`, its `stream`). Related, closed: microsoft/etcd3#60 and #62.
+ *
+ * @returns whether a stream was there to cancel.
+ */
+export function endWatchStream(client: Etcd3): boolean {
+  const manager = watchManagerOf(client);
+  const stream: unknown = manager === undefined ? undefined : Reflect.get(manager, 'stream');
+  const cancel: unknown =
+    typeof stream === 'object' && stream !== null ? Reflect.get(stream, 'cancel') : undefined;
+  if (typeof cancel !== 'function') return false;
+  cancel.call(stream);
+  return true;
+}
+
+/**
+ * Makes etcd3's watch manager drop a response for a watch it no longer tracks instead of
+ * throwing. etcd3 throws from its watch stream's `data` handler ("Failed to find watcher for
+ * IWatchResponse", or "Got a watch creation error, but found no pending watchers"); thrown
+ * there, it is an uncaught exception that kills the process. It happens when tenure cancels a
+ * watch while etcd cancels it too (a compacted start revision): etcd answers both. A response
+ * for a watch nobody tracks concerns nobody.
+ *
+ * No upstream issue reports this throw (none found in a search of microsoft/etcd3's issues); the
+ * creation case is the check microsoft/etcd3#114 added (a watch both created and cancelled).
+ * etcd3's stream handler calls `this.handleResponse` and `this.handleCreatedResponse`, so
+ * replacing them on the instance is enough.
+ *
+ * @returns whether both handlers were found and replaced.
+ */
+export function tolerateUnknownWatchResponses(client: Etcd3): boolean {
+  const manager = watchManagerOf(client);
+  if (manager === undefined) return false;
+  const watchers = () => {
+    const list: unknown = Reflect.get(manager, 'watchers');
+    return Array.isArray(list) ? (list as { id: unknown }[]) : [];
+  };
+  const handleResponse: unknown = Reflect.get(manager, 'handleResponse');
+  if (typeof handleResponse === 'function') {
+    Reflect.set(manager, 'handleResponse', (response: { watch_id?: unknown }) => {
+      if (!watchers().some((w) => String(w.id) === String(response.watch_id))) return;
+      handleResponse.call(manager, response);
+    });
+  }
+  const handleCreated: unknown = Reflect.get(manager, 'handleCreatedResponse');
+  if (typeof handleCreated === 'function') {
+    Reflect.set(manager, 'handleCreatedResponse', (response: { canceled?: unknown }) => {
+      if (response.canceled && !watchers().some((w) => w.id === null)) return;
+      handleCreated.call(manager, response);
+    });
+  }
+  return typeof handleResponse === 'function' && typeof handleCreated === 'function';
+}
+
+/** What etcd3 1.1's `ConnectionPool.withConnection` passes to its callback. */
+export interface PoolConnection {
+  /** The member (etcd3's `Host`). */
+  resource?: { host: unknown; getServiceClient(name: string): unknown };
+  /** The member's gRPC service client for the service asked for. */
+  client?: {
+    leaseKeepAlive(metadata: unknown, options: { deadline: Date }): unknown;
+  };
+  /** The call metadata (the auth token, when there is one). */
+  metadata: unknown;
+}
+
+/** etcd3 1.1's authenticator: the token every call sends, fetched again after a refusal. */
+export interface Authenticator {
+  invalidateMetadata(): void;
+  getMetadata(): Promise<unknown>;
+}
+
+/** The part of etcd3's private connection pool that the lease renewal uses. */
+export interface ConnectionPool {
+  /** Runs `fn` on one member, picked at random by etcd3, with that member's service client. */
+  withConnection<T>(service: 'Lease', fn: (connection: PoolConnection) => Promise<T>): Promise<T>;
+  /** etcd3's own reaction to a failed call: resets the member's connections. */
+  markFailed(resource: unknown, error: unknown): void;
+  /** etcd3's authenticator, if it still has one by that name. */
+  authenticator(): Authenticator | undefined;
+}
+
+/**
+ * etcd3's private connection pool (`Namespace.pool`), through which the lease renewal sends its
+ * keep-alive and its confirming read to one and the same member: etcd3 picks a member at random
+ * for every call and has no public way to pin several calls to one. `undefined` when this etcd3
+ * has no such pool; the renewal then lets etcd3 pick the members (see lease-transport.ts).
+ *
+ * No upstream issue asks for this (none found in a search of microsoft/etcd3's issues). The need
+ * comes from etcd itself: before 3.5.3, a leader cut off from its quorum answers keep-alives
+ * alone (etcd-io/etcd#13690 made renewals linearizable).
+ */
+export function connectionPool(client: Etcd3): ConnectionPool | undefined {
+  const pool: unknown = Reflect.get(client, 'pool');
+  if (typeof pool !== 'object' || pool === null) return undefined;
+  const withConnection: unknown = Reflect.get(pool, 'withConnection');
+  if (typeof withConnection !== 'function') return undefined;
+  return {
+    withConnection: (service, fn) => withConnection.call(pool, service, fn),
+    markFailed: (resource, error) => {
+      const mark: unknown = Reflect.get(pool, 'markFailed');
+      if (typeof mark === 'function') mark.call(pool, resource, error);
+    },
+    authenticator: () => {
+      const auth: unknown = Reflect.get(pool, 'authenticator');
+      return isAuthenticator(auth) ? auth : undefined;
+    },
+  };
+}
+
+function watchManagerOf(client: Etcd3): object | undefined {
+  const manager: unknown = Reflect.get(client, 'watchManager');
+  return typeof manager === 'object' && manager !== null ? manager : undefined;
+}
+
+function isAuthenticator(value: unknown): value is Authenticator {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof Reflect.get(value, 'invalidateMetadata') === 'function' &&
+    typeof Reflect.get(value, 'getMetadata') === 'function'
+  );
+}
