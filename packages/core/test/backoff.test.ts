@@ -19,6 +19,18 @@ describe('Backoff', () => {
     }
   });
 
+  it('honours a factor other than 2, and fractional delays', () => {
+    const backoff = new Backoff({ initialMs: 2.5, maxMs: 100, factor: 3, jitter: 0 });
+    expect(Array.from({ length: 5 }, () => backoff.next())).toEqual([2.5, 7.5, 22.5, 67.5, 100]);
+  });
+
+  it('stays at the cap however many attempts fail', () => {
+    const backoff = new Backoff({ initialMs: 1, maxMs: 1_000, jitter: 0 });
+    for (let i = 0; i < 5_000; i += 1) backoff.next();
+    expect(backoff.next()).toBe(1_000);
+    expect(backoff.attempts).toBe(10);
+  });
+
   it('starts over after reset', () => {
     const backoff = new Backoff({ initialMs: 10, maxMs: 1_000, jitter: 0 });
     backoff.next();
@@ -34,5 +46,8 @@ describe('Backoff', () => {
     expect(() => new Backoff({ initialMs: 10, maxMs: 5 })).toThrow(/maxMs/);
     expect(() => new Backoff({ factor: 0.5 })).toThrow(/factor/);
     expect(() => new Backoff({ jitter: 2 })).toThrow(/jitter/);
+    expect(() => new Backoff({ jitter: -0.1 })).toThrow(/jitter/);
+    expect(() => new Backoff({ maxMs: Number.POSITIVE_INFINITY })).toThrow(/maxMs/);
+    expect(() => new Backoff({ factor: Number.NaN })).toThrow(/factor/);
   });
 });
