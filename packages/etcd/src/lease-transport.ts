@@ -1,4 +1,4 @@
-import type { SessionTransport } from '@tenure/core/internal';
+import { SessionGoneError, type SessionTransport } from '@tenure/core/internal';
 import {
   castGrpcError,
   type Etcd3,
@@ -115,7 +115,7 @@ export class LeaseTransport implements SessionTransport {
       .leaseRevoke({ ID: id }, this.#deadline())
       .catch((error: unknown) => {
         const mapped = toTenureError(error, 'lease revoke', id);
-        if (mapped.name === 'SessionGoneError') return; // already gone
+        if (mapped instanceof SessionGoneError) return; // already gone
         throw mapped;
       });
   }

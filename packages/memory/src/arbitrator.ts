@@ -8,7 +8,7 @@ import {
 import { Link } from './link.js';
 import { MemoryQueue } from './memory-queue.js';
 import type { MemoryArbitrator, MemoryArbitratorOptions, MemoryServer } from './options.js';
-import { MemoryServerImpl, SessionGoneError, sharedServerImpl } from './server.js';
+import { MemoryServerImpl, sharedServerImpl } from './server.js';
 
 class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
   readonly #server: MemoryServerImpl;
@@ -72,15 +72,11 @@ class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
 function transport(link: Link, server: MemoryServerImpl): SessionTransport {
   return {
     grant: (ttlMs) => link.request('grant', () => server.grant(ttlMs)),
+    // A gone session throws core's SessionGoneError, which the keeper reads as "not alive".
     keepAlive: (id) =>
       link.request('keep-alive', () => {
-        try {
-          server.keepAlive(id);
-          return true;
-        } catch (error) {
-          if (error instanceof SessionGoneError) return false;
-          throw error;
-        }
+        server.keepAlive(id);
+        return true;
       }),
     revoke: (id) => link.request('revoke', () => server.revoke(id)),
   };

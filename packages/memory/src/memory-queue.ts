@@ -11,7 +11,6 @@ import {
   type QueueKey,
   type QueuePosition,
   raceAbort,
-  SessionGoneError,
   type SessionRef,
   type WaitOutcome,
 } from '@tenure/core/internal';
@@ -21,7 +20,6 @@ import {
   FencedOffError,
   type MemoryServerImpl,
   type QueueEntry,
-  SessionGoneError as ServerSessionGone,
   VersionMismatchError,
 } from './server.js';
 
@@ -141,7 +139,10 @@ export class MemoryQueue implements QueueBackend {
     return unwatch;
   }
 
-  /** A request over the link, with the server's refusals mapped to tenure's errors. */
+  /**
+   * A request over the link, with the server's refusals mapped to tenure's errors (a gone
+   * session is already core's `SessionGoneError`).
+   */
   async #request<T>(what: string, op: () => T): Promise<T> {
     try {
       return await this.#link.request(what, op);
@@ -156,7 +157,6 @@ export class MemoryQueue implements QueueBackend {
           cause: error,
         });
       }
-      if (error instanceof ServerSessionGone) throw new SessionGoneError(error.sessionId);
       throw error;
     }
   }

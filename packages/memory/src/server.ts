@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Clock, type LeaderInfo, systemClock, type TimerHandle } from '@tenure/core';
-import { validateDuration } from '@tenure/core/internal';
+import { SessionGoneError, validateDuration } from '@tenure/core/internal';
 import type { MemoryServer, MemoryServerOptions } from './options.js';
 
 /** One candidate's key in an election queue, as the server holds it. */
@@ -19,13 +19,6 @@ export interface QueueEvent {
   readonly leader: LeaderInfo | undefined;
   /** The key that was deleted by this change, if any. */
   readonly deleted: { key: string; createRevision: bigint } | undefined;
-}
-
-/** Thrown by the server when a request names a session it no longer has. */
-export class SessionGoneError extends Error {
-  constructor(readonly sessionId: string) {
-    super(`session ${sessionId} not found`);
-  }
 }
 
 /** Thrown by the server when a fenced request's key (with that create revision) is gone. */
