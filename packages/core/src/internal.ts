@@ -41,7 +41,6 @@ export type { QueueElectionOptions } from './queue-election.js';
 export { QueueElection } from './queue-election.js';
 export { SafeEmitter } from './safe-emitter.js';
 export type {
-  KeeperTimers,
   SessionHooks,
   SessionKeeperOptions,
   SessionTransport,

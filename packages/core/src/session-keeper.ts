@@ -1,18 +1,11 @@
-import { raceAbort } from './abort.js';
+import { raceAbort, sleep } from './abort.js';
 import { Backoff } from './backoff.js';
+import type { Clock } from './clock.js';
 import { ClosedError, isTenureError, type TenureError, UnavailableError } from './errors.js';
 import type { SessionEvent, SessionState } from './health.js';
 import { LeaseDeadline } from './lease-deadline.js';
 import { SessionGoneError, type SessionRef, type SessionSource } from './queue-backend.js';
 import type { ConnectionState } from './types.js';
-
-/** The timers a {@link SessionKeeper} runs on (the memory arbitrator's freeze while paused). */
-export interface KeeperTimers {
-  /** Monotonic milliseconds. */
-  now(): number;
-  /** Runs `fn` after `ms`; returns a function that cancels it. */
-  setTimeout(fn: () => void, ms: number): () => void;
-}
 
 /** How a {@link SessionKeeper} talks to its arbitrator about sessions. */
 export interface SessionTransport {
@@ -63,7 +56,7 @@ type KeeperState = 'granting' | 'live' | 'closed';
  */
 export class SessionKeeper implements SessionSource {
   readonly deadline: LeaseDeadline;
-  readonly #timers: KeeperTimers;
+  readonly #clock: Clock;
   readonly #transport: SessionTransport;
   readonly #hooks: SessionHooks;
   readonly #requestedTtlMs: number;
@@ -73,18 +66,24 @@ export class SessionKeeper implements SessionSource {
   #current: { id: string; controller: AbortController } | undefined;
   readonly #waiters = new Set<{ resolve(session: SessionRef): void; reject(error: Error): void }>();
   #cancelTimer: (() => void) | undefined;
+  /** Aborted by close(): ends a pause between grant attempts. */
+  readonly #closed = new AbortController();
   #suspended = false;
   #everConnected = false;
   /** The last grant failed in a way retrying will not fix (e.g. permission denied). */
   #fatal: TenureError | undefined;
 
+  /**
+   * @param clock - The time of the session: its deadline, renewals and retries (the memory
+   * arbitrator's clock freezes while the client is paused).
+   */
   constructor(
-    timers: KeeperTimers,
+    clock: Clock,
     transport: SessionTransport,
     options: SessionKeeperOptions,
     hooks: SessionHooks,
   ) {
-    this.#timers = timers;
+    this.#clock = clock;
     this.#transport = transport;
     this.#hooks = hooks;
     this.#requestedTtlMs = options.ttlMs;
@@ -93,11 +92,7 @@ export class SessionKeeper implements SessionSource {
       ttlMs: options.ttlMs,
       maxDrift: options.maxDrift,
       marginMs: options.marginMs,
-      clock: {
-        now: () => timers.now(),
-        setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
-        clearTimeout: (cancel) => (cancel as () => void)(),
-      },
+      clock,
       onLapse: () => hooks.onLapse(),
       ...(options.watchdogTickMs === undefined ? {} : { tickMs: options.watchdogTickMs }),
     });
@@ -122,7 +117,7 @@ export class SessionKeeper implements SessionSource {
   }
 
   timer(fn: () => void, ms: number): () => void {
-    return this.#timers.setTimeout(fn, ms);
+    return this.#setTimeout(fn, ms);
   }
 
   /** The id of the current session, or `''` while none. */
@@ -167,7 +162,7 @@ export class SessionKeeper implements SessionSource {
 
   async probe(sessionId: string): Promise<boolean> {
     if (this.#current?.id === sessionId) this.deadline.checkLapse();
-    const sentAt = this.#timers.now();
+    const sentAt = this.#clock.now();
     let alive: boolean;
     try {
       alive = await this.#transport.keepAlive(sessionId);
@@ -202,6 +197,7 @@ export class SessionKeeper implements SessionSource {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    this.#closed.abort();
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
     this.deadline.stop();
@@ -222,7 +218,7 @@ export class SessionKeeper implements SessionSource {
 
   async #grant(): Promise<void> {
     while (this.#state === 'granting') {
-      const sentAt = this.#timers.now();
+      const sentAt = this.#clock.now();
       try {
         const granted = await this.#transport.grant(this.#requestedTtlMs);
         if (this.#state !== 'granting') {
@@ -253,24 +249,13 @@ export class SessionKeeper implements SessionSource {
         return;
       } catch (error) {
         if (!this.#failed(error)) return;
-        await this.#retryPause(this.#backoff.next());
+        // close() cuts the pause short, so no timer outlives the keeper.
+        await sleep(this.#backoff.next(), {
+          clock: this.#clock,
+          signals: [this.#closed.signal],
+        }).catch(() => {});
       }
     }
-  }
-
-  /** Waits `ms` before the next grant; close() cuts it short, so no timer outlives the keeper. */
-  #retryPause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const cancel = this.#timers.setTimeout(() => {
-        if (this.#cancelTimer === stop) this.#cancelTimer = undefined;
-        resolve();
-      }, ms);
-      const stop = () => {
-        cancel();
-        resolve();
-      };
-      this.#cancelTimer = stop;
-    });
   }
 
   #renewMs(): number {
@@ -279,7 +264,7 @@ export class SessionKeeper implements SessionSource {
 
   #schedule(ms: number): void {
     this.#cancelTimer?.();
-    this.#cancelTimer = this.#timers.setTimeout(() => {
+    this.#cancelTimer = this.#setTimeout(() => {
       this.#cancelTimer = undefined;
       void this.#renew();
     }, ms);
@@ -290,7 +275,7 @@ export class SessionKeeper implements SessionSource {
     if (!current || this.#state !== 'live') return;
     // After a pause this timer may run before the deadline's: end the terms before renewing.
     this.deadline.checkLapse();
-    const sentAt = this.#timers.now();
+    const sentAt = this.#clock.now();
     try {
       const alive = await this.#transport.keepAlive(current.id);
       if (this.#current !== current) return;
@@ -303,7 +288,7 @@ export class SessionKeeper implements SessionSource {
       this.#hooks.onSession?.({
         type: 'renewed',
         sessionId: current.id,
-        latencyMs: this.#timers.now() - sentAt,
+        latencyMs: this.#clock.now() - sentAt,
       });
       if (this.#suspended) {
         this.#suspended = false;
@@ -326,6 +311,12 @@ export class SessionKeeper implements SessionSource {
       if (!this.#failed(error)) return;
       this.#schedule(Math.min(this.#renewMs(), this.#backoff.next()));
     }
+  }
+
+  /** Runs `fn` after `ms` on the keeper's clock; returns a function that cancels it. */
+  #setTimeout(fn: () => void, ms: number): () => void {
+    const handle = this.#clock.setTimeout(fn, ms);
+    return () => this.#clock.clearTimeout(handle);
   }
 
   /** Reports a failed request; returns whether to retry. */

@@ -1,4 +1,5 @@
 import {
+  type Clock,
   ClosedError,
   type ConnectionState,
   PermissionDeniedError,
@@ -6,7 +7,6 @@ import {
   UnavailableError,
 } from '@tenure/core';
 import {
-  type KeeperTimers,
   SessionGoneError,
   type SessionHooks,
   SessionKeeper,
@@ -84,13 +84,13 @@ function harness(
   const errors: TenureError[] = [];
   const transport = new ScriptedTransport(clock, log);
   script(transport);
-  const timers: KeeperTimers = {
+  const timers: Clock = {
     now: () => clock.now(),
     setTimeout: (fn, ms) => {
       delays.push(ms);
-      const handle = clock.setTimeout(fn, ms);
-      return () => clock.clearTimeout(handle);
+      return clock.setTimeout(fn, ms);
     },
+    clearTimeout: (handle) => clock.clearTimeout(handle),
   };
   const hooks: SessionHooks = {
     onLapse: () => log.push(`lapse@${clock.now()}`),

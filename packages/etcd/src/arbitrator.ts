@@ -146,13 +146,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   const arbitrator = new EtcdArbitratorImpl(client, namespace, deadline, logger);
   const hooks = arbitrator.sessionHooks();
   const keeper: SessionKeeper = new SessionKeeper(
-    {
-      now: () => systemClock.now(),
-      setTimeout: (fn, ms) => {
-        const timer = setTimeout(fn, ms);
-        return () => clearTimeout(timer);
-      },
-    },
+    systemClock,
     new LeaseTransport(client, (): number => Math.min(timeoutMs, keeper.ttlMs / 3), namespace),
     {
       ttlMs,

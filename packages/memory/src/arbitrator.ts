@@ -119,13 +119,9 @@ export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): M
     watchdogTickMs: options.watchdogTickMs,
   };
   const arbitrator = new MemoryArbitratorImpl(server, link, logger);
-  const timers = {
-    now: () => link.clock.now(),
-    setTimeout: (fn: () => void, ms: number) => link.setTimeout(fn, ms),
-  };
   // The keeper validates ttlMs, maxDrift and marginMs before anything starts.
   const keeper = new SessionKeeper(
-    timers,
+    link.clientClock,
     transport(link, server),
     keeperOptions,
     arbitrator.sessionHooks(),

@@ -14,7 +14,13 @@ interface HeldTimer {
  * client's runs, neither timers nor replies, until resumed). Every client timer goes through it.
  */
 export class Link {
+  /** The server's clock (shared time). */
   readonly clock: Clock;
+  /**
+   * The client's clock: the server's time with the link's timers, held while paused and
+   * dropped once closed. Its handles are the cancel functions {@link Link.setTimeout} returns.
+   */
+  readonly clientClock: Clock;
   readonly #latencyMs: number;
   readonly #timers = new Set<HeldTimer>();
   #held: HeldTimer[] = [];
@@ -27,6 +33,13 @@ export class Link {
   constructor(clock: Clock, latencyMs: number) {
     this.clock = clock;
     this.#latencyMs = latencyMs;
+    this.clientClock = {
+      now: () => clock.now(),
+      setTimeout: (fn, ms) => this.setTimeout(fn, ms),
+      clearTimeout: (handle) => {
+        if (typeof handle === 'function') handle();
+      },
+    };
   }
 
   get paused(): boolean {

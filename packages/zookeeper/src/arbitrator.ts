@@ -127,13 +127,7 @@ export function createZooKeeperArbitrator(
   const arbitrator = new ZooKeeperArbitratorImpl(root, acl, transport, () => timeoutMs, logger);
   const hooks = arbitrator.sessionHooks();
   const keeper: SessionKeeper = new SessionKeeper(
-    {
-      now: () => systemClock.now(),
-      setTimeout: (fn, ms) => {
-        const timer = setTimeout(fn, ms);
-        return () => clearTimeout(timer);
-      },
-    },
+    systemClock,
     transport,
     {
       ttlMs: sessionTimeoutMs,
