@@ -1,37 +1,67 @@
 import type { CandidateKind } from './candidate-protocol.js';
+import { type PeerCommand, type PeerKind, preparePeer } from './peers.js';
 import type { BenchServers } from './suite.js';
 
 /** One election implementation the handover and failover suites measure. */
 export interface CandidateBackend {
   readonly kind: CandidateKind;
-  /** For tables and chart series: `tenure etcd`, `tenure ZooKeeper`, `etcd3 Election`. */
+  /** The library, for tables: `tenure`, `Go concurrency.Election`, `kazoo Election`… */
+  readonly library: string;
+  /** For chart series and notes: `tenure on etcd`, `kazoo Election on ZooKeeper`. */
   readonly label: string;
   /** The server it runs on. */
   readonly server: 'etcd' | 'ZooKeeper';
+  /** tenure itself (measured against the peers), or a peer. */
+  readonly tenure: boolean;
   endpoint(servers: BenchServers): string;
+  /**
+   * How its candidate processes start: `undefined` for the Node worker (`candidate-worker.ts`),
+   * else a peer program (built the first time). Rejects with a `PeerUnavailableError` when the
+   * peer cannot run here.
+   */
+  prepare(): Promise<PeerCommand | undefined>;
 }
 
-/** tenure on etcd, tenure on ZooKeeper, and the npm etcd3 package's own Election (same etcd). */
+const etcd = (s: BenchServers) => s.etcdEndpoint;
+const zookeeper = (s: BenchServers) => s.zkConnect;
+const node = () => Promise.resolve(undefined);
+const peer = (kind: PeerKind) => () => preparePeer(kind);
+
+function backend(
+  kind: CandidateKind,
+  library: string,
+  server: CandidateBackend['server'],
+  prepare: CandidateBackend['prepare'],
+): CandidateBackend {
+  return {
+    kind,
+    library,
+    label: `${library} on ${server}`,
+    server,
+    tenure: kind.startsWith('tenure-'),
+    endpoint: server === 'etcd' ? etcd : zookeeper,
+    prepare,
+  };
+}
+
+/**
+ * tenure and the peers of each arbitrator, grouped by arbitrator, tenure first: on etcd, etcd's
+ * own Go `clientv3/concurrency.Election` and the npm etcd3 package's `Election`; on ZooKeeper,
+ * kazoo's `Election` (Python) and Curator's `LeaderLatch` (Java). Same servers, same run.
+ */
 export const CANDIDATE_BACKENDS: readonly CandidateBackend[] = [
-  {
-    kind: 'tenure-etcd',
-    label: 'tenure etcd',
-    server: 'etcd',
-    endpoint: (s) => s.etcdEndpoint,
-  },
-  {
-    kind: 'tenure-zookeeper',
-    label: 'tenure ZooKeeper',
-    server: 'ZooKeeper',
-    endpoint: (s) => s.zkConnect,
-  },
-  {
-    kind: 'etcd3-election',
-    label: 'etcd3 Election',
-    server: 'etcd',
-    endpoint: (s) => s.etcdEndpoint,
-  },
+  backend('tenure-etcd', 'tenure', 'etcd', node),
+  backend('go-election', 'Go concurrency.Election', 'etcd', peer('go-election')),
+  backend('etcd3-election', 'npm etcd3 Election', 'etcd', node),
+  backend('tenure-zookeeper', 'tenure', 'ZooKeeper', node),
+  backend('kazoo-election', 'kazoo Election', 'ZooKeeper', peer('kazoo-election')),
+  backend('curator-latch', 'Curator LeaderLatch', 'ZooKeeper', peer('curator-latch')),
 ];
+
+/** The backends a run measures: all, or those whose kind `--backends` names. */
+export function selectedBackends(kinds: readonly string[] | undefined): CandidateBackend[] {
+  return CANDIDATE_BACKENDS.filter((b) => kinds === undefined || kinds.includes(b.kind));
+}
 
 /** The TTL / session timeout requested in both suites, ms. */
 export const CANDIDATE_TTL_MS = 2000;

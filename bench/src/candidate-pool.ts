@@ -1,10 +1,12 @@
 /**
- * The parent side of the handover and failover benchmarks: candidate processes
- * (`candidate-worker.js`, one election participant each) forked in parallel, driven over IPC,
- * and their `elected` reports in arrival order.
+ * The parent side of the handover and failover benchmarks: candidate processes (one election
+ * participant each) started in parallel, driven, and their `elected` reports in arrival order.
+ * The Node candidates (`candidate-worker.js`) are forked and driven over IPC; the peers in
+ * other languages (`peers.ts`) are spawned and driven in JSON lines on stdin and stdout.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type {
   CandidateCommand,
@@ -13,6 +15,7 @@ import type {
   CandidateKind,
   TracedRequest,
 } from './candidate-protocol.js';
+import type { PeerCommand } from './peers.js';
 
 const WORKER = fileURLToPath(new URL('./candidate-worker.js', import.meta.url));
 
@@ -58,6 +61,8 @@ export interface CandidatePoolOptions {
   readonly endpoint: string;
   readonly election: string;
   readonly ttlMs: number;
+  /** A peer program to spawn (JSON lines); absent: fork the Node worker (IPC). */
+  readonly peer?: PeerCommand | undefined;
   log(line: string): void;
 }
 
@@ -78,7 +83,9 @@ class Member implements Candidate {
   }
 
   send(command: CandidateCommand): void {
-    if (this.alive && this.child.connected) this.child.send(command);
+    if (!this.alive) return;
+    if (this.child.stdin) this.child.stdin.write(`${JSON.stringify(command)}\n`);
+    else if (this.child.connected) this.child.send(command);
   }
 }
 
@@ -189,15 +196,39 @@ export class CandidatePool {
       ttlMs: this.#options.ttlMs,
       value: name,
     };
-    // stdout of the children goes to our stderr: stdout is the report.
-    const child = fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 2, 2, 'ipc'] });
+    const peer = this.#options.peer;
+    // What the children print goes to our stderr: stdout is the report. A peer's stdout is
+    // its events, one JSON object per line.
+    const child = peer
+      ? spawn(peer.file, [...peer.args, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 2] })
+      : fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 2, 2, 'ipc'] });
     const member = new Member(name, child);
     this.#members.add(member);
     const ready = new Promise<Candidate>((resolve, reject) => {
-      child.on('message', (event: CandidateEvent) => {
+      const onEvent = (event: CandidateEvent) => {
         if (event.ev === 'ready') resolve(member);
         else this.#onEvent(member, event);
-      });
+      };
+      if (peer) {
+        child.stdin?.on('error', () => {}); // a peer that is gone: its exit is seen below
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          let event: CandidateEvent;
+          try {
+            event = JSON.parse(line) as CandidateEvent;
+          } catch {
+            this.#options.log(`${this.#label(member)} printed: ${line}`);
+            return;
+          }
+          onEvent(event);
+        });
+        child.once('error', (error) => {
+          member.alive = false;
+          this.#members.delete(member);
+          reject(new Error(`${this.#label(member)}: ${error.message}`));
+        });
+      } else {
+        child.on('message', onEvent);
+      }
       child.once('exit', (code, signal) => {
         member.alive = false;
         this.#members.delete(member);

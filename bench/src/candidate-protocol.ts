@@ -1,21 +1,37 @@
 /**
- * The messages between a benchmark suite and its candidate processes
- * (`candidate-worker.ts`), over the Node IPC channel of `child_process.fork`.
+ * The messages between a benchmark suite and its candidate processes.
  *
- * Timestamps are `process.hrtime.bigint()` values as decimal strings: CLOCK_MONOTONIC on
- * Linux, one clock for every process on the machine, so a time taken in one process can be
- * subtracted from one taken in another.
+ * The Node candidates (`candidate-worker.ts`: tenure, the npm etcd3 Election) get them over
+ * the IPC channel of `child_process.fork`. The peers in other languages (`bench/peers/`: etcd's
+ * Go `concurrency.Election`, kazoo's `Election`, Curator's `LeaderLatch`) speak the same
+ * messages as JSON lines: commands on their stdin, events on their stdout (one object per
+ * line, nothing else on stdout), their {@link CandidateConfig} as JSON in their last argument.
+ * End of stdin means `close`, so a peer never outlives the bench.
+ *
+ * Timestamps are CLOCK_MONOTONIC nanoseconds as decimal strings (Node's
+ * `process.hrtime.bigint()`, Go's `clock_gettime`, Python's `time.monotonic_ns()`, Java's
+ * `System.nanoTime()` on Linux): one clock for every process on the machine, so a time taken
+ * in one process can be subtracted from one taken in another.
  */
 
 /** Which election implementation a candidate process runs. */
-export type CandidateKind = 'tenure-etcd' | 'tenure-zookeeper' | 'etcd3-election';
+export type CandidateKind =
+  | 'tenure-etcd'
+  | 'tenure-zookeeper'
+  | 'etcd3-election'
+  | 'go-election'
+  | 'kazoo-election'
+  | 'curator-latch';
 
 /** What a candidate process is started with (its only argument, as JSON). */
 export interface CandidateConfig {
   readonly kind: CandidateKind;
-  /** etcd client URL (etcd kinds) or ZooKeeper connect string. */
+  /** etcd client URL (etcd kinds) or ZooKeeper connect string (`127.0.0.1:port`). */
   readonly endpoint: string;
-  /** The election every candidate of one measurement joins. */
+  /**
+   * The election every candidate of one measurement joins: its name (tenure, etcd3), the key
+   * prefix (Go), or under `/bench/` the znode path (kazoo, Curator).
+   */
   readonly election: string;
   /** The TTL / session timeout to request, ms (etcd3's Election takes whole seconds). */
   readonly ttlMs: number;

@@ -4,19 +4,17 @@
  * `process.hrtime.bigint()`, one monotonic clock), reported as a multiple of the TTL in force
  * (the granted etcd lease TTL, the negotiated ZooKeeper session timeout).
  *
- * Three candidates in separate processes per backend (tenure etcd, tenure ZooKeeper, the npm
- * etcd3 Election on the same etcd), TTL 2 s requested. Each killed process is replaced by a new
+ * Three candidates in separate processes per library (tenure and the peers of each arbitrator,
+ * `candidate-backends.ts`), TTL 2 s requested. Each killed process is replaced by a new
  * candidate at the back of the queue, so there are always three. The kill comes a random time
  * after the replacement joined, spread over one renewal period (TTL / 3), so the kills fall at
  * every phase of the leader's keepalive cycle.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  CANDIDATE_BACKENDS,
-  CANDIDATE_TTL_MS,
-  type CandidateBackend,
-} from './candidate-backends.js';
+import { CANDIDATE_TTL_MS, type CandidateBackend } from './candidate-backends.js';
 import { CandidatePool, elapsedMs, LoadSampler, sleep } from './candidate-pool.js';
+import { measureEach, ratioNotes, unavailableRow, versionsNote } from './comparison.js';
+import type { PeerCommand } from './peers.js';
 import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
 
 const CANDIDATES = 3;
@@ -40,21 +38,35 @@ interface FailoverMeasurement {
 }
 
 export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
-  const count = ctx.size === 'full' ? 20 : 3;
-  const measured: FailoverMeasurement[] = [];
+  const count = ctx.kills ?? (ctx.size === 'full' ? 20 : 3);
   const load = new LoadSampler();
-  for (const backend of CANDIDATE_BACKENDS) {
-    load.sample();
-    measured.push(await measure(ctx, backend, count));
-  }
-  load.sample();
+  const outcomes = await measureEach(
+    ctx,
+    'failover',
+    (backend, peer) => measure(ctx, backend, peer, count),
+    () => load.sample(),
+  );
+  const measured = outcomes.flatMap((o) => ('measured' in o ? [o.measured] : []));
 
   const x = (ms: number, ttlMs: number) => `${(ms / ttlMs).toFixed(2)}×`;
-  const rows = measured.map((m) => {
+  const columns = [
+    'arbitrator',
+    'library',
+    'TTL',
+    'kills',
+    'p50 × TTL',
+    'max × TTL',
+    'p50 ms',
+    'max ms',
+  ];
+  const rows = outcomes.map((o) => {
+    if (!('measured' in o)) return unavailableRow(o.backend, o.unavailable, columns.length);
+    const m = o.measured;
     const p50 = percentile(m.samplesMs, 50);
     const max = Math.max(...m.samplesMs);
     return [
-      m.backend,
+      o.backend.server,
+      o.backend.library,
       `${m.ttlMs} ms`,
       String(m.samplesMs.length),
       x(p50, m.ttlMs),
@@ -65,43 +77,67 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
   });
 
   const notes: string[] = [];
-  const byKind = new Map(measured.map((m) => [m.kind, m]));
-  for (const backend of CANDIDATE_BACKENDS) {
-    const m = byKind.get(backend.kind)!;
+  for (const o of outcomes) {
+    if (!('measured' in o)) continue;
+    const m = o.measured;
     const max = Math.max(...m.samplesMs);
     const goal = m.ttlMs + GOAL_SLACK_MS;
-    const what = backend.server === 'etcd' ? 'TTL' : 'session timeout';
+    const what = o.backend.server === 'etcd' ? 'TTL' : 'session timeout';
     const within = max <= goal ? 'within' : 'beyond';
-    const verdict =
-      backend.kind === 'etcd3-election'
-        ? `peer, no goal (${within} the same bound)`
-        : max <= goal
-          ? 'met'
-          : 'missed';
+    const verdict = o.backend.tenure
+      ? max <= goal
+        ? 'met'
+        : 'missed'
+      : `peer, no goal (${within} the same bound)`;
     notes.push(
-      `${verdict}: ${backend.label} crash failover max ${max.toFixed(0)} ms ` +
+      `${verdict}: ${o.backend.label} crash failover max ${max.toFixed(0)} ms ` +
         `(${what} ${m.ttlMs} ms + ${GOAL_SLACK_MS} ms = ${goal} ms).`,
     );
   }
+  const maxRatio = (m: FailoverMeasurement) => Math.max(...m.samplesMs) / m.ttlMs;
+  notes.push(
+    ...ratioNotes(
+      outcomes,
+      [
+        {
+          name: 'max × TTL',
+          value: maxRatio,
+          format: (v) => `${v.toFixed(2)}×`,
+        },
+      ],
+      maxRatio,
+      {},
+    ),
+  );
   notes.push(
     `${CANDIDATES} candidates, each in its own process, TTL ${CANDIDATE_TTL_MS / 1000} s ` +
       `requested (the TTL column is the one in force: etcd's granted lease TTL, ZooKeeper's ` +
-      `negotiated session timeout at tickTime 200 ms); from just before SIGKILL of the leader ` +
-      `to \`elected\` in the next candidate, both \`process.hrtime.bigint()\`. Each killed ` +
+      `negotiated session timeout at tickTime 200 ms; kazoo's is the requested one, which the ` +
+      `server keeps at this tickTime); from just before SIGKILL of the leader ` +
+      `to \`elected\` in the next candidate, on one monotonic clock. Each killed ` +
       `process is replaced; each kill comes ${MIN_SETTLE_MS} ms plus a random part of TTL/3 ` +
       `after the replacement joined.`,
   );
+  const versions = versionsNote(outcomes);
+  if (versions) notes.push(versions);
   notes.push(load.describe());
 
   return {
     name: 'failover',
     table: {
-      title: `Crash failover (${count} SIGKILLs per backend)`,
-      columns: ['backend', 'TTL', 'kills', 'p50 × TTL', 'max × TTL', 'p50 ms', 'max ms'],
+      title: `Crash failover (${count} SIGKILLs per library)`,
+      columns,
       rows,
     },
     notes,
-    data: { candidates: CANDIDATES, loadAverage1m: load.samples, backends: measured },
+    data: {
+      candidates: CANDIDATES,
+      loadAverage1m: load.samples,
+      backends: measured,
+      unavailable: outcomes.flatMap((o) =>
+        'unavailable' in o ? [{ kind: o.backend.kind, reason: o.unavailable }] : [],
+      ),
+    },
     series: measured.map((m) => ({ label: `failover · ${m.backend}`, samplesMs: m.samplesMs })),
   };
 };
@@ -109,6 +145,7 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
 async function measure(
   ctx: BenchContext,
   backend: CandidateBackend,
+  peer: PeerCommand | undefined,
   count: number,
 ): Promise<FailoverMeasurement> {
   const pool = new CandidatePool({
@@ -116,6 +153,7 @@ async function measure(
     endpoint: backend.endpoint(ctx.servers),
     election: `bench-failover-${backend.kind}-${randomUUID().slice(0, 8)}`,
     ttlMs: CANDIDATE_TTL_MS,
+    peer,
     log: ctx.log,
   });
   try {
@@ -139,8 +177,9 @@ async function measure(
       const elected = pool.nextElected(ttlMs * 3 + 10_000);
       elected.catch(() => {}); // awaited below
       const killedAt = pool.kill(leader.candidate);
-      // The replacement starts while the dead leader's session runs out (a Node start takes
-      // ~0.5 s, well before the expiry), and joins the queue only after the measurement.
+      // The replacement starts while the dead leader's session runs out (a Node, Python or Go
+      // start and connect takes under 0.5 s, a JVM's about 1 s, all before the expiry), and
+      // joins the queue only after the measurement.
       const spare = pool.spawn(1);
       spare.catch(() => {}); // awaited below
       const next = await elected;

@@ -4,7 +4,14 @@
  * `bench/results/<name>.json` (+ `latest.json`) and `bench/results/latency.svg`.
  *
  * Usage: node bench/dist/main.js [--size full|smoke] [--only handover,failover,scale,herd]
- *        [--out DIR]
+ *        [--backends KIND,…] [--handovers N] [--kills N] [--out DIR]
+ *
+ * `--backends` picks the libraries of the handover and failover suites by candidate kind
+ * (default all): tenure-etcd, go-election, etcd3-election, tenure-zookeeper, kazoo-election,
+ * curator-latch. `--handovers` and `--kills` set how many handovers and crash failovers each
+ * measures (default: 200 and 20 at full size, 10 and 3 at smoke size). So tenure's etcd
+ * handover against etcd's Go client alone is
+ * `node bench/dist/main.js --only handover --backends tenure-etcd,go-election --handovers 30`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,6 +19,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findEtcdBinary, startEtcd, startZooKeeper } from '@tenure/testkit';
+import { CANDIDATE_BACKENDS } from './candidate-backends.js';
 import { renderLatencyChart, renderMarkdown } from './report.js';
 import type { BenchContext, BenchSize, Suite, SuiteResult } from './suite.js';
 
@@ -22,6 +30,9 @@ const { values } = parseArgs({
     size: { type: 'string', default: 'full' },
     only: { type: 'string' },
     out: { type: 'string', default: 'bench/results' },
+    backends: { type: 'string' },
+    handovers: { type: 'string' },
+    kills: { type: 'string' },
   },
 });
 const size = values.size as BenchSize;
@@ -35,6 +46,28 @@ for (const name of only) {
     console.error(`bench: unknown suite "${name}" (known: ${SUITES.join(', ')})`);
     process.exit(2);
   }
+}
+
+const kinds = CANDIDATE_BACKENDS.map((b) => b.kind as string);
+const backends = values.backends?.split(',').map((s) => s.trim());
+for (const kind of backends ?? []) {
+  if (!kinds.includes(kind)) {
+    console.error(`bench: unknown backend "${kind}" (known: ${kinds.join(', ')})`);
+    process.exit(2);
+  }
+}
+const handovers = count('handovers');
+const kills = count('kills');
+
+function count(flag: 'handovers' | 'kills'): number | undefined {
+  const text = values[flag];
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`bench: --${flag} must be a whole number ≥ 1 (got ${text})`);
+    process.exit(2);
+  }
+  return n;
 }
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -68,6 +101,9 @@ try {
       zkConnect: zk.connectString,
       zkClientPort: zk.clientPort,
     },
+    backends,
+    handovers,
+    kills,
     log,
   };
   for (const name of only) {
@@ -94,8 +130,13 @@ process.stdout.write(renderMarkdown(report, results));
 mkdirSync(values.out, { recursive: true });
 const stamp = report.when.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
 const json = `${JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
-// A run of some suites only is named after them, so it never overwrites a whole run's files.
-const name = values.only ? `${size}-${only.join('+')}` : size;
+// A run of some suites or backends only is named after them, so it never overwrites a whole
+// run's files.
+const name = [
+  size,
+  ...(values.only ? [only.join('+')] : []),
+  ...(backends ? [backends.join('+')] : []),
+].join('-');
 writeFileSync(join(values.out, `${name}-${stamp}.json`), json);
 writeFileSync(join(values.out, `${name}-latest.json`), json);
 writeFileSync(join(values.out, `${name}-latest.md`), renderMarkdown(report, results));

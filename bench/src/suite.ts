@@ -17,6 +17,15 @@ export interface BenchServers {
 export interface BenchContext {
   readonly size: BenchSize;
   readonly servers: BenchServers;
+  /**
+   * Handover and failover: the candidate kinds to measure (`--backends`, e.g.
+   * `tenure-etcd,go-election`); all when absent.
+   */
+  readonly backends?: readonly string[] | undefined;
+  /** Handovers per backend (`--handovers`); the size's default when absent. */
+  readonly handovers?: number | undefined;
+  /** Crash failovers per backend (`--kills`); the size's default when absent. */
+  readonly kills?: number | undefined;
   /** Progress lines (stderr), so stdout stays the report. */
   log(line: string): void;
 }
