@@ -46,10 +46,21 @@ function installed(w) {
   );
 }
 
-function ensureDebianPackages(wanted) {
+// Installs the wanted packages that are missing. `optional`: a failure (no apt-get, no root, a
+// package not found) is reported and the run goes on without them.
+function ensureDebianPackages(wanted, { optional = false } = {}) {
   const missing = wanted.filter((w) => !installed(w));
   if (missing.length === 0) return;
   const names = missing.map((w) => w.pkg);
+  if (optional) {
+    const status = optionalInstall(names);
+    if (status !== 0) {
+      console.warn(
+        `! could not install ${names.join(' ')} (exit ${status}): the bench reports what they provide as not available`,
+      );
+    }
+    return;
+  }
   if (!onPath('apt-get')) {
     console.error(
       `✗ the integration tests need ${names.join(', ')} (missing: ${missing.map((w) => [w.binary, w.file].filter(Boolean).join(' + ')).join(', ')}).\n` +
@@ -86,6 +97,23 @@ function ensureDebianPackages(wanted) {
   }
 }
 
+// apt-get update and install, as ensureDebianPackages does, returning the exit status instead
+// of exiting.
+function optionalInstall(names) {
+  if (!onPath('apt-get')) return 127;
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const aptGet = (aptArgs) =>
+    run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...aptArgs], {
+      env,
+    });
+  console.log(`› installing Debian packages for the bench's peers: ${names.join(' ')}`);
+  return (
+    aptGet(['update', '-qq']) ||
+    aptGet(['install', '-y', '-qq', '--no-install-recommends', ...names])
+  );
+}
+
 if (!['demo', 'test', 'bench', 'nemesis'].includes(mode)) {
   console.error('usage: node scripts/bootstrap.mjs <demo|test|bench|nemesis> [args…]');
   process.exit(2);
@@ -107,11 +135,28 @@ if (mode === 'demo') {
 }
 
 if (mode === 'bench') {
-  // The benchmarks run real etcd and ZooKeeper servers too (no JDK compiler needed).
+  // The benchmarks run real etcd and ZooKeeper servers too.
   ensureDebianPackages([
     { binary: 'etcd', pkg: 'etcd-server', service: 'etcd' },
     { binary: 'java', file: '/usr/share/java/zookeeper.jar', pkg: 'zookeeper' },
   ]);
+  // The peers tenure is measured against (bench/peers): etcd's Go Election, built from Debian's
+  // Go and etcd sources; kazoo; Curator's LeaderLatch, compiled with a JDK. Optional: the bench
+  // says which peer it could not run and goes on.
+  ensureDebianPackages(
+    [
+      { binary: 'go', pkg: 'golang-go' },
+      {
+        file: '/usr/share/gocode/src/go.etcd.io/etcd/clientv3/concurrency/election.go',
+        pkg: 'golang-etcd-server-dev',
+      },
+      { file: '/usr/lib/python3/dist-packages/kazoo/recipe/election.py', pkg: 'python3-kazoo' },
+      { binary: 'javac', pkg: 'default-jdk-headless' },
+      { file: '/usr/share/java/curator-recipes.jar', pkg: 'libcurator-recipes-java' },
+      { file: '/usr/share/java/slf4j-simple.jar', pkg: 'libslf4j-java' },
+    ],
+    { optional: true },
+  );
   must(pm, [...pmArgs, 'run', '--silent', 'build']);
   process.exit(run(process.execPath, [join(root, 'bench/dist/main.js'), ...args]));
 }

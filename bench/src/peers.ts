@@ -69,7 +69,7 @@ async function prepareGo(): Promise<PeerCommand> {
   const source = join(PEERS, 'go-election', 'main.go');
   const election = join(GOPATH, 'src/go.etcd.io/etcd/clientv3/concurrency/election.go');
   const go = await output('go', ['version']).catch(() => undefined);
-  if (go === undefined) throw missing('go is not on PATH', 'golang-go');
+  if (go === undefined) throw missing('`go version` did not run', 'golang-go');
   if (!existsSync(election)) throw missing(`${election} is missing`, 'golang-etcd-server-dev');
   const etcdVersion = await debianVersion('golang-etcd-server-dev');
   const goVersion = go.split(' ')[2] ?? go;
@@ -148,7 +148,7 @@ async function prepareCurator(): Promise<PeerCommand> {
     );
   }
   const javac = await output('javac', ['-version']).catch(() => undefined);
-  if (javac === undefined) throw missing('javac is not on PATH', 'default-jdk-headless');
+  if (javac === undefined) throw missing('`javac -version` did not run', 'default-jdk-headless');
   const jars = CURATOR_JARS.map(({ jar }) => join(JARS, jar));
   const hash = createHash('sha256').update(readFileSync(source)).update(`\0${javac}`);
   for (const jar of jars) hash.update(`\0${jar}:${statSync(jar).size}`);
