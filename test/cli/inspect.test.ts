@@ -2,7 +2,7 @@
 // ZooKeeper (one launched server each), with candidates and a @tenure/cron scheduler in this
 // process.
 
-import type { Arbitrator, Election, LeaderInfo } from '@tenure/core';
+import type { Arbitrator, Election } from '@tenure/core';
 import { createScheduler } from '@tenure/cron';
 import { Timing, waitFor } from '@tenure/testkit';
 import { connect } from 'tenure';
@@ -87,14 +87,29 @@ describe.sequential.each([etcdBackend, zookeeperBackend])(
         expect(JSON.parse(leader.stdout)).toMatchObject({ value: 'a' });
         const queue = await runTenure(['candidates', 'live', '--url', url, '--json']);
         expect(queue.code, queue.stderr).toBe(0);
-        expect((JSON.parse(queue.stdout) as LeaderInfo[]).map((x) => x.value)).toEqual([
-          'a',
-          'b',
-          'c',
+        const listed = JSON.parse(queue.stdout) as Array<{
+          position: number;
+          role: string;
+          value: string;
+          revision: string;
+          epoch: string | null;
+        }>;
+        expect(listed.map((x) => [x.position, x.role, x.value])).toEqual([
+          [1, 'leader', 'a'],
+          [2, 'waiting', 'b'],
+          [3, 'waiting', 'c'],
         ]);
+        // Only the leader holds a term: the others' numbers are their keys' revisions.
+        expect(listed[0]!.epoch).toBe(listed[0]!.revision);
+        expect(listed[0]!.epoch).toBe(String(a.term!.epoch));
+        expect(listed.slice(1).map((x) => x.epoch)).toEqual([null, null]);
         const tableRun = await runTenure(['candidates', 'live', '--url', url]);
-        expect(tableRun.stdout.split('\n')[0]).toMatch(/^#\s+ROLE\s+EPOCH\s+VALUE\s+KEY$/);
-        expect(tableRun.stdout.split('\n')[1]).toMatch(/^1\s+leader\s+\d+\s+a\s/);
+        const tableLines = tableRun.stdout.split('\n');
+        expect(tableLines[0]).toMatch(/^#\s+ROLE\s+REVISION\s+VALUE\s+KEY$/);
+        expect(tableLines[1]).toMatch(new RegExp(`^1\\s+leader\\s+${listed[0]!.revision}\\s+a\\s`));
+        expect(tableLines[2]).toMatch(
+          new RegExp(`^2\\s+waiting\\s+${listed[1]!.revision}\\s+b\\s`),
+        );
 
         await a.resign();
         await bLeads;

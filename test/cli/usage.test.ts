@@ -1,7 +1,7 @@
 // The `tenure` command's bad input and exit codes, with no server: every mistake is one line on
 // stderr and exit 64, never a stack trace. `tenure run` on memory:// (the in-process arbitrator,
 // so the supervisor elects itself) checks the child's environment and the exit code pass-through.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isProcessGone, waitFor } from '@tenure/testkit';
@@ -265,19 +265,47 @@ describe('tenure command line', () => {
     }
   });
 
-  it('run of a command that does not exist exits 127', async () => {
-    const result = await runTenure([
-      'run',
-      '--url',
-      'memory://',
-      '--election',
-      'e',
-      '-q',
-      '--',
-      '/nonexistent/command',
-    ]);
-    expect(result.code, result.stderr).toBe(127);
-    expect(result.stderr).not.toMatch(/\n\s+at /);
+  it('run of a command that does not exist exits 127 with one line of its own, before campaigning', async () => {
+    for (const command of ['/nonexistent/command', 'tenure-no-such-command']) {
+      expectOneLineError(
+        await runTenure(['run', '--url', 'memory://', '--election', 'e', '-q', '--', command]),
+        127,
+        new RegExp(
+          `^tenure: cannot run "${command}": command not found \\(not on PATH|no such file`,
+        ),
+      );
+    }
+  });
+
+  it('run of a file that is not executable exits 126 with one line of its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tenure-cli-'));
+    try {
+      const file = join(dir, 'script.sh');
+      writeFileSync(file, '#!/bin/sh\necho hi\n', { mode: 0o644 });
+      expectOneLineError(
+        await runTenure(['run', '--url', 'memory://', '--election', 'e', '-q', '--', file]),
+        126,
+        /^tenure: cannot run ".*script\.sh": not executable/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('run --help states the grace default the default TTL gives, and how it is computed', async () => {
+    const result = await runTenure(['run', '--help']);
+    expect(result.code).toBe(0);
+    const help = result.stdout.replace(/\s+/g, ' ');
+    expect(help).toMatch(
+      /--grace <duration>.*5s, or TTL\/3 − TTL × maxDrift − margin if that is less: 3\.133s at the default TTL of 10s/,
+    );
+  });
+
+  it('history --help prints the --limit default once', async () => {
+    const result = await runTenure(['history', '--help']);
+    expect(result.code).toBe(0);
+    const line = result.stdout.split('\n').find((l) => l.includes('--limit'));
+    expect(line?.match(/default/g), line).toHaveLength(1);
   });
 
   it('takes the URL from TENURE_URL', async () => {

@@ -78,22 +78,40 @@ export async function showLeader(
   return EXIT.ok;
 }
 
+/**
+ * A candidate as `tenure candidates --json` prints it. `revision` is the arbitrator's revision
+ * that created its key (etcd's create revision, ZooKeeper's czxid), the queue's order; only the
+ * leader holds a term, so only its `epoch` is set (equal to its revision), `null` for the others.
+ */
+export interface CandidateJson {
+  /** 1 for the leader, then the queue's order. */
+  readonly position: number;
+  readonly role: 'leader' | 'waiting';
+  readonly value: string;
+  readonly key: string;
+  readonly revision: string;
+  readonly epoch: string | null;
+}
+
 /** `tenure candidates NAME`: the queue in order, the leader first. */
 export async function showCandidates(name: string, options: ReadOptions): Promise<CommandResult> {
   const candidates = await withElection(options, name, (election) => election.candidates());
+  const rows: CandidateJson[] = candidates.map((c, index) => ({
+    position: index + 1,
+    role: index === 0 ? 'leader' : 'waiting',
+    value: c.value,
+    key: c.key,
+    revision: String(c.epoch),
+    epoch: index === 0 ? String(c.epoch) : null,
+  }));
   if (options.json) {
-    write(`${JSON.stringify(candidates.map(leaderJson))}\n`);
+    write(`${JSON.stringify(rows)}\n`);
   } else {
+    // A waiting candidate holds no term: its number is its key's creation, not an epoch.
     write(
       formatTable(
-        ['#', 'ROLE', 'EPOCH', 'VALUE', 'KEY'],
-        candidates.map((c, index) => [
-          String(index + 1),
-          index === 0 ? 'leader' : 'waiting',
-          String(c.epoch),
-          c.value,
-          c.key,
-        ]),
+        ['#', 'ROLE', 'REVISION', 'VALUE', 'KEY'],
+        rows.map((c) => [String(c.position), c.role, c.revision, c.value, c.key]),
       ),
     );
   }

@@ -6,17 +6,18 @@
  */
 
 import { createRequire } from 'node:module';
+import { DEFAULTS } from '@tenure/core';
 import {
   Command,
   InvalidArgumentError as CommanderArgumentError,
   CommanderError,
   Option,
 } from 'commander';
-import { parseDuration } from '../duration.js';
+import { formatDuration, parseDuration } from '../duration.js';
 import { stderrLog } from './cli-log.js';
 import { showHistory, showJobs } from './cron-records.js';
 import { CliError, type CommandResult, EXIT, usageError } from './exit-codes.js';
-import { DEFAULT_GRACE_MS } from './grace.js';
+import { DEFAULT_GRACE_MS, graceSettings, maxGraceMs } from './grace.js';
 import { observeElection, type ReadOptions, showCandidates, showLeader } from './inspect.js';
 import { URL_ENV } from './open-arbitrator.js';
 import { runSupervisor } from './supervisor.js';
@@ -110,7 +111,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
       .option('--value <value>', "this candidate's value (default: hostname:pid:random)")
       .option(
         '--grace <duration>',
-        `how long the command may take to stop after SIGTERM (default: ${DEFAULT_GRACE_MS / 1000}s, or the most the TTL allows: TTL/3 − TTL×maxDrift − margin)`,
+        `how long the command may take to stop after SIGTERM (default: ${formatDuration(DEFAULT_GRACE_MS)}, or TTL/3 − TTL × maxDrift − margin if that is less: ${formatDuration(maxGraceMs(graceSettings({})))} at the default TTL of ${formatDuration(DEFAULTS.ttlMs)})`,
         durationArgument,
       )
       .option(
@@ -215,7 +216,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
       .requiredOption('--election <name>', "the scheduler's election")
       .option(
         '--limit <n>',
-        `the newest n runs (default ${DEFAULT_HISTORY_LIMIT})`,
+        'how many of the newest runs to print',
         positiveInteger,
         DEFAULT_HISTORY_LIMIT,
       )

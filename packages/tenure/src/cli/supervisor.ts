@@ -24,6 +24,7 @@ import {
   exitCodeOf,
 } from './child-group.js';
 import { type CliLog, errorLogger } from './cli-log.js';
+import { assertRunnable } from './command-path.js';
 import { CliError, type CommandResult, EXIT } from './exit-codes.js';
 import { graceSettings, maxGraceMs, resolveGrace } from './grace.js';
 import { asCliError, checkUrl, closeWithin, openArbitrator } from './open-arbitrator.js';
@@ -128,6 +129,7 @@ export async function runSupervisor(options: RunOptions, log: CliLog): Promise<C
   const requested = graceSettings(target);
   // Checked against the TTL the URL asks for now, and against the one granted once elected.
   resolveGrace(options.graceMs, requested);
+  assertRunnable(options.command[0]!);
   const guard = findParentDeathGuard();
   if (guard.kind === 'none') {
     log.warn(
