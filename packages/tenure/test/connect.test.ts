@@ -46,12 +46,42 @@ describe('parseDuration', () => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['5', 's', '5 s', '-5s', '5sec', '5S', '1e3ms', '', '.5s', '5.s'])(
-    'refuses %j',
-    (text) => {
-      expect(parseDuration(text)).toBeUndefined();
-    },
-  );
+  // Stricter than ms, parse-duration and @lukeed/ms, which read "5" as 5 ms and accept "5 s",
+  // "-5s", "5sec" and "5S" (parse-duration even "1.5.3s" and "5s junk").
+  it.each([
+    '5',
+    's',
+    '5 s',
+    ' 5s',
+    '5s ',
+    '5s\n',
+    '-5s',
+    '+5s',
+    '5sec',
+    '5S',
+    '1e3ms',
+    '0x10ms',
+    '',
+    '.5s',
+    '5.s',
+    '1.5.3s',
+    '1.5.3',
+    '1h30m',
+    '1d',
+    'Infinity',
+    '\u0665s',
+    '1.0000001s',
+  ])('refuses %j', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+
+  it('reads at most what a timer can wait (2^31 − 1 ms, about 596 h)', () => {
+    expect(parseDuration('596h')).toBe(596 * 3_600_000);
+    expect(parseDuration('2147483647ms')).toBe(2 ** 31 - 1);
+    expect(parseDuration('2147483648ms')).toBeUndefined();
+    expect(parseDuration('597h')).toBeUndefined();
+    expect(parseDuration('999999999999999h')).toBeUndefined();
+  });
 });
 
 describe('parseArbitratorUrl: good URLs', () => {
