@@ -12,10 +12,10 @@ import {
   type ObserverRecording,
   recordElection,
   recordObserver,
-} from './election-recorder.js';
-import { type TermRecord, trackTerms } from './term-history.js';
-import { nextEvent, type Timing, WaitTimeoutError, waitFor, withTimeout } from './timing.js';
-import { type TrackedPromise, track } from './tracked-promise.js';
+} from '../election-recorder.js';
+import { type TermRecord, trackTerms } from '../term-history.js';
+import { nextEvent, type Timing, WaitTimeoutError, waitFor, withTimeout } from '../timing.js';
+import { type TrackedPromise, track } from '../tracked-promise.js';
 
 /**
  * Opens arbitrators on the shared backend. The part of `ConformanceHarness` the fixture needs.
@@ -24,6 +24,15 @@ export interface ArbitratorSource {
   connect(): Promise<Arbitrator>;
   expireSession(arbitrator: Arbitrator): Promise<void>;
 }
+
+/**
+ * Registers one conformance test: `body` gets a fresh {@link ConformanceContext}, disposed
+ * however the test ends (the suite entry's `test`).
+ */
+export type ConformanceTest = (
+  title: string,
+  body: (t: ConformanceContext) => Promise<void>,
+) => void;
 
 let nameCounter = 0;
 
