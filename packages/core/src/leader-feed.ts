@@ -46,6 +46,9 @@ export class LeaderFilter {
   }
 }
 
+// Hand-written, not node:events' on(emitter, name, { signal }): that buffers without bound (its
+// highWaterMark only pauses an emitter that has pause()), rejects on abort with Node's untyped
+// AbortError, and has no hook to stop the producer's watch when the consumer returns.
 /**
  * A push-to-pull queue exposed as an `AsyncIterableIterator`: producers `push`, the consumer
  * iterates. Ends (done) on `close()`, on abort of the signal, or on `return()`; `onClose` runs

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { formatEpoch, parseEpoch } from '@tenure/core';
 import { AsyncQueue, LeaderFilter } from '@tenure/core/internal';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +44,63 @@ describe('AsyncQueue', () => {
     expect(await next).toEqual({ value: undefined, done: true });
     await queue.return();
     expect(closed).toBe(1);
+  });
+
+  it('ends at once on abort, dropping what is buffered, without rejecting', async () => {
+    const controller = new AbortController();
+    const queue = new AsyncQueue<number>({ signal: controller.signal });
+    queue.push(1);
+    queue.push(2);
+    controller.abort();
+    expect(queue.closed).toBe(true);
+    expect(await queue.next()).toEqual({ value: undefined, done: true });
+    queue.push(3);
+    expect(await queue.next()).toEqual({ value: undefined, done: true });
+  });
+
+  it('is closed from the start with an already-aborted signal', async () => {
+    let closed = 0;
+    const queue = new AsyncQueue<number>({
+      signal: AbortSignal.abort(),
+      onClose: () => closed++,
+    });
+    expect(queue.closed).toBe(true);
+    expect(closed).toBe(1);
+    expect(await queue.next()).toEqual({ value: undefined, done: true });
+  });
+
+  it('releases the producer once when the consumer breaks out, and ignores later pushes', async () => {
+    let closed = 0;
+    const queue = new AsyncQueue<number>({ onClose: () => closed++ });
+    queue.push(1);
+    queue.push(2);
+    for await (const n of queue) {
+      expect(n).toBe(1);
+      break;
+    }
+    expect(closed).toBe(1);
+    queue.push(3);
+    queue.close();
+    expect(closed).toBe(1);
+    expect(await queue.next()).toEqual({ value: undefined, done: true });
+  });
+
+  it('serves concurrent next() calls in order', async () => {
+    const queue = new AsyncQueue<number>();
+    const first = queue.next();
+    const second = queue.next();
+    queue.push(1);
+    queue.push(2);
+    expect(await first).toEqual({ value: 1, done: false });
+    expect(await second).toEqual({ value: 2, done: false });
+  });
+
+  it('leaves no listener on a long-lived signal once closed', () => {
+    const controller = new AbortController();
+    const queue = new AsyncQueue<number>({ signal: controller.signal });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    queue.close();
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('keeps only the newest items past its limit', async () => {
