@@ -16,6 +16,8 @@ export default defineConfig({
       { find: /^@tenure\/prometheus$/, replacement: src('./packages/prometheus/src/index.ts') },
       { find: /^@tenure\/testkit$/, replacement: src('./packages/testkit/src/index.ts') },
       { find: /^tenure$/, replacement: src('./packages/tenure/src/index.ts') },
+      { find: /^tenure\/etcd$/, replacement: src('./packages/tenure/src/etcd.ts') },
+      { find: /^tenure\/zookeeper$/, replacement: src('./packages/tenure/src/zookeeper.ts') },
     ],
   },
   test: {

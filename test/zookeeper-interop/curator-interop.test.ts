@@ -3,7 +3,7 @@
 // other leaves (DESIGN.md, "Interoperability").
 
 import { monotonicNow, startZooKeeper, Timing, waitFor, type ZooKeeperNode } from '@tenure/testkit';
-import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from 'tenure';
+import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from 'tenure/zookeeper';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   compileCuratorParticipant,

@@ -1,8 +1,10 @@
 /**
  * `tenure`: leader election for Node services. Re-exports the interfaces, errors and helpers
- * of `@tenure/core`, the arbitrators of `@tenure/memory`, `@tenure/etcd` and
- * `@tenure/zookeeper`, and the singleton cron jobs of `@tenure/cron`, and adds
- * {@link connect}, which opens an arbitrator from a URL (`memory://`, `etcd://…`, `zk://…`).
+ * of `@tenure/core`, the in-process arbitrator of `@tenure/memory` and the singleton cron jobs
+ * of `@tenure/cron`, and adds {@link connect}, which opens an arbitrator from a URL
+ * (`memory://`, `etcd://…`, `zk://…`) and loads the etcd or ZooKeeper client only when a URL
+ * asks for it. The adapters' factories have subpaths of their own, `tenure/etcd` and
+ * `tenure/zookeeper`, so that importing `tenure` loads neither client.
  *
  * @packageDocumentation
  */
@@ -88,25 +90,12 @@ export type {
 } from '@tenure/cron';
 export { CronSchedule, createScheduler, jitterDelay, MAX_ENUMERATED_SLOTS } from '@tenure/cron';
 export type {
-  EtcdArbitrator,
-  EtcdArbitratorOptions,
-  EtcdFence,
-  EtcdTlsOptions,
-} from '@tenure/etcd';
-export { createEtcdArbitrator, etcdFence, fencedIf } from '@tenure/etcd';
-export type {
   MemoryArbitrator,
   MemoryArbitratorOptions,
   MemoryServer,
   MemoryServerOptions,
 } from '@tenure/memory';
 export { createMemoryArbitrator, createMemoryServer, sharedMemoryServer } from '@tenure/memory';
-export type {
-  ZooKeeperAclEntry,
-  ZooKeeperArbitrator,
-  ZooKeeperArbitratorOptions,
-} from '@tenure/zookeeper';
-export { createZooKeeperArbitrator } from '@tenure/zookeeper';
 export type {
   ArbitratorScheme,
   ArbitratorTarget,
