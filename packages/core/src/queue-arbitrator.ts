@@ -1,4 +1,6 @@
+import { sleep } from './abort.js';
 import { defaultCandidateValue } from './candidate-id.js';
+import { type Clock, systemClock } from './clock.js';
 import {
   ClosedError,
   ConflictError,
@@ -21,7 +23,12 @@ import { type ElectionMonitor, MonitoredElection } from './monitored-election.js
 import type { QueueBackend } from './queue-backend.js';
 import type { QueueElection } from './queue-election.js';
 import { SafeEmitter } from './safe-emitter.js';
-import type { SessionHooks, SessionKeeper } from './session-keeper.js';
+import {
+  type SessionHooks,
+  SessionKeeper,
+  type SessionKeeperOptions,
+  type SessionTransport,
+} from './session-keeper.js';
 import type {
   Arbitrator,
   ArbitratorEvents,
@@ -42,28 +49,41 @@ export interface QueueArbitratorParts {
   readonly nameRules: NameRules;
   /** The queue of election `name`. */
   backend(name: string): QueueBackend;
-  /** Waits before a retry. */
-  delay(ms: number): Promise<void>;
+  /** How the arbitrator's {@link SessionKeeper} grants, renews and revokes the session. */
+  readonly transport: SessionTransport;
+  /** The keeper's TTL, drift, margin and renewal share (it validates them: a bad one throws). */
+  readonly session: SessionKeeperOptions;
+  /**
+   * Called when the arbitrator grants another TTL than the one in force (it may raise or clamp
+   * the one requested), e.g. to scale the adapter's request deadlines with it.
+   */
+  onGranted?(ttlMs: number): void;
+  /**
+   * The time of the session and of the durations in events and logs. Default
+   * {@link systemClock}.
+   */
+  readonly clock?: Clock | undefined;
+  /** Waits before a retry. Default: `sleep` on {@link QueueArbitratorParts.clock}. */
+  delay?(ms: number): Promise<void>;
   /** Releases the client once every election is closed and the session revoked. */
   shutdown(): Promise<void>;
   /** Runs first in close(), before the elections are closed (e.g. to end a simulated pause). */
   beforeClose?(): void;
   /** Where to log (validated by the adapter with `validateLogger`). Default: silent. */
   readonly logger?: Logger | undefined;
-  /** Monotonic ms for the durations in events and logs. Default `performance.now`. */
-  now?(): number;
 }
 
 /**
- * The arbitrator every adapter shares: one session (kept by a {@link SessionKeeper}) and one
- * {@link QueueElection} per election name, observers, and an orderly idempotent close.
- * Adapters build the keeper with {@link QueueArbitrator.sessionHooks} and pass their parts.
+ * The arbitrator every adapter shares: one session (kept by a {@link SessionKeeper} it builds
+ * from the adapter's transport, and starts at once) and one {@link QueueElection} per election
+ * name, observers, and an orderly idempotent close. Adapters pass their parts.
  */
 export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Arbitrator {
   readonly #parts: QueueArbitratorParts;
   readonly #elections = new Map<string, QueueElection>();
   readonly #observers = new Set<{ queue: AsyncQueue<LeaderInfo | undefined>; resync(): void }>();
-  #sessions: SessionKeeper | undefined;
+  readonly #sessions: SessionKeeper;
+  readonly #clock: Clock;
   #closing: Promise<void> | undefined;
   readonly #log: SafeLog;
   readonly #monitor: ElectionMonitor;
@@ -71,12 +91,21 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
   constructor(parts: QueueArbitratorParts) {
     super();
     this.#parts = parts;
+    this.#clock = parts.clock ?? systemClock;
     this.#log = new SafeLog(parts.logger, { arbitrator: parts.kind });
     this.#monitor = this.#electionMonitor();
+    // Validates the session options (throws) before anything starts.
+    this.#sessions = new SessionKeeper(
+      this.#clock,
+      parts.transport,
+      parts.session,
+      this.#sessionHooks(),
+    );
+    this.#sessions.start();
   }
 
   /** Hooks for the arbitrator's {@link SessionKeeper}, routing session events to every election. */
-  sessionHooks(): SessionHooks {
+  #sessionHooks(): SessionHooks {
     return {
       onLapse: () => {
         for (const election of this.#elections.values()) election.onLapse();
@@ -95,22 +124,25 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
         this.#logSession(event);
         this.emit('session', event);
       },
+      onGranted: (ttlMs) => this.#parts.onGranted?.(ttlMs),
     };
   }
 
-  /** Attaches the keeper (built with {@link QueueArbitrator.sessionHooks}) and starts it. */
-  start(sessions: SessionKeeper): void {
-    this.#sessions = sessions;
-    sessions.start();
+  /**
+   * Reports that the session `sessionId` is gone, learnt outside the keeper's requests (e.g. the
+   * client library's expiry event): its terms end `session-lost` and a new session is granted.
+   */
+  protected sessionLost(sessionId: string): void {
+    this.#sessions.lost(sessionId);
   }
 
   get ttlMs(): number {
-    return this.#keeper().ttlMs;
+    return this.#sessions.ttlMs;
   }
 
   /** The id of the current session (`''` while none). */
   get sessionId(): string {
-    return this.#keeper().id;
+    return this.#sessions.id;
   }
 
   election(name: string, options: ElectionOptions = {}): Election {
@@ -130,8 +162,8 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
         value,
         ttlMs: this.ttlMs,
         backend: this.#parts.backend(name),
-        sessions: this.#keeper(),
-        delay: (ms) => this.#parts.delay(ms),
+        sessions: this.#sessions,
+        delay: (ms) => this.#delay(ms),
         observe: (n, o) => this.observe(n, o),
         release: (e) => {
           if (this.#elections.get(e.name) === e) this.#elections.delete(e.name);
@@ -179,9 +211,8 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
 
   health(): HealthReport {
     const keeper = this.#sessions;
-    const state: SessionState =
-      this.#closing !== undefined ? 'closed' : (keeper?.state ?? 'granting');
-    const live = keeper !== undefined && (state === 'live' || state === 'suspended');
+    const state: SessionState = this.#closing !== undefined ? 'closed' : keeper.state;
+    const live = state === 'live' || state === 'suspended';
     const remainingMs = live ? wholeMs(keeper.deadline.remainingMs()) : 0;
     const elections: ElectionHealth[] = [];
     for (const election of this.#elections.values()) {
@@ -212,8 +243,8 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
       arbitrator: this.#parts.kind,
       session: {
         state,
-        id: keeper?.id ?? '',
-        ttlMs: keeper?.ttlMs ?? 0,
+        id: keeper.id,
+        ttlMs: keeper.ttlMs,
         remainingMs,
       },
       elections,
@@ -239,14 +270,18 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
     this.#parts.beforeClose?.();
     await Promise.all([...this.#elections.values()].map((e) => e.close()));
     for (const observer of [...this.#observers]) observer.queue.close();
-    await this.#sessions?.close();
+    await this.#sessions.close();
     await this.#parts.shutdown();
     this.#log.log('info', {}, 'arbitrator closed');
     this.removeAllListeners();
   }
 
   #now(): number {
-    return this.#parts.now ? this.#parts.now() : performance.now();
+    return this.#clock.now();
+  }
+
+  #delay(ms: number): Promise<void> {
+    return this.#parts.delay ? this.#parts.delay(ms) : sleep(ms, { clock: this.#clock });
   }
 
   #electionMonitor(): ElectionMonitor {
@@ -322,11 +357,6 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
       `arbitrator error: ${error.message}`,
     );
     this.emit('error', error);
-  }
-
-  #keeper(): SessionKeeper {
-    if (!this.#sessions) throw new Error('QueueArbitrator used before start()');
-    return this.#sessions;
   }
 
   #report(error: unknown): void {

@@ -1,9 +1,8 @@
-import { DEFAULTS, InvalidArgumentError, type Logger, systemClock, type Term } from '@tenure/core';
+import { DEFAULTS, InvalidArgumentError, type Term } from '@tenure/core';
 import {
   describe,
   QueueArbitrator,
-  SessionKeeper,
-  sleep,
+  type QueueArbitratorParts,
   validateDuration,
   validateLogger,
 } from '@tenure/core/internal';
@@ -21,15 +20,14 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
     client: Etcd3,
     namespace: string,
     deadline: () => { deadline: Date },
-    logger: Logger | undefined,
+    parts: Pick<QueueArbitratorParts, 'transport' | 'session' | 'onGranted' | 'logger'>,
   ) {
     super({
+      ...parts,
       kind: 'etcd',
-      logger,
       // No "/" in names: election "a" reads the prefix "a/", which would also hold "a/b/…".
       nameRules: { allowSlash: false },
       backend: (name) => new EtcdQueue(name, { client, namespace, deadline }),
-      delay: (ms) => sleep(ms),
       shutdown: async () => {
         client.close();
         endWatchStream(client);
@@ -143,26 +141,23 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   const deadline = () => ({ deadline: new Date(Date.now() + timeoutMs) });
   const client = new Etcd3(clientOptions);
   tolerateUnknownWatchResponses(client);
-  const arbitrator = new EtcdArbitratorImpl(client, namespace, deadline, logger);
-  const hooks = arbitrator.sessionHooks();
-  const keeper: SessionKeeper = new SessionKeeper(
-    systemClock,
-    new LeaseTransport(client, (): number => Math.min(timeoutMs, keeper.ttlMs / 3), namespace),
-    {
+  /** The TTL in force: etcd may grant more than asked (see onGranted). */
+  let grantedTtlMs = ttlMs;
+  return new EtcdArbitratorImpl(client, namespace, deadline, {
+    logger,
+    // A renewal takes no longer than a third of the TTL, whatever the request deadline.
+    transport: new LeaseTransport(client, () => Math.min(timeoutMs, grantedTtlMs / 3), namespace),
+    session: {
       ttlMs,
       maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
       marginMs: options.marginMs ?? DEFAULTS.marginMs,
     },
-    {
-      ...hooks,
-      onGranted: (granted) => {
-        // etcd raised the TTL (below its minimum): scale the request deadline with it.
-        if (requestTimeoutMs === undefined) timeoutMs = Math.min(5_000, granted / 2);
-      },
+    onGranted: (granted) => {
+      grantedTtlMs = granted;
+      // etcd raised the TTL (below its minimum): scale the request deadline with it.
+      if (requestTimeoutMs === undefined) timeoutMs = Math.min(5_000, granted / 2);
     },
-  );
-  arbitrator.start(keeper);
-  return arbitrator;
+  });
 }
 
 /** A gRPC failure that means the request never left: no connection to that member. */

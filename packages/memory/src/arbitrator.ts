@@ -1,7 +1,7 @@
 import { DEFAULTS, InvalidArgumentError, type Logger, systemClock } from '@tenure/core';
 import {
   QueueArbitrator,
-  SessionKeeper,
+  type SessionKeeperOptions,
   type SessionTransport,
   validateLogger,
 } from '@tenure/core/internal';
@@ -13,14 +13,21 @@ import { MemoryServerImpl, sharedServerImpl } from './server.js';
 class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
   readonly #server: MemoryServerImpl;
   readonly #link: Link;
-  #keeper: SessionKeeper | undefined;
 
-  constructor(server: MemoryServerImpl, link: Link, logger: Logger | undefined) {
+  constructor(
+    server: MemoryServerImpl,
+    link: Link,
+    session: SessionKeeperOptions,
+    logger: Logger | undefined,
+  ) {
     super({
       kind: 'memory',
       logger,
-      // Durations in events and logs follow the server's clock (fake timers included).
-      now: () => link.clock.now(),
+      // The session, and the durations in events and logs, follow the server's clock (fake
+      // timers included), with the client's timers frozen while it is paused.
+      clock: link.clientClock,
+      transport: transport(link, server),
+      session,
       nameRules: { allowSlash: true },
       backend: (name) => new MemoryQueue(name, link, server),
       delay: (ms) => link.delay(ms),
@@ -45,18 +52,13 @@ class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
     this.#link.resume();
   }
 
-  override start(sessions: SessionKeeper): void {
-    this.#keeper = sessions;
-    super.start(sessions);
-  }
-
   expire(): void {
     const id = this.sessionId;
     if (!id) return;
     // A connected client hears of its session's end before any of its keys' deletions (as a
     // ZooKeeper client does): its terms end `session-lost`. A paused or cut-off one learns of it
     // later, from the deletions (`revoked`) or its next renewal.
-    if (!this.#link.paused && !this.#link.partitioned) this.#keeper?.lost(id);
+    if (!this.#link.paused && !this.#link.partitioned) this.sessionLost(id);
     this.#server.revoke(id);
   }
 
@@ -112,20 +114,16 @@ export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): M
   }
   const logger = validateLogger('logger', options.logger);
   const link = new Link(server.clock, latencyMs);
-  const keeperOptions = {
-    ttlMs: options.ttlMs ?? DEFAULTS.ttlMs,
-    maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
-    marginMs: options.marginMs ?? DEFAULTS.marginMs,
-    watchdogTickMs: options.watchdogTickMs,
-  };
-  const arbitrator = new MemoryArbitratorImpl(server, link, logger);
   // The keeper validates ttlMs, maxDrift and marginMs before anything starts.
-  const keeper = new SessionKeeper(
-    link.clientClock,
-    transport(link, server),
-    keeperOptions,
-    arbitrator.sessionHooks(),
+  return new MemoryArbitratorImpl(
+    server,
+    link,
+    {
+      ttlMs: options.ttlMs ?? DEFAULTS.ttlMs,
+      maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
+      marginMs: options.marginMs ?? DEFAULTS.marginMs,
+      watchdogTickMs: options.watchdogTickMs,
+    },
+    logger,
   );
-  arbitrator.start(keeper);
-  return arbitrator;
 }

@@ -1,9 +1,8 @@
-import { DEFAULTS, InvalidArgumentError, type Logger, systemClock } from '@tenure/core';
+import { DEFAULTS, InvalidArgumentError } from '@tenure/core';
 import {
   describe,
   QueueArbitrator,
-  SessionKeeper,
-  sleep,
+  type QueueArbitratorParts,
   validateDuration,
   validateLogger,
 } from '@tenure/core/internal';
@@ -25,11 +24,12 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
     acl: ZkAcl[],
     transport: ZkSessionTransport,
     timeoutMs: () => number,
-    logger: Logger | undefined,
+    parts: Pick<QueueArbitratorParts, 'session' | 'onGranted' | 'logger'>,
   ) {
     super({
+      ...parts,
       kind: 'ZooKeeper',
-      logger,
+      transport,
       // ZooKeeper paths: "/" separates nodes, so an election is one node name.
       nameRules: { allowSlash: false },
       backend: (name) => {
@@ -42,11 +42,12 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
           timeoutMs,
         });
       },
-      delay: (ms) => sleep(ms),
       shutdown: () => transport.shutdown(),
     });
     this.root = root;
     this.#transport = transport;
+    // The client saw the session expire: its terms end `session-lost` at once.
+    transport.onExpired = (id) => this.sessionLost(id);
   }
 
   expireSession(): Promise<void> {
@@ -124,12 +125,9 @@ export function createZooKeeperArbitrator(
     { connectString, ...(auth ? { digest: `${auth.username}:${auth.password}` } : {}) },
     () => timeoutMs,
   );
-  const arbitrator = new ZooKeeperArbitratorImpl(root, acl, transport, () => timeoutMs, logger);
-  const hooks = arbitrator.sessionHooks();
-  const keeper: SessionKeeper = new SessionKeeper(
-    systemClock,
-    transport,
-    {
+  return new ZooKeeperArbitratorImpl(root, acl, transport, () => timeoutMs, {
+    logger,
+    session: {
       ttlMs: sessionTimeoutMs,
       maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
       marginMs: options.marginMs ?? DEFAULTS.marginMs,
@@ -139,17 +137,11 @@ export function createZooKeeperArbitrator(
       // minus the margin for six requests before the deadline of the one before.
       renewFraction: 1 / 4,
     },
-    {
-      ...hooks,
-      onGranted: (granted) => {
-        // The server clamped the timeout: scale the request deadline with it.
-        if (requestTimeoutMs === undefined) timeoutMs = Math.min(5_000, granted / 3);
-      },
+    onGranted: (granted) => {
+      // The server clamped the timeout: scale the request deadline with it.
+      if (requestTimeoutMs === undefined) timeoutMs = Math.min(5_000, granted / 3);
     },
-  );
-  transport.onExpired = (id) => keeper.lost(id);
-  arbitrator.start(keeper);
-  return arbitrator;
+  });
 }
 
 function parseConnect(input: unknown): string {
