@@ -4,6 +4,7 @@
 // slots on time, not 10 s later (which it did before the clock check: the slots a claimed were
 // in c's future).
 
+import { systemClock } from '@tenure/core';
 import { type ClockSkewReport, createScheduler, type Scheduler } from '@tenure/cron';
 import { createEtcdArbitrator } from '@tenure/etcd';
 import { startEtcd, Timing, waitFor } from '@tenure/testkit';
@@ -27,7 +28,7 @@ describe('cron on etcd: a replica whose clock is 10 s ahead', () => {
       const arbitrator = createEtcdArbitrator({ endpoints: [node.endpoint], ttlMs: TTL_MS });
       const scheduler = createScheduler(arbitrator.election('clock-ahead', { value: name }), {
         stopTimeoutMs: 100,
-        now: () => Date.now() + aheadMs,
+        clock: { ...systemClock, wallNow: () => Date.now() + aheadMs },
         // Rounds every 2 s (default 10 s), so that the test is short.
         clockSkew: { checkEveryMs: 2_000, pollMs: 500 },
       });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ClosedError, ConflictError, type Election } from '@tenure/core';
+import { type Clock, ClosedError, ConflictError, type Election } from '@tenure/core';
 import { sleep } from '@tenure/core/internal';
 import type { ClockSkewReport } from './types.js';
 
@@ -49,9 +49,9 @@ export type ClockVerdict =
 
 interface Judgement {
   readonly verdict: ClockVerdict;
-  /** `performance.now()` when a round last decided the verdict (an `ok` or `skewed` one). */
+  /** `clock.now()` when a round last decided the verdict (an `ok` or `skewed` one). */
   readonly decidedAt: number;
-  /** `performance.now()` when the last round was judged, deciding or not. */
+  /** `clock.now()` when the last round was judged, deciding or not. */
   readonly seenAt: number;
 }
 
@@ -84,13 +84,16 @@ export function judgeClock(
   return { verdict, offsetMs, clocks: clocks.length, disagree };
 }
 
-/** Waits `ms`; resolves early, never rejects, when `signal` aborts (the loops then look at it). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return sleep(ms, { signals: [signal] }).catch(() => {});
+/**
+ * Waits `ms` on `clock`; resolves early, never rejects, when one of `signals` aborts (the loops
+ * then look at them).
+ */
+function pause(clock: Clock, ms: number, ...signals: AbortSignal[]): Promise<void> {
+  return sleep(ms, { clock, signals }).catch(() => {});
 }
 
 /**
- * Compares this replica's wall clock (the scheduler's `now`) with the other replicas' through the
+ * Compares this replica's wall clock (the scheduler's `clock.wallNow()`) with the other replicas' through the
  * election's stored data, so that a leader whose clock is off does not claim slots by it. No
  * replica's clock is the reference: a clock is judged against the majority of the clocks that
  * answered. Every measurement is an interval that surely holds the true offset (the answer was
@@ -100,7 +103,10 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  */
 export class ClockSkewMonitor {
   readonly #election: Election;
-  readonly #now: () => number;
+  /** Timers and monotonic time (rounds, judgements' age). */
+  readonly #clock: Clock;
+  /** The wall clock compared. */
+  readonly #wallNow: () => number;
   readonly #options: ResolvedClockSkewOptions;
   readonly #onReport: (report: ClockSkewReport) => void;
   readonly #onError: (error: unknown) => void;
@@ -116,12 +122,13 @@ export class ClockSkewMonitor {
 
   constructor(
     election: Election,
-    now: () => number,
+    time: { readonly clock: Clock; readonly wallNow: () => number },
     options: ResolvedClockSkewOptions,
     handlers: { report: (report: ClockSkewReport) => void; error: (error: unknown) => void },
   ) {
     this.#election = election;
-    this.#now = now;
+    this.#clock = time.clock;
+    this.#wallNow = time.wallNow;
     this.#options = options;
     this.#onReport = handlers.report;
     this.#onError = handlers.error;
@@ -163,7 +170,7 @@ export class ClockSkewMonitor {
         failures += 1;
       }
       // An unreachable arbitrator: one error per backoff step, not one per poll.
-      await pause(this.#options.pollMs * 2 ** Math.min(failures, 5), signal);
+      await pause(this.#clock, this.#options.pollMs * 2 ** Math.min(failures, 5), signal);
     }
   }
 
@@ -176,7 +183,7 @@ export class ClockSkewMonitor {
         if (signal.aborted || error instanceof ClosedError) return;
         this.#onError(error);
       }
-      await pause(this.#options.checkEveryMs, signal);
+      await pause(this.#clock, this.#options.checkEveryMs, signal);
     }
   }
 
@@ -188,17 +195,11 @@ export class ClockSkewMonitor {
    */
   async allowClaims(signal: AbortSignal): Promise<boolean> {
     if (!this.#fresh()) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          this.#waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, 3 * this.#options.pollMs + 1_000);
-        signal.addEventListener('abort', done, { once: true });
-        this.#waiters.add(done);
-      });
+      const judged = new AbortController();
+      const wake = () => judged.abort();
+      this.#waiters.add(wake);
+      await pause(this.#clock, 3 * this.#options.pollMs + 1_000, signal, judged.signal);
+      this.#waiters.delete(wake);
     }
     return this.verdict !== 'skewed';
   }
@@ -214,13 +215,13 @@ export class ClockSkewMonitor {
   #fresh(): Judgement | undefined {
     const j = this.#judgement;
     if (!j) return undefined;
-    return performance.now() - j.seenAt <= this.#maxAgeMs ? j : undefined;
+    return this.#clock.now() - j.seenAt <= this.#maxAgeMs ? j : undefined;
   }
 
   #judge(clocks: readonly RoundClock[]): void {
     const judged = judgeClock(clocks, this.#id, this.#options.toleranceMs);
     if (!judged) return;
-    const at = performance.now();
+    const at = this.#clock.now();
     const previous = this.#judgement;
     // A verdict decided by an earlier round, while it is recent.
     const earlier =
@@ -301,7 +302,7 @@ export class ClockSkewMonitor {
       // Read after the probe was seen, written before the leader reads it: inside its interval.
       return {
         ...record,
-        replies: [...record.replies, { id: probe.id, by: this.#id, wall: this.#now() }],
+        replies: [...record.replies, { id: probe.id, by: this.#id, wall: this.#wallNow() }],
       };
     });
   }
@@ -312,7 +313,7 @@ export class ClockSkewMonitor {
     let sentAt = 0;
     const posted = await this.#update((record) => {
       // Sampled before the write that carries the probe: every answer is read after it.
-      sentAt = this.#now();
+      sentAt = this.#wallNow();
       return { probe: { id, by: this.#id }, replies: [], round: record.round };
     });
     if (!posted) return;
@@ -322,12 +323,12 @@ export class ClockSkewMonitor {
     );
     const clocks: RoundClock[] = [{ by: this.#id, lo: 0, hi: 0 }];
     const seen = new Set<string>();
-    const until = performance.now() + 2 * this.#options.pollMs + 500;
+    const until = this.#clock.now() + 2 * this.#options.pollMs + 500;
     const step = Math.max(20, Math.round(this.#options.pollMs / 5));
-    while (seen.size < expected && performance.now() < until && !signal.aborted) {
-      await pause(step, signal);
+    while (seen.size < expected && this.#clock.now() < until && !signal.aborted) {
+      await pause(this.#clock, step, signal);
       const { value } = await this.#read();
-      const readAt = this.#now();
+      const readAt = this.#wallNow();
       for (const reply of value.replies) {
         if (reply.id !== id || seen.has(reply.by)) continue;
         seen.add(reply.by);

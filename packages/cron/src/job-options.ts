@@ -1,4 +1,4 @@
-import { InvalidArgumentError, MAX_KEY_BYTES } from '@tenure/core';
+import { type Clock, InvalidArgumentError, MAX_KEY_BYTES, systemClock } from '@tenure/core';
 import type { ResolvedClockSkewOptions } from './clock-skew.js';
 import type {
   CatchUpPolicy,
@@ -25,7 +25,10 @@ export interface ResolvedJobOptions {
 export interface ResolvedSchedulerOptions {
   readonly stopTimeoutMs: number;
   readonly triggerPollMs: number;
-  readonly now: () => number;
+  /** The timers, the monotonic time of waits and deadlines, and the wall clock. */
+  readonly clock: Clock;
+  /** Wall-clock ms since the Unix epoch, what slots are computed from: the clock's `wallNow()`. */
+  readonly wallNow: () => number;
   /** `undefined`: the clock check is off. */
   readonly clockSkew: ResolvedClockSkewOptions | undefined;
 }
@@ -139,15 +142,39 @@ export function resolveSchedulerOptions(
   options: SchedulerOptions | undefined,
 ): ResolvedSchedulerOptions {
   const o = options ?? {};
-  if (o.now !== undefined && typeof o.now !== 'function') {
-    throw new InvalidArgumentError('now', 'must be a function returning epoch milliseconds');
+  if ((o as { now?: unknown }).now !== undefined) {
+    throw new InvalidArgumentError(
+      'now',
+      'was replaced by `clock`: pass { clock: { ...systemClock, wallNow: () => ms } }',
+    );
   }
+  const clock = schedulerClock(o.clock);
   return {
     stopTimeoutMs: duration('stopTimeoutMs', o.stopTimeoutMs, 10_000),
     triggerPollMs: duration('triggerPollMs', o.triggerPollMs, 1_000, 10),
-    now: o.now ?? (() => Date.now()),
+    clock,
+    wallNow: () => clock.wallNow?.() ?? Date.now(),
     clockSkew: clockSkewOptions(o.clockSkew),
   };
+}
+
+function schedulerClock(value: unknown): Clock {
+  if (value === undefined) return systemClock;
+  const c = value as Partial<Record<keyof Clock, unknown>> | null;
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    typeof c.now !== 'function' ||
+    typeof c.setTimeout !== 'function' ||
+    typeof c.clearTimeout !== 'function' ||
+    (c.wallNow !== undefined && typeof c.wallNow !== 'function')
+  ) {
+    throw new InvalidArgumentError(
+      'clock',
+      'must be a Clock: { now(), setTimeout(fn, ms), clearTimeout(handle), wallNow()? }',
+    );
+  }
+  return value as Clock;
 }
 
 function clockSkewOptions(value: unknown): ResolvedClockSkewOptions | undefined {

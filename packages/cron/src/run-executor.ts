@@ -1,5 +1,11 @@
-import { AbortedError, LeadershipLostError, type Term } from '@tenure/core';
-import type { SafeEmitter } from '@tenure/core/internal';
+import {
+  AbortedError,
+  type Clock,
+  LeadershipLostError,
+  type Term,
+  type TimerHandle,
+} from '@tenure/core';
+import { type SafeEmitter, sleep } from '@tenure/core/internal';
 import type { ResolvedJobOptions } from './job-options.js';
 import { type ClaimedRun, runRecord } from './job-store.js';
 import type { JobHandler, RunOutcome, RunRecord, SchedulerEvents } from './types.js';
@@ -31,8 +37,10 @@ export interface RunnableJob {
 /** The scheduler's side of a run. */
 export interface RunHooks {
   readonly events: SchedulerEmitter;
-  /** Wall-clock time, ms. */
-  now(): number;
+  /** The timers of the run's timeout and zombie report. */
+  readonly clock: Clock;
+  /** Wall-clock time, ms since the Unix epoch (the run's record). */
+  wallNow(): number;
   /** Records the run's end in the arbitrator (while the term lasts). */
   recordEnd(ended: RunRecord): Promise<void>;
   report(error: unknown): void;
@@ -50,8 +58,8 @@ export function executeRun(
   hooks: RunHooks,
 ): ActiveRun {
   const controller = new AbortController();
-  const started: ClaimedRun = { ...claim, startedAt: claim.startedAt ?? hooks.now() };
-  const record = runRecord(job.name, started, {}, hooks.now());
+  const started: ClaimedRun = { ...claim, startedAt: claim.startedAt ?? hooks.wallNow() };
+  const record = runRecord(job.name, started, {}, hooks.wallNow());
   let resolveFinished!: () => void;
   const run: ActiveRun = {
     claim,
@@ -64,7 +72,7 @@ export function executeRun(
     }),
   };
   job.active.add(run);
-  const timers: NodeJS.Timeout[] = [];
+  const timers: TimerHandle[] = [];
   const onAbort = () => {
     run.abortedBy ??= 'other';
     controller.abort(
@@ -76,7 +84,7 @@ export function executeRun(
   if (term.signal.aborted) onAbort();
   if (job.options.timeoutMs !== undefined) {
     timers.push(
-      setTimeout(() => {
+      hooks.clock.setTimeout(() => {
         if (controller.signal.aborted) return;
         run.abortedBy = 'timeout';
         controller.abort(
@@ -91,7 +99,7 @@ export function executeRun(
     () => {
       if (settled) return;
       timers.push(
-        setTimeout(() => {
+        hooks.clock.setTimeout(() => {
           if (settled) return;
           run.zombie = true;
           hooks.events.emit('zombie', { ...record, zombie: true });
@@ -119,7 +127,7 @@ export function executeRun(
       message = error instanceof Error ? error.message : String(error);
     }
     settled = true;
-    for (const timer of timers) clearTimeout(timer);
+    for (const timer of timers) hooks.clock.clearTimeout(timer);
     term.signal.removeEventListener('abort', onAbort);
     if (run.abortedBy === 'timeout') outcome = 'timeout';
     else if (run.abortedBy === 'other') outcome = 'aborted';
@@ -128,11 +136,11 @@ export function executeRun(
       started,
       {
         outcome,
-        endedAt: hooks.now(),
+        endedAt: hooks.wallNow(),
         ...(message === undefined ? {} : { error: message }),
         ...(run.zombie ? { zombie: true } : {}),
       },
-      hooks.now(),
+      hooks.wallNow(),
     );
     job.active.delete(run);
     hooks.events.emit('run-end', ended);
@@ -155,7 +163,7 @@ export function abortRun(run: ActiveRun, reason: AbortedError): void {
 }
 
 /** `overlap: 'replace'`: aborts the job's running runs and waits (bounded) for them to settle. */
-export async function replaceRunning(job: RunnableJob): Promise<void> {
+export async function replaceRunning(job: RunnableJob, clock: Clock): Promise<void> {
   const runs = [...job.active];
   for (const run of runs) {
     abortRun(run, new AbortedError(`replaced by the next run of "${job.name}"`));
@@ -163,6 +171,7 @@ export async function replaceRunning(job: RunnableJob): Promise<void> {
   await settleWithin(
     runs.map((r) => r.finished),
     job.options.zombieAfterMs,
+    clock,
   );
 }
 
@@ -170,16 +179,18 @@ export async function replaceRunning(job: RunnableJob): Promise<void> {
  * stop()'s wait for the runs going on: lets them finish for `graceMs`, then aborts the rest and
  * waits for them to settle, but only until the deadline the term had at the abort (G10: the
  * term is released after the work, or once the next leader may start anyway, as after a crash).
- * `remainingMs` reads that deadline at the abort.
+ * `remainingMs` reads that deadline at the abort. The waits are on `clock`.
  */
 export async function stopRuns(
   runs: () => ActiveRun[],
   graceMs: number,
   remainingMs: () => number,
+  clock: Clock,
 ): Promise<void> {
   await settleWithin(
     runs().map((r) => r.finished),
     graceMs,
+    clock,
   );
   const left = runs();
   const deadlineMs = left.length > 0 ? Math.max(0, remainingMs()) : 0;
@@ -187,17 +198,21 @@ export async function stopRuns(
   await settleWithin(
     left.map((r) => r.finished),
     deadlineMs,
+    clock,
   );
 }
 
-/** Resolves when every promise has settled or after `ms`, whichever comes first. */
-function settleWithin(promises: readonly Promise<unknown>[], ms: number): Promise<void> {
-  if (promises.length === 0) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    void Promise.allSettled(promises).then(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+/** Resolves when every promise has settled or after `ms` on `clock`, whichever comes first. */
+async function settleWithin(
+  promises: readonly Promise<unknown>[],
+  ms: number,
+  clock: Clock,
+): Promise<void> {
+  if (promises.length === 0) return;
+  const settled = new AbortController();
+  await Promise.race([
+    Promise.allSettled(promises),
+    sleep(ms, { clock, signals: [settled.signal] }).catch(() => {}),
+  ]);
+  settled.abort();
 }

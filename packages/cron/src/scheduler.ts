@@ -60,7 +60,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
   readonly #loops = new Set<Promise<void>>();
   readonly #inbox: TriggerInbox;
   /** Wakes the leader's trigger poll (a trigger posted on this replica). */
-  readonly #triggerWaker = new Waker();
+  readonly #triggerWaker: Waker;
   /** Compares this replica's clock with the others' (unless `clockSkew: false`). */
   readonly #clock: ClockSkewMonitor | undefined;
   #clockLoop: Promise<void> | undefined;
@@ -77,10 +77,11 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     }
     this.election = election;
     this.#options = resolveSchedulerOptions(options);
+    this.#triggerWaker = new Waker(this.#options.clock);
     this.#inbox = new TriggerInbox(election);
     const skew = this.#options.clockSkew;
     this.#clock = skew
-      ? new ClockSkewMonitor(election, this.#options.now, skew, {
+      ? new ClockSkewMonitor(election, this.#options, skew, {
           report: (report) => this.emit('clock-skew', report),
           error: (error) => this.#report(error),
         })
@@ -108,7 +109,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     }
     const resolved = resolveJobOptions(options);
     const cron = new CronSchedule(schedule, resolved.timezone);
-    cron.assertFiresAfter(this.#options.now());
+    cron.assertFiresAfter(this.#options.wallNow());
     if (this.#jobs.has(name)) throw new ConflictError(`A job named "${name}" was added already`);
     if (this.#state === 'stopping' || this.#state === 'stopped') {
       throw new IllegalStateError('The scheduler is stopped');
@@ -119,7 +120,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       handler,
       options: resolved,
       store: new JobStore(this.election, name),
-      waker: new Waker(),
+      waker: new Waker(this.#options.clock),
       active: new Set(),
       state: undefined,
       lock: Promise.resolve(),
@@ -177,7 +178,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       }
       const next = [
         ...pending.value,
-        { job: name, key, at: this.#options.now(), by: this.election.value },
+        { job: name, key, at: this.#options.wallNow(), by: this.election.value },
       ];
       try {
         await this.#inbox.post(pending, next);
@@ -191,7 +192,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
   }
 
   jobs(): JobInfo[] {
-    const now = this.#options.now();
+    const now = this.#options.wallNow();
     return [...this.#jobs.values()].map((job) => {
       const next = job.schedule.next(now);
       return {
@@ -268,7 +269,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
   #leadTerm(term: Term): Promise<EndReason> {
     if (this.#stopping.signal.aborted || !term.isValid()) return term.ended;
     const signal = AbortSignal.any([term.signal, this.#stopping.signal]);
-    const lead: Lead = { term, startedAt: this.#options.now(), signal };
+    const lead: Lead = { term, startedAt: this.#options.wallNow(), signal };
     this.#lead = lead;
     this.#state = 'leading';
     this.emit('leading', term.epoch);
@@ -326,6 +327,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       () => [...this.#jobs.values()].flatMap((job) => [...job.active]),
       this.#options.stopTimeoutMs,
       () => this.#lead?.term.remainingMs() ?? 0,
+      this.#options.clock,
     );
     await Promise.allSettled([...this.#loops, this.#clockLoop]);
     try {

@@ -132,7 +132,7 @@ export class SlotClaimer {
       async () => {
         if (job.state === undefined) await this.#recover(job, lead);
         const wakeAt = await this.#takeDueSlots(job, lead);
-        return Math.min(Math.max(wakeAt - this.#ctx.options.now(), 0), MAX_SLEEP_MS);
+        return Math.min(Math.max(wakeAt - this.#ctx.options.wallNow(), 0), MAX_SLEEP_MS);
       },
       (error) => {
         this.#ctx.report(error);
@@ -166,7 +166,7 @@ export class SlotClaimer {
         s.running?.id === running.id ? { ...s, running: again ?? null } : undefined,
       );
       if (done) {
-        const now = this.#ctx.options.now();
+        const now = this.#ctx.options.wallNow();
         const record = runRecord(job.name, running, { outcome: 'interrupted', endedAt: now }, now);
         this.#ctx.events.emit('run-end', record);
         await this.#appendHistory(job, lead, record);
@@ -194,12 +194,12 @@ export class SlotClaimer {
     const { clock, options, events } = this.#ctx;
     // A leader whose clock is off claims nothing by it (clock-skew.ts); it looks again soon.
     if (clock && !(await clock.allowClaims(lead.signal))) {
-      return options.now() + clock.retryMs;
+      return options.wallNow() + clock.retryMs;
     }
     let state = await this.#readState(job);
     // A leader that was paused past its term learns it here, before judging any slot missed.
     lead.term.assertValid();
-    const now = options.now();
+    const now = options.wallNow();
     if (state.value.slot !== null && clock?.isAheadOfTime(state.value.slot, now)) {
       state = await this.#rewind(job, lead, state.value.slot, now);
     }
@@ -312,7 +312,7 @@ export class SlotClaimer {
    */
   async claim(job: Job, lead: Lead, request: ClaimRequest): Promise<ActiveRun | undefined> {
     if (job.options.overlap === 'replace' && job.active.size > 0) {
-      await replaceRunning(job);
+      await replaceRunning(job, this.#ctx.options.clock);
     }
     const claim: ClaimedRun = {
       id: randomUUID(),
@@ -329,7 +329,7 @@ export class SlotClaimer {
         claim,
         job.active.size > 0,
         job.options.overlap,
-        this.#ctx.options.now(),
+        this.#ctx.options.wallNow(),
       );
       return { next, result: decision };
     });
@@ -353,7 +353,8 @@ export class SlotClaimer {
     const ctx = this.#ctx;
     return executeRun(job, lead.term, claim, {
       events: ctx.events,
-      now: () => ctx.options.now(),
+      clock: ctx.options.clock,
+      wallNow: ctx.options.wallNow,
       report: (error) => ctx.report(error),
       recordEnd: (ended) => this.#recordEnd(job, lead, claim, ended),
     });
@@ -367,7 +368,7 @@ export class SlotClaimer {
       if (s.running?.id !== claim.id) return { next: undefined, result: undefined };
       const next: ClaimedRun | undefined =
         s.queued && !this.#ctx.stopping.aborted
-          ? { ...s.queued, ...this.#claimant(lead), startedAt: this.#ctx.options.now() }
+          ? { ...s.queued, ...this.#claimant(lead), startedAt: this.#ctx.options.wallNow() }
           : undefined;
       return {
         next: { ...s, running: next ?? null, queued: next ? null : s.queued },

@@ -1,8 +1,10 @@
 import type {
+  Clock,
   ConflictError,
   Election,
   Epoch,
   InvalidArgumentError,
+  systemClock,
   TenureError,
 } from '@tenure/core';
 import type { EventEmitter } from 'eventemitter3';
@@ -77,8 +79,13 @@ export interface SchedulerOptions {
   readonly stopTimeoutMs?: number;
   /** How often the leader looks for manual triggers posted by other replicas, ms. Default 1 000. */
   readonly triggerPollMs?: number;
-  /** Wall-clock time in ms since the epoch. Default `Date.now` (fake timers replace it). */
-  readonly now?: () => number;
+  /**
+   * The scheduler's time: its timers and waits (`setTimeout`, `clearTimeout`, monotonic `now()`)
+   * and the wall clock its slots are computed from (`wallNow()`, ms since the Unix epoch;
+   * `Date.now()` if the clock has none). Default {@link systemClock}, whose timers and dates
+   * test frameworks' fake timers replace.
+   */
+  readonly clock?: Clock;
   /**
    * The check of this replica's clock against the other replicas' (see {@link ClockSkewOptions}),
    * or `false` to trust the local clock without comparing it. Default: on, with the defaults

@@ -1,35 +1,43 @@
-import { LeadershipLostError } from '@tenure/core';
+import { type Clock, LeadershipLostError } from '@tenure/core';
+import { sleep } from '@tenure/core/internal';
 
 /**
- * A job loop's sleep that something else can cut short (a local trigger, the end of a run that
- * has one queued, `stop()`). A wake while the loop is busy makes its next sleep return at once.
+ * A job loop's sleep on the scheduler's clock that something else can cut short (a local
+ * trigger, the end of a run that has one queued, `stop()`). A wake while the loop is busy makes
+ * its next sleep return at once.
  */
 export class Waker {
-  #wake: (() => void) | undefined;
+  readonly #clock: Clock;
+  /** Aborted by {@link Waker.wake} to end the sleep going on. */
+  #wake: AbortController | undefined;
   #pending = false;
 
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
   wake(): void {
-    if (this.#wake) this.#wake();
+    const sleeping = this.#wake;
+    this.#wake = undefined;
+    if (sleeping) sleeping.abort();
     else this.#pending = true;
   }
 
   /** Resolves after `ms`, on {@link Waker.wake}, or when `signal` aborts; never rejects. */
-  sleep(ms: number, signal: AbortSignal): Promise<void> {
+  async sleep(ms: number, signal: AbortSignal): Promise<void> {
     if (this.#pending || signal.aborted) {
       this.#pending = false;
-      return Promise.resolve();
+      return;
     }
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.#wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      signal.addEventListener('abort', done, { once: true });
-      this.#wake = done;
-    });
+    const wake = new AbortController();
+    this.#wake = wake;
+    try {
+      await sleep(Math.max(0, ms), { clock: this.#clock, signals: [signal, wake.signal] });
+    } catch {
+      // Woken, or `signal` aborted: the loop looks at it.
+    } finally {
+      if (this.#wake === wake) this.#wake = undefined;
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { systemClock } from '@tenure/core';
 import {
   type ClockSkewReport,
   createScheduler,
@@ -14,8 +15,8 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // Replicas whose wall clocks disagree (issue 18.4), on the memory arbitrator under fake timers:
-// each scheduler gets its own `now`, the real time being the fake Date. Timings are logical, so
-// the bounds below are exact, not wall-clock thresholds.
+// each scheduler gets its own clock's `wallNow`, the real time being the fake Date. Timings are
+// logical, so the bounds below are exact, not wall-clock thresholds.
 const TTL_MS = 2_000;
 const SECOND = 1_000;
 
@@ -60,7 +61,7 @@ function replica(name: string, aheadMs: number, options: SchedulerOptions = {}):
   const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS });
   const scheduler = createScheduler(arbitrator.election('jobs', { value: name }), {
     stopTimeoutMs: 100,
-    now: () => Date.now() + aheadMs,
+    clock: { ...systemClock, wallNow: () => Date.now() + aheadMs },
     ...options,
   });
   const r: Replica = { name, arbitrator, scheduler, runs: [], reports: [], roles: [] };
@@ -151,7 +152,7 @@ describe('a replica whose clock is ahead (issue 18.4)', () => {
   it('a follower whose clock is ahead is reported at once, and again when its clock is right again', async () => {
     let aheadMs = 5 * SECOND;
     const b = replica('b', 0);
-    const a = replica('a', 0, { now: () => Date.now() + aheadMs });
+    const a = replica('a', 0, { clock: { ...systemClock, wallNow: () => Date.now() + aheadMs } });
     const c = replica('c', 0);
     await startInOrder(b, a, c);
     await vi.advanceTimersByTimeAsync(12 * SECOND);

@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from '@tenure/core';
+import { sleep } from '@tenure/core/internal';
 import {
   createScheduler,
   type JobContext,
@@ -5,6 +7,7 @@ import {
   jitterDelay,
   type RunRecord,
   type Scheduler,
+  type SchedulerOptions,
 } from '@tenure/cron';
 import {
   createMemoryArbitrator,
@@ -113,11 +116,6 @@ function replica(
   replicas.push(r);
   return r;
 }
-
-const sleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    setTimeout(resolve, ms);
-  });
 
 function missedCount(r: Replica): number {
   return r.events
@@ -281,6 +279,48 @@ describe('overlap policies (a job every 10 s that runs 25 s)', () => {
     const ends = ofType<[RunRecord]>(a, 'run-end').map(([r]) => r.outcome);
     expect(ends).toEqual(['aborted', 'aborted', 'aborted']);
     expect(a.runs[0]!.ctx.signal.aborted).toBe(true);
+  });
+});
+
+describe('an injected clock', () => {
+  it("is the scheduler's time: its timers run the waits and timeouts, its wallNow() dates the slots", async () => {
+    vi.setSystemTime(new Date('2026-06-01T09:59:30Z'));
+    const aheadMs = 2 * HOUR;
+    const delays: number[] = [];
+    const clock: Clock = {
+      now: () => performance.now(),
+      setTimeout: (fn, ms) => {
+        delays.push(ms);
+        return setTimeout(fn, ms);
+      },
+      clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+      wallNow: () => Date.now() + aheadMs,
+    };
+    const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS });
+    const scheduler = createScheduler(arbitrator.election('jobs', { value: 'a' }), {
+      clock,
+      clockSkew: false,
+    });
+    const a: Replica = { name: 'a', arbitrator, scheduler, runs: [], events: [] };
+    replicas.push(a);
+    scheduler.add('noon', '0 12 * * *', (ctx) => void a.runs.push({ ctx, at: Date.now() }), {
+      timezone: 'UTC',
+      timeoutMs: 45_000,
+    });
+    scheduler.start();
+    await vi.advanceTimersByTimeAsync(MINUTE);
+    // 12:00 on the injected wall clock is 10:00 on the (fake) system one.
+    expect(a.runs.map((r) => r.ctx.slot.toISOString())).toEqual(['2026-06-01T12:00:00.000Z']);
+    expect(a.runs[0]!.at - Date.parse('2026-06-01T10:00:00Z')).toBeGreaterThanOrEqual(0);
+    expect(a.runs[0]!.at - Date.parse('2026-06-01T10:00:00Z')).toBeLessThan(1_000);
+    expect(scheduler.jobs()[0]!.nextSlot).toEqual(new Date('2026-06-02T12:00:00Z'));
+    const [record] = await scheduler.history('noon');
+    expect(Date.parse(record!.startedAt)).toBeGreaterThanOrEqual(
+      Date.parse('2026-06-01T12:00:00Z'),
+    );
+    // The job loop's sleep until the slot, and the run's timeout, are timers of the clock.
+    expect(delays).toContain(30_000);
+    expect(delays).toContain(45_000);
   });
 });
 
@@ -635,6 +675,24 @@ describe('bad input', () => {
       expect.objectContaining({ code: 'CONFLICT', message: expect.stringContaining('"a"') }),
     );
     expect(scheduler.jobs().map((j) => j.name)).toEqual(['leap-day', '...', '.hidden', 'a']);
+  });
+});
+
+describe('bad scheduler options', () => {
+  it('createScheduler() throws typed errors naming the field (now was replaced by clock)', () => {
+    const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS });
+    const election = arbitrator.election('jobs');
+    const cases: [unknown, string][] = [
+      [{ now: () => Date.now() }, 'now'],
+      [{ clock: {} }, 'clock'],
+      [{ clock: { ...systemClock, wallNow: 5 } }, 'clock'],
+    ];
+    for (const [options, field] of cases) {
+      expect(() => createScheduler(election, options as SchedulerOptions), field).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', field }),
+      );
+    }
+    void arbitrator.close();
   });
 });
 
