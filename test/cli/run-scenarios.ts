@@ -52,7 +52,7 @@ interface Scenario {
   /** Starts `tenure run` (label = the child's holder) through `port`, with the child's env. */
   supervisor(
     label: string,
-    options?: { port?: number; env?: NodeJS.ProcessEnv; once?: boolean },
+    options?: { port?: number; env?: NodeJS.ProcessEnv; once?: boolean; args?: string[] },
   ): TenureProcess;
   proxy(): Promise<TcpProxy>;
   /** Waits for the first log line matching `match`. */
@@ -107,6 +107,7 @@ export function describeRunScenarios(backend: CliBackend): void {
                 '--grace',
                 GRACE,
                 ...(options.once ? ['--once'] : []),
+                ...(options.args ?? []),
                 '--',
                 process.execPath,
                 CHILD,
@@ -296,6 +297,40 @@ export function describeRunScenarios(backend: CliBackend): void {
         ).not.toContain('a');
         const next = await s.line((l) => l.event === 'start' && l.holder === 'b', "b's child");
         expect(next.t - sigterm.t).toBeLessThan(TTL_MS);
+      }));
+
+    it('--wait-timeout: a candidate that does not lead in time leaves the queue and exits 124; one that leads in time keeps running past it', () =>
+      scenario(async (s) => {
+        const a = s.supervisor('a', { env: { CLI_EXIT_ON: 'SIGUSR1' } });
+        const first = await s.line((l) => l.event === 'start', 'the first child to start');
+        // Long enough for b to start and join the queue on a loaded machine (its message says
+        // whether it was still connecting).
+        const waitB = timing.scale(3_000);
+        const b = s.supervisor('b', { once: true, args: ['--wait-timeout', `${waitB}ms`] });
+        expect(await b.waitExit(waitB + timing.handoverMs), b.stderr).toEqual({
+          code: 124,
+          signal: null,
+        });
+        expect(b.stderr).toMatch(
+          /tenure: not leading "run-\d+" within --wait-timeout [\d.]+m?s: left the queue without running the command/,
+        );
+        expect(await s.values(), "b's key is gone: it withdrew its candidacy").toEqual(['a']);
+        expect(readChildLog(s.log).filter((l) => l.event === 'start')).toHaveLength(1);
+
+        // c's bound is long enough to lead once a's child exits; once leading, it no longer applies.
+        const waitMs = timing.expiryMs;
+        const c = s.supervisor('c', { args: ['--wait-timeout', `${waitMs}ms`] });
+        await s.queued(2);
+        process.kill(first.pid, 'SIGUSR1');
+        expect(await a.waitExit(timing.handoverMs)).toEqual({ code: 0, signal: null });
+        const next = await s.line((l) => l.event === 'start' && l.holder === 'c', "c's child");
+        const past = BigInt(next.hr) + BigInt(waitMs) * 1_000_000n;
+        await s.line(
+          (l) => l.pid === next.pid && BigInt(l.hr) > past,
+          "c's child to run past c's --wait-timeout",
+          waitMs + timing.handoverMs,
+        );
+        expect(c.exit, c.stderr).toBeUndefined();
       }));
 
     it("the leader's key deleted behind its back: its child is killed at once (no grace: a successor may lead already), then it campaigns again", () =>

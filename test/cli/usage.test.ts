@@ -149,6 +149,61 @@ describe('tenure command line', () => {
     );
   });
 
+  it('run --wait-timeout bounds the wait, connecting included: exit 124 with one line', async () => {
+    expectOneLineError(
+      await runTenure([
+        'run',
+        '--url',
+        'etcd://127.0.0.1:1',
+        '--timeout',
+        '60s',
+        '--wait-timeout',
+        '500ms',
+        '--election',
+        'e',
+        '-q',
+        '--',
+        'true',
+      ]),
+      124,
+      /^tenure: not leading "e" within --wait-timeout 500ms: the arbitrator had not answered yet/,
+    );
+    expectOneLineError(
+      await runTenure([
+        'run',
+        '--url',
+        'memory://',
+        '--wait-timeout',
+        '0s',
+        '--election',
+        'e',
+        '--',
+        'true',
+      ]),
+      USAGE,
+      /'--wait-timeout <duration>' argument '0s' is invalid.*longer than 0/,
+    );
+  });
+
+  it('run --wait-timeout that leadership beats: the command runs and its code is passed through', async () => {
+    const result = await runTenure([
+      'run',
+      '--url',
+      'memory://',
+      '--wait-timeout',
+      '10m',
+      '--once',
+      '--election',
+      'e',
+      '-q',
+      '--',
+      'sh',
+      '-c',
+      'exit 5',
+    ]);
+    expect(result.code, result.stderr).toBe(5);
+  });
+
   it("run passes the child's exit code through, with the term in its environment", async () => {
     const result = await runTenure([
       'run',

@@ -20,6 +20,11 @@ export const EXIT = Object.freeze({
   software: 70,
   /** `tenure run --once`: the term ended before the child did; the child was stopped (EX_TEMPFAIL). */
   leadershipLost: 75,
+  /**
+   * `tenure run --wait-timeout`: leadership did not come in time; tenure left the queue without
+   * running the command (124, as `timeout(1)` exits when its command times out).
+   */
+  waitTimeout: 124,
   /** The arbitrator refused us: authentication or permission (EX_NOPERM). */
   permission: 77,
   /** `tenure run`: the command was found but could not be executed (as shells do). */

@@ -39,6 +39,12 @@ function durationArgument(text: string): number {
   return ms;
 }
 
+function positiveDuration(text: string): number {
+  const ms = durationArgument(text);
+  if (ms <= 0) throw new CommanderArgumentError('expected a duration longer than 0, such as 30s.');
+  return ms;
+}
+
 function positiveInteger(text: string): number {
   const n = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
   if (!(n >= 1)) throw new CommanderArgumentError('expected a whole number ≥ 1.');
@@ -104,7 +110,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
       .command('run')
       .summary('run a command while this process leads an election')
       .description(
-        `Campaigns in an election; while leading, runs the command in its own process group with TENURE_ELECTION, TENURE_EPOCH and TENURE_KEY in its environment. When the term ends (or renewals stop and the deadline comes within the grace), the group gets SIGTERM, then SIGKILL at the term's deadline, before another candidate can lead; then tenure rejoins the queue (--once: exits 75). When the command exits by itself, tenure resigns at once and exits with its code. SIGINT/SIGTERM are forwarded to the command (a second one kills it). The command goes after "--".`,
+        `Campaigns in an election; while leading, runs the command in its own process group with TENURE_ELECTION, TENURE_EPOCH and TENURE_KEY in its environment. When the term ends (or renewals stop and the deadline comes within the grace), the group gets SIGTERM, then SIGKILL at the term's deadline, before another candidate can lead; then tenure rejoins the queue (--once: exits 75). With --wait-timeout, tenure exits 124 if it does not lead in time. When the command exits by itself, tenure resigns at once and exits with its code. SIGINT/SIGTERM are forwarded to the command (a second one kills it). The command goes after "--".`,
       )
       .usage('--url URL --election NAME [options] -- COMMAND [ARGS...]')
       .requiredOption('--election <name>', 'the election to campaign in')
@@ -117,6 +123,11 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
       .option(
         '--once',
         'exit after one term instead of rejoining the queue (exit 75 if it was lost)',
+      )
+      .option(
+        '--wait-timeout <duration>',
+        `give up when not leading within this time, connecting included: leave the queue without running the command and exit ${EXIT.waitTimeout} (as timeout(1)); it bounds the first term only (default: wait as long as it takes)`,
+        positiveDuration,
       )
       .argument('[command...]', 'the command to run, after --'),
     { json: false },
@@ -131,6 +142,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
           value: flags.value,
           graceMs: flags.grace,
           once: flags.once === true,
+          waitTimeoutMs: flags.waitTimeout,
           timeoutMs: flags.timeout ?? DEFAULT_TIMEOUT_MS,
           command,
         },
@@ -242,6 +254,7 @@ interface RunFlags {
   readonly value?: string;
   readonly grace?: number;
   readonly once?: boolean;
+  readonly waitTimeout?: number;
 }
 
 /**

@@ -38,6 +38,11 @@ export interface RunOptions {
   /** `--grace`, ms; `undefined` for the default. */
   readonly graceMs: number | undefined;
   readonly once: boolean;
+  /**
+   * `--wait-timeout`, ms: how long to wait for the first term (connecting included) before
+   * leaving the queue with exit 124; `undefined` to wait as long as it takes.
+   */
+  readonly waitTimeoutMs: number | undefined;
   /** How long to wait for the arbitrator's first answer, ms. */
   readonly timeoutMs: number;
   /** The command and its arguments (after `--`). */
@@ -137,6 +142,7 @@ export async function runSupervisor(options: RunOptions, log: CliLog): Promise<C
     );
   }
   const stop = catchStopSignals();
+  const wait = boundWait(options.waitTimeoutMs, stop.signal);
   let arbitrator: Arbitrator | undefined;
   try {
     log.info(`connecting to ${redactUrl(options.url!)}`);
@@ -145,10 +151,11 @@ export async function runSupervisor(options: RunOptions, log: CliLog): Promise<C
         options.url!,
         options.election,
         options.timeoutMs,
-        stop.signal,
+        wait.signal,
       );
     } catch (error) {
       if (stop.signal.aborted) return leaveBySignal(stop.received()!, log);
+      if (wait.expired()) throw waitTimedOut(options, 'connecting');
       throw error;
     }
     const election = arbitrator.election(
@@ -159,13 +166,48 @@ export async function runSupervisor(options: RunOptions, log: CliLog): Promise<C
     arbitrator.on('error', logError);
     election.on('error', logError);
     arbitrator.on('connection', (state) => log.info(`connection ${state}`));
-    return await lead(options, arbitrator, election, stop, guard, log);
+    return await lead(options, arbitrator, election, stop, wait, guard, log);
   } catch (error) {
     throw asCliError(error);
   } finally {
+    wait.disarm();
     if (arbitrator) await closeWithin(arbitrator, 5_000);
     stop.dispose();
   }
+}
+
+/** The bound `--wait-timeout` puts on the wait for the first term. */
+interface WaitBound {
+  /** Aborted by a stop signal, or once the bound has passed while no term was won. */
+  readonly signal: AbortSignal;
+  /** `true` once the bound has passed (and was not disarmed first). */
+  expired(): boolean;
+  /** Leadership came: the bound no longer applies (stop signals still abort `signal`). */
+  disarm(): void;
+}
+
+function boundWait(timeoutMs: number | undefined, stop: AbortSignal): WaitBound {
+  if (timeoutMs === undefined) {
+    return { signal: stop, expired: () => false, disarm: () => {} };
+  }
+  const bound = new AbortController();
+  const timer = setTimeout(() => bound.abort(), timeoutMs);
+  return {
+    signal: AbortSignal.any([stop, bound.signal]),
+    expired: () => bound.signal.aborted,
+    disarm: () => clearTimeout(timer),
+  };
+}
+
+/** The failure for no term within `--wait-timeout` (exit 124), once the queue is left. */
+function waitTimedOut(options: RunOptions, stage: 'connecting' | 'queued'): CliError {
+  const waited = formatDuration(options.waitTimeoutMs ?? 0);
+  return new CliError(
+    EXIT.waitTimeout,
+    stage === 'connecting'
+      ? `not leading "${options.election}" within --wait-timeout ${waited}: the arbitrator had not answered yet`
+      : `not leading "${options.election}" within --wait-timeout ${waited}: left the queue without running the command`,
+  );
 }
 
 async function lead(
@@ -173,6 +215,7 @@ async function lead(
   arbitrator: Arbitrator,
   election: Election,
   stop: StopRequests,
+  wait: WaitBound,
   guard: ReturnType<typeof findParentDeathGuard>,
   log: CliLog,
 ): Promise<CommandResult> {
@@ -181,9 +224,11 @@ async function lead(
     log.info(`campaigning in "${options.election}" as ${JSON.stringify(election.value)}`);
     let term: Term;
     try {
-      term = await election.campaign({ signal: stop.signal });
+      // Until the first term, --wait-timeout bounds the wait too (aborting withdraws the key).
+      term = await election.campaign({ signal: wait.signal });
     } catch (error) {
       if (stop.signal.aborted) return leaveBySignal(stop.received()!, log);
+      if (wait.expired()) throw waitTimedOut(options, 'queued');
       throw error;
     }
     // The TTL the arbitrator granted may differ from the one asked for (etcd raises a TTL below
@@ -206,6 +251,7 @@ async function lead(
       return leaveBySignal(stop.received()!, log);
     }
     if (!term.isValid()) continue;
+    wait.disarm();
     log.info(
       `elected: epoch ${term.epoch} in "${term.election}" (TTL ${formatDuration(granted.ttlMs)}, grace ${formatDuration(graceMs)} of at most ${formatDuration(maxGraceMs(granted))})`,
     );
