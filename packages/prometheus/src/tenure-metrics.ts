@@ -5,6 +5,7 @@ import {
   type ElectionState,
   type EndReason,
   InvalidArgumentError,
+  parseEpoch,
   type SessionEvent,
   type SessionState,
   type TenureError,
@@ -268,7 +269,7 @@ class Metrics implements TenureMetrics {
         this.reset();
         for (const { name, arbitrator, epochs } of arbitrators()) {
           for (const e of arbitrator.health().elections) {
-            const epoch = e.epoch !== undefined ? BigInt(e.epoch) : epochs.get(e.name);
+            const epoch = e.epoch !== undefined ? parseEpoch(e.epoch) : epochs.get(e.name);
             if (epoch !== undefined) {
               this.set({ arbitrator: name, election: e.name }, Number(epoch));
             }
@@ -437,7 +438,7 @@ class Metrics implements TenureMetrics {
     arbitrator.on('ended', onEnded);
     // Known before instrumenting: the terms running now.
     for (const e of arbitrator.health().elections) {
-      if (e.epoch !== undefined) entry.epochs.set(e.name, BigInt(e.epoch));
+      if (e.epoch !== undefined) entry.epochs.set(e.name, parseEpoch(e.epoch));
     }
     return () => {
       arbitrator.off('session', onSession);

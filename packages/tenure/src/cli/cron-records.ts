@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 
-import type { Election } from '@tenure/core';
+import { type Election, formatEpoch } from '@tenure/core';
 import type { RunRecord } from '@tenure/cron';
 import type { CliLog } from './cli-log.js';
 import { CliError, type CommandResult, EXIT } from './exit-codes.js';
@@ -131,7 +131,7 @@ export async function showJobs(
     );
   } else {
     write(
-      `election "${electionName}": ${leader === undefined ? 'no leader (no replica schedules these jobs now)' : `leader ${leader.value}, epoch ${leader.epoch}`}\n`,
+      `election "${electionName}": ${leader === undefined ? 'no leader (no replica schedules these jobs now)' : `leader ${leader.value}, epoch ${formatEpoch(leader.epoch)}`}\n`,
     );
     write(
       formatTable(

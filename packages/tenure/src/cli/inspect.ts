@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 
-import type { Arbitrator, Election, LeaderInfo } from '@tenure/core';
+import { type Arbitrator, type Election, formatEpoch, type LeaderInfo } from '@tenure/core';
 import { type CliLog, errorLogger } from './cli-log.js';
 import { type CommandResult, EXIT } from './exit-codes.js';
 import { asCliError, checkUrl, closeWithin, openArbitrator } from './open-arbitrator.js';
@@ -28,7 +28,7 @@ export interface LeaderJson {
 
 /** `info` for JSON output. */
 export function leaderJson(info: LeaderInfo): LeaderJson {
-  return { value: info.value, epoch: String(info.epoch), key: info.key };
+  return { value: info.value, epoch: formatEpoch(info.epoch), key: info.key };
 }
 
 /**
@@ -68,7 +68,10 @@ export async function showLeader(
     write(`${JSON.stringify(leader === undefined ? null : leaderJson(leader))}\n`);
   } else if (leader !== undefined) {
     write(
-      formatTable(['EPOCH', 'VALUE', 'KEY'], [[String(leader.epoch), leader.value, leader.key]]),
+      formatTable(
+        ['EPOCH', 'VALUE', 'KEY'],
+        [[formatEpoch(leader.epoch), leader.value, leader.key]],
+      ),
     );
   }
   if (leader === undefined) {
@@ -101,8 +104,8 @@ export async function showCandidates(name: string, options: ReadOptions): Promis
     role: index === 0 ? 'leader' : 'waiting',
     value: c.value,
     key: c.key,
-    revision: String(c.epoch),
-    epoch: index === 0 ? String(c.epoch) : null,
+    revision: formatEpoch(c.epoch),
+    epoch: index === 0 ? formatEpoch(c.epoch) : null,
   }));
   if (options.json) {
     write(`${JSON.stringify(rows)}\n`);
@@ -163,7 +166,7 @@ function observeLine(leader: LeaderInfo | undefined, json: boolean): string {
     return `${JSON.stringify({ at, leader: leader === undefined ? null : leaderJson(leader) })}\n`;
   }
   if (leader === undefined) return `${at}  (no leader)\n`;
-  return `${at}  epoch ${leader.epoch}  ${leader.value}  ${leader.key}\n`;
+  return `${at}  epoch ${formatEpoch(leader.epoch)}  ${leader.value}  ${leader.key}\n`;
 }
 
 /** Writes to stdout (synchronous for files and pipes on Linux, so nothing is lost at exit). */

@@ -7,6 +7,7 @@
  */
 
 import { AbortedError, type Arbitrator, isTenureError, type TenureError } from '@tenure/core';
+import { sleep } from '@tenure/core/internal';
 import {
   type ArbitratorTarget,
   checkSessionWindow,
@@ -124,11 +125,9 @@ async function probe(
     // A refusal that retrying will not fix may also come as an event (a session grant).
     const error = lastError();
     if (error !== undefined && !error.retriable) throw asCliError(error);
-    await withinMs(
-      new Promise<never>(() => {}),
-      Math.min(delayMs, Math.max(0, timeoutMs - (performance.now() - startedAt))),
-      signal,
-    ).catch(() => {});
+    await sleep(Math.min(delayMs, Math.max(0, timeoutMs - (performance.now() - startedAt))), {
+      signals: [signal],
+    }).catch(() => {});
     delayMs = Math.min(1_000, delayMs * 2);
   }
 }

@@ -13,7 +13,14 @@
  * @packageDocumentation
  */
 
-import type { Arbitrator, Election, EndReason, SessionEvent, Term } from '@tenure/core';
+import {
+  type Arbitrator,
+  type Election,
+  type EndReason,
+  formatEpoch,
+  type SessionEvent,
+  type Term,
+} from '@tenure/core';
 import { redactUrl } from '../arbitrator-url.js';
 import { formatDuration } from '../duration.js';
 import {
@@ -253,7 +260,7 @@ async function lead(
     if (!term.isValid()) continue;
     wait.disarm();
     log.info(
-      `elected: epoch ${term.epoch} in "${term.election}" (TTL ${formatDuration(granted.ttlMs)}, grace ${formatDuration(graceMs)} of at most ${formatDuration(maxGraceMs(granted))})`,
+      `elected: epoch ${formatEpoch(term.epoch)} in "${term.election}" (TTL ${formatDuration(granted.ttlMs)}, grace ${formatDuration(graceMs)} of at most ${formatDuration(maxGraceMs(granted))})`,
     );
     let child: ChildGroup;
     try {
@@ -261,7 +268,7 @@ async function lead(
         env: {
           ...process.env,
           TENURE_ELECTION: term.election,
-          TENURE_EPOCH: String(term.epoch),
+          TENURE_EPOCH: formatEpoch(term.epoch),
           TENURE_KEY: term.key,
         },
         guard,
@@ -270,14 +277,14 @@ async function lead(
         onSignalled: (event) =>
           log.info(
             event.reason === 'kill'
-              ? `term ${term.epoch}: ${event.signal} to the child`
-              : `term ${term.epoch}: no renewal acknowledged and ${formatDuration(Math.max(0, Math.round(event.leftMs)))} left; ${event.signal === 'SIGTERM' ? 'stopping the child (SIGTERM, then SIGKILL at the deadline)' : 'SIGKILL to the child'}`,
+              ? `term ${formatEpoch(term.epoch)}: ${event.signal} to the child`
+              : `term ${formatEpoch(term.epoch)}: no renewal acknowledged and ${formatDuration(Math.max(0, Math.round(event.leftMs)))} left; ${event.signal === 'SIGTERM' ? 'stopping the child (SIGTERM, then SIGKILL at the deadline)' : 'SIGKILL to the child'}`,
           ),
       });
     } catch (error) {
       await resignWithin(election, granted.ttlMs, log);
       if (error instanceof DeadlinePassedError) {
-        log.info(`term ${term.epoch}: ${error.message}`);
+        log.info(`term ${formatEpoch(term.epoch)}: ${error.message}`);
         if (stop.signal.aborted) return leaveBySignal(stop.received()!, log);
         if (options.once) return EXIT.leadershipLost;
         continue;
@@ -366,7 +373,7 @@ async function supervise(
     } else if (outcome.kind === 'term-ended') {
       // A term that ended before its deadline (its key deleted, its session gone) may have a
       // successor now: no grace.
-      log.info(`term ${term.epoch} ended (${outcome.reason}); killing the child`);
+      log.info(`term ${formatEpoch(term.epoch)} ended (${outcome.reason}); killing the child`);
       exit = await child.kill();
     } else {
       // SIGKILL at the term's deadline at the latest: after it, another candidate may lead. The
