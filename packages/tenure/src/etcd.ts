@@ -6,10 +6,10 @@
  * @packageDocumentation
  */
 
-export { createEtcdArbitrator, etcdFence, fencedIf } from '@tenure/etcd';
 export type {
   EtcdArbitrator,
   EtcdArbitratorOptions,
   EtcdFence,
   EtcdTlsOptions,
 } from '@tenure/etcd';
+export { createEtcdArbitrator, etcdFence, fencedIf } from '@tenure/etcd';

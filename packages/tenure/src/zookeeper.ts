@@ -6,9 +6,9 @@
  * @packageDocumentation
  */
 
-export { createZooKeeperArbitrator } from '@tenure/zookeeper';
 export type {
   ZooKeeperAclEntry,
   ZooKeeperArbitrator,
   ZooKeeperArbitratorOptions,
 } from '@tenure/zookeeper';
+export { createZooKeeperArbitrator } from '@tenure/zookeeper';
