@@ -108,6 +108,17 @@ describe('SafeEmitter: eventemitter3 semantics kept', () => {
     warn.mockRestore();
   });
 
+  it('runs a once-listener once even when an earlier listener emits the event again', () => {
+    const emitter = new SafeEmitter<Events>();
+    const once = vi.fn();
+    emitter.on('tick', (n) => {
+      if (n === 1) emitter.emit('tick', 2);
+    });
+    emitter.once('tick', once);
+    emitter.emit('tick', 1);
+    expect(once.mock.calls).toEqual([[2]]);
+  });
+
   it('removes a once-listener by its function, and once=true spares on-listeners', () => {
     const emitter = new SafeEmitter<Events>();
     const fn = vi.fn();
