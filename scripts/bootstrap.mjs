@@ -131,7 +131,7 @@ must(pm, [
 
 if (mode === 'demo') {
   must(pm, [...pmArgs, 'run', '--silent', 'build']);
-  process.exit(run(process.execPath, [join(root, 'packages/tenure/dist/demo/main.js'), ...args]));
+  process.exit(run(process.execPath, [join(root, 'demo/dist/main.js'), ...args]));
 }
 
 if (mode === 'bench') {

@@ -182,7 +182,8 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
     const files = listing.stdout.split('\n').filter(Boolean);
     expect(files).toContain('package/dist/index.js');
     expect(files).toContain('package/dist/index.d.ts');
-    expect(files).toContain('package/dist/demo/main.js');
+    expect(files).toContain('package/dist/etcd.js');
+    expect(files).toContain('package/dist/zookeeper.js');
     expect(files).toContain('package/dist/cli/main.js');
     expect(files).toContain('package/bin/tenure.mjs');
     expect(

@@ -1,5 +1,4 @@
-import type { EndReason, Epoch } from '@tenure/core';
-import type { RunRecord } from '@tenure/cron';
+import type { EndReason, Epoch, RunRecord } from 'tenure';
 
 /** Seconds since the demo started, as `  3.02s`. */
 export function formatAt(ms: number): string {

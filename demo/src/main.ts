@@ -5,11 +5,11 @@
  * once; tables of terms and runs close. See `--help`.
  */
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../duration.js';
+import { parseDuration } from 'tenure';
 import { runDemo } from './scenario.js';
 
 const USAGE = `Usage: npm run demo -- [--url <arbitrator URL>] [--ttl <duration>]
-   or: node packages/tenure/dist/demo/main.js [options]
+   or: node demo/dist/main.js [options]
 
 Three candidates (node-a, node-b, node-c) of one election, each with its own arbitrator
 session, elect a leader. Each adds the same @tenure/cron job, due every second; the leader

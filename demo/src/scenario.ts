@@ -1,16 +1,19 @@
 import {
   type Arbitrator,
+  connect,
+  createScheduler,
   DEFAULTS,
   type Election,
   type EndReason,
+  formatDuration,
   InvalidArgumentError,
+  type JobContext,
+  type MemoryArbitrator,
+  parseArbitratorUrl,
+  type RunRecord,
+  type Scheduler,
   type Term,
-} from '@tenure/core';
-import { createScheduler, type JobContext, type RunRecord, type Scheduler } from '@tenure/cron';
-import type { MemoryArbitrator } from '@tenure/memory';
-import { parseArbitratorUrl, redactUrl } from '../arbitrator-url.js';
-import { connect } from '../connect.js';
-import { formatDuration } from '../duration.js';
+} from 'tenure';
 import { DemoLog, formatAt, formatSlot, formatSpan, renderRuns, TermTimeline } from './demo-log.js';
 
 /** Options of {@link runDemo}. */
@@ -541,4 +544,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         .join('  ←  '),
     );
   }
+}
+
+/** The URL as the demo prints it: any `user:password@` replaced. */
+function redactUrl(url: string): string {
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1…@');
 }

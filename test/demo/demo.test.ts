@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 
 // The demo as a newcomer runs it: the built file, in a child process, which must exit by
 // itself (no process.exit on success) with the story told in its output.
-const root = join(import.meta.dirname, '..', '..', '..');
-const demo = join(root, 'packages', 'tenure', 'dist', 'demo', 'main.js');
+const root = join(import.meta.dirname, '..', '..');
+const demo = join(root, 'demo', 'dist', 'main.js');
 
 interface Run {
   code: number | null;
@@ -74,7 +74,7 @@ function lineOf(stdout: string, pattern: RegExp): number {
   return stdout.split('\n').findIndex((text) => pattern.test(text));
 }
 
-describe('the demo (packages/tenure/dist/demo/main.js)', () => {
+describe('the demo (demo/dist/main.js)', () => {
   it('elects, fails over after a crash, hands over after a resign, and exits 0 by itself', async () => {
     const started = performance.now();
     const run = await runDemo([], 90_000);
