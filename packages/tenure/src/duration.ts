@@ -18,7 +18,7 @@ export const MAX_DURATION_MS = 2 ** 31 - 1;
 /**
  * Parses `text` into milliseconds, or returns `undefined` when it is not a duration: digits
  * (optionally with a fractional part) directly followed by one of the units `ms`, `s`, `m`, `h`,
- * amounting to at most {@link MAX_DURATION_MS}.
+ * amounting to at most 2^31 − 1 ms (about 596 h, the longest a Node timer waits).
  */
 export function parseDuration(text: string): number | undefined {
   const match = DURATION.exec(text);
