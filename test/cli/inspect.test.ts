@@ -219,5 +219,81 @@ describe.sequential.each([etcdBackend, zookeeperBackend])(
       }
       expect(runs).toBeGreaterThanOrEqual(2);
     });
+
+    it('trigger asks the scheduler leading in another process to run a job now, once per key', async () => {
+      const election = await candidate('cron-trigger', 'scheduler-1');
+      const scheduler = createScheduler(election, { triggerPollMs: 100 });
+      const keys: Array<string | undefined> = [];
+      scheduler.add('rebuild', '0 0 1 1 *', (ctx) => {
+        keys.push(ctx.triggerKey);
+      });
+      scheduler.start();
+      const trigger = (...args: string[]) =>
+        runTenure(['trigger', ...args, '--election', 'cron-trigger', '--url', url]);
+      try {
+        await waitFor(() => scheduler.state === 'leading', {
+          timeoutMs: timing.handoverMs,
+          what: 'the scheduler to lead',
+        });
+        const first = await trigger('rebuild', '--key', 'deploy-42', '--json');
+        expect(first.code, first.stderr).toBe(0);
+        expect(JSON.parse(first.stdout)).toMatchObject({
+          job: 'rebuild',
+          key: 'deploy-42',
+          accepted: true,
+          leader: { value: 'scheduler-1' },
+        });
+        await waitFor(() => keys.length === 1, {
+          timeoutMs: timing.handoverMs,
+          what: 'the leader to run the triggered job',
+        });
+        expect(keys).toEqual(['deploy-42']);
+
+        const again = await trigger('rebuild', '--key', 'deploy-42');
+        expect(again.code, again.stderr).toBe(0);
+        expect(again.stdout).toBe('deploy-42\n');
+        expect(again.stderr).toMatch(/pending or was taken already: nothing added/);
+
+        const fresh = await trigger('rebuild', '-q');
+        expect(fresh.code, fresh.stderr).toBe(0);
+        expect(fresh.stderr).toBe('');
+        const freshKey = fresh.stdout.trim();
+        expect(freshKey).toMatch(/^[0-9a-f-]{36}$/);
+        await waitFor(() => keys.length === 2, {
+          timeoutMs: timing.handoverMs,
+          what: 'the leader to run the second trigger',
+        });
+        expect(keys).toEqual(['deploy-42', freshKey]);
+        const history = await runTenure([
+          'history',
+          'rebuild',
+          '--election',
+          'cron-trigger',
+          '--url',
+          url,
+          '--json',
+        ]);
+        expect(
+          (JSON.parse(history.stdout) as Array<{ trigger: string; triggerKey: string }>).map(
+            (r) => [r.trigger, r.triggerKey],
+          ),
+        ).toEqual([
+          ['manual', 'deploy-42'],
+          ['manual', freshKey],
+        ]);
+
+        // A job no replica has: nothing in the arbitrator names it, the trigger stays pending.
+        const unknown = await trigger('nope');
+        expect(unknown.code, unknown.stderr).toBe(0);
+        expect(unknown.stderr).toMatch(/no records for "nope" .*the trigger stays pending/);
+
+        const bad = await trigger('../x');
+        expect(bad.code, bad.stderr).toBe(64);
+        expect(bad.stderr).toMatch(/^tenure: Invalid name: /m);
+      } finally {
+        await scheduler.stop();
+        await election.close();
+      }
+    });
   },
 );

@@ -136,7 +136,15 @@ describe('tenure command line', () => {
   it('--help exits 0 and lists the subcommands', async () => {
     const result = await runTenure(['--help']);
     expect(result.code).toBe(0);
-    for (const command of ['run', 'leader', 'candidates', 'observe', 'jobs', 'history']) {
+    for (const command of [
+      'run',
+      'leader',
+      'candidates',
+      'observe',
+      'jobs',
+      'history',
+      'trigger',
+    ]) {
       expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
     }
   });

@@ -9,6 +9,7 @@
 export { CronSchedule, MAX_ENUMERATED_SLOTS } from './cron-schedule.js';
 export { jitterDelay } from './jitter.js';
 export { createScheduler } from './scheduler.js';
+export { requestTrigger } from './trigger-request.js';
 export type {
   CatchUpPolicy,
   ClockSkewOptions,

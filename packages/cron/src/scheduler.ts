@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   AbortedError,
   ClosedError,
@@ -20,9 +19,10 @@ import {
   resolveSchedulerOptions,
   validateJobName,
 } from './job-options.js';
-import { JobStore, PENDING_TRIGGERS_LIMIT, TriggerInbox } from './job-store.js';
+import { JobStore, TriggerInbox } from './job-store.js';
 import { stopRuns } from './run-executor.js';
-import { CAS_ATTEMPTS, type Job, type Lead, SlotClaimer } from './slot-claims.js';
+import { type Job, type Lead, SlotClaimer } from './slot-claims.js';
+import { postTrigger, triggerKey } from './trigger-request.js';
 import type {
   JobHandler,
   JobInfo,
@@ -158,37 +158,12 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
   ): Promise<{ key: string; accepted: boolean }> {
     const job = this.#jobs.get(name);
     if (!job) throw new InvalidArgumentError('name', `no job named "${String(name)}" was added`);
-    const key = options?.key ?? randomUUID();
-    if (typeof key !== 'string' || key === '' || Buffer.byteLength(key) > 128) {
-      throw new InvalidArgumentError('key', 'must be a non-empty string of at most 128 bytes');
-    }
+    const key = triggerKey(options);
     if (this.#state === 'stopped') throw new ClosedError('The scheduler is stopped');
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
-      const [pending, state] = await Promise.all([this.#inbox.read(), job.store.readState()]);
-      if (
-        pending.value.some((p) => p.job === name && p.key === key) ||
-        state.value.taken.includes(key)
-      ) {
-        return { key, accepted: false };
-      }
-      if (pending.value.length >= PENDING_TRIGGERS_LIMIT) {
-        throw new ConflictError(
-          `${PENDING_TRIGGERS_LIMIT} triggers are pending already: is a leader running?`,
-        );
-      }
-      const next = [
-        ...pending.value,
-        { job: name, key, at: this.#options.wallNow(), by: this.election.value },
-      ];
-      try {
-        await this.#inbox.post(pending, next);
-        this.#triggerWaker.wake();
-        return { key, accepted: true };
-      } catch (error) {
-        if (!(error instanceof ConflictError)) throw error;
-      }
-    }
-    throw new ConflictError(`The triggers of "${name}" kept changing: try again`);
+    const request = { job: name, key, at: this.#options.wallNow(), by: this.election.value };
+    const accepted = await postTrigger(this.election, request, job.store);
+    if (accepted) this.#triggerWaker.wake();
+    return { key, accepted };
   }
 
   jobs(): JobInfo[] {

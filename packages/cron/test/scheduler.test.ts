@@ -6,6 +6,7 @@ import {
   type JobOptions,
   jitterDelay,
   type RunRecord,
+  requestTrigger,
   type Scheduler,
   type SchedulerOptions,
 } from '@tenure/cron';
@@ -489,6 +490,54 @@ describe('manual trigger', () => {
       ['manual', 'success'],
       ['manual', 'success'],
     ]);
+  });
+});
+
+describe('requestTrigger (no scheduler: a tool holding only the election)', () => {
+  it('the leader runs it once per key; bad names, keys and options are refused', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const a = replica('a', '0 0 1 1 *');
+    a.scheduler.start();
+    await vi.advanceTimersByTimeAsync(100);
+    const tool = createMemoryArbitrator({ server, ttlMs: TTL_MS });
+    try {
+      const election = tool.election('jobs', { value: 'tool' });
+      expect(await requestTrigger(election, 'job', { key: 'rebuild' })).toEqual({
+        key: 'rebuild',
+        accepted: true,
+      });
+      expect(await requestTrigger(election, 'job', { key: 'rebuild' })).toEqual({
+        key: 'rebuild',
+        accepted: false,
+      });
+      await vi.advanceTimersByTimeAsync(1_500);
+      expect(a.runs.map((r) => [r.ctx.trigger, r.ctx.triggerKey])).toEqual([['manual', 'rebuild']]);
+      // Taken: still refused after the run, from the tool as from a replica.
+      expect(await requestTrigger(election, 'job', { key: 'rebuild' })).toMatchObject({
+        accepted: false,
+      });
+      const random = await requestTrigger(election, 'job');
+      expect(random.accepted).toBe(true);
+      expect(random.key).toMatch(/^[0-9a-f-]{36}$/);
+
+      await expect(requestTrigger(election, '../x')).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        field: 'name',
+      });
+      await expect(requestTrigger(election, 'job', { key: '' })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        field: 'key',
+      });
+      await expect(
+        requestTrigger(election, 'job', { kee: 'x' } as unknown as { key: string }),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'options.kee' });
+      await expect(
+        requestTrigger({} as unknown as Parameters<typeof requestTrigger>[0], 'job'),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'election' });
+      await election.close();
+    } finally {
+      await tool.close();
+    }
   });
 });
 

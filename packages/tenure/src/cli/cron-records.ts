@@ -1,6 +1,7 @@
 /**
  * `tenure jobs` and `tenure history`: the records `@tenure/cron` keeps beside its scheduler's
- * election, read from outside (no job code needed, nothing written). The layout is the one
+ * election, read from outside (no job code needed, nothing written); `tenure trigger`, which
+ * posts a manual trigger there as `requestTrigger` of `@tenure/cron` does. The layout is the one
  * docs/cron.md ("Where the records live") documents: per job `cron/<job>/state` and
  * `cron/<job>/history`, and one `cron-triggers` record for the election's pending manual
  * triggers. Those records hold no list of job names, so `tenure jobs` shows the jobs it is
@@ -9,8 +10,8 @@
  * @packageDocumentation
  */
 
-import { type Election, formatEpoch } from '@tenure/core';
-import type { RunRecord } from '@tenure/cron';
+import { ConflictError, type Election, formatEpoch } from '@tenure/core';
+import { type RunRecord, requestTrigger } from '@tenure/cron';
 import type { CliLog } from './cli-log.js';
 import { CliError, type CommandResult, EXIT } from './exit-codes.js';
 import { leaderJson, type ReadOptions, withElection, write } from './inspect.js';
@@ -207,4 +208,67 @@ function took(record: RunRecord): string {
   if (record.endedAt === undefined) return '-';
   const ms = Date.parse(record.endedAt) - Date.parse(record.startedAt);
   return Number.isFinite(ms) ? `${ms}ms` : '-';
+}
+
+/**
+ * `tenure trigger JOB --election E [--key K]`: asks the scheduler leading `E` to run `JOB` now
+ * (`requestTrigger` of `@tenure/cron`: a record beside the election that the leader polls).
+ * Prints the trigger's key (`--json`: the whole answer). Exit 0 once recorded, also when a
+ * trigger with the same key was pending or taken already (nothing is added then: `accepted` is
+ * false); 75 when 100 triggers are pending already.
+ */
+export async function triggerJob(
+  job: string,
+  electionName: string,
+  key: string | undefined,
+  options: ReadOptions,
+  log: CliLog,
+): Promise<CommandResult> {
+  const { result, found, leader } = await withElection(options, electionName, async (election) => {
+    let result: { key: string; accepted: boolean };
+    try {
+      result = await requestTrigger(election, job, key === undefined ? undefined : { key });
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      throw new CliError(EXIT.leadershipLost, `not recorded: ${error.message}`, { cause: error });
+    }
+    // Read after the name was checked; a leader that has run it since has records too.
+    const keys = jobKeys(job);
+    const [state, history, leader] = await Promise.all([
+      election.get(keys.state),
+      election.get(keys.history),
+      election.leader(),
+    ]);
+    return { result, found: state !== undefined || history !== undefined, leader };
+  });
+  if (options.json) {
+    write(
+      `${JSON.stringify({
+        job,
+        election: electionName,
+        key: result.key,
+        accepted: result.accepted,
+        leader: leader === undefined ? null : leaderJson(leader),
+      })}\n`,
+    );
+  } else {
+    write(`${result.key}\n`);
+  }
+  if (!result.accepted) {
+    log.warn(
+      `a trigger of "${job}" with key ${JSON.stringify(result.key)} is pending or was taken already: nothing added`,
+    );
+  } else if (leader === undefined) {
+    log.info(`trigger recorded; "${electionName}" has no leader now: it runs when one leads`);
+  } else {
+    log.info(
+      `trigger recorded; the leader (${leader.value}, epoch ${formatEpoch(leader.epoch)}) takes it at its next poll`,
+    );
+  }
+  if (!found) {
+    log.warn(
+      `no records for "${job}" in "${electionName}" yet: if no replica has added this job, the trigger stays pending`,
+    );
+  }
+  return EXIT.ok;
 }

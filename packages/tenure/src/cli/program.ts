@@ -15,7 +15,7 @@ import {
 } from 'commander';
 import { formatDuration, parseDuration } from '../duration.js';
 import { stderrLog } from './cli-log.js';
-import { showHistory, showJobs } from './cron-records.js';
+import { showHistory, showJobs, triggerJob } from './cron-records.js';
 import { CliError, type CommandResult, EXIT, usageError } from './exit-codes.js';
 import { DEFAULT_GRACE_MS, graceSettings, maxGraceMs } from './grace.js';
 import { observeElection, type ReadOptions, showCandidates, showLeader } from './inspect.js';
@@ -240,6 +240,29 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
         job,
         flags.election,
         flags.limit,
+        readOptions(flags),
+        stderrLog({ quiet: flags.quiet === true }),
+      ),
+    );
+  });
+
+  withCommonOptions(
+    program
+      .command('trigger')
+      .summary('ask the leader of a @tenure/cron scheduler to run a job now')
+      .description(
+        "Posts a manual trigger beside the scheduler's election (--election), as requestTrigger of @tenure/cron does; the leader takes it at its next poll (triggerPollMs) and runs it under the job's fencing and overlap rules, recorded with trigger manual. Prints the trigger's key. With --key, idempotent: a key pending or taken already adds nothing (exit 0 all the same; --json says accepted: false). Exit 75 when 100 triggers are pending already.",
+      )
+      .requiredOption('--election <name>', "the scheduler's election")
+      .option('--key <key>', 'the trigger key (default: a random UUID)')
+      .argument('<job>', 'the job'),
+    { json: true },
+  ).action(async (job: string, flags: CommonFlags & { election: string; key?: string }) => {
+    settle(
+      await triggerJob(
+        job,
+        flags.election,
+        flags.key,
         readOptions(flags),
         stderrLog({ quiet: flags.quiet === true }),
       ),
