@@ -6,6 +6,7 @@
  */
 
 export { abortedError, raceAbort, sleep, throwIfAborted } from './abort.js';
+export { abortableWait } from './abortable-wait.js';
 export type { LeaderChange } from './leader-feed.js';
 export { AsyncQueue, LeaderFilter } from './leader-feed.js';
 export type { LeaseDeadlineOptions } from './lease-deadline.js';

@@ -6,7 +6,7 @@ import {
   type StoredValue,
 } from '@tenure/core';
 import {
-  abortedError,
+  abortableWait,
   type LeaderWatchHandle,
   type QueueBackend,
   type QueueKey,
@@ -159,24 +159,7 @@ export class EtcdQueue implements QueueBackend {
   ): Promise<WaitOutcome> {
     const start =
       from.kind === 'behind' && from.revision !== undefined ? from.revision + 1n : undefined;
-    return new Promise<WaitOutcome>((resolve, reject) => {
-      const aborted = signals.find((s) => s.aborted);
-      if (aborted) {
-        reject(abortedError(aborted, 'Waiting for the predecessor'));
-        return;
-      }
-      let settled = false;
-      const finish = (outcome: WaitOutcome | Error) => {
-        if (settled) return;
-        settled = true;
-        for (const s of signals) s.removeEventListener('abort', onAbort);
-        void cancelWatch();
-        if (outcome instanceof Error) reject(outcome);
-        else resolve(outcome);
-      };
-      const onAbort = (event: Event) =>
-        finish(abortedError(event.target as AbortSignal, 'Waiting for the predecessor'));
-      for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+    return abortableWait<WaitOutcome>(signals, 'Waiting for the predecessor', (finish) => {
       // Only the predecessor's key: one notification per leader change reaches one waiter (G4).
       // Any watch failure (compaction, cancel, a broken stream) resolves too: the caller reads
       // the queue again and watches from that read.
@@ -199,6 +182,7 @@ export class EtcdQueue implements QueueBackend {
         },
         onFailure: () => finish('reread'),
       });
+      return () => void cancelWatch();
     });
   }
 

@@ -6,11 +6,11 @@ import {
   type StoredValue,
 } from '@tenure/core';
 import {
+  abortableWait,
   type LeaderWatchHandle,
   type QueueBackend,
   type QueueKey,
   type QueuePosition,
-  raceAbort,
   type SessionRef,
   type WaitOutcome,
 } from '@tenure/core/internal';
@@ -61,9 +61,8 @@ export class MemoryQueue implements QueueBackend {
     _from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
   ): Promise<WaitOutcome> {
-    let unwatch: (() => void) | undefined;
-    const gone = new Promise<WaitOutcome>((resolve) => {
-      unwatch = this.#watchDeletion(predecessor, () => resolve('deleted'));
+    return abortableWait<WaitOutcome>(signals, 'Waiting for the predecessor', (resolve) => {
+      const unwatch = this.#watchDeletion(predecessor, () => resolve('deleted'));
       // The key may have gone between the read and the watch.
       this.#request('exists', () =>
         this.#server.exists(this.#name, predecessor.key, predecessor.epoch),
@@ -73,8 +72,8 @@ export class MemoryQueue implements QueueBackend {
         },
         () => resolve('reread'),
       );
+      return unwatch;
     });
-    return raceAbort(gone, signals, 'Waiting for the predecessor').finally(() => unwatch?.());
   }
 
   watchDeleted(own: QueueKey, onDeleted: () => void): () => void {

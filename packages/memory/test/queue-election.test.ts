@@ -318,8 +318,10 @@ describe('QueueElection on the memory arbitrator', () => {
     await advance(700);
     expect(ticks().a).toBeGreaterThanOrEqual(100);
     expect(ticks().b).toBe(0);
+    // Listen before resigning: b may be elected before resign() resolves.
+    const next = nextTerm(eb);
     await ea.resign();
-    await within(10, nextTerm(eb));
+    await within(10, next);
     expect(tb).toBeDefined();
     delays.length = 0;
     await advance(770);

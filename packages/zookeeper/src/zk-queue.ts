@@ -8,7 +8,7 @@ import {
   UnavailableError,
 } from '@tenure/core';
 import {
-  abortedError,
+  abortableWait,
   type LeaderWatchHandle,
   type QueueBackend,
   type QueueKey,
@@ -164,23 +164,7 @@ export class ZkQueue implements QueueBackend {
     _from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
   ): Promise<WaitOutcome> {
-    return new Promise<WaitOutcome>((resolve, reject) => {
-      const aborted = signals.find((s) => s.aborted);
-      if (aborted) {
-        reject(abortedError(aborted, 'Waiting for the predecessor'));
-        return;
-      }
-      let settled = false;
-      const finish = (outcome: WaitOutcome | { error: unknown }) => {
-        if (settled) return;
-        settled = true;
-        for (const s of signals) s.removeEventListener('abort', onAbort);
-        if (typeof outcome === 'object') reject(outcome.error);
-        else resolve(outcome);
-      };
-      const onAbort = (event: Event) =>
-        finish({ error: abortedError(event.target as AbortSignal, 'Waiting for the predecessor') });
-      for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+    return abortableWait<WaitOutcome>(signals, 'Waiting for the predecessor', (finish, fail) => {
       // Only the predecessor's node: one notification per change reaches one waiter (no herd).
       // Its deletion (or absence) is `deleted`; any other event means: read the queue again.
       // getData, not exists: on a node already gone, exists would leave a creation watch on a
@@ -202,8 +186,13 @@ export class ZkQueue implements QueueBackend {
         )
         .then(
           () => {},
-          (error: unknown) => finish(codeOf(error) === Code.NO_NODE ? 'deleted' : { error }),
+          (error: unknown) => {
+            if (codeOf(error) === Code.NO_NODE) finish('deleted');
+            else fail(error);
+          },
         );
+      // node-zookeeper-client cannot remove a watch: a late event finds the wait settled.
+      return undefined;
     });
   }
 
