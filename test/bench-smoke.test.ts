@@ -2,7 +2,7 @@
 // etcd and ZooKeeper, writing its JSON and chart. No timing is asserted here (the figures are
 // the benchmark's business, not the test suite's).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
+const NODE_BACKENDS = 'tenure-etcd,etcd3-election,tenure-zookeeper';
+const PEERS = ['Go concurrency.Election', 'kazoo Election', 'Curator LeaderLatch'];
 
 describe('bench (smoke size)', () => {
   it('runs handover, failover, scale and herd end to end and writes JSON, markdown and a chart', async () => {
@@ -19,12 +21,18 @@ describe('bench (smoke size)', () => {
     }
     const out = mkdtempSync(join(tmpdir(), 'tenure-bench-'));
     try {
-      const { stdout } = await run(process.execPath, [main, '--size', 'smoke', '--out', out], {
+      // tenure and the npm etcd3 Election only: the peers in other languages have their own
+      // case below.
+      const args = ['--size', 'smoke', '--backends', NODE_BACKENDS, '--out', out];
+      const { stdout } = await run(process.execPath, [main, ...args], {
         cwd: root,
         timeout: 240_000,
         maxBuffer: 16 * 1024 * 1024,
       });
-      const report = JSON.parse(readFileSync(join(out, 'smoke-latest.json'), 'utf8')) as {
+      // Named after the backends: smoke-<kinds>-latest.json, smoke-<kinds>-latency.svg.
+      const named = (suffix: string) =>
+        join(out, readdirSync(out).find((f) => f.endsWith(suffix))!);
+      const report = JSON.parse(readFileSync(named('-latest.json'), 'utf8')) as {
         machine: { cores: number; node: string; etcd: string; zookeeper: string };
         suites: { name: string; table: { rows: unknown[][] } }[];
       };
@@ -38,8 +46,34 @@ describe('bench (smoke size)', () => {
       for (const title of ['handover', 'failover', 'scale', 'herd']) {
         expect(stdout.toLowerCase()).toContain(title);
       }
-      const svg = readFileSync(join(out, 'smoke-latency.svg'), 'utf8');
+      const svg = readFileSync(named('-latency.svg'), 'utf8');
       expect(svg.startsWith('<svg')).toBe(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it('runs a handover on each peer in another language, or says why it cannot', async () => {
+    const main = join(root, 'bench/dist/main.js');
+    const out = mkdtempSync(join(tmpdir(), 'tenure-bench-'));
+    try {
+      const args = ['--size', 'smoke', '--only', 'handover', '--handovers', '2'];
+      const backends = '--backends=go-election,kazoo-election,curator-latch';
+      await run(process.execPath, [main, ...args, backends, '--out', out], {
+        cwd: root,
+        timeout: 240_000,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const file = join(out, readdirSync(out).find((f) => f.endsWith('-latest.json'))!);
+      const report = JSON.parse(readFileSync(file, 'utf8')) as {
+        suites: { table: { rows: string[][] } }[];
+      };
+      const rows = report.suites[0]!.table.rows;
+      expect(rows.map((r) => r[1])).toEqual(PEERS);
+      for (const row of rows) {
+        // Figures (2 handovers), or the reason the peer could not run here.
+        expect(row[2], row.join(' | ')).toMatch(/^(2|not available: .+)$/);
+      }
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

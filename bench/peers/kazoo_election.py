@@ -53,6 +53,7 @@ class Candidate:
         self.client = KazooClient(hosts=config["endpoint"], timeout=self.ttl_ms / 1000)
         self.thread = None
         self.resign_now = None
+        self.closing = False
 
     def connect(self):
         self.client.start(timeout=10)
@@ -70,8 +71,9 @@ class Candidate:
         def run():
             try:
                 election.run(lead)
-            except Exception as error:  # a lost session, a closed client
-                report(error)
+            except Exception as error:  # a lost session; a closed client, when closing
+                if not self.closing:
+                    report(error)
 
         self.resign_now = resign_now
         self.thread = threading.Thread(target=run, daemon=True)
@@ -88,6 +90,7 @@ class Candidate:
     def close(self):
         # A close that hangs (server gone) must not keep the process.
         threading.Timer(3, lambda: os._exit(0)).start()
+        self.closing = True
         try:
             self.client.stop()
             self.client.close()

@@ -65,3 +65,6 @@ export function selectedBackends(kinds: readonly string[] | undefined): Candidat
 
 /** The TTL / session timeout requested in both suites, ms. */
 export const CANDIDATE_TTL_MS = 2000;
+
+/** How long a peer's three processes may take to connect (a JVM starts slower than Node). */
+export const PEER_START_MS = 30_000;

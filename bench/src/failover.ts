@@ -11,7 +11,7 @@
  * every phase of the leader's keepalive cycle.
  */
 import { randomUUID } from 'node:crypto';
-import { CANDIDATE_TTL_MS, type CandidateBackend } from './candidate-backends.js';
+import { CANDIDATE_TTL_MS, type CandidateBackend, PEER_START_MS } from './candidate-backends.js';
 import { CandidatePool, elapsedMs, LoadSampler, sleep } from './candidate-pool.js';
 import { measureEach, ratioNotes, unavailableRow, versionsNote } from './comparison.js';
 import type { PeerCommand } from './peers.js';
@@ -157,7 +157,7 @@ async function measure(
     log: ctx.log,
   });
   try {
-    const candidates = await pool.spawn(CANDIDATES);
+    const candidates = await pool.spawn(CANDIDATES, peer ? PEER_START_MS : undefined);
     for (const candidate of candidates) pool.campaign(candidate);
     let leader = await pool.nextElected(10_000);
     const ttlMs = leader.ttlMs;
@@ -180,7 +180,7 @@ async function measure(
       // The replacement starts while the dead leader's session runs out (a Node, Python or Go
       // start and connect takes under 0.5 s, a JVM's about 1 s, all before the expiry), and
       // joins the queue only after the measurement.
-      const spare = pool.spawn(1);
+      const spare = pool.spawn(1, peer ? PEER_START_MS : undefined);
       spare.catch(() => {}); // awaited below
       const next = await elected;
       const sampleMs = elapsedMs(killedAt, next.t);

@@ -8,7 +8,7 @@
  * so it rejoins at the back of the queue and there are always three.
  */
 import { randomUUID } from 'node:crypto';
-import { CANDIDATE_TTL_MS, type CandidateBackend } from './candidate-backends.js';
+import { CANDIDATE_TTL_MS, type CandidateBackend, PEER_START_MS } from './candidate-backends.js';
 import {
   CandidatePool,
   type Elected,
@@ -177,7 +177,7 @@ async function measure(
     log: ctx.log,
   });
   try {
-    const candidates = await pool.spawn(CANDIDATES);
+    const candidates = await pool.spawn(CANDIDATES, peer ? PEER_START_MS : undefined);
     // Join one after the other, so the queue order is known.
     for (const candidate of candidates) {
       pool.campaign(candidate);
