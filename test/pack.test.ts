@@ -104,6 +104,11 @@ const zk = await connect('zk://127.0.0.1:9/consumer?ttl=2s');
 console.log(\`zk root \${zk.root} ttl \${zk.ttlMs}\`);
 await zk.close();
 
+// The adapters' factories, at their subpaths (importing 'tenure' loads neither client).
+const { createEtcdArbitrator, fencedIf } = await import('tenure/etcd');
+const { createZooKeeperArbitrator } = await import('tenure/zookeeper');
+console.log(\`subpaths \${typeof createEtcdArbitrator} \${typeof fencedIf} \${typeof createZooKeeperArbitrator}\`);
+
 await election.resign();
 console.log(\`first term \${await term.ended}\`);
 
@@ -228,6 +233,7 @@ describe('the packed packages, installed with npm, used from plain JavaScript', 
         'leader consumer-1 epoch 1 valid true ttl 2000',
         'refused true INVALID_ARGUMENT url',
         'zk root /consumer ttl 2000',
+        'subpaths function function function',
         'first term resigned',
         'runAsLeader epoch grew true',
         'cron manual k1 epoch bigint',
