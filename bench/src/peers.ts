@@ -13,7 +13,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,25 +66,27 @@ export function preparePeer(kind: PeerKind): Promise<PeerCommand> {
 
 /** `bench/peers/go-election`, built with Debian's Go and etcd sources (no module proxy). */
 async function prepareGo(): Promise<PeerCommand> {
-  const source = join(PEERS, 'go-election', 'main.go');
+  const source = join(PEERS, 'go-election');
   const election = join(GOPATH, 'src/go.etcd.io/etcd/clientv3/concurrency/election.go');
   const go = await output('go', ['version']).catch(() => undefined);
   if (go === undefined) throw missing('`go version` did not run', 'golang-go');
   if (!existsSync(election)) throw missing(`${election} is missing`, 'golang-etcd-server-dev');
   const etcdVersion = await debianVersion('golang-etcd-server-dev');
   const goVersion = go.split(' ')[2] ?? go;
-  const hash = createHash('sha256')
-    .update(readFileSync(source))
-    .update(`\0${go}\0${etcdVersion}`)
-    .digest('hex')
-    .slice(0, 12);
-  const binary = join(BUILD, `go-election-${hash}`);
+  const hash = createHash('sha256').update(`${go}\0${etcdVersion}`);
+  for (const file of readdirSync(source)
+    .filter((f) => f.endsWith('.go'))
+    .sort()) {
+    hash.update(`\0${file}\0`).update(readFileSync(join(source, file)));
+  }
+  const digest = hash.digest('hex').slice(0, 12);
+  const binary = join(BUILD, `go-election-${digest}`);
   if (!existsSync(binary)) {
     await mkdir(BUILD, { recursive: true });
     const scratch = `${binary}.${process.pid}.tmp`;
     try {
       await execFileAsync('go', ['build', '-o', scratch, '.'], {
-        cwd: join(PEERS, 'go-election'),
+        cwd: source,
         env: {
           ...process.env,
           GO111MODULE: 'off',

@@ -8,6 +8,9 @@
 // "elected", "resigned", "error"). Timestamps are CLOCK_MONOTONIC nanoseconds as decimal
 // strings, the clock of Node's process.hrtime.bigint(). End of stdin is "close".
 //
+// Like the Node etcd candidates, it records its etcd requests and watch delete events
+// (trace.go), so the bench can split a handover into its steps.
+//
 // Built by the bench with GO111MODULE=off against Debian's golang-etcd-server-dev (3.4).
 //
 // Usage: go-election '<CandidateConfig as JSON>'
@@ -75,9 +78,11 @@ func main() {
 		ttlSeconds = 1
 	}
 
+	trace := &tracer{}
 	client, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{cfg.Endpoint},
 		DialTimeout: 5 * time.Second,
+		DialOptions: trace.dialOptions(),
 	})
 	if err != nil {
 		report(err)
@@ -122,7 +127,11 @@ func main() {
 			mu.Lock()
 			leading = election
 			mu.Unlock()
-			emit(map[string]interface{}{"ev": "elected", "t": t, "ttlMs": ttlMs, "epoch": ""})
+			event := map[string]interface{}{"ev": "elected", "t": t, "ttlMs": ttlMs, "epoch": ""}
+			if since := trace.sinceLastDelete(); since != nil {
+				event["trace"] = since
+			}
+			emit(event)
 		}()
 	}
 
@@ -140,7 +149,11 @@ func main() {
 			cancel()
 		}
 		t1 := now()
-		emit(map[string]interface{}{"ev": "resigned", "t0": t0, "t1": t1})
+		event := map[string]interface{}{"ev": "resigned", "t0": t0, "t1": t1}
+		if leave := trace.leaveSince(t0); leave != nil {
+			event["leaveRequest"] = leave
+		}
+		emit(event)
 		campaign() // rejoin at the back of the queue
 	}
 
