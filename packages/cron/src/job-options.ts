@@ -1,4 +1,11 @@
-import { type Clock, InvalidArgumentError, MAX_KEY_BYTES, systemClock } from '@tenure/core';
+import {
+  type Clock,
+  InvalidArgumentError,
+  type Logger,
+  MAX_KEY_BYTES,
+  systemClock,
+} from '@tenure/core';
+import { validateLogger } from '@tenure/core/internal';
 import type { ResolvedClockSkewOptions } from './clock-skew.js';
 import type {
   CatchUpPolicy,
@@ -25,6 +32,8 @@ export interface ResolvedJobOptions {
 export interface ResolvedSchedulerOptions {
   readonly stopTimeoutMs: number;
   readonly triggerPollMs: number;
+  /** Where the scheduler logs its events (`undefined`: silent). */
+  readonly logger: Logger | undefined;
   /** The timers, the monotonic time of waits and deadlines, and the wall clock. */
   readonly clock: Clock;
   /** Wall-clock ms since the Unix epoch, what slots are computed from: the clock's `wallNow()`. */
@@ -155,6 +164,7 @@ export function resolveSchedulerOptions(
     clock,
     wallNow: () => clock.wallNow?.() ?? Date.now(),
     clockSkew: clockSkewOptions(o.clockSkew),
+    logger: validateLogger('logger', o.logger),
   };
 }
 

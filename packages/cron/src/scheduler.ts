@@ -10,8 +10,10 @@ import {
   TaskFailedError,
   type Term,
 } from '@tenure/core';
-import { SafeEmitter } from '@tenure/core/internal';
+import { SafeEmitter, SafeLog } from '@tenure/core/internal';
+import type { EventEmitter } from 'eventemitter3';
 import { ClockSkewMonitor } from './clock-skew.js';
+import { logSchedulerEvent } from './cron-log.js';
 import { CronSchedule } from './cron-schedule.js';
 import {
   type ResolvedSchedulerOptions,
@@ -65,6 +67,8 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
   readonly #clock: ClockSkewMonitor | undefined;
   #clockLoop: Promise<void> | undefined;
   readonly #claimer: SlotClaimer;
+  /** The `logger` option: one line per event. */
+  readonly #log: SafeLog;
 
   constructor(election: Election, options?: SchedulerOptions) {
     super();
@@ -77,6 +81,7 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     }
     this.election = election;
     this.#options = resolveSchedulerOptions(options);
+    this.#log = new SafeLog(this.#options.logger, { election: election.name });
     this.#triggerWaker = new Waker(this.#options.clock);
     this.#inbox = new TriggerInbox(election);
     const skew = this.#options.clockSkew;
@@ -96,6 +101,15 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       stopping: this.#stopping.signal,
       report: (error) => this.#report(error),
     });
+  }
+
+  /** Logs each event through the `logger` option, listened to or not, then emits it. */
+  override emit<K extends EventEmitter.EventNames<SchedulerEvents>>(
+    event: K,
+    ...args: EventEmitter.EventArgs<SchedulerEvents, K>
+  ): boolean {
+    if (this.#log.enabled) logSchedulerEvent(this.#log, event, args);
+    return super.emit(event, ...args);
   }
 
   get state(): SchedulerState {

@@ -4,6 +4,7 @@ import type {
   Election,
   Epoch,
   InvalidArgumentError,
+  LoggingOptions,
   systemClock,
   TenureError,
 } from '@tenure/core';
@@ -70,8 +71,12 @@ export interface JobOptions {
   readonly historyLimit?: number;
 }
 
-/** Options of {@link createScheduler}. */
-export interface SchedulerOptions {
+/**
+ * Options of {@link createScheduler}; `logger` is the adapters' option (see {@link LoggingOptions}):
+ * one line per scheduler event (leading, runs, missed and skipped slots, clock skew, background
+ * errors), with the fields `election`, `job`, `slot`, `epoch`, `outcome` and `err`.
+ */
+export interface SchedulerOptions extends LoggingOptions {
   /**
    * How long {@link Scheduler.stop} lets running jobs finish before it aborts their signals,
    * ms. Default 10 000.

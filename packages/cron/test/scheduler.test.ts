@@ -541,6 +541,52 @@ describe('requestTrigger (no scheduler: a tool holding only the election)', () =
   });
 });
 
+describe('logger option', () => {
+  it('logs each event with structured fields, as the adapters do; a non-logger is refused naming logger', async () => {
+    vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
+    const lines: Array<{ level: string; fields: Record<string, unknown>; message?: string }> = [];
+    const logger = Object.fromEntries(
+      (['debug', 'info', 'warn', 'error'] as const).map((level) => [
+        level,
+        (fields: object, message?: string) =>
+          lines.push({ level, fields: fields as Record<string, unknown>, message }),
+      ]),
+    ) as unknown as NonNullable<SchedulerOptions['logger']>;
+    const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS });
+    const election = arbitrator.election('jobs', { value: 'a' });
+    expect(() => createScheduler(election, { logger: console.log as never })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', field: 'logger' }),
+    );
+    const scheduler = createScheduler(election, { logger, clockSkew: false });
+    scheduler.add('fails', '*/10 * * * * *', () => {
+      throw new Error('disk full');
+    });
+    scheduler.start();
+    try {
+      await vi.advanceTimersByTimeAsync(6_000);
+      const leading = lines.find((l) => l.message === 'cron: leading, the jobs run here');
+      expect(leading).toMatchObject({ level: 'info', fields: { election: 'jobs' } });
+      expect(leading?.fields.epoch).toMatch(/^\d+$/);
+      expect(lines.find((l) => l.message === 'cron: run started')).toMatchObject({
+        level: 'info',
+        fields: {
+          election: 'jobs',
+          job: 'fails',
+          slot: '2026-06-01T10:00:10.000Z',
+          trigger: 'schedule',
+        },
+      });
+      expect(lines.find((l) => l.message === 'cron: run ended')).toMatchObject({
+        level: 'warn',
+        fields: { job: 'fails', outcome: 'error', err: { message: 'disk full' } },
+      });
+    } finally {
+      await scheduler.stop();
+      await arbitrator.close();
+    }
+  });
+});
+
 describe('stop()', () => {
   it('lets a running job finish within stopTimeoutMs, then hands over; a longer one is aborted', async () => {
     vi.setSystemTime(new Date('2026-06-01T10:00:05Z'));
