@@ -44,6 +44,16 @@ describe.sequential.each([etcdBackend, zookeeperBackend])(
       const json = await runTenure(['leader', 'empty', '--url', url, '--json']);
       expect(json.code, json.stderr).toBe(1);
       expect(json.stdout).toBe('null\n');
+      const logged = await runTenure(['leader', 'empty', '--url', url, '--log-format', 'json']);
+      expect(logged.code, logged.stderr).toBe(1);
+      expect(
+        logged.stderr
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l)),
+      ).toEqual([
+        expect.objectContaining({ level: 40, name: 'tenure', msg: '"empty" has no leader' }),
+      ]);
     });
 
     it('observe prints each change of a live election in epoch order; leader and candidates show the queue', async () => {

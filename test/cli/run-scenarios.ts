@@ -258,9 +258,12 @@ export function describeRunScenarios(backend: CliBackend): void {
       60_000,
     );
 
-    it('a child that exits 3: tenure run exits 3 and hands over at once', () =>
+    it('a child that exits 3: tenure run exits 3 and hands over at once (its log in JSON lines)', () =>
       scenario(async (s) => {
-        const a = s.supervisor('a', { env: { CLI_EXIT_ON: 'SIGUSR1', CLI_EXIT_CODE: '3' } });
+        const a = s.supervisor('a', {
+          env: { CLI_EXIT_ON: 'SIGUSR1', CLI_EXIT_CODE: '3' },
+          args: ['--log-format', 'json'],
+        });
         const first = await s.line((l) => l.event === 'start', 'the first child to start');
         s.supervisor('b');
         await s.queued(2);
@@ -274,6 +277,20 @@ export function describeRunScenarios(backend: CliBackend): void {
         ).not.toContain('a');
         const next = await s.line((l) => l.event === 'start' && l.holder === 'b', "b's child");
         expect(next.t - exited.t).toBeLessThan(TTL_MS);
+        const logged = a.stderr
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(logged.find((l) => String(l.msg).startsWith('elected'))).toMatchObject({
+          level: 30,
+          election: s.election,
+          epoch: first.epoch,
+          key: first.env!.key,
+        });
+        expect(logged.find((l) => String(l.msg).startsWith('child exit code 3'))).toMatchObject({
+          epoch: first.epoch,
+          exitCode: 3,
+        });
       }));
 
     it('SIGTERM to a supervisor: forwarded to the child, then it resigns and exits with the child’s code', () =>

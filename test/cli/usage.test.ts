@@ -212,6 +212,83 @@ describe('tenure command line', () => {
     expect(result.code, result.stderr).toBe(5);
   });
 
+  it('--log-format json: every line tenure writes on stderr is a pino-style JSON object, failures included, for every command', async () => {
+    const parse = (stderr: string) =>
+      stderr
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          expect(entry, line).toMatchObject({ pid: expect.any(Number), name: 'tenure' });
+          expect(entry.level, line).toBeOneOf([30, 40, 50]);
+          expect(typeof entry.time === 'number' && typeof entry.msg === 'string', line).toBe(true);
+          return entry;
+        });
+    const json = ['--url', 'memory://', '--log-format', 'json'];
+
+    const run = await runTenure(['run', ...json, '--election', 'e', '--', 'sh', '-c', 'exit 2']);
+    expect(run.code, run.stderr).toBe(2);
+    const elected = parse(run.stderr).find((l) => String(l.msg).startsWith('elected'));
+    expect(elected).toMatchObject({
+      level: 30,
+      election: 'e',
+      epoch: expect.stringMatching(/^\d+$/),
+    });
+
+    const leader = await runTenure(['leader', 'e', ...json]);
+    expect(leader.code).toBe(1);
+    expect(parse(leader.stderr)).toEqual([
+      expect.objectContaining({ level: 40, msg: '"e" has no leader' }),
+    ]);
+
+    const candidates = await runTenure(['candidates', 'e', ...json]);
+    expect([candidates.code, candidates.stderr]).toEqual([0, '']);
+
+    for (const args of [
+      ['jobs', 'j', '--election', 'e'],
+      ['history', 'j', '--election', 'e'],
+    ]) {
+      const result = await runTenure([...args, ...json]);
+      expect(result.code, result.stderr).toBe(1);
+      expect(parse(result.stderr).map((l) => l.level)).toEqual([40]);
+    }
+
+    const trigger = await runTenure(['trigger', 'j', '--election', 'e', ...json]);
+    expect(trigger.code, trigger.stderr).toBe(0);
+    expect(parse(trigger.stderr).map((l) => l.level)).toEqual([30, 40]);
+
+    const observer = new TenureProcess('observe', ['observe', 'e', ...json]);
+    try {
+      await waitFor(() => observer.stdout.includes('(no leader)'), {
+        timeoutMs: 10_000,
+        what: 'observe to print the empty election',
+      });
+      observer.signal('SIGTERM');
+      expect(await observer.waitExit(10_000)).toEqual({ code: 0, signal: null });
+      parse(observer.stderr);
+    } finally {
+      await observer.stop();
+    }
+
+    // Failures: commander's usage errors and tenure's own, also when the format comes from the
+    // environment.
+    const usage = await runTenure(['leader', '--bogus', '--log-format=json']);
+    expect(usage.code).toBe(USAGE);
+    expect(parse(usage.stderr)).toEqual([
+      expect.objectContaining({
+        level: 50,
+        exitCode: USAGE,
+        msg: expect.stringMatching(/unknown option '--bogus'/),
+      }),
+    ]);
+    const unreachable = await runTenure(
+      ['leader', 'e', '--url', 'etcd://127.0.0.1:1', '--timeout', '300ms'],
+      { env: { TENURE_LOG_FORMAT: 'json' } },
+    );
+    expect(unreachable.code).toBe(69);
+    expect(parse(unreachable.stderr).at(-1)).toMatchObject({ level: 50, exitCode: 69 });
+  });
+
   it("run passes the child's exit code through, with the term in its environment", async () => {
     const result = await runTenure([
       'run',

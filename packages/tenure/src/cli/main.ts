@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `tenure` executable: runs the command line, prints a failure as one line on stderr (the
- * stack only with `TENURE_DEBUG=1`), and exits with the command's code, or dies by the stop
- * signal it was asked to re-raise.
+ * The `tenure` executable: runs the command line, prints a failure as one line on stderr (a
+ * JSON line with `--log-format json`; the stack only with `TENURE_DEBUG=1`), and exits with
+ * the command's code, or dies by the stop signal it was asked to re-raise.
  *
  * @packageDocumentation
  */
 
+import { formatLogLine, logFormatOf } from './cli-log.js';
 import { CliError, type CommandResult, EXIT } from './exit-codes.js';
 import { runCli } from './program.js';
 
@@ -19,7 +20,14 @@ function fail(error: unknown): never {
           `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
         );
   if (cliError.message !== '') {
-    process.stderr.write(`tenure: ${cliError.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    process.stderr.write(
+      formatLogLine(
+        logFormatOf(process.argv.slice(2), process.env),
+        'error',
+        cliError.message.replace(/\s*\n\s*/g, ' '),
+        { exitCode: cliError.exitCode },
+      ),
+    );
   }
   if (process.env.TENURE_DEBUG === '1') {
     const cause = error instanceof CliError ? error.cause : error;

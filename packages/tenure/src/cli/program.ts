@@ -14,7 +14,15 @@ import {
   Option,
 } from 'commander';
 import { formatDuration, parseDuration } from '../duration.js';
-import { stderrLog } from './cli-log.js';
+import {
+  type CliLog,
+  formatLogLine,
+  LOG_FORMAT_ENV,
+  LOG_FORMATS,
+  type LogFormat,
+  logFormatOf,
+  stderrLog,
+} from './cli-log.js';
 import { showHistory, showJobs, triggerJob } from './cron-records.js';
 import { CliError, type CommandResult, EXIT, usageError } from './exit-codes.js';
 import { DEFAULT_GRACE_MS, graceSettings, maxGraceMs } from './grace.js';
@@ -57,6 +65,12 @@ interface CommonFlags {
   readonly timeout?: number;
   readonly json?: boolean;
   readonly quiet?: boolean;
+  readonly logFormat?: LogFormat;
+}
+
+/** The command's log on stderr, as `--quiet` and `--log-format` ask. */
+function logOf(flags: CommonFlags): CliLog {
+  return stderrLog({ quiet: flags.quiet === true, format: flags.logFormat ?? 'text' });
 }
 
 function withCommonOptions(command: Command, options: { json: boolean }): Command {
@@ -72,7 +86,16 @@ function withCommonOptions(command: Command, options: { json: boolean }): Comman
       `how long to wait for the arbitrator to answer before giving up with exit 69 (default: ${DEFAULT_TIMEOUT_MS / 1000}s)`,
       durationArgument,
     )
-    .option('-q, --quiet', 'no progress messages on stderr (warnings and errors still)');
+    .option('-q, --quiet', 'no progress messages on stderr (warnings and errors still)')
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        "tenure's messages on stderr: text lines, or json: one JSON object per line, pino style",
+      )
+        .choices(LOG_FORMATS)
+        .default('text')
+        .env(LOG_FORMAT_ENV),
+    );
   if (options.json) command.option('--json', 'JSON for scripts instead of a table');
   return command;
 }
@@ -86,7 +109,7 @@ function readOptions(flags: CommonFlags): ReadOptions {
 }
 
 /** The program; `settle` receives each command's result. */
-function buildProgram(settle: (result: CommandResult) => void): Command {
+function buildProgram(settle: (result: CommandResult) => void, format: LogFormat): Command {
   const program = new Command('tenure')
     .description(
       'Leader election on etcd, ZooKeeper or memory://: run a command as a cluster-wide singleton, and see who leads.',
@@ -101,7 +124,9 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
           .replace(/^error: /, '')
           .replace(/\s*\n\s*/g, ' ')
           .trim();
-        write(`tenure: ${line} (see tenure --help)\n`);
+        write(
+          formatLogLine(format, 'error', `${line} (see tenure --help)`, { exitCode: EXIT.usage }),
+        );
       },
     });
 
@@ -133,7 +158,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
     { json: false },
   ).action(async (command: string[], flags: CommonFlags & RunFlags) => {
     if (command.length === 0) throw usageError('no command after "--"');
-    const log = stderrLog({ quiet: flags.quiet === true });
+    const log = logOf(flags);
     settle(
       await runSupervisor(
         {
@@ -158,9 +183,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
       .argument('<election>', 'the election'),
     { json: true },
   ).action(async (election: string, flags: CommonFlags) => {
-    settle(
-      await showLeader(election, readOptions(flags), stderrLog({ quiet: flags.quiet === true })),
-    );
+    settle(await showLeader(election, readOptions(flags), logOf(flags)));
   });
 
   withCommonOptions(
@@ -183,13 +206,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
       .argument('<election>', 'the election'),
     { json: true },
   ).action(async (election: string, flags: CommonFlags) => {
-    settle(
-      await observeElection(
-        election,
-        readOptions(flags),
-        stderrLog({ quiet: flags.quiet === true }),
-      ),
-    );
+    settle(await observeElection(election, readOptions(flags), logOf(flags)));
   });
 
   withCommonOptions(
@@ -208,14 +225,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
         "name the jobs to show (tenure jobs JOB… --election NAME): @tenure/cron's records hold no list of job names",
       );
     }
-    settle(
-      await showJobs(
-        jobs,
-        flags.election,
-        readOptions(flags),
-        stderrLog({ quiet: flags.quiet === true }),
-      ),
-    );
+    settle(await showJobs(jobs, flags.election, readOptions(flags), logOf(flags)));
   });
 
   withCommonOptions(
@@ -235,15 +245,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
       .argument('<job>', 'the job'),
     { json: true },
   ).action(async (job: string, flags: CommonFlags & { election: string; limit: number }) => {
-    settle(
-      await showHistory(
-        job,
-        flags.election,
-        flags.limit,
-        readOptions(flags),
-        stderrLog({ quiet: flags.quiet === true }),
-      ),
-    );
+    settle(await showHistory(job, flags.election, flags.limit, readOptions(flags), logOf(flags)));
   });
 
   withCommonOptions(
@@ -258,15 +260,7 @@ function buildProgram(settle: (result: CommandResult) => void): Command {
       .argument('<job>', 'the job'),
     { json: true },
   ).action(async (job: string, flags: CommonFlags & { election: string; key?: string }) => {
-    settle(
-      await triggerJob(
-        job,
-        flags.election,
-        flags.key,
-        readOptions(flags),
-        stderrLog({ quiet: flags.quiet === true }),
-      ),
-    );
+    settle(await triggerJob(job, flags.election, flags.key, readOptions(flags), logOf(flags)));
   });
 
   return program;
@@ -297,9 +291,12 @@ export async function runCli(argv: readonly string[]): Promise<CommandResult> {
     );
   }
   let result: CommandResult = EXIT.ok;
-  const program = buildProgram((r) => {
-    result = r;
-  });
+  const program = buildProgram(
+    (r) => {
+      result = r;
+    },
+    logFormatOf(args, process.env),
+  );
   try {
     await program.parseAsync([...argv]);
   } catch (error) {

@@ -30,7 +30,7 @@ import {
   describeExit,
   exitCodeOf,
 } from './child-group.js';
-import { type CliLog, errorLogger } from './cli-log.js';
+import { type CliLog, errorLogger, type LogFields } from './cli-log.js';
 import { assertRunnable } from './command-path.js';
 import { CliError, type CommandResult, EXIT } from './exit-codes.js';
 import { graceSettings, maxGraceMs, resolveGrace } from './grace.js';
@@ -228,7 +228,10 @@ async function lead(
 ): Promise<CommandResult> {
   const settings = graceSettings(checkUrl(options.url));
   for (;;) {
-    log.info(`campaigning in "${options.election}" as ${JSON.stringify(election.value)}`);
+    log.info(`campaigning in "${options.election}" as ${JSON.stringify(election.value)}`, {
+      election: options.election,
+      value: election.value,
+    });
     let term: Term;
     try {
       // Until the first term, --wait-timeout bounds the wait too (aborting withdraws the key).
@@ -261,6 +264,13 @@ async function lead(
     wait.disarm();
     log.info(
       `elected: epoch ${formatEpoch(term.epoch)} in "${term.election}" (TTL ${formatDuration(granted.ttlMs)}, grace ${formatDuration(graceMs)} of at most ${formatDuration(maxGraceMs(granted))})`,
+      {
+        election: term.election,
+        epoch: formatEpoch(term.epoch),
+        key: term.key,
+        ttlMs: granted.ttlMs,
+        graceMs,
+      },
     );
     let child: ChildGroup;
     try {
@@ -291,10 +301,13 @@ async function lead(
       }
       throw error;
     }
-    log.info(`started ${JSON.stringify(options.command.join(' '))} as pid ${child.pid}`);
+    log.info(`started ${JSON.stringify(options.command.join(' '))} as pid ${child.pid}`, {
+      epoch: formatEpoch(term.epoch),
+      childPid: child.pid,
+    });
     const result = await supervise(child, term, arbitrator, graceMs, stop, log);
     if (result.kind === 'exited') {
-      log.info(`child ${describeExit(result.exit)}; resigning`);
+      log.info(`child ${describeExit(result.exit)}; resigning`, exitFields(term, result.exit));
       await resignWithin(election, granted.ttlMs, log);
       return exitCodeOf(result.exit);
     }
@@ -373,14 +386,17 @@ async function supervise(
     } else if (outcome.kind === 'term-ended') {
       // A term that ended before its deadline (its key deleted, its session gone) may have a
       // successor now: no grace.
-      log.info(`term ${formatEpoch(term.epoch)} ended (${outcome.reason}); killing the child`);
+      log.info(`term ${formatEpoch(term.epoch)} ended (${outcome.reason}); killing the child`, {
+        epoch: formatEpoch(term.epoch),
+        reason: outcome.reason,
+      });
       exit = await child.kill();
     } else {
       // SIGKILL at the term's deadline at the latest: after it, another candidate may lead. The
       // runner sends both (it has sent SIGTERM already if it saw the deadline near first).
       exit = await child.stop(Math.max(0, Math.min(graceMs, term.remainingMs())));
     }
-    log.info(`child stopped: ${describeExit(exit)}`);
+    log.info(`child stopped: ${describeExit(exit)}`, exitFields(term, exit));
     return { kind: 'stopped', exit };
   } finally {
     watch.abort();
@@ -456,6 +472,16 @@ async function resignWithin(election: Election, ms: number, log: CliLog): Promis
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A child's exit as log fields. */
+function exitFields(term: Term, exit: ChildExit): LogFields {
+  return {
+    epoch: formatEpoch(term.epoch),
+    exitCode: exit.code,
+    signal: exit.signal,
+    ...(exit.stoppedBy === null ? {} : { stoppedBy: exit.stoppedBy }),
+  };
 }
 
 /** Leaves with the signal that asked us to stop. */

@@ -2,6 +2,9 @@
  * Plain aligned tables for a terminal: a header row, columns two spaces apart, one line per
  * row (line breaks and tabs inside a cell become spaces, long cells are clipped).
  *
+ * Kept hand-written: text-table is unmaintained since 2014 and clips nothing, cli-table3 draws
+ * boxes and brings its own dependencies; neither is worth a dependency for these lines.
+ *
  * @packageDocumentation
  */
 
