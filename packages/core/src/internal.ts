@@ -9,6 +9,14 @@ export { abortedError, raceAbort, sleep, throwIfAborted } from './abort.js';
 export { abortableWait } from './abortable-wait.js';
 export type { LeaderChange } from './leader-feed.js';
 export { AsyncQueue, LeaderFilter } from './leader-feed.js';
+export type {
+  LeaderListener,
+  LeaderSnapshot,
+  LeaderSource,
+  LeaderWatchEvents,
+  LeaderWatchOptions,
+} from './leader-watch.js';
+export { LeaderWatch } from './leader-watch.js';
 export type { LeaseDeadlineOptions } from './lease-deadline.js';
 export { LeaseDeadline } from './lease-deadline.js';
 export type { NameRules, OptionNames } from './limits.js';

@@ -7,6 +7,7 @@ import {
 } from '@tenure/core';
 import {
   abortableWait,
+  LeaderWatch,
   type LeaderWatchHandle,
   type QueueBackend,
   type QueueKey,
@@ -20,14 +21,14 @@ import {
   CompareTarget,
   type Etcd3,
   type ICompare,
-  type IKeyValue,
   type IRequestOp,
   type ITxnResponse,
   SortOrder,
   SortTarget,
-  type Watcher,
 } from 'etcd3';
 import { rethrow } from './etcd-errors.js';
+import { EtcdLeaderSource, toInfo } from './etcd-leader-source.js';
+import { startWatch } from './etcd-watch.js';
 
 /** How an {@link EtcdQueue} reaches etcd. */
 export interface EtcdQueueContext {
@@ -163,7 +164,7 @@ export class EtcdQueue implements QueueBackend {
       // Only the predecessor's key: one notification per leader change reaches one waiter (G4).
       // Any watch failure (compaction, cancel, a broken stream) resolves too: the caller reads
       // the queue again and watches from that read.
-      const cancelWatch = this.#watch(predecessor.key, false, start, {
+      const cancelWatch = startWatch(this.#ctx.client, predecessor.key, false, start, {
         onDelete: () => finish('deleted'),
         // The key again, with another create revision: the predecessor left and rejoined (its
         // key is named by its lease) and its delete never reached us (etcd 3.4 drops a delete
@@ -203,7 +204,7 @@ export class EtcdQueue implements QueueBackend {
       if (stopped) return;
       generation += 1;
       const mine = generation;
-      cancel = this.#watch(own.key, false, start, {
+      cancel = startWatch(this.#ctx.client, own.key, false, start, {
         onDelete: fire,
         // Our key again with another create revision: ours was deleted (that event lost to a
         // compaction at its revision, etcd issue 18089) and the name reused.
@@ -357,30 +358,13 @@ export class EtcdQueue implements QueueBackend {
     onLeader: (leader: LeaderInfo | undefined) => void,
     onError: (error: unknown) => void,
   ): LeaderWatchHandle {
-    return new LeaderWatch(this, onLeader, onError);
-  }
-
-  /** The head of the queue and the revision it was read at. */
-  async head(): Promise<{ leader: LeaderInfo | undefined; revision: bigint }> {
-    const response = await this.#ctx.client.kv
-      .range(
-        {
-          key: this.#prefix,
-          range_end: this.#prefixEnd,
-          sort_order: SortOrder.Ascend,
-          sort_target: SortTarget.Create,
-          limit: 1,
-        },
-        this.#ctx.deadline(),
-      )
-      .catch(rethrow('read leader'));
-    const kv = response.kvs[0];
-    return { leader: kv ? toInfo(kv) : undefined, revision: BigInt(response.header.revision) };
-  }
-
-  /** Watches the queue's prefix from `start`. */
-  watchPrefix(start: bigint, handlers: WatchHandlers): () => Promise<void> {
-    return this.#watch(this.#prefix, true, start, handlers);
+    const source = new EtcdLeaderSource({
+      client: this.#ctx.client,
+      prefix: this.#prefix,
+      prefixEnd: this.#prefixEnd,
+      deadline: () => this.#ctx.deadline(),
+    });
+    return new LeaderWatch(source, { onLeader, onError }, { retryMs: 500 }).start();
   }
 
   /**
@@ -400,80 +384,6 @@ export class EtcdQueue implements QueueBackend {
     }
   }
 
-  /**
-   * Starts an etcd watch on a key (or a prefix) from `start`; calls `onCreated` when etcd has
-   * created it, and `onFailure` once, after which it delivers nothing more, if etcd cancels it
-   * (e.g. the start revision was compacted) or its stream breaks (the owner reads again and
-   * watches from that read: tenure never resumes from etcd3's idea of the last revision).
-   * Returns a cancel function.
-   */
-  #watch(
-    key: string | Buffer,
-    isPrefix: boolean,
-    start: bigint | undefined,
-    handlers: WatchHandlers,
-  ): () => Promise<void> {
-    let builder = this.#ctx.client.watch();
-    builder = isPrefix ? builder.prefix(key) : builder.key(key);
-    if (start !== undefined) builder = builder.startRevision(String(start));
-    const watcher: Watcher = builder.watcher();
-    let done = false;
-    // etcd3 rethrows listener exceptions on a new tick (a crash): never let one escape.
-    const guard =
-      <A extends unknown[]>(fn: (...args: A) => void) =>
-      (...args: A) => {
-        if (done) return;
-        try {
-          fn(...args);
-        } catch {
-          // The handlers are ours and do not throw; this is a last line of defence.
-        }
-      };
-    watcher.on(
-      'put',
-      guard((kv: IKeyValue) => handlers.onPut?.(kv)),
-    );
-    watcher.on(
-      'delete',
-      guard((kv: IKeyValue) => handlers.onDelete?.(kv)),
-    );
-    watcher.on(
-      'connected',
-      guard(() => handlers.onCreated?.()),
-    );
-    // A broken stream: etcd3 would re-create the watch from the revision of its last "created"
-    // reply, which can lie past events etcd had not replayed yet (a second reset inside that
-    // window loses them for good). Never let it: drop the watch, and let the owner read and
-    // watch again from a revision it read itself.
-    watcher.on(
-      'disconnected',
-      guard((error: Error) => {
-        done = true;
-        void watcher.cancel().catch(() => {});
-        handlers.onFailure?.(error);
-      }),
-    );
-    watcher.on(
-      'error',
-      guard((error: Error) => {
-        done = true;
-        handlers.onFailure?.(error);
-      }),
-    );
-    watcher.on(
-      'end',
-      guard(() => {
-        done = true;
-        handlers.onFailure?.(new Error('watch ended'));
-      }),
-    );
-    return async () => {
-      if (done) return;
-      done = true;
-      await watcher.cancel().catch(() => {});
-    };
-  }
-
   async #txn(
     what: string,
     compare: ICompare[],
@@ -487,154 +397,12 @@ export class EtcdQueue implements QueueBackend {
   }
 }
 
-/** Handlers of a watch. */
-export interface WatchHandlers {
-  onPut?(kv: IKeyValue): void;
-  onDelete?(kv: IKeyValue): void;
-  /** etcd created the watch: events from its start revision on will follow. */
-  onCreated?(): void;
-  /** The watch is over (cancelled by etcd, or its stream broke): read again, watch again. */
-  onFailure?(error: Error): void;
-}
-
-/**
- * The leader of one election, from one prefix watch: a proclaim (put of the leader's key)
- * updates the value, a delete of the leader's key re-reads the head, and a failed watch
- * (compaction) re-reads and watches again from the read's revision. Everything is applied in
- * order on one chain, and older snapshots than the last delivered are dropped.
- */
-class LeaderWatch implements LeaderWatchHandle {
-  readonly #queue: EtcdQueue;
-  readonly #onLeader: (leader: LeaderInfo | undefined) => void;
-  readonly #onError: (error: unknown) => void;
-  #leader: LeaderInfo | undefined;
-  #revision = -1n;
-  #delivered = false;
-  #cancel: (() => Promise<void>) | undefined;
-  #chain: Promise<void> = Promise.resolve();
-  #stopped = false;
-  #retry: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(
-    queue: EtcdQueue,
-    onLeader: (leader: LeaderInfo | undefined) => void,
-    onError: (error: unknown) => void,
-  ) {
-    this.#queue = queue;
-    this.#onLeader = onLeader;
-    this.#onError = onError;
-    this.#restart();
-  }
-
-  resync(): void {
-    this.#restart();
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    if (this.#retry) clearTimeout(this.#retry);
-    this.#retry = undefined;
-    void this.#cancel?.();
-    this.#cancel = undefined;
-  }
-
-  /** Reads the head, then watches the prefix from just after that read. */
-  #restart(): void {
-    this.#enqueue(async () => {
-      if (this.#stopped) return;
-      void this.#cancel?.();
-      this.#cancel = undefined;
-      let head: { leader: LeaderInfo | undefined; revision: bigint };
-      try {
-        head = await this.#queue.head();
-      } catch (error) {
-        if (this.#stopped) return;
-        this.#onError(error);
-        this.#retry = setTimeout(() => {
-          this.#retry = undefined;
-          this.#restart();
-        }, 500);
-        return;
-      }
-      if (this.#stopped) return;
-      this.#offer(head.revision, head.leader);
-      this.#cancel = this.#queue.watchPrefix(head.revision + 1n, {
-        onPut: (kv) => this.#enqueue(async () => this.#onPut(kv)),
-        onDelete: (kv) => this.#enqueue(async () => this.#onDelete(kv)),
-        // Created: a change between the read above and now may have been compacted away (a
-        // delete at exactly a compaction's revision, etcd issue 18089). Read the head again.
-        onCreated: () => this.#enqueue(async () => this.#reread()),
-        // A broken stream or a cancelled watch: read and watch again from our own read.
-        onFailure: () => this.#restart(),
-      });
-    });
-  }
-
-  async #onPut(kv: IKeyValue): Promise<void> {
-    const revision = BigInt(kv.mod_revision);
-    const info = toInfo(kv);
-    const leader = this.#leader;
-    if (leader === undefined || (leader.key === info.key && leader.epoch === info.epoch)) {
-      // An empty queue's first key, or the leader proclaiming.
-      this.#offer(revision, info);
-    } else if (leader.key === info.key) {
-      // The leader's key re-created: the leader left, and its delete never reached us.
-      await this.#reread();
-    }
-  }
-
-  async #onDelete(kv: IKeyValue): Promise<void> {
-    if (this.#leader === undefined || kv.key.toString('utf8') !== this.#leader.key) return;
-    await this.#reread();
-  }
-
-  /** Reads the head and offers it; on failure, reads and watches again. */
-  async #reread(): Promise<void> {
-    if (this.#stopped) return;
-    try {
-      const head = await this.#queue.head();
-      this.#offer(head.revision, head.leader);
-    } catch (error) {
-      this.#onError(error);
-      this.#restart();
-    }
-  }
-
-  #offer(revision: bigint, leader: LeaderInfo | undefined): void {
-    if (this.#stopped || revision <= this.#revision) return;
-    this.#revision = revision;
-    const previous = this.#leader;
-    this.#leader = leader;
-    // A re-read that finds the leader unchanged tells nobody anything.
-    if (this.#delivered && sameLeader(previous, leader)) return;
-    this.#delivered = true;
-    this.#onLeader(leader);
-  }
-
-  #enqueue(task: () => Promise<void>): void {
-    this.#chain = this.#chain.then(task).catch((error: unknown) => this.#onError(error));
-  }
-}
-
-function sameLeader(a: LeaderInfo | undefined, b: LeaderInfo | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.key === b.key && a.epoch === b.epoch && a.value === b.value;
-}
-
 function createRevisionIs(key: Buffer, revision: bigint | number): ICompare {
   return {
     key,
     target: CompareTarget.Create,
     result: CompareResult.Equal,
     create_revision: String(revision),
-  };
-}
-
-function toInfo(kv: IKeyValue): LeaderInfo {
-  return {
-    key: kv.key.toString('utf8'),
-    value: kv.value.toString('utf8'),
-    epoch: BigInt(kv.create_revision),
   };
 }
 

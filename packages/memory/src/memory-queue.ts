@@ -7,6 +7,7 @@ import {
 } from '@tenure/core';
 import {
   abortableWait,
+  LeaderWatch,
   type LeaderWatchHandle,
   type QueueBackend,
   type QueueKey,
@@ -14,7 +15,7 @@ import {
   type SessionRef,
   type WaitOutcome,
 } from '@tenure/core/internal';
-import { LeaderWatch } from './leader-watch.js';
+import { MemoryLeaderSource } from './leader-source.js';
 import type { Link } from './link.js';
 import {
   FencedOffError,
@@ -120,9 +121,12 @@ export class MemoryQueue implements QueueBackend {
     onLeader: (leader: LeaderInfo | undefined) => void,
     onError: (error: unknown) => void,
   ): LeaderWatchHandle {
-    const watch = new LeaderWatch(this.#link, this.#server, this.#name, onLeader, onError);
-    watch.start();
-    return watch;
+    return new LeaderWatch(
+      new MemoryLeaderSource(this.#link, this.#server, this.#name),
+      { onLeader, onError },
+      // A failed read (partitioned) is retried on the client's timers (frozen while paused).
+      { retryMs: 200, clock: this.#link.clientClock },
+    ).start();
   }
 
   /** Calls `fn` once when `key` is deleted (delivered over the link). */

@@ -9,6 +9,7 @@ import {
 } from '@tenure/core';
 import {
   abortableWait,
+  LeaderWatch,
   type LeaderWatchHandle,
   type QueueBackend,
   type QueueKey,
@@ -31,6 +32,8 @@ import {
   zk,
 } from './zk-client.js';
 import type { ZkConnection } from './zk-connection.js';
+import { type Child, LATCH, sortChildren } from './zk-latch.js';
+import { ZkLeaderSource } from './zk-leader-source.js';
 
 /** How a {@link ZkQueue} reaches ZooKeeper. */
 export interface ZkQueueContext {
@@ -44,15 +47,6 @@ export interface ZkQueueContext {
   readonly acl: ZkAcl[];
   /** The deadline of one request, ms. */
   timeoutMs(): number;
-}
-
-/** Curator's LeaderLatch node name: `_c_<uuid>-latch-<10-digit sequence>`. */
-const LATCH = /latch-(-?\d+)$/;
-
-/** A child of the latch path that is a candidate, with its parsed sequence. */
-interface Child {
-  readonly name: string;
-  readonly sequence: number;
 }
 
 /**
@@ -389,60 +383,8 @@ export class ZkQueue implements QueueBackend {
     onLeader: (leader: LeaderInfo | undefined) => void,
     onError: (error: unknown) => void,
   ): LeaderWatchHandle {
-    return new LeaderWatch(this, onLeader, onError);
-  }
-
-  /**
-   * The leader and a watch on what could change it: the children of the latch path (or its
-   * creation, while it does not exist) and the leader's data (a proclaim). `onChange` is
-   * called at most once per call.
-   */
-  async head(onChange: () => void): Promise<LeaderInfo | undefined> {
-    const conn = await this.#conn();
-    let fired = false;
-    const once = () => {
-      if (fired) return;
-      fired = true;
-      onChange();
-    };
-    let names: string[];
-    try {
-      [names] = await conn.request<[string[], ZkStat]>(
-        'read leader',
-        this.#ctx.timeoutMs(),
-        (cb) => conn.client.getChildren(this.#path, once, cb),
-        [Code.NO_NODE],
-      );
-    } catch (error) {
-      if (codeOf(error) !== Code.NO_NODE) throw error;
-      // No latch path yet: wait for its creation.
-      const [stat] = await conn.request<[ZkStat | null]>(
-        'read leader',
-        this.#ctx.timeoutMs(),
-        (cb) => conn.client.exists(this.#path, once, cb),
-      );
-      if (stat) once();
-      return undefined;
-    }
-    const first = sortChildren(names)[0];
-    if (!first) return undefined;
-    try {
-      const [data, stat] = await conn.request<[Buffer | undefined, ZkStat]>(
-        'read leader',
-        this.#ctx.timeoutMs(),
-        (cb) => conn.client.getData(`${this.#path}/${first.name}`, once, cb),
-        [Code.NO_NODE],
-      );
-      return {
-        key: `${this.#path}/${first.name}`,
-        value: (data ?? Buffer.alloc(0)).toString('utf8'),
-        epoch: longToBigInt(stat.czxid),
-      };
-    } catch (error) {
-      if (codeOf(error) !== Code.NO_NODE) throw error;
-      once(); // gone between the two reads: read again
-      return undefined;
-    }
+    const source = new ZkLeaderSource(this.#ctx, this.#path);
+    return new LeaderWatch(source, { onLeader, onError }, { retryMs: 500 }).start();
   }
 
   async #info(conn: ZkConnection, name: string): Promise<LeaderInfo | undefined> {
@@ -595,97 +537,6 @@ export class ZkQueue implements QueueBackend {
     const failedAt = index >= 0 ? index : code === Code.NO_NODE && !results ? -1 : 1;
     return { ok: false, failedAt, code };
   }
-}
-
-/**
- * The leader of one election, kept by re-reading the head after every change of the latch
- * path's children or of the leader's data. Reads run one at a time, and a generation counter
- * drops the callbacks of watches from earlier reads (node-zookeeper-client cannot remove a
- * watch).
- */
-class LeaderWatch implements LeaderWatchHandle {
-  readonly #queue: ZkQueue;
-  readonly #onLeader: (leader: LeaderInfo | undefined) => void;
-  readonly #onError: (error: unknown) => void;
-  #generation = 0;
-  #running = false;
-  #again = false;
-  #stopped = false;
-  #retry: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(
-    queue: ZkQueue,
-    onLeader: (leader: LeaderInfo | undefined) => void,
-    onError: (error: unknown) => void,
-  ) {
-    this.#queue = queue;
-    this.#onLeader = onLeader;
-    this.#onError = onError;
-    this.#read();
-  }
-
-  resync(): void {
-    this.#read();
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    this.#generation += 1;
-    if (this.#retry) clearTimeout(this.#retry);
-    this.#retry = undefined;
-  }
-
-  #read(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = true;
-    this.#generation += 1;
-    const generation = this.#generation;
-    this.#queue
-      .head(() => {
-        if (generation === this.#generation) this.#read();
-      })
-      .then(
-        (leader) => {
-          if (!this.#stopped && generation === this.#generation) this.#onLeader(leader);
-        },
-        (error: unknown) => {
-          if (this.#stopped) return;
-          this.#onError(error);
-          if (this.#retry) clearTimeout(this.#retry);
-          this.#retry = setTimeout(() => {
-            this.#retry = undefined;
-            this.#read();
-          }, 500);
-        },
-      )
-      .finally(() => {
-        this.#running = false;
-        if (this.#again) {
-          this.#again = false;
-          this.#read();
-        }
-      });
-  }
-}
-
-/**
- * Orders latch children by sequence. The sequence is the parent's cversion, a signed 32-bit
- * counter: after it wraps, new nodes have negative numbers, which are then the newest.
- */
-export function sortChildren(names: readonly string[]): Child[] {
-  const children: Child[] = [];
-  for (const name of names) {
-    const match = LATCH.exec(name);
-    if (match) children.push({ name, sequence: Number(match[1]) });
-  }
-  const wrapped =
-    children.some((c) => c.sequence < -(2 ** 30)) && children.some((c) => c.sequence > 2 ** 30);
-  const rank = (c: Child) => (wrapped && c.sequence < 0 ? c.sequence + 2 ** 32 : c.sequence);
-  return children.sort((a, b) => rank(a) - rank(b) || (a.name < b.name ? -1 : 1));
 }
 
 /** A path segment for a name that may hold `/` or be `.`/`..`. */

@@ -1,0 +1,86 @@
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+
+/** Handlers of a watch. */
+export interface WatchHandlers {
+  onPut?(kv: IKeyValue): void;
+  onDelete?(kv: IKeyValue): void;
+  /** etcd created the watch: events from its start revision on will follow. */
+  onCreated?(): void;
+  /** The watch is over (cancelled by etcd, or its stream broke): read again, watch again. */
+  onFailure?(error: Error): void;
+}
+
+/**
+ * Starts an etcd watch on a key (or a prefix) from `start`; calls `onCreated` when etcd has
+ * created it, and `onFailure` once, after which it delivers nothing more, if etcd cancels it
+ * (e.g. the start revision was compacted) or its stream breaks (the owner reads again and
+ * watches from that read: tenure never resumes from etcd3's idea of the last revision).
+ * Returns a cancel function.
+ */
+export function startWatch(
+  client: Etcd3,
+  key: string | Buffer,
+  isPrefix: boolean,
+  start: bigint | undefined,
+  handlers: WatchHandlers,
+): () => Promise<void> {
+  let builder = client.watch();
+  builder = isPrefix ? builder.prefix(key) : builder.key(key);
+  if (start !== undefined) builder = builder.startRevision(String(start));
+  const watcher: Watcher = builder.watcher();
+  let done = false;
+  // etcd3 rethrows listener exceptions on a new tick (a crash): never let one escape.
+  const guard =
+    <A extends unknown[]>(fn: (...args: A) => void) =>
+    (...args: A) => {
+      if (done) return;
+      try {
+        fn(...args);
+      } catch {
+        // The handlers are ours and do not throw; this is a last line of defence.
+      }
+    };
+  watcher.on(
+    'put',
+    guard((kv: IKeyValue) => handlers.onPut?.(kv)),
+  );
+  watcher.on(
+    'delete',
+    guard((kv: IKeyValue) => handlers.onDelete?.(kv)),
+  );
+  watcher.on(
+    'connected',
+    guard(() => handlers.onCreated?.()),
+  );
+  // A broken stream: etcd3 would re-create the watch from the revision of its last "created"
+  // reply, which can lie past events etcd had not replayed yet (a second reset inside that
+  // window loses them for good). Never let it: drop the watch, and let the owner read and
+  // watch again from a revision it read itself.
+  watcher.on(
+    'disconnected',
+    guard((error: Error) => {
+      done = true;
+      void watcher.cancel().catch(() => {});
+      handlers.onFailure?.(error);
+    }),
+  );
+  watcher.on(
+    'error',
+    guard((error: Error) => {
+      done = true;
+      handlers.onFailure?.(error);
+    }),
+  );
+  watcher.on(
+    'end',
+    guard(() => {
+      done = true;
+      handlers.onFailure?.(new Error('watch ended'));
+    }),
+  );
+  return async () => {
+    if (done) return;
+    done = true;
+    await watcher.cancel().catch(() => {});
+  };
+}
