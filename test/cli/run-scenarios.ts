@@ -27,6 +27,7 @@ import {
   CHILD,
   type ChildLine,
   readChildLog,
+  runTenure,
   TenureProcess,
 } from './cli-process.js';
 
@@ -348,6 +349,57 @@ export function describeRunScenarios(backend: CliBackend): void {
           waitMs + timing.handoverMs,
         );
         expect(c.exit, c.stderr).toBeUndefined();
+      }));
+
+    it('tenure resign: the leader in another process is deposed (its child killed at once, no grace), the next candidate leads, the deposed one rejoins the queue', () =>
+      scenario(async (s) => {
+        const url = s.server.url();
+        const resign = (...args: string[]) =>
+          runTenure(['resign', s.election, '--url', url, ...args]);
+        if (s.backend !== 'etcd') {
+          const refused = await resign();
+          expect(refused.code, refused.stderr).toBe(64);
+          expect(refused.stderr).toMatch(/^tenure: tenure resign works on etcd only/);
+          return;
+        }
+        const none = await resign();
+        expect(none.code, none.stderr).toBe(1);
+        expect(none.stderr).toMatch(/has no leader: nothing to do/);
+
+        const a = s.supervisor('a');
+        const first = await s.line((l) => l.event === 'start', 'the first child to start');
+        s.supervisor('b');
+        await s.queued(2);
+        const wrongEpoch = await resign('--epoch', `${BigInt(first.epoch!) + 1000n}`);
+        expect(wrongEpoch.code, wrongEpoch.stderr).toBe(1);
+        expect(wrongEpoch.stderr).toMatch(/holds epoch \d+, not \d+: nothing done/);
+
+        const deposed = await resign('--epoch', first.epoch!, '--json');
+        expect(deposed.code, deposed.stderr).toBe(0);
+        expect(JSON.parse(deposed.stdout)).toMatchObject({
+          election: s.election,
+          deposed: true,
+          leader: { value: 'a', epoch: first.epoch, key: first.env!.key },
+        });
+        const next = await s.line(
+          (l) => l.event === 'start' && l.holder === 'b',
+          "b's child to start",
+          timing.handoverMs,
+        );
+        expect(BigInt(next.epoch!)).toBeGreaterThan(BigInt(first.epoch!));
+        const lines = readChildLog(s.log);
+        expect(lines.filter((l) => l.pid === first.pid && l.event === 'sigterm')).toEqual([]);
+        expect(a.stderr).toMatch(/term \d+ ended \(revoked\); killing the child/);
+        // a rejoined the queue, behind b: deposed, not stopped.
+        await waitFor(async () => (await s.values()).join(',') === 'b,a', {
+          timeoutMs: timing.handoverMs,
+          what: 'a to rejoin the queue behind b',
+        });
+        expect(a.exit).toBeUndefined();
+        // The same epoch again: a's old term is gone, nothing is deleted (b is not touched).
+        const again = await resign('--epoch', first.epoch!);
+        expect(again.code, again.stderr).toBe(1);
+        expect(await s.values()).toEqual(['b', 'a']);
       }));
 
     it("the leader's key deleted behind its back: its child is killed at once (no grace: a successor may lead already), then it campaigns again", () =>

@@ -144,6 +144,7 @@ describe('tenure command line', () => {
       'jobs',
       'history',
       'trigger',
+      'resign',
     ]) {
       expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
     }
@@ -256,6 +257,12 @@ describe('tenure command line', () => {
     const trigger = await runTenure(['trigger', 'j', '--election', 'e', ...json]);
     expect(trigger.code, trigger.stderr).toBe(0);
     expect(parse(trigger.stderr).map((l) => l.level)).toEqual([30, 40]);
+
+    const resign = await runTenure(['resign', 'e', ...json]);
+    expect(resign.code, resign.stderr).toBe(USAGE);
+    expect(parse(resign.stderr)).toEqual([
+      expect.objectContaining({ level: 50, msg: expect.stringMatching(/works on etcd only/) }),
+    ]);
 
     const observer = new TenureProcess('observe', ['observe', 'e', ...json]);
     try {

@@ -28,6 +28,7 @@ import { CliError, type CommandResult, EXIT, usageError } from './exit-codes.js'
 import { DEFAULT_GRACE_MS, graceSettings, maxGraceMs } from './grace.js';
 import { observeElection, type ReadOptions, showCandidates, showLeader } from './inspect.js';
 import { URL_ENV } from './open-arbitrator.js';
+import { resignLeader } from './resign.js';
 import { runSupervisor } from './supervisor.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -246,6 +247,20 @@ function buildProgram(settle: (result: CommandResult) => void, format: LogFormat
     { json: true },
   ).action(async (job: string, flags: CommonFlags & { election: string; limit: number }) => {
     settle(await showHistory(job, flags.election, flags.limit, readOptions(flags), logOf(flags)));
+  });
+
+  withCommonOptions(
+    program
+      .command('resign')
+      .summary("force an election's leader to step down (etcd only)")
+      .description(
+        "Deletes the leader's key, compared on its epoch (so a newer leader is never touched): its term ends (revoked) as soon as it sees the deletion, and the next candidate in the queue leads. Not graceful: the deposed leader's fenced writes fail from the deletion on, its work is aborted (tenure run SIGKILLs its command), and it may act for one event delivery beside its successor. Prints the deposed leader's value and epoch. Exit 1 when there is no leader, or it changed first (or does not hold --epoch). etcd only.",
+      )
+      .option('--epoch <epoch>', 'only if the leader holds this epoch (as tenure leader shows it)')
+      .argument('<election>', 'the election'),
+    { json: true },
+  ).action(async (election: string, flags: CommonFlags & { epoch?: string }) => {
+    settle(await resignLeader(election, flags.epoch, readOptions(flags), logOf(flags)));
   });
 
   withCommonOptions(
