@@ -48,7 +48,7 @@ export async function renderLatencyChart(series: readonly LatencySeries[]): Prom
     data: { values },
     mark: { type: 'boxplot', extent: 'min-max', size: 16 },
     encoding: {
-      y: { field: 'series', type: 'nominal', title: null, sort: null, axis: { labelLimit: 320 } },
+      y: { field: 'series', type: 'nominal', title: null, sort: null, axis: { labelLimit: 440 } },
       x: {
         field: 'ms',
         type: 'quantitative',
