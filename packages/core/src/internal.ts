@@ -39,6 +39,7 @@ export { QueueArbitrator } from './queue-arbitrator.js';
 export type {
   LeaderWatchHandle,
   QueueBackend,
+  QueuedKey,
   QueueKey,
   QueuePosition,
   SessionRef,

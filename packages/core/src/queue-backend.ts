@@ -6,6 +6,17 @@ export interface QueueKey {
   readonly epoch: bigint;
 }
 
+/**
+ * Another candidate's key as a read of the queue saw it: its name, and its epoch where the read
+ * gives one. ZooKeeper lists a latch's children by name only; a sequential node's path is never
+ * reused, so there the name alone identifies the key.
+ */
+export interface QueuedKey {
+  readonly key: string;
+  /** Absent when the read gave none: then the key is matched by name alone. */
+  readonly epoch?: bigint | undefined;
+}
+
 /** A live session as an election sees it. */
 export interface SessionRef {
   readonly id: string;
@@ -45,7 +56,7 @@ export type QueuePosition =
   | { readonly kind: 'gone' }
   | {
       readonly kind: 'behind';
-      readonly predecessor: QueueKey;
+      readonly predecessor: QueuedKey;
       readonly revision?: bigint;
       /**
        * The predecessor was the head of the queue at this read. Keys only join at the back, so
@@ -57,7 +68,7 @@ export type QueuePosition =
        * (and our predecessor is not), our predecessor leads: its deletion then makes us the
        * head with no read, so a steady queue hands over without reads.
        */
-      readonly head?: QueueKey;
+      readonly head?: QueuedKey;
     };
 
 /**
@@ -89,14 +100,14 @@ export interface QueueBackend {
    * periodic consistency check uses it instead of {@link QueueBackend.position} where reading
    * the whole queue costs bytes in proportion to its length (ZooKeeper lists children).
    */
-  present?(keys: readonly QueueKey[]): Promise<boolean[]>;
+  present?(keys: readonly QueuedKey[]): Promise<boolean[]>;
   /**
    * Resolves `deleted` once `predecessor` is seen deleted, or `reread` early when a re-read is
    * advisable (reconnect, compaction, another change). Rejects with AbortedError when a signal
    * aborts.
    */
   waitDeleted(
-    predecessor: QueueKey,
+    predecessor: QueuedKey,
     from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
   ): Promise<WaitOutcome>;

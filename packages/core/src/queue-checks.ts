@@ -1,4 +1,10 @@
-import type { QueueBackend, QueueKey, QueuePosition, SessionSource } from './queue-backend.js';
+import type {
+  QueueBackend,
+  QueuedKey,
+  QueueKey,
+  QueuePosition,
+  SessionSource,
+} from './queue-backend.js';
 
 /** The watch of a candidate's own key, from its join to the end of its term. */
 export interface OwnKeyWatch {
@@ -33,7 +39,7 @@ export function checkPeriodically(
   sessions: SessionSource,
   check: {
     readonly own: QueueKey;
-    readonly predecessor: QueueKey | undefined;
+    readonly predecessor: QueuedKey | undefined;
     agrees(position: QueuePosition): boolean;
     onChange(): void;
   },

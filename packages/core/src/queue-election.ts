@@ -14,6 +14,7 @@ import { MAX_KEY_BYTES, validateName, validateSignal, validateValue } from './li
 import {
   type LeaderWatchHandle,
   type QueueBackend,
+  type QueuedKey,
   type QueueKey,
   SessionGoneError,
   type SessionRef,
@@ -417,7 +418,7 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   }
 
   #waitDeleted(
-    predecessor: QueueKey,
+    predecessor: QueuedKey,
     position: Parameters<QueueBackend['waitDeleted']>[1],
     signals: AbortSignal[],
   ): Promise<WaitOutcome> {

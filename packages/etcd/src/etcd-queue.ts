@@ -10,6 +10,7 @@ import {
   LeaderWatch,
   type LeaderWatchHandle,
   type QueueBackend,
+  type QueuedKey,
   type QueueKey,
   type QueuePosition,
   type SessionRef,
@@ -154,7 +155,7 @@ export class EtcdQueue implements QueueBackend {
   }
 
   waitDeleted(
-    predecessor: QueueKey,
+    predecessor: QueuedKey,
     from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
   ): Promise<WaitOutcome> {
@@ -371,7 +372,7 @@ export class EtcdQueue implements QueueBackend {
    * Whether `queued` still exists with its epoch (one linearizable read); `undefined` when
    * etcd could not be asked (the watch stays, and whatever comes next decides).
    */
-  async #stillThere(queued: QueueKey): Promise<boolean | undefined> {
+  async #stillThere(queued: QueuedKey): Promise<boolean | undefined> {
     try {
       const response = await this.#ctx.client.kv.range(
         { key: utf8(queued.key), keys_only: true },

@@ -10,6 +10,7 @@ import {
   LeaderWatch,
   type LeaderWatchHandle,
   type QueueBackend,
+  type QueuedKey,
   type QueueKey,
   type QueuePosition,
   type SessionRef,
@@ -58,7 +59,7 @@ export class MemoryQueue implements QueueBackend {
   }
 
   waitDeleted(
-    predecessor: QueueKey,
+    predecessor: QueuedKey,
     _from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
   ): Promise<WaitOutcome> {
@@ -130,12 +131,11 @@ export class MemoryQueue implements QueueBackend {
   }
 
   /** Calls `fn` once when `key` is deleted (delivered over the link). */
-  #watchDeletion(key: QueueKey, fn: () => void): () => void {
+  #watchDeletion(key: QueuedKey, fn: () => void): () => void {
     let fired = false;
     const unwatch = this.#server.watch(this.#name, (event) => {
-      if (fired || event.deleted?.key !== key.key || event.deleted.createRevision !== key.epoch) {
-        return;
-      }
+      const deleted = event.deleted;
+      if (fired || !deleted || !matches(key, deleted.key, deleted.createRevision)) return;
       fired = true;
       this.#link.deliver(fn);
     });
@@ -163,6 +163,11 @@ export class MemoryQueue implements QueueBackend {
       throw error;
     }
   }
+}
+
+/** Whether `key` names the entry `name` with `createRevision` (by name alone without an epoch). */
+function matches(key: QueuedKey, name: string, createRevision: bigint): boolean {
+  return key.key === name && (key.epoch === undefined || key.epoch === createRevision);
 }
 
 function toKey(entry: QueueEntry): QueueKey {

@@ -146,8 +146,11 @@ export class MemoryServerImpl implements MemoryServer {
     };
   }
 
-  /** Whether `key` still exists with `createRevision`. */
-  exists(election: string, key: string, createRevision: bigint): boolean {
+  /** Whether `key` still exists with `createRevision` (with any, when none is given). */
+  exists(election: string, key: string, createRevision: bigint | undefined): boolean {
+    if (createRevision === undefined) {
+      return (this.#queues.get(election) ?? []).some((e) => e.key === key);
+    }
     return this.#find(election, key, createRevision) !== undefined;
   }
 

@@ -12,6 +12,7 @@ import {
   LeaderWatch,
   type LeaderWatchHandle,
   type QueueBackend,
+  type QueuedKey,
   type QueueKey,
   type QueuePosition,
   SessionGoneError,
@@ -144,17 +145,18 @@ export class ZkQueue implements QueueBackend {
     if (index < 0) return { kind: 'gone' };
     if (index === 0) return { kind: 'head' };
     const before = children[index - 1] as Child;
-    // The predecessor's epoch is not needed to wait for it: only its path.
+    // The children list gives names, not czxids: the predecessor (and head) are known by path,
+    // which is all a wait needs (a sequential node's path is never reused).
     return {
       kind: 'behind',
-      predecessor: { key: `${this.#path}/${before.name}`, epoch: 0n },
+      predecessor: { key: `${this.#path}/${before.name}` },
       predecessorIsHead: index === 1,
-      ...(index === 2 ? { head: { key: `${this.#path}/${children[0]!.name}`, epoch: 0n } } : {}),
+      ...(index === 2 ? { head: { key: `${this.#path}/${children[0]!.name}` } } : {}),
     };
   }
 
   waitDeleted(
-    predecessor: QueueKey,
+    predecessor: QueuedKey,
     _from: QueuePosition,
     signals: ReadonlyArray<AbortSignal>,
   ): Promise<WaitOutcome> {
@@ -466,14 +468,15 @@ export class ZkQueue implements QueueBackend {
   /**
    * Whether each node still exists, with `exists` and no watcher (none is left behind): the
    * consistency check's constant-size read. A sequential node's path is never reused, so its
-   * existence is its identity; an epoch of 0 (a predecessor read by `position`) is not compared.
+   * existence is its identity; a key without an epoch (a predecessor read by `position`) is
+   * known by its path alone.
    */
-  async present(keys: readonly QueueKey[]): Promise<boolean[]> {
+  async present(keys: readonly QueuedKey[]): Promise<boolean[]> {
     const conn = await this.#conn();
     return Promise.all(
       keys.map(async (key) => {
         const stat = await this.#stat(conn, key.key);
-        return stat !== null && (key.epoch === 0n || longToBigInt(stat.czxid) === key.epoch);
+        return stat !== null && (key.epoch === undefined || longToBigInt(stat.czxid) === key.epoch);
       }),
     );
   }
