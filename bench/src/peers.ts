@@ -14,7 +14,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -97,6 +97,7 @@ async function prepareGo(): Promise<PeerCommand> {
         timeout: 300_000,
       });
       await rename(scratch, binary);
+      await removeOlder('go-election-', binary);
     } catch (error) {
       throw new PeerUnavailableError(`go build failed: ${errorText(error)}`);
     } finally {
@@ -165,6 +166,7 @@ async function prepareCurator(): Promise<PeerCommand> {
         { timeout: 300_000 },
       );
       await rename(scratch, classes);
+      await removeOlder('curator-latch-', classes);
     } catch (error) {
       throw new PeerUnavailableError(`javac failed: ${errorText(error)}`);
     } finally {
@@ -190,6 +192,16 @@ async function prepareCurator(): Promise<PeerCommand> {
     ],
     version: `Curator ${curator}, ZooKeeper client ${zookeeper}, ${javac.replace('javac ', 'JDK ')}`,
   };
+}
+
+/** Removes the builds of earlier sources (`<prefix><hash>`) from the cache, all but `kept`. */
+async function removeOlder(prefix: string, kept: string): Promise<void> {
+  for (const entry of await readdir(BUILD)) {
+    const path = join(BUILD, entry);
+    if (entry.startsWith(prefix) && !entry.endsWith('.tmp') && path !== kept) {
+      await rm(path, { recursive: true, force: true });
+    }
+  }
 }
 
 /** A Debian package's version without its Debian revision: `5.4.0-3` → `5.4.0`. */
