@@ -3,7 +3,7 @@
  * leader's key in one etcd transaction compared on the key's create revision (the term's
  * epoch), as an operator's `etcdctl del` would but never deleting a newer candidacy under the
  * same key. Core ends the deposed term `revoked` at first sight of the deletion (G9), and the
- * next candidate in the queue leads. Not graceful: see docs/cli.md ("Forcing a step-down").
+ * next candidate in the queue leads. Not graceful: see docs/cli.md ("Forcing a leader to step down").
  *
  * ZooKeeper is not supported: the ZooKeeper adapter offers no delete of another session's
  * node (core's QueueBackend.leave does it for a candidate's own key on every adapter; exposing
