@@ -1,5 +1,5 @@
 import { ClosedError, UnavailableError } from '@tenure/core';
-import { SessionGoneError, type SessionTransport } from '@tenure/core/internal';
+import { SessionGoneError, type SessionTransport, sleep } from '@tenure/core/internal';
 import { sync } from './zk-client.js';
 import { ZkConnection, type ZkConnectionOptions } from './zk-connection.js';
 
@@ -22,8 +22,8 @@ export class ZkSessionTransport implements SessionTransport {
   #opening: ZkConnection | undefined;
   #closed = false;
   readonly #waiters = new Set<(conn: ZkConnection | Error) => void>();
-  /** Heartbeats pausing between their steps. */
-  readonly #pauses = new Set<() => void>();
+  /** Aborted by shutdown(): ends the pause of a heartbeat between its steps. */
+  readonly #shutdown = new AbortController();
   /** The ensemble's minSessionTimeout, learned at the first grant (`undefined`: not known). */
   #minTimeoutMs: number | undefined;
   /** That lesson while it runs (shutdown waits for it, so it leaves no connection behind). */
@@ -183,15 +183,7 @@ export class ZkSessionTransport implements SessionTransport {
   /** Waits `ms`; shutdown() ends the wait at once (the step after it then fails). */
   #pause(ms: number): Promise<void> {
     if (this.#closed) return Promise.reject(new ClosedError('The ZooKeeper arbitrator is closed'));
-    return new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.#pauses.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.#pauses.add(wake);
-    });
+    return sleep(ms, { signals: [this.#shutdown.signal] }).catch(() => {});
   }
 
   /**
@@ -236,7 +228,7 @@ export class ZkSessionTransport implements SessionTransport {
   /** Closes whatever connection is left (after the keeper revoked its session). */
   async shutdown(): Promise<void> {
     this.#closed = true;
-    for (const wake of [...this.#pauses]) wake();
+    this.#shutdown.abort();
     const closed = new ClosedError('The ZooKeeper arbitrator is closed');
     for (const waiter of [...this.#waiters]) waiter(closed);
     const conn = this.#conn;
