@@ -346,7 +346,7 @@ export class LoadSampler {
     const high = Math.max(...this.samples).toFixed(1);
     return (
       `The 1-minute load average on these ${cpus().length} cores was ${low}–${high} during ` +
-      `this suite (sampled before and after each backend; work beside the benchmark inflates ` +
+      `this suite (sampled between measurements; work beside the benchmark inflates ` +
       `the tails).`
     );
   }

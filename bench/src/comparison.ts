@@ -1,7 +1,7 @@
 /**
- * What the handover and failover suites share: running every selected backend in turn (a peer
- * that cannot run here or fails is reported, not fatal), and the notes that put tenure beside
- * the best peer of its arbitrator.
+ * What the handover and failover suites share: making every selected backend ready and
+ * measuring them (a peer that cannot run here or fails is reported, not fatal), and the notes
+ * that put tenure beside the best peer of its arbitrator.
  */
 import { type CandidateBackend, selectedBackends } from './candidate-backends.js';
 import type { CandidateKind } from './candidate-protocol.js';
@@ -13,8 +13,28 @@ export type Outcome<M> =
   | { readonly backend: CandidateBackend; readonly measured: M; readonly version?: string }
   | { readonly backend: CandidateBackend; readonly unavailable: string };
 
+/** A selected backend made ready (`peer` undefined: a Node candidate), or why it cannot run. */
+export type Prepared =
+  | { readonly backend: CandidateBackend; readonly peer: PeerCommand | undefined }
+  | { readonly backend: CandidateBackend; readonly unavailable: string };
+
+/** Makes each selected backend ready (builds the peers the first time), in order. */
+export async function prepareEach(ctx: BenchContext, suite: string): Promise<Prepared[]> {
+  const prepared: Prepared[] = [];
+  for (const backend of selectedBackends(ctx.backends)) {
+    try {
+      prepared.push({ backend, peer: await backend.prepare() });
+    } catch (error) {
+      const reason = `not available: ${(error as Error).message}`;
+      ctx.log(`${suite} ${backend.label}: ${reason}`);
+      prepared.push({ backend, unavailable: reason });
+    }
+  }
+  return prepared;
+}
+
 /**
- * Measures each selected backend in order. A peer that cannot be made ready, or whose
+ * Measures each selected backend in turn. A peer that cannot be made ready, or whose
  * measurement fails, becomes an `unavailable` outcome with the reason; a tenure backend's
  * failure fails the suite.
  */
@@ -25,17 +45,13 @@ export async function measureEach<M>(
   between?: () => void,
 ): Promise<Outcome<M>[]> {
   const outcomes: Outcome<M>[] = [];
-  for (const backend of selectedBackends(ctx.backends)) {
-    between?.();
-    let peer: PeerCommand | undefined;
-    try {
-      peer = await backend.prepare();
-    } catch (error) {
-      const reason = `not available: ${(error as Error).message}`;
-      ctx.log(`${suite} ${backend.label}: ${reason}`);
-      outcomes.push({ backend, unavailable: reason });
+  for (const p of await prepareEach(ctx, suite)) {
+    if (!('peer' in p)) {
+      outcomes.push(p);
       continue;
     }
+    const { backend, peer } = p;
+    between?.();
     try {
       const measured = await measure(backend, peer);
       outcomes.push({ backend, measured, ...(peer ? { version: peer.version } : {}) });

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { CANDIDATE_TTL_MS, type CandidateBackend, PEER_START_MS } from './candidate-backends.js';
 import {
+  type Candidate,
   CandidatePool,
   type Elected,
   elapsedMs,
@@ -17,7 +18,13 @@ import {
   type Resigned,
   sleep,
 } from './candidate-pool.js';
-import { measureEach, ratioNotes, unavailableRow, versionsNote } from './comparison.js';
+import {
+  type Outcome,
+  prepareEach,
+  ratioNotes,
+  unavailableRow,
+  versionsNote,
+} from './comparison.js';
 import type { PeerCommand } from './peers.js';
 import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
 
@@ -73,12 +80,7 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
   const count = ctx.handovers ?? (ctx.size === 'full' ? 200 : 10);
   const warmUp = ctx.size === 'full' ? 5 : 1;
   const load = new LoadSampler();
-  const outcomes = await measureEach(
-    ctx,
-    'handover',
-    (backend, peer) => measure(ctx, backend, peer, count, warmUp),
-    () => load.sample(),
-  );
+  const outcomes = await measureInterleaved(ctx, count, warmUp, load);
   const measured = outcomes.flatMap((o) => ('measured' in o ? [o.measured] : []));
 
   const fmt = (ms: number) => ms.toFixed(2);
@@ -131,9 +133,11 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
     `${CANDIDATES} candidates, each in its own process, TTL ${CANDIDATE_TTL_MS / 1000} s; from ` +
       `just before the resign in the leader (\`resign()\`; kazoo: the leader function's return; ` +
       `Curator: \`LeaderLatch.close()\`) to \`elected\` in the next candidate, on one ` +
-      `monotonic clock (CLOCK_MONOTONIC in every process). The leader rejoins at the back ` +
-      `after each resign; ${SETTLE_MS} ms pause between handovers; the first ${warmUp} ` +
-      `handovers of each backend are warm-up, not counted (they are in the JSON).`,
+      `monotonic clock (CLOCK_MONOTONIC in every process). Every library's candidates run at ` +
+      `once and the handovers take turns (one of each library per round), so load from ` +
+      `outside weighs on all alike. The leader rejoins at the back after each resign; ` +
+      `${SETTLE_MS} ms pause after each handover; the first ${warmUp} handovers of each ` +
+      `library are warm-up, not counted (they are in the JSON).`,
   );
   const versions = versionsNote(outcomes);
   if (versions) notes.push(versions);
@@ -161,84 +165,163 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
   };
 };
 
-async function measure(
-  ctx: BenchContext,
-  backend: CandidateBackend,
-  peer: PeerCommand | undefined,
-  count: number,
-  warmUp: number,
-): Promise<HandoverMeasurement> {
-  const pool = new CandidatePool({
-    kind: backend.kind,
-    endpoint: backend.endpoint(ctx.servers),
-    election: `bench-handover-${backend.kind}-${randomUUID().slice(0, 8)}`,
-    ttlMs: CANDIDATE_TTL_MS,
-    peer,
-    log: ctx.log,
-  });
-  try {
-    const candidates = await pool.spawn(CANDIDATES, peer ? PEER_START_MS : undefined);
+/** One backend's candidates, stepped one handover at a time (interleaved with the others). */
+class HandoverRun {
+  readonly backend: CandidateBackend;
+  readonly #ctx: BenchContext;
+  readonly #pool: CandidatePool;
+  readonly #peer: PeerCommand | undefined;
+  readonly #warmUp: number;
+  readonly #total: number;
+  #leader: Elected | undefined;
+  #queue: Candidate[] = [];
+  readonly #samplesMs: number[] = [];
+  readonly #warmUpMs: number[] = [];
+  readonly #resignCallMs: number[] = [];
+  readonly #splits: HandoverSplit[] = [];
+  #outOfOrder = 0;
+
+  constructor(
+    ctx: BenchContext,
+    backend: CandidateBackend,
+    peer: PeerCommand | undefined,
+    warmUp: number,
+    count: number,
+  ) {
+    this.backend = backend;
+    this.#ctx = ctx;
+    this.#peer = peer;
+    this.#warmUp = warmUp;
+    this.#total = warmUp + count;
+    this.#pool = new CandidatePool({
+      kind: backend.kind,
+      endpoint: backend.endpoint(ctx.servers),
+      election: `bench-handover-${backend.kind}-${randomUUID().slice(0, 8)}`,
+      ttlMs: CANDIDATE_TTL_MS,
+      peer,
+      log: ctx.log,
+    });
+  }
+
+  /** Starts the candidates and elects the first leader. */
+  async start(): Promise<void> {
+    const candidates = await this.#pool.spawn(CANDIDATES, this.#peer ? PEER_START_MS : undefined);
     // Join one after the other, so the queue order is known.
     for (const candidate of candidates) {
-      pool.campaign(candidate);
+      this.#pool.campaign(candidate);
       await sleep(SETTLE_MS);
     }
-    let leader = await pool.nextElected(10_000);
-    const queue = candidates.filter((c) => c !== leader.candidate);
-    await sleep(SETTLE_MS);
+    this.#leader = await this.#pool.nextElected(10_000);
+    this.#queue = candidates.filter((c) => c !== this.#leader!.candidate);
+  }
 
-    const samplesMs: number[] = [];
-    const warmUpMs: number[] = [];
-    const resignCallMs: number[] = [];
-    const splits: HandoverSplit[] = [];
-    let outOfOrder = 0;
-    for (let i = 0; i < warmUp + count; i += 1) {
-      const stray = pool.drainElected();
-      if (stray.length > 0) {
-        throw new Error(
-          `${backend.label}: unexpected elected report(s) from ${stray.map((s) => s.candidate.name).join(', ')}`,
-        );
-      }
-      const elected = pool.nextElected(5000);
-      elected.catch(() => {}); // awaited below; a failed resign must not leave it unhandled
-      const [resigned, next] = await Promise.all([pool.resign(leader.candidate), elected]);
-      if (next.candidate === leader.candidate) {
-        throw new Error(
-          `${backend.label}: ${next.candidate.name} was elected again after resigning`,
-        );
-      }
-      const ms = elapsedMs(resigned.t0, next.t);
-      if (i < warmUp) warmUpMs.push(ms);
-      else {
-        samplesMs.push(ms);
-        resignCallMs.push(elapsedMs(resigned.t0, resigned.t1));
-        const split = splitOf(resigned, next);
-        if (split) splits.push(split);
-      }
-      if (queue[0] !== next.candidate) outOfOrder += 1;
-      const nextIndex = queue.indexOf(next.candidate);
-      if (nextIndex >= 0) queue.splice(nextIndex, 1);
-      queue.push(leader.candidate);
-      leader = next;
-      if ((i + 1) % 50 === 0) ctx.log(`handover ${backend.label}: ${i + 1}/${warmUp + count}`);
-      await sleep(SETTLE_MS);
+  /** Handover number `i` (from 0; the first ones are warm-up), then the pause. */
+  async step(i: number): Promise<void> {
+    const pool = this.#pool;
+    const leader = this.#leader!;
+    const label = this.backend.label;
+    const stray = pool.drainElected();
+    if (stray.length > 0) {
+      throw new Error(
+        `${label}: unexpected elected report(s) from ${stray.map((s) => s.candidate.name).join(', ')}`,
+      );
     }
-    ctx.log(
-      `handover ${backend.label}: p50 ${percentile(samplesMs, 50).toFixed(2)} ms, ` +
+    const elected = pool.nextElected(5000);
+    elected.catch(() => {}); // awaited below; a failed resign must not leave it unhandled
+    const [resigned, next] = await Promise.all([pool.resign(leader.candidate), elected]);
+    if (next.candidate === leader.candidate) {
+      throw new Error(`${label}: ${next.candidate.name} was elected again after resigning`);
+    }
+    const ms = elapsedMs(resigned.t0, next.t);
+    if (i < this.#warmUp) this.#warmUpMs.push(ms);
+    else {
+      this.#samplesMs.push(ms);
+      this.#resignCallMs.push(elapsedMs(resigned.t0, resigned.t1));
+      const split = splitOf(resigned, next);
+      if (split) this.#splits.push(split);
+    }
+    const queue = this.#queue;
+    if (queue[0] !== next.candidate) this.#outOfOrder += 1;
+    const nextIndex = queue.indexOf(next.candidate);
+    if (nextIndex >= 0) queue.splice(nextIndex, 1);
+    queue.push(leader.candidate);
+    this.#leader = next;
+    if ((i + 1) % 50 === 0) this.#ctx.log(`handover ${label}: ${i + 1}/${this.#total}`);
+    await sleep(SETTLE_MS);
+  }
+
+  result(): HandoverMeasurement {
+    const samplesMs = this.#samplesMs;
+    this.#ctx.log(
+      `handover ${this.backend.label}: p50 ${percentile(samplesMs, 50).toFixed(2)} ms, ` +
         `p99 ${percentile(samplesMs, 99).toFixed(2)} ms`,
     );
     return {
-      backend: backend.label,
-      kind: backend.kind,
-      ttlMs: leader.ttlMs,
+      backend: this.backend.label,
+      kind: this.backend.kind,
+      ttlMs: this.#leader?.ttlMs ?? Number.NaN,
       samplesMs,
-      warmUpMs,
-      resignCallMs,
-      outOfOrder,
-      splits,
+      warmUpMs: this.#warmUpMs,
+      resignCallMs: this.#resignCallMs,
+      outOfOrder: this.#outOfOrder,
+      splits: this.#splits,
     };
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+}
+
+/**
+ * Every backend's candidates run at once, and the handovers take turns: one of each backend,
+ * then the next round, so that whatever else loads the machine weighs on every library alike.
+ * A peer that cannot start or fails is reported and dropped; tenure's failure fails the suite.
+ */
+async function measureInterleaved(
+  ctx: BenchContext,
+  count: number,
+  warmUp: number,
+  load: LoadSampler,
+): Promise<Outcome<HandoverMeasurement>[]> {
+  const prepared = await prepareEach(ctx, 'handover');
+  const runs = new Map<CandidateBackend, HandoverRun>();
+  const failed = new Map<CandidateBackend, string>();
+  const fail = async (run: HandoverRun, error: unknown) => {
+    if (run.backend.tenure) throw error;
+    const reason = `failed: ${(error as Error).message}`;
+    ctx.log(`handover ${run.backend.label}: ${reason}`);
+    failed.set(run.backend, reason);
+    runs.delete(run.backend);
+    await run.close();
+  };
+  try {
+    for (const p of prepared) {
+      if (!('peer' in p)) continue;
+      const run = new HandoverRun(ctx, p.backend, p.peer, warmUp, count);
+      runs.set(p.backend, run);
+      await run.start().catch((error: unknown) => fail(run, error));
+    }
+    load.sample();
+    for (let i = 0; i < warmUp + count; i += 1) {
+      for (const run of [...runs.values()]) {
+        await run.step(i).catch((error: unknown) => fail(run, error));
+      }
+      if ((i + 1) % 20 === 0) load.sample();
+    }
+    load.sample();
+    return prepared.map((p): Outcome<HandoverMeasurement> => {
+      if (!('peer' in p)) return p;
+      const reason = failed.get(p.backend);
+      if (reason !== undefined) return { backend: p.backend, unavailable: reason };
+      return {
+        backend: p.backend,
+        measured: runs.get(p.backend)!.result(),
+        ...(p.peer ? { version: p.peer.version } : {}),
+      };
+    });
   } finally {
-    await pool.close();
+    await Promise.all([...runs.values()].map((run) => run.close()));
   }
 }
 
