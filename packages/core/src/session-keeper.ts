@@ -37,9 +37,12 @@ export interface SessionHooks {
 
 /** Options of {@link SessionKeeper}. */
 export interface SessionKeeperOptions {
+  /** The TTL to request, ms (the arbitrator may grant another). */
   ttlMs: number;
-  maxDrift: number;
-  marginMs: number;
+  /** Default `DEFAULTS.maxDrift` (see `LeaseDeadline`). */
+  maxDrift?: number | undefined;
+  /** Default `DEFAULTS.marginMs` (see `LeaseDeadline`). */
+  marginMs?: number | undefined;
   /** Renewal interval as a share of the TTL. Default 1/3. */
   renewFraction?: number;
   /** The deadline watchdog's period while a term is held, ms (see `LeaseDeadline.tickMs`). */

@@ -149,8 +149,8 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
     transport: new LeaseTransport(client, () => Math.min(timeoutMs, grantedTtlMs / 3), namespace),
     session: {
       ttlMs,
-      maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
-      marginMs: options.marginMs ?? DEFAULTS.marginMs,
+      maxDrift: options.maxDrift,
+      marginMs: options.marginMs,
     },
     onGranted: (granted) => {
       grantedTtlMs = granted;

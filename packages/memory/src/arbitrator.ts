@@ -120,8 +120,8 @@ export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): M
     link,
     {
       ttlMs: options.ttlMs ?? DEFAULTS.ttlMs,
-      maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
-      marginMs: options.marginMs ?? DEFAULTS.marginMs,
+      maxDrift: options.maxDrift,
+      marginMs: options.marginMs,
       watchdogTickMs: options.watchdogTickMs,
     },
     logger,

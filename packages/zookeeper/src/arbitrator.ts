@@ -129,8 +129,8 @@ export function createZooKeeperArbitrator(
     logger,
     session: {
       ttlMs: sessionTimeoutMs,
-      maxDrift: options.maxDrift ?? DEFAULTS.maxDrift,
-      marginMs: options.marginMs ?? DEFAULTS.marginMs,
+      maxDrift: options.maxDrift,
+      marginMs: options.marginMs,
       // A heartbeat takes a pause (a quarter of the ensemble's minSessionTimeout, at most of
       // the session timeout) plus three requests: starting the next a quarter of the timeout
       // after it ends leaves, even when the pause is a quarter of the timeout, a quarter of it
