@@ -1,10 +1,14 @@
+import type { CandidateLauncher } from './candidate-pool.js';
 import type { CandidateKind } from './candidate-protocol.js';
 import { type PeerCommand, type PeerKind, preparePeer } from './peers.js';
 import type { BenchServers } from './suite.js';
 
+/** A backend's kind: a candidate kind, or `etcd-mixed` (tenure and Go in one election). */
+export type BackendKind = CandidateKind | 'etcd-mixed';
+
 /** One election implementation the handover and failover suites measure. */
 export interface CandidateBackend {
-  readonly kind: CandidateKind;
+  readonly kind: BackendKind;
   /** The library, for tables: `tenure`, `Go concurrency.Election`, `kazoo Election`… */
   readonly library: string;
   /** For chart series and notes: `tenure on etcd`, `kazoo Election on ZooKeeper`. */
@@ -20,6 +24,11 @@ export interface CandidateBackend {
    * peer cannot run here.
    */
   prepare(): Promise<PeerCommand | undefined>;
+  /**
+   * A diagnostic backend only (handover, run when `--backends` names it): candidates of these
+   * backends alternate in one election, so each handover goes from one library to the other.
+   */
+  readonly mix?: readonly CandidateBackend[];
 }
 
 const etcd = (s: BenchServers) => s.etcdEndpoint;
@@ -28,7 +37,7 @@ const node = () => Promise.resolve(undefined);
 const peer = (kind: PeerKind) => () => preparePeer(kind);
 
 function backend(
-  kind: CandidateKind,
+  kind: BackendKind,
   library: string,
   server: CandidateBackend['server'],
   prepare: CandidateBackend['prepare'],
@@ -58,9 +67,32 @@ export const CANDIDATE_BACKENDS: readonly CandidateBackend[] = [
   backend('curator-latch', 'Curator LeaderLatch', 'ZooKeeper', peer('curator-latch')),
 ];
 
-/** The backends a run measures: all, or those whose kind `--backends` names. */
+const byKind = (kind: BackendKind) => CANDIDATE_BACKENDS.find((b) => b.kind === kind)!;
+
+/**
+ * tenure and Go's Election in one election (they share etcd's key layout), their candidates
+ * alternating in the queue: every handover goes tenure → Go or Go → tenure, so the leader's
+ * side and the next candidate's side of a handover can be told apart. Not in a default run.
+ */
+export const MIXED_ETCD_BACKEND: CandidateBackend = {
+  ...backend('etcd-mixed', 'tenure ↔ Go in one election', 'etcd', peer('go-election')),
+  tenure: false,
+  mix: [byKind('tenure-etcd'), byKind('go-election')],
+};
+
+/** What a backend's pool starts: its one candidate kind, or the kinds of its mix, in turn. */
+export async function launchersOf(backend: CandidateBackend): Promise<CandidateLauncher[]> {
+  const parts = backend.mix ?? [backend];
+  return Promise.all(
+    parts.map(async (b) => ({ kind: b.kind as CandidateKind, peer: await b.prepare() })),
+  );
+}
+
+/** The backends a run measures: those whose kind `--backends` names, else all but the mixed. */
 export function selectedBackends(kinds: readonly string[] | undefined): CandidateBackend[] {
-  return CANDIDATE_BACKENDS.filter((b) => kinds === undefined || kinds.includes(b.kind));
+  return [...CANDIDATE_BACKENDS, MIXED_ETCD_BACKEND].filter((b) =>
+    kinds === undefined ? b.mix === undefined : kinds.includes(b.kind),
+  );
 }
 
 /** The TTL / session timeout requested in both suites, ms. */

@@ -23,6 +23,8 @@ const WORKER = fileURLToPath(new URL('./candidate-worker.js', import.meta.url));
 export interface Candidate {
   /** `c1`, `c2`…, in order of creation (its election value). */
   readonly name: string;
+  /** Which implementation it runs. */
+  readonly kind: CandidateKind;
   readonly pid: number;
   /** False once the process has exited. */
   readonly alive: boolean;
@@ -57,24 +59,35 @@ export interface Resigned {
 
 /** Options of {@link CandidatePool}. */
 export interface CandidatePoolOptions {
-  readonly kind: CandidateKind;
+  /**
+   * What the candidates run: the n-th candidate is `members[(n - 1) % members.length]`, with
+   * its peer program (JSON lines) or, `peer` undefined, the Node worker (IPC). One member for
+   * one library; several put libraries in one election.
+   */
+  readonly members: readonly CandidateLauncher[];
   readonly endpoint: string;
   readonly election: string;
   readonly ttlMs: number;
-  /** A peer program to spawn (JSON lines); absent: fork the Node worker (IPC). */
-  readonly peer?: PeerCommand | undefined;
   log(line: string): void;
+}
+
+/** One kind of candidate a pool starts. */
+export interface CandidateLauncher {
+  readonly kind: CandidateKind;
+  readonly peer: PeerCommand | undefined;
 }
 
 class Member implements Candidate {
   readonly name: string;
+  readonly kind: CandidateKind;
   readonly child: ChildProcess;
   alive = true;
   killed = false;
   pendingResign: { resolve(r: Resigned): void; reject(e: Error): void } | undefined;
 
-  constructor(name: string, child: ChildProcess) {
+  constructor(name: string, kind: CandidateKind, child: ChildProcess) {
     this.name = name;
+    this.kind = kind;
     this.child = child;
   }
 
@@ -189,20 +202,21 @@ export class CandidatePool {
   #spawnOne(timeoutMs: number): Promise<Candidate> {
     this.#created += 1;
     const name = `c${this.#created}`;
+    const members = this.#options.members;
+    const { kind, peer } = members[(this.#created - 1) % members.length]!;
     const config: CandidateConfig = {
-      kind: this.#options.kind,
+      kind,
       endpoint: this.#options.endpoint,
       election: this.#options.election,
       ttlMs: this.#options.ttlMs,
       value: name,
     };
-    const peer = this.#options.peer;
     // What the children print goes to our stderr: stdout is the report. A peer's stdout is
     // its events, one JSON object per line.
     const child = peer
       ? spawn(peer.file, [...peer.args, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 2] })
       : fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 2, 2, 'ipc'] });
-    const member = new Member(name, child);
+    const member = new Member(name, kind, child);
     this.#members.add(member);
     const ready = new Promise<Candidate>((resolve, reject) => {
       const onEvent = (event: CandidateEvent) => {
@@ -294,7 +308,7 @@ export class CandidatePool {
   }
 
   #label(member: Member): string {
-    return `${this.#options.kind} ${member.name} (pid ${member.pid})`;
+    return `${member.kind} ${member.name} (pid ${member.pid})`;
   }
 }
 

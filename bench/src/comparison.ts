@@ -3,8 +3,7 @@
  * measuring them (a peer that cannot run here or fails is reported, not fatal), and the notes
  * that put tenure beside the best peer of its arbitrator.
  */
-import { type CandidateBackend, selectedBackends } from './candidate-backends.js';
-import type { CandidateKind } from './candidate-protocol.js';
+import { type BackendKind, type CandidateBackend, selectedBackends } from './candidate-backends.js';
 import type { PeerCommand } from './peers.js';
 import type { BenchContext } from './suite.js';
 
@@ -46,6 +45,7 @@ export async function measureEach<M>(
 ): Promise<Outcome<M>[]> {
   const outcomes: Outcome<M>[] = [];
   for (const p of await prepareEach(ctx, suite)) {
+    if (p.backend.mix) continue; // handover only
     if (!('peer' in p)) {
       outcomes.push(p);
       continue;
@@ -100,13 +100,15 @@ export function ratioNotes<M>(
   outcomes: readonly Outcome<M>[],
   figures: readonly { readonly name: string; value(m: M): number; format(v: number): string }[],
   rank: (m: M) => number,
-  goals: Partial<Record<CandidateKind, Readonly<Record<string, number>>>>,
+  goals: Partial<Record<BackendKind, Readonly<Record<string, number>>>>,
 ): string[] {
   const ran = outcomes.flatMap((o) => ('measured' in o ? [o] : []));
   const notes: string[] = [];
   for (const tenure of ran.filter((o) => o.backend.tenure)) {
     const peers = ran
-      .filter((o) => !o.backend.tenure && o.backend.server === tenure.backend.server)
+      .filter(
+        (o) => !o.backend.tenure && !o.backend.mix && o.backend.server === tenure.backend.server,
+      )
       .sort((a, b) => rank(a.measured) - rank(b.measured));
     peers.forEach((peer, index) => {
       const goal = goals[peer.backend.kind] ?? {};

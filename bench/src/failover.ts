@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { CANDIDATE_TTL_MS, type CandidateBackend, PEER_START_MS } from './candidate-backends.js';
 import { CandidatePool, elapsedMs, LoadSampler, sleep } from './candidate-pool.js';
+import type { CandidateKind } from './candidate-protocol.js';
 import { measureEach, ratioNotes, unavailableRow, versionsNote } from './comparison.js';
 import type { PeerCommand } from './peers.js';
 import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
@@ -159,11 +160,10 @@ async function measure(
   count: number,
 ): Promise<FailoverMeasurement> {
   const pool = new CandidatePool({
-    kind: backend.kind,
+    members: [{ kind: backend.kind as CandidateKind, peer }], // never a mix: handover only
     endpoint: backend.endpoint(ctx.servers),
     election: `bench-failover-${backend.kind}-${randomUUID().slice(0, 8)}`,
     ttlMs: CANDIDATE_TTL_MS,
-    peer,
     log: ctx.log,
   });
   try {

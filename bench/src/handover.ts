@@ -8,9 +8,15 @@
  * so it rejoins at the back of the queue and there are always three.
  */
 import { randomUUID } from 'node:crypto';
-import { CANDIDATE_TTL_MS, type CandidateBackend, PEER_START_MS } from './candidate-backends.js';
+import {
+  CANDIDATE_TTL_MS,
+  type CandidateBackend,
+  launchersOf,
+  PEER_START_MS,
+} from './candidate-backends.js';
 import {
   type Candidate,
+  type CandidateLauncher,
   CandidatePool,
   type Elected,
   elapsedMs,
@@ -25,7 +31,6 @@ import {
   unavailableRow,
   versionsNote,
 } from './comparison.js';
-import type { PeerCommand } from './peers.js';
 import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
 
 const CANDIDATES = 3;
@@ -54,6 +59,8 @@ interface HandoverMeasurement {
   readonly ttlMs: number;
   /** Handover latencies, ms, in order. */
   readonly samplesMs: number[];
+  /** For each sample, the leader's kind → the next leader's (they differ in a mix). */
+  readonly directions: string[];
   /** The first handovers of the process pool (JIT, connection warm-up), not in the figures. */
   readonly warmUpMs: number[];
   /** How long the `resign()` call itself took in the leader, ms. */
@@ -66,6 +73,8 @@ interface HandoverMeasurement {
 
 /** One etcd handover, step by step (from the candidates' request traces). */
 interface HandoverSplit {
+  /** The leader's kind → the next leader's: `tenure-etcd → go-election`. */
+  readonly direction: string;
   /** `resign()` called → its delete or lease revoke sent. */
   readonly toRequestMs: number;
   /** That request sent → the delete event at the next candidate. */
@@ -122,7 +131,9 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
     ),
   );
   for (const m of measured) {
-    if (m.splits.length > 0) notes.push(describeSplits(m));
+    for (const part of byDirection(m)) {
+      if (part.splits.length > 0) notes.push(describeSplits(part));
+    }
   }
   for (const m of measured) {
     if (m.outOfOrder > 0) {
@@ -130,7 +141,8 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
     }
   }
   notes.push(
-    `${CANDIDATES} candidates, each in its own process, TTL ${CANDIDATE_TTL_MS / 1000} s; from ` +
+    `${CANDIDATES} candidates (a mix: two of each library, alternating), each in its own ` +
+      `process, TTL ${CANDIDATE_TTL_MS / 1000} s; from ` +
       `just before the resign in the leader (\`resign()\`; kazoo: the leader function's return; ` +
       `Curator: \`LeaderLatch.close()\`) to \`elected\` in the next candidate, on one ` +
       `monotonic clock (CLOCK_MONOTONIC in every process). Every library's candidates run at ` +
@@ -170,7 +182,7 @@ class HandoverRun {
   readonly backend: CandidateBackend;
   readonly #ctx: BenchContext;
   readonly #pool: CandidatePool;
-  readonly #peer: PeerCommand | undefined;
+  readonly #members: readonly CandidateLauncher[];
   readonly #warmUp: number;
   readonly #total: number;
   #leader: Elected | undefined;
@@ -178,34 +190,37 @@ class HandoverRun {
   readonly #samplesMs: number[] = [];
   readonly #warmUpMs: number[] = [];
   readonly #resignCallMs: number[] = [];
+  readonly #directions: string[] = [];
   readonly #splits: HandoverSplit[] = [];
   #outOfOrder = 0;
 
   constructor(
     ctx: BenchContext,
     backend: CandidateBackend,
-    peer: PeerCommand | undefined,
+    members: readonly CandidateLauncher[],
     warmUp: number,
     count: number,
   ) {
     this.backend = backend;
     this.#ctx = ctx;
-    this.#peer = peer;
+    this.#members = members;
     this.#warmUp = warmUp;
     this.#total = warmUp + count;
     this.#pool = new CandidatePool({
-      kind: backend.kind,
+      members,
       endpoint: backend.endpoint(ctx.servers),
       election: `bench-handover-${backend.kind}-${randomUUID().slice(0, 8)}`,
       ttlMs: CANDIDATE_TTL_MS,
-      peer,
       log: ctx.log,
     });
   }
 
   /** Starts the candidates and elects the first leader. */
   async start(): Promise<void> {
-    const candidates = await this.#pool.spawn(CANDIDATES, this.#peer ? PEER_START_MS : undefined);
+    // Two of each kind in a mix, alternating in the queue: each handover changes library.
+    const count = this.#members.length > 1 ? 2 * this.#members.length : CANDIDATES;
+    const anyPeer = this.#members.some((m) => m.peer !== undefined);
+    const candidates = await this.#pool.spawn(count, anyPeer ? PEER_START_MS : undefined);
     // Join one after the other, so the queue order is known.
     for (const candidate of candidates) {
       this.#pool.campaign(candidate);
@@ -235,9 +250,11 @@ class HandoverRun {
     const ms = elapsedMs(resigned.t0, next.t);
     if (i < this.#warmUp) this.#warmUpMs.push(ms);
     else {
+      const direction = `${leader.candidate.kind} → ${next.candidate.kind}`;
       this.#samplesMs.push(ms);
+      this.#directions.push(direction);
       this.#resignCallMs.push(elapsedMs(resigned.t0, resigned.t1));
-      const split = splitOf(resigned, next);
+      const split = splitOf(resigned, next, direction);
       if (split) this.#splits.push(split);
     }
     const queue = this.#queue;
@@ -261,6 +278,7 @@ class HandoverRun {
       kind: this.backend.kind,
       ttlMs: this.#leader?.ttlMs ?? Number.NaN,
       samplesMs,
+      directions: this.#directions,
       warmUpMs: this.#warmUpMs,
       resignCallMs: this.#resignCallMs,
       outOfOrder: this.#outOfOrder,
@@ -298,7 +316,7 @@ async function measureInterleaved(
   try {
     for (const p of prepared) {
       if (!('peer' in p)) continue;
-      const run = new HandoverRun(ctx, p.backend, p.peer, warmUp, count);
+      const run = new HandoverRun(ctx, p.backend, await launchersOf(p.backend), warmUp, count);
       runs.set(p.backend, run);
       await run.start().catch((error: unknown) => fail(run, error));
     }
@@ -325,11 +343,12 @@ async function measureInterleaved(
   }
 }
 
-function splitOf(resigned: Resigned, next: Elected): HandoverSplit | undefined {
+function splitOf(resigned: Resigned, next: Elected, direction: string): HandoverSplit | undefined {
   const request = resigned.leaveRequest;
   const trace = next.trace;
   if (!request || !trace) return undefined;
   return {
+    direction,
     toRequestMs: elapsedMs(resigned.t0, request.sent),
     toEventMs: elapsedMs(request.sent, trace.deleteEventAt),
     afterEventMs: elapsedMs(trace.deleteEventAt, next.t),
@@ -337,6 +356,26 @@ function splitOf(resigned: Resigned, next: Elected): HandoverSplit | undefined {
       .filter((r) => r.sent <= next.t)
       .map((r) => (r.reply !== undefined && r.reply <= next.t ? r.op : `${r.op} (in flight)`)),
   };
+}
+
+/**
+ * A measurement of a mix split by direction (`tenure-etcd → go-election`…), each part with
+ * its own p50 / p99 in its name; a single library's measurement as it is.
+ */
+function byDirection(m: HandoverMeasurement): HandoverMeasurement[] {
+  const directions = [...new Set(m.directions)].sort();
+  if (directions.length <= 1) return [m];
+  return directions.map((direction) => {
+    const samplesMs = m.samplesMs.filter((_, i) => m.directions[i] === direction);
+    const p = (q: number) => percentile(samplesMs, q).toFixed(2);
+    return {
+      ...m,
+      backend: `${m.backend}, ${direction} (${samplesMs.length} handovers, p50 ${p(50)} / p99 ${p(99)} ms)`,
+      samplesMs,
+      directions: samplesMs.map(() => direction),
+      splits: m.splits.filter((s) => s.direction === direction),
+    };
+  });
 }
 
 /**
