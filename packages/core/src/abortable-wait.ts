@@ -28,8 +28,11 @@ export function abortableWait<T>(
       if (settled) return;
       settled = true;
       for (const s of signals) s.removeEventListener('abort', onAbort);
-      cancel?.();
       settle();
+      // The watch is cancelled after what the wait's end sets off has run (e.g. a predecessor's
+      // deletion → `elected`), so that its cancel request does not delay it.
+      const stop = cancel;
+      if (stop) globalThis.setImmediate(stop);
     };
     const onAbort = (event: Event) =>
       finish(() => reject(abortedError(event.target as AbortSignal, what)));

@@ -34,6 +34,7 @@ import type {
   Term,
   WaitOptions,
 } from './types.js';
+import { afterIo } from './yield.js';
 
 /** What a {@link QueueElection} needs from its arbitrator. */
 export interface QueueElectionOptions {
@@ -271,12 +272,19 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     const candidacy = this.#candidacy;
     this.#candidacy = undefined;
     this.#transition('idle');
+    const term = this.#term;
+    const own = this.#own;
     if (reason) this.#endTerm(reason);
+    // A leader's key goes first, once its term has ended here: the next candidate leads as soon
+    // as the deletion reaches it, without waiting for this candidacy's driver, watches and
+    // timers to wind down.
+    const leaving = term && own?.epoch === term.epoch ? this.#leave(own) : undefined;
     candidacy?.abort();
     this.#rejectWaiters(
       new AbortedError(`The campaign for "${this.name}" was withdrawn by resign()`),
     );
     await this.#driver;
+    await leaving;
     await this.#leave(this.#own);
   }
 
@@ -479,6 +487,11 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
       if (ownWatch.deleted) ownWatch.onDeleted();
       const reason = await term.ended;
       if (this.#state === 'leading') this.#transition('campaigning');
+      // Resigned: the key's delete, which the next leader waits for, has just been sent.
+      // Winding the term's watches and timers down waits for the next turn of the event loop,
+      // so that the delete is written out before that work, not after it. (Only then: after an
+      // involuntary end the driver rejoins at once.)
+      if (reason === 'resigned' || reason === 'closed') await afterIo();
       return reason;
     } finally {
       stopCheck();

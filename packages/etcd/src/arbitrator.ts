@@ -12,6 +12,7 @@ import { EtcdQueue } from './etcd-queue.js';
 import { endWatchStream, tolerateUnknownWatchResponses } from './etcd3-internals.js';
 import { LeaseTransport } from './lease-transport.js';
 import type { EtcdArbitrator, EtcdArbitratorOptions, EtcdFence } from './options.js';
+import { registerWatchAnchor, releaseWatchAnchor } from './watch-anchor.js';
 
 class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
   readonly client: Etcd3;
@@ -22,6 +23,7 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
     deadline: () => { deadline: Date },
     parts: Pick<QueueArbitratorParts, 'transport' | 'session' | 'onGranted' | 'logger'>,
   ) {
+    registerWatchAnchor(client, namespace);
     super({
       ...parts,
       kind: 'etcd',
@@ -29,6 +31,7 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
       nameRules: { allowSlash: false },
       backend: (name) => new EtcdQueue(name, { client, namespace, deadline }),
       shutdown: async () => {
+        releaseWatchAnchor(client);
         client.close();
         endWatchStream(client);
       },

@@ -1,4 +1,5 @@
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { ensureWatchAnchor } from './watch-anchor.js';
 
 /** Handlers of a watch. */
 export interface WatchHandlers {
@@ -24,6 +25,7 @@ export function startWatch(
   start: bigint | undefined,
   handlers: WatchHandlers,
 ): () => Promise<void> {
+  ensureWatchAnchor(client);
   let builder = client.watch();
   builder = isPrefix ? builder.prefix(key) : builder.key(key);
   if (start !== undefined) builder = builder.startRevision(String(start));

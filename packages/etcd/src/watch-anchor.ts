@@ -1,0 +1,51 @@
+import type { Etcd3, Watcher } from 'etcd3';
+
+interface Anchor {
+  readonly key: string;
+  watcher: Watcher | undefined;
+  released: boolean;
+}
+
+const anchors = new WeakMap<Etcd3, Anchor>();
+
+/**
+ * Keeps etcd3's watch stream open, once a first watch has opened it, until the client closes:
+ * with one watch on a key tenure never writes (`<namespace>tenure-data`: the election name
+ * `tenure-data` is reserved, and data keys sit below it, after a `/`).
+ *
+ * etcd3 closes its one watch stream when its last watch is cancelled and opens a new one for
+ * the next. A resigning leader cancels its own key's watch, often its last, as it deletes the
+ * key, and tearing the stream down then delayed the delete's commit: 3.13 ms instead of
+ * 1.57 ms at the median (raw etcd3, a txn delete right after the last watch's cancel, 50
+ * deletes; 1.74 ms with another watch kept open). Its rejoin then paid for a new stream too.
+ * Go's clientv3 keeps its watch streams open in the same way.
+ */
+export function registerWatchAnchor(client: Etcd3, namespace: string): void {
+  anchors.set(client, { key: `${namespace}tenure-data`, watcher: undefined, released: false });
+}
+
+/** Starts the anchor of `client` if it has one and it is not running (called per watch). */
+export function ensureWatchAnchor(client: Etcd3): void {
+  const anchor = anchors.get(client);
+  if (!anchor || anchor.released || anchor.watcher) return;
+  const watcher = client.watch().key(anchor.key).watcher();
+  anchor.watcher = watcher;
+  // etcd3 re-creates the watch after a broken stream; an error (e.g. no permission to watch
+  // there) leaves tenure as it was without an anchor.
+  watcher.on('error', () => {
+    if (anchor.watcher === watcher) anchor.watcher = undefined;
+  });
+}
+
+/**
+ * Cancels the anchor of `client` for good, without waiting: etcd3 sends a cancel only once
+ * connected, which an unreachable etcd never is.
+ */
+export function releaseWatchAnchor(client: Etcd3): void {
+  const anchor = anchors.get(client);
+  if (!anchor) return;
+  anchor.released = true;
+  const watcher = anchor.watcher;
+  anchor.watcher = undefined;
+  watcher?.cancel().catch(() => {});
+}
