@@ -29,6 +29,7 @@ import {
   type SessionKeeperOptions,
   type SessionTransport,
 } from './session-keeper.js';
+import { SharedLeaderWatches } from './shared-leader-watch.js';
 import type {
   Arbitrator,
   ArbitratorEvents,
@@ -82,6 +83,10 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
   readonly #parts: QueueArbitratorParts;
   readonly #elections = new Map<string, QueueElection>();
   readonly #observers = new Set<{ queue: AsyncQueue<LeaderInfo | undefined>; resync(): void }>();
+  /** One leader watch per election name, shared by its `leader-changed` listeners and observers. */
+  readonly #leaders = new SharedLeaderWatches((name, onLeader, onError) =>
+    this.#parts.backend(name).watchLeader(onLeader, onError),
+  );
   readonly #sessions: SessionKeeper;
   readonly #clock: Clock;
   #closing: Promise<void> | undefined;
@@ -165,6 +170,7 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
         sessions: this.#sessions,
         delay: (ms) => this.#delay(ms),
         observe: (n, o) => this.observe(n, o),
+        watchLeader: (onLeader, onError) => this.#leaders.subscribe(name, onLeader, onError),
         release: (e) => {
           if (this.#elections.get(e.name) === e) this.#elections.delete(e.name);
         },
@@ -191,7 +197,8 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
       },
     });
     if (queue.closed) return queue;
-    handle = this.#parts.backend(name).watchLeader(
+    handle = this.#leaders.subscribe(
+      name,
       (leader) => {
         if (filter.accept(leader) !== 'none') queue.push(leader);
       },
@@ -253,8 +260,8 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
 
   /** Re-reads every election and observer (after a reconnect, or a resumed pause). */
   resync(): void {
+    this.#leaders.resync();
     for (const election of this.#elections.values()) election.resync();
-    for (const observer of this.#observers) observer.resync();
   }
 
   close(): Promise<void> {

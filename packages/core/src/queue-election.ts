@@ -48,6 +48,14 @@ export interface QueueElectionOptions {
   delay(ms: number): Promise<void>;
   /** The arbitrator's observe(), for {@link Election.observe}. */
   observe(name: string, options: WaitOptions): AsyncIterableIterator<LeaderInfo | undefined>;
+  /**
+   * The arbitrator's watch of this election's leader, shared with the other listeners of the
+   * process (default: a watch of the election's own from the backend).
+   */
+  watchLeader?(
+    onLeader: (leader: LeaderInfo | undefined) => void,
+    onError: (error: unknown) => void,
+  ): LeaderWatchHandle;
   /** The election was closed: the arbitrator forgets it, so a new candidacy for the name may start. */
   release(election: QueueElection): void;
 }
@@ -111,7 +119,9 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   protected override startLeaderWatch(
     onLeader: (leader: LeaderInfo | undefined) => void,
   ): LeaderWatchHandle {
-    return this.#backend.watchLeader(onLeader, (error) => this.#report(error));
+    const onError = (error: unknown) => this.#report(error);
+    const shared = this.#options.watchLeader;
+    return shared ? shared(onLeader, onError) : this.#backend.watchLeader(onLeader, onError);
   }
 
   protected override canWatchLeader(): boolean {

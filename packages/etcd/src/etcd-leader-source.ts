@@ -15,15 +15,20 @@ export interface EtcdLeaderSourceContext {
 }
 
 /**
- * The leader of one election on etcd, for core's `LeaderWatch`: a read of the head, then one
- * prefix watch from just after that read. A proclaim (a put of the leader's key) updates the
- * value, a delete of the leader's key re-reads the head, and a failed watch (compaction, broken
- * stream) restarts: read, and watch again from the read's revision.
+ * The leader of one election on etcd, for core's `LeaderWatch`, at no read per change: one read
+ * of the whole queue, then one prefix watch from just after that read, whose events carry every
+ * key, value and create revision. The source keeps a mirror of the queue from them (keys join
+ * at the back: in the order of their create revisions, which is the order of their events), so
+ * a change of leader, a proclaim or a join costs the listener no request at all; only the start,
+ * a restart (compaction, broken stream, resync) and the watch's creation read the queue.
  */
 export class EtcdLeaderSource implements LeaderSource {
   readonly #ctx: EtcdLeaderSourceContext;
   #cancel: (() => Promise<void>) | undefined;
   #stopped = false;
+  /** The queue as of {@link EtcdLeaderSource.#revision}, in create-revision order. */
+  #queue = new Map<string, LeaderInfo>();
+  #revision = 0n;
 
   constructor(ctx: EtcdLeaderSourceContext) {
     this.#ctx = ctx;
@@ -31,24 +36,26 @@ export class EtcdLeaderSource implements LeaderSource {
 
   async read(events: LeaderWatchEvents): Promise<LeaderSnapshot> {
     this.#cancelWatch();
-    const head = await this.#head();
+    const snapshot = await this.#snapshot();
     // Stopped during the read: arm nothing that would outlive the watch.
-    if (this.#stopped) return head;
-    this.#cancel = startWatch(this.#ctx.client, this.#ctx.prefix, true, head.revision + 1n, {
-      onPut: (kv) => events.run(async () => this.#onPut(kv, events)),
-      onDelete: (kv) => events.run(async () => this.#onDelete(kv, events)),
+    if (this.#stopped) return snapshot;
+    this.#cancel = startWatch(this.#ctx.client, this.#ctx.prefix, true, snapshot.revision + 1n, {
+      onPut: (kv) => events.run(async () => this.#apply(kv, true, events)),
+      onDelete: (kv) => events.run(async () => this.#apply(kv, false, events)),
       // Created: a change between the read above and now may have been compacted away (a
-      // delete at exactly a compaction's revision, etcd issue 18089). Read the head again.
-      onCreated: () => events.run(async () => events.offer(await this.#head())),
+      // delete at exactly a compaction's revision, etcd issue 18089). Read the queue again;
+      // events up to that read's revision are then skipped.
+      onCreated: () => events.run(async () => events.offer(await this.#snapshot())),
       // A broken stream or a cancelled watch: read and watch again from our own read.
       onFailure: () => events.restart(),
     });
-    return head;
+    return snapshot;
   }
 
   stop(): void {
     this.#stopped = true;
     this.#cancelWatch();
+    this.#queue.clear();
   }
 
   #cancelWatch(): void {
@@ -56,26 +63,34 @@ export class EtcdLeaderSource implements LeaderSource {
     this.#cancel = undefined;
   }
 
-  async #onPut(kv: IKeyValue, events: LeaderWatchEvents): Promise<void> {
+  /** Applies one event of the watch to the mirror and offers the head it leaves. */
+  #apply(kv: IKeyValue, put: boolean, events: LeaderWatchEvents): void {
     const revision = BigInt(kv.mod_revision);
-    const info = toInfo(kv);
-    const leader = events.leader;
-    if (leader === undefined || (leader.key === info.key && leader.epoch === info.epoch)) {
-      // An empty queue's first key, or the leader proclaiming.
-      events.offer({ revision, leader: info });
-    } else if (leader.key === info.key) {
-      // The leader's key re-created: the leader left, and its delete never reached us.
-      events.offer(await this.#head());
+    // Already in the mirror (a later read of the whole queue covered it).
+    if (revision <= this.#revision) return;
+    this.#revision = revision;
+    const key = kv.key.toString('utf8');
+    if (put) {
+      const info = toInfo(kv);
+      const known = this.#queue.get(key);
+      // A new key joins at the back; a key put again with another create revision was deleted
+      // and created again (its delete lost, etcd issue 18089): it moves to the back too. A
+      // proclaim keeps its place.
+      if (known !== undefined && known.epoch !== info.epoch) this.#queue.delete(key);
+      this.#queue.set(key, info);
+    } else {
+      this.#queue.delete(key);
     }
+    events.offer({ revision, leader: this.#head() });
   }
 
-  async #onDelete(kv: IKeyValue, events: LeaderWatchEvents): Promise<void> {
-    if (events.leader === undefined || kv.key.toString('utf8') !== events.leader.key) return;
-    events.offer(await this.#head());
+  #head(): LeaderInfo | undefined {
+    for (const info of this.#queue.values()) return info;
+    return undefined;
   }
 
-  /** The head of the queue and the revision it was read at. */
-  async #head(): Promise<{ leader: LeaderInfo | undefined; revision: bigint }> {
+  /** Reads the whole queue into the mirror; returns its head and the read's revision. */
+  async #snapshot(): Promise<{ leader: LeaderInfo | undefined; revision: bigint }> {
     const response = await this.#ctx.client.kv
       .range(
         {
@@ -83,13 +98,16 @@ export class EtcdLeaderSource implements LeaderSource {
           range_end: this.#ctx.prefixEnd,
           sort_order: SortOrder.Ascend,
           sort_target: SortTarget.Create,
-          limit: 1,
         },
         this.#ctx.deadline(),
       )
       .catch(rethrow('read leader'));
-    const kv = response.kvs[0];
-    return { leader: kv ? toInfo(kv) : undefined, revision: BigInt(response.header.revision) };
+    const revision = BigInt(response.header.revision);
+    if (revision >= this.#revision) {
+      this.#queue = new Map(response.kvs.map((kv) => [kv.key.toString('utf8'), toInfo(kv)]));
+      this.#revision = revision;
+    }
+    return { leader: this.#head(), revision: this.#revision };
   }
 }
 

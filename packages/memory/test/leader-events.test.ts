@@ -78,3 +78,42 @@ describe('leader-changed listeners drive the leader watch', () => {
     }
   });
 });
+
+describe('one leader watch per election and arbitrator', () => {
+  it("is shared by the election's leader-changed listeners and every observe() of the name", async () => {
+    const name = `leader-events-${++seq}`;
+    const a = createMemoryArbitrator({ server });
+    const b = createMemoryArbitrator({ server });
+    const stop = new AbortController();
+    try {
+      const leading = a.election(name, { value: 'a' });
+      await leading.campaign();
+      const baseline = live;
+      const election = b.election(name);
+      const fromEvents: (string | undefined)[] = [];
+      election.on('leader-changed', (leader) => fromEvents.push(leader?.value));
+      const observers = [0, 1, 2].map(() => b.observe(name, { signal: stop.signal }));
+      const firsts = await Promise.all(observers.map((o) => o.next()));
+      // A late observer gets the leader known so far, at once.
+      expect(firsts.map((r) => (r.value as LeaderInfo | undefined)?.value)).toEqual([
+        'a',
+        'a',
+        'a',
+      ]);
+      expect(live).toBe(baseline + 1);
+      await leading.resign();
+      const seconds = await Promise.all(observers.map((o) => o.next()));
+      const afterResign = live; // a's own key is no longer watched
+      expect(seconds.map((r) => r.value)).toEqual([undefined, undefined, undefined]);
+      expect(fromEvents).toEqual(['a', undefined]);
+      // The last subscriber gone, the watch stops.
+      stop.abort();
+      election.removeAllListeners('leader-changed');
+      expect(live).toBe(afterResign - 1);
+    } finally {
+      stop.abort();
+      await a.close();
+      await b.close();
+    }
+  });
+});
