@@ -96,7 +96,12 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
   const measurements: HerdMeasurement[] = [];
   const runId = Date.now().toString(36);
   try {
-    for (const backend of ['etcd', 'zookeeper', 'etcd3'] as const) {
+    // `--backends` picks them by candidate kind (tenure-etcd, tenure-zookeeper, etcd3-election).
+    const kindOf = { etcd: 'tenure-etcd', zookeeper: 'tenure-zookeeper', etcd3: 'etcd3-election' };
+    const chosen = (['etcd', 'zookeeper', 'etcd3'] as const).filter(
+      (b) => ctx.backends === undefined || ctx.backends.includes(kindOf[b]),
+    );
+    for (const backend of chosen) {
       for (const n of sizes) {
         ctx.log(`herd: ${label(backend)}, ${n} candidates`);
         const probe =

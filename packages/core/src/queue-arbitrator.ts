@@ -1,6 +1,7 @@
 import { sleep } from './abort.js';
 import { defaultCandidateValue } from './candidate-id.js';
 import { type Clock, systemClock } from './clock.js';
+import { formatEpoch } from './epoch.js';
 import {
   ClosedError,
   ConflictError,
@@ -231,7 +232,7 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
           name: election.name,
           state: 'leading',
           value: election.value,
-          epoch: term.epoch.toString(10),
+          epoch: formatEpoch(term.epoch),
           key: term.key,
           remainingMs: wholeMs(term.remainingMs()),
         });
@@ -387,7 +388,7 @@ const VOLUNTARY: ReadonlySet<EndReason> = new Set(['resigned', 'closed']);
 
 /** The structured fields of a term in logs: the epoch as a decimal string (JSON has no bigint). */
 function termFields(term: Term): { epoch: string; key: string } {
-  return { epoch: term.epoch.toString(10), key: term.key };
+  return { epoch: formatEpoch(term.epoch), key: term.key };
 }
 
 /** A duration for reports and logs: whole milliseconds, never negative. */

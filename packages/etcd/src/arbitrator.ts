@@ -1,4 +1,4 @@
-import { DEFAULTS, InvalidArgumentError, type Term } from '@tenure/core';
+import { DEFAULTS, formatEpoch, InvalidArgumentError, type Term } from '@tenure/core';
 import {
   describe,
   QueueArbitrator,
@@ -176,7 +176,7 @@ function neverSent(error: Error): boolean {
  * have the term's create revision. Use with {@link fencedIf}, or add it to a transaction.
  */
 export function etcdFence(term: Term): EtcdFence {
-  return { key: term.key, createRevision: term.epoch.toString(10) };
+  return { key: term.key, createRevision: formatEpoch(term.epoch) };
 }
 
 /**
@@ -185,7 +185,7 @@ export function etcdFence(term: Term): EtcdFence {
  * A deposed leader's transaction fails (`succeeded: false`), whatever its local clock says.
  */
 export function fencedIf(client: Etcd3, term: Term): ComparatorBuilder {
-  return client.if(term.key, 'Create', '==', term.epoch.toString(10));
+  return client.if(term.key, 'Create', '==', formatEpoch(term.epoch));
 }
 
 function parseEndpoints(input: unknown, tls: boolean): string[] {
