@@ -5,10 +5,11 @@ import {
   MAX_KEY_BYTES,
   systemClock,
 } from '@tenure/core';
-import { validateLogger } from '@tenure/core/internal';
+import { type OptionNames, validateLogger, validateOptions } from '@tenure/core/internal';
 import type { ResolvedClockSkewOptions } from './clock-skew.js';
 import type {
   CatchUpPolicy,
+  ClockSkewOptions,
   InterruptedPolicy,
   JobOptions,
   OverlapPolicy,
@@ -27,6 +28,28 @@ export interface ResolvedJobOptions {
   readonly jitterMs: number;
   readonly historyLimit: number;
 }
+
+/** The keys of {@link JobOptions}. */
+const JOB_OPTIONS = {
+  timezone: true,
+  catchUp: true,
+  overlap: true,
+  interrupted: true,
+  maxAttempts: true,
+  timeoutMs: true,
+  zombieAfterMs: true,
+  jitterMs: true,
+  historyLimit: true,
+} as const satisfies OptionNames<JobOptions>;
+
+/** The keys of {@link SchedulerOptions}. */
+const SCHEDULER_OPTIONS = {
+  stopTimeoutMs: true,
+  triggerPollMs: true,
+  clock: true,
+  clockSkew: true,
+  logger: true,
+} as const satisfies OptionNames<SchedulerOptions>;
 
 /** {@link SchedulerOptions} with every default applied. */
 export interface ResolvedSchedulerOptions {
@@ -113,9 +136,7 @@ function catchUpPolicy(value: unknown): CatchUpPolicy {
 
 /** Validates a job's options and applies the defaults; throws naming the bad field. */
 export function resolveJobOptions(options: JobOptions | undefined): ResolvedJobOptions {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new InvalidArgumentError('options', 'must be an object');
-  }
+  validateOptions<JobOptions>('options', options, JOB_OPTIONS);
   const o = options ?? {};
   const timeoutMs =
     o.timeoutMs === undefined ? undefined : duration('timeoutMs', o.timeoutMs, 0, 1);
@@ -150,13 +171,14 @@ export function resolveJobOptions(options: JobOptions | undefined): ResolvedJobO
 export function resolveSchedulerOptions(
   options: SchedulerOptions | undefined,
 ): ResolvedSchedulerOptions {
-  const o = options ?? {};
-  if ((o as { now?: unknown }).now !== undefined) {
+  if ((options as { now?: unknown } | undefined)?.now !== undefined) {
     throw new InvalidArgumentError(
       'now',
       'was replaced by `clock`: pass { clock: { ...systemClock, wallNow: () => ms } }',
     );
   }
+  validateOptions<SchedulerOptions>('options', options, SCHEDULER_OPTIONS);
+  const o = options ?? {};
   const clock = schedulerClock(o.clock);
   return {
     stopTimeoutMs: duration('stopTimeoutMs', o.stopTimeoutMs, 10_000),
@@ -192,6 +214,11 @@ function clockSkewOptions(value: unknown): ResolvedClockSkewOptions | undefined 
   if (value !== undefined && (typeof value !== 'object' || value === null)) {
     throw new InvalidArgumentError('clockSkew', 'must be an object or false');
   }
+  validateOptions<ClockSkewOptions>('clockSkew', value, {
+    toleranceMs: true,
+    pollMs: true,
+    checkEveryMs: true,
+  });
   const o = (value ?? {}) as { toleranceMs?: unknown; pollMs?: unknown; checkEveryMs?: unknown };
   return {
     toleranceMs: duration('clockSkew.toleranceMs', o.toleranceMs, 1_000),

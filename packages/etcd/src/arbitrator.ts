@@ -1,17 +1,38 @@
 import { DEFAULTS, formatEpoch, InvalidArgumentError, type Term } from '@tenure/core';
 import {
   describe,
+  type OptionNames,
   QueueArbitrator,
   type QueueArbitratorParts,
   validateDuration,
   validateLogger,
+  validateOptions,
 } from '@tenure/core/internal';
 import { ConstantBackoff, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
 import { type ComparatorBuilder, Etcd3, type IOptions } from 'etcd3';
 import { EtcdQueue } from './etcd-queue.js';
 import { endWatchStream, tolerateUnknownWatchResponses } from './etcd3-internals.js';
 import { LeaseTransport } from './lease-transport.js';
-import type { EtcdArbitrator, EtcdArbitratorOptions, EtcdFence } from './options.js';
+import type {
+  EtcdArbitrator,
+  EtcdArbitratorOptions,
+  EtcdFence,
+  EtcdTlsOptions,
+} from './options.js';
+
+/** The keys of {@link EtcdArbitratorOptions}. */
+const ETCD_OPTIONS = {
+  endpoints: true,
+  ttlMs: true,
+  maxDrift: true,
+  marginMs: true,
+  namespace: true,
+  auth: true,
+  tls: true,
+  requestTimeoutMs: true,
+  logger: true,
+} as const satisfies OptionNames<EtcdArbitratorOptions>;
+
 import { registerWatchAnchor, releaseWatchAnchor } from './watch-anchor.js';
 
 class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
@@ -55,6 +76,16 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
 export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitrator {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', 'must be an object with at least `endpoints`');
+  }
+  validateOptions<EtcdArbitratorOptions>('options', options, ETCD_OPTIONS);
+  if (options.tls !== undefined && options.tls !== null && typeof options.tls === 'object') {
+    validateOptions<EtcdTlsOptions>('tls', options.tls, { ca: true, cert: true, key: true });
+  }
+  if (options.auth !== undefined && options.auth !== null && typeof options.auth === 'object') {
+    validateOptions<{ username: string; password: string }>('auth', options.auth, {
+      username: true,
+      password: true,
+    });
   }
   const tls = options.tls;
   const hosts = parseEndpoints(options.endpoints, tls !== undefined);

@@ -1,14 +1,28 @@
 import { DEFAULTS, InvalidArgumentError, type Logger, systemClock } from '@tenure/core';
 import {
+  type OptionNames,
   QueueArbitrator,
   type SessionKeeperOptions,
   type SessionTransport,
   validateLogger,
+  validateOptions,
 } from '@tenure/core/internal';
 import { Link } from './link.js';
 import { MemoryQueue } from './memory-queue.js';
 import type { MemoryArbitrator, MemoryArbitratorOptions, MemoryServer } from './options.js';
 import { MemoryServerImpl, sharedServerImpl } from './server.js';
+
+/** The keys of {@link MemoryArbitratorOptions}. */
+const MEMORY_OPTIONS = {
+  ttlMs: true,
+  maxDrift: true,
+  marginMs: true,
+  watchdogTickMs: true,
+  server: true,
+  clock: true,
+  latencyMs: true,
+  logger: true,
+} as const satisfies OptionNames<MemoryArbitratorOptions>;
 
 class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
   readonly #server: MemoryServerImpl;
@@ -93,9 +107,7 @@ function transport(link: Link, server: MemoryServerImpl): SessionTransport {
  * @throws {@link @tenure/core!InvalidArgumentError} for invalid options, at once.
  */
 export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): MemoryArbitrator {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError('options', 'must be an object');
-  }
+  validateOptions<MemoryArbitratorOptions>('options', options, MEMORY_OPTIONS);
   let server: MemoryServerImpl;
   if (options.server !== undefined) {
     if (!(options.server instanceof MemoryServerImpl)) {

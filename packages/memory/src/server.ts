@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Clock, type LeaderInfo, systemClock, type TimerHandle } from '@tenure/core';
-import { SessionGoneError, validateDuration } from '@tenure/core/internal';
+import { SessionGoneError, validateDuration, validateOptions } from '@tenure/core/internal';
 import type { MemoryServer, MemoryServerOptions } from './options.js';
 
 /** One candidate's key in an election queue, as the server holds it. */
@@ -284,6 +284,7 @@ export class MemoryServerImpl implements MemoryServer {
 
 /** Creates an in-process server that several memory arbitrators can share. */
 export function createMemoryServer(options: MemoryServerOptions = {}): MemoryServer {
+  validateOptions<MemoryServerOptions>('options', options, { clock: true, expiryCheckMs: true });
   return new MemoryServerImpl(options);
 }
 

@@ -12,6 +12,7 @@ import {
   isTenureError,
   type LoggingOptions,
 } from '@tenure/core';
+import { type OptionNames, validateOptions } from '@tenure/core/internal';
 import { createMemoryArbitrator, sharedMemoryServer } from '@tenure/memory';
 import {
   type ArbitratorScheme,
@@ -101,6 +102,14 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
   }
 }
 
+/** The keys of {@link ConnectOptions}. */
+const CONNECT_OPTIONS = {
+  ttlMs: true,
+  maxDrift: true,
+  marginMs: true,
+  logger: true,
+} as const satisfies OptionNames<ConnectOptions>;
+
 const SETTING_PARAMS = { ttlMs: 'ttl', maxDrift: 'maxDrift', marginMs: 'margin' } as const;
 
 function mergeSettings(
@@ -108,9 +117,7 @@ function mergeSettings(
   target: ArbitratorTarget,
   options: ConnectOptions,
 ): SessionSettings {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError('options', 'must be an object');
-  }
+  validateOptions<ConnectOptions>('options', options, CONNECT_OPTIONS);
   const merged: { -readonly [K in keyof SessionSettings]: SessionSettings[K] } = {};
   for (const field of Object.keys(SETTING_PARAMS) as Array<keyof typeof SETTING_PARAMS>) {
     const fromUrl = target[field];

@@ -1,16 +1,33 @@
 import { DEFAULTS, InvalidArgumentError } from '@tenure/core';
 import {
   describe,
+  type OptionNames,
   QueueArbitrator,
   type QueueArbitratorParts,
   validateDuration,
   validateLogger,
+  validateOptions,
 } from '@tenure/core/internal';
 import type {
   ZooKeeperAclEntry,
   ZooKeeperArbitrator,
   ZooKeeperArbitratorOptions,
 } from './options.js';
+
+/** The keys of {@link ZooKeeperArbitratorOptions}. */
+const ZOOKEEPER_OPTIONS = {
+  connect: true,
+  sessionTimeoutMs: true,
+  ttlMs: true,
+  maxDrift: true,
+  marginMs: true,
+  root: true,
+  auth: true,
+  acl: true,
+  requestTimeoutMs: true,
+  logger: true,
+} as const satisfies OptionNames<ZooKeeperArbitratorOptions>;
+
 import { ZkSessionTransport } from './session-transport.js';
 import { type ZkAcl, zk } from './zk-client.js';
 import { ZkQueue } from './zk-queue.js';
@@ -81,6 +98,13 @@ export function createZooKeeperArbitrator(
 ): ZooKeeperArbitrator {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', 'must be an object with at least `connect`');
+  }
+  validateOptions<ZooKeeperArbitratorOptions>('options', options, ZOOKEEPER_OPTIONS);
+  if (options.auth !== undefined && options.auth !== null && typeof options.auth === 'object') {
+    validateOptions<{ username: string; password: string }>('auth', options.auth, {
+      username: true,
+      password: true,
+    });
   }
   const connectString = parseConnect(options.connect);
   if (
