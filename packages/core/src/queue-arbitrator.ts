@@ -71,6 +71,12 @@ export interface QueueArbitratorParts {
   shutdown(): Promise<void>;
   /** Runs first in close(), before the elections are closed (e.g. to end a simulated pause). */
   beforeClose?(): void;
+  /**
+   * Grant the session only when it is first needed (a campaign, or
+   * {@link QueueArbitrator.whenSessionReady}): an arbitrator used only to read (leader,
+   * candidates, observe, get) then never asks the arbitrator for a session. Default `false`.
+   */
+  readonly lazySession?: boolean | undefined;
   /** Where to log (validated by the adapter with `validateLogger`). Default: silent. */
   readonly logger?: Logger | undefined;
 }
@@ -107,7 +113,18 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
       parts.session,
       this.#sessionHooks(),
     );
-    this.#sessions.start();
+    if (!parts.lazySession) this.#sessions.start();
+  }
+
+  /**
+   * Resolves once the arbitrator holds a session (granting it now if the arbitrator is lazy);
+   * rejects with `AbortedError` when `options.signal` aborts, `ClosedError` once closed, or the
+   * error that stops granting for good (e.g. permission denied).
+   */
+  async whenSessionReady(options: WaitOptions = {}): Promise<void> {
+    const signal = validateSignal('signal', options.signal);
+    if (this.#closing) throw this.#closedError();
+    await this.#sessions.ready([signal]);
   }
 
   /** Hooks for the arbitrator's {@link SessionKeeper}, routing session events to every election. */

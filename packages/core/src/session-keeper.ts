@@ -73,6 +73,8 @@ export class SessionKeeper implements SessionSource {
   readonly #closed = new AbortController();
   #suspended = false;
   #everConnected = false;
+  /** Granting has begun (start(), or the first ready() of a lazy arbitrator). */
+  #started = false;
   /** The last grant failed in a way retrying will not fix (e.g. permission denied). */
   #fatal: TenureError | undefined;
 
@@ -134,9 +136,16 @@ export class SessionKeeper implements SessionSource {
     return this.#state;
   }
 
-  /** Starts granting the first session. */
+  /** Starts granting the first session (once; later calls do nothing). */
   start(): void {
+    if (this.#started || this.#state === 'closed') return;
+    this.#started = true;
     void this.#grant();
+  }
+
+  /** Whether granting has begun: a lazy arbitrator's keeper starts with its first campaign. */
+  get started(): boolean {
+    return this.#started;
   }
 
   isLive(sessionId: string): boolean {
@@ -153,6 +162,7 @@ export class SessionKeeper implements SessionSource {
     const current = this.#current;
     if (current) return Promise.resolve({ id: current.id, lost: current.controller.signal });
     if (this.#fatal) return Promise.reject(this.#fatal);
+    this.start();
     let waiter!: { resolve(session: SessionRef): void; reject(error: Error): void };
     const wait = new Promise<SessionRef>((resolve, reject) => {
       waiter = { resolve, reject };
