@@ -44,7 +44,7 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
     deadline: () => { deadline: Date },
     parts: Pick<QueueArbitratorParts, 'transport' | 'session' | 'onGranted' | 'logger'>,
   ) {
-    registerWatchAnchor(client, namespace);
+    registerWatchAnchor(client);
     super({
       ...parts,
       kind: 'etcd',

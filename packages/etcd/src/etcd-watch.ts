@@ -25,7 +25,7 @@ export function startWatch(
   start: bigint | undefined,
   handlers: WatchHandlers,
 ): () => Promise<void> {
-  ensureWatchAnchor(client);
+  ensureWatchAnchor(client, key);
   let builder = client.watch();
   builder = isPrefix ? builder.prefix(key) : builder.key(key);
   if (start !== undefined) builder = builder.startRevision(String(start));
