@@ -5,6 +5,7 @@ import { formatEpoch } from './epoch.js';
 import {
   ClosedError,
   ConflictError,
+  InvalidArgumentError,
   isTenureError,
   type TenureError,
   UnavailableError,
@@ -232,6 +233,46 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
     validateElectionName('name', name, this.#parts.nameRules);
     if (this.#closing) throw this.#closedError();
     return (await this.#parts.backend(name).candidates())[0];
+  }
+
+  /**
+   * A forced step-down: deletes the candidacy `{ key, epoch }` of election `name` (typically
+   * its leader's, as {@link QueueArbitrator.leader} returned it), from any arbitrator and
+   * without a session of its own. The delete is checked on the epoch, as the candidate's own
+   * resign is: a key deleted since, or created anew by a later candidacy (another epoch), is
+   * left alone.
+   *
+   * What it does to the leader: its term ends `revoked` as soon as its arbitrator sees the
+   * deletion (G9), its fenced writes fail from the deletion on, and the next candidate in the
+   * queue leads. Not graceful: the leader learns of it only after the fact (it may still act
+   * until it sees the deletion, as after any loss of leadership). A deposed candidate that is
+   * still campaigning joins the queue again with a new key.
+   *
+   * Resolves `true` once the checked delete is done for a key that was in the queue with that
+   * epoch when read just before (it is gone then, deleted here or in between), `false` when it
+   * was not. Throws `InvalidArgumentError` for a bad name, key or epoch, `ClosedError` once
+   * closed; the arbitrator's refusal (e.g. `PermissionDeniedError`) as it comes.
+   */
+  async depose(name: string, candidacy: { key: string; epoch: bigint }): Promise<boolean> {
+    validateElectionName('name', name, this.#parts.nameRules);
+    if (typeof candidacy !== 'object' || candidacy === null) {
+      throw new InvalidArgumentError('candidacy', 'must be { key: string, epoch: bigint }');
+    }
+    const { key, epoch } = candidacy;
+    if (typeof key !== 'string' || key === '') {
+      throw new InvalidArgumentError('key', 'must be a non-empty string');
+    }
+    if (typeof epoch !== 'bigint' || epoch < 0n) {
+      throw new InvalidArgumentError('epoch', 'must be a bigint ≥ 0');
+    }
+    if (this.#closing) throw this.#closedError();
+    const backend = this.#parts.backend(name);
+    // Only a key of this election's queue: the checked delete alone would take any key of the
+    // namespace that has that epoch.
+    const queued = (await backend.candidates()).some((c) => c.key === key && c.epoch === epoch);
+    if (!queued) return false;
+    await backend.leave({ key, epoch });
+    return true;
   }
 
   health(): HealthReport {

@@ -31,6 +31,7 @@ const ETCD_OPTIONS = {
   tls: true,
   requestTimeoutMs: true,
   logger: true,
+  lazySession: true,
 } as const satisfies OptionNames<EtcdArbitratorOptions>;
 
 import { registerWatchAnchor, releaseWatchAnchor } from './watch-anchor.js';
@@ -42,7 +43,10 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
     client: Etcd3,
     namespace: string,
     deadline: () => { deadline: Date },
-    parts: Pick<QueueArbitratorParts, 'transport' | 'session' | 'onGranted' | 'logger'>,
+    parts: Pick<
+      QueueArbitratorParts,
+      'transport' | 'session' | 'onGranted' | 'logger' | 'lazySession'
+    >,
   ) {
     registerWatchAnchor(client);
     super({
@@ -120,6 +124,9 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
     throw new InvalidArgumentError('tls', 'cert and key go together');
   }
+  if (options.lazySession !== undefined && typeof options.lazySession !== 'boolean') {
+    throw new InvalidArgumentError('lazySession', 'must be true or false');
+  }
   const logger = validateLogger('logger', options.logger);
 
   const clientOptions: IOptions = {
@@ -179,6 +186,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   let grantedTtlMs = ttlMs;
   return new EtcdArbitratorImpl(client, namespace, deadline, {
     logger,
+    lazySession: options.lazySession ?? false,
     // A renewal takes no longer than a third of the TTL, whatever the request deadline.
     transport: new LeaseTransport(client, () => Math.min(timeoutMs, grantedTtlMs / 3), namespace),
     session: {

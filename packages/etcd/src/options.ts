@@ -41,6 +41,16 @@ export interface EtcdArbitratorOptions extends LoggingOptions {
    * past it fails with `UnavailableError` and is retried with backoff.
    */
   requestTimeoutMs?: number;
+  /**
+   * Ask for the session only when it is first needed: at the first `campaign()` (or
+   * `whenSessionReady()` where the arbitrator has it), not at creation. An arbitrator that
+   * only reads (`leader()`, `candidates()`, `observe()`, `get()`) then never asks for one: no
+   * lease is granted, so it works for a user whose etcd role may only read the election's keys.
+   * Until then `health()` reports `ready: false`, session state `granting` and no session id
+   * (`''`), and `ttlMs` is the TTL asked for. Default `false`: the session is asked for at
+   * once, so a first campaign does not wait for it.
+   */
+  lazySession?: boolean;
 }
 
 /** An {@link Arbitrator} on etcd, with the client for fenced transactions of your own. */

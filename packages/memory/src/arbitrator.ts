@@ -22,6 +22,7 @@ const MEMORY_OPTIONS = {
   clock: true,
   latencyMs: true,
   logger: true,
+  lazySession: true,
 } as const satisfies OptionNames<MemoryArbitratorOptions>;
 
 class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
@@ -33,10 +34,12 @@ class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
     link: Link,
     session: SessionKeeperOptions,
     logger: Logger | undefined,
+    lazySession: boolean,
   ) {
     super({
       kind: 'memory',
       logger,
+      lazySession,
       // The session, and the durations in events and logs, follow the server's clock (fake
       // timers included), with the client's timers frozen while it is paused.
       clock: link.clientClock,
@@ -124,6 +127,9 @@ export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): M
       `must be a finite number ≥ 0 (got ${String(latencyMs)})`,
     );
   }
+  if (options.lazySession !== undefined && typeof options.lazySession !== 'boolean') {
+    throw new InvalidArgumentError('lazySession', 'must be true or false');
+  }
   const logger = validateLogger('logger', options.logger);
   const link = new Link(server.clock, latencyMs);
   // The keeper validates ttlMs, maxDrift and marginMs before anything starts.
@@ -137,5 +143,6 @@ export function createMemoryArbitrator(options: MemoryArbitratorOptions = {}): M
       watchdogTickMs: options.watchdogTickMs,
     },
     logger,
+    options.lazySession ?? false,
   );
 }

@@ -51,6 +51,15 @@ export interface MemoryArbitratorOptions extends LoggingOptions {
   clock?: Clock;
   /** Simulated one-way latency of every request and notification, ms. Default 0. */
   latencyMs?: number;
+  /**
+   * Ask for the session only when it is first needed: at the first `campaign()` (or
+   * `whenSessionReady()` where the arbitrator has it), not at creation. An arbitrator that
+   * only reads (`leader()`, `candidates()`, `observe()`, `get()`) then never asks for one.
+   * Until then `health()` reports `ready: false`, session state `granting` and no session id
+   * (`''`), and `ttlMs` is the TTL asked for. Default `false`: the session is asked for at
+   * once, so a first campaign does not wait for it.
+   */
+  lazySession?: boolean;
 }
 
 /**
