@@ -1,0 +1,259 @@
+// What following the leader costs a listening participant on ZooKeeper (issue 12.2): the reads
+// its connection sends per leader change, counted on the wire. The listener's arbitrator talks
+// to the server through a small TCP relay that decodes each request's header (length, xid,
+// opcode) and counts the reads (exists, getData, getChildren, getChildren2); pings, session
+// set-up and the server's replies are not requests of the watch. The candidates connect
+// directly. Each phase ends with a change the listener must see (a handover, or a proclaim for
+// an observer): the server sends its notifications in order and the watch handles them in
+// order, so once the listener has seen it, the reads that the earlier changes set off have all
+// been sent.
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Election, LeaderInfo } from '@tenure/core';
+import { startZooKeeper, Timing, waitFor, type ZooKeeperNode } from '@tenure/testkit';
+import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from '@tenure/zookeeper';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+const TTL_MS = 4_000;
+const timing = new Timing(TTL_MS);
+/** ZooKeeper's read opcodes: exists, getData, getChildren, getChildren2. */
+const READS: Record<number, string> = {
+  3: 'exists',
+  4: 'getData',
+  8: 'getChildren',
+  12: 'getChildren2',
+};
+
+let server: ZooKeeperNode;
+let relay: CountingRelay;
+let opened: ZooKeeperArbitrator[] = [];
+
+beforeAll(async () => {
+  server = await startZooKeeper();
+  const [host, port] = server.connectString.split(':');
+  relay = await startCountingRelay(host ?? '127.0.0.1', Number(port));
+}, 60_000);
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((a) => a.close()));
+  opened = [];
+});
+
+afterAll(async () => {
+  await relay?.close();
+  await server?.stop();
+});
+
+/** A relay that counts the read requests passing from clients to the server, by opcode. */
+interface CountingRelay {
+  readonly endpoint: string;
+  /** Reads sent so far, by operation name. */
+  readonly reads: Map<string, number>;
+  close(): Promise<void>;
+}
+
+async function startCountingRelay(host: string, port: number): Promise<CountingRelay> {
+  const reads = new Map<string, number>();
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('close', () => sockets.delete(socket));
+  };
+  const relayServer: Server = createServer((client) => {
+    const upstream = connect({ host, port });
+    track(client);
+    track(upstream);
+    let pending = Buffer.alloc(0);
+    let connected = false; // the first frame is the ConnectRequest (no request header)
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 4) {
+        const length = pending.readInt32BE(0);
+        if (pending.length < 4 + length) break;
+        if (connected && length >= 8) {
+          const op = READS[pending.readInt32BE(8)];
+          if (op !== undefined) reads.set(op, (reads.get(op) ?? 0) + 1);
+        }
+        connected = true;
+        pending = pending.subarray(4 + length);
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => relayServer.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const address = relayServer.address();
+  if (address === null || typeof address === 'string') throw new Error('relay: no TCP address');
+  return {
+    endpoint: `127.0.0.1:${address.port}`,
+    reads,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => relayServer.close(() => resolve()));
+    },
+  };
+}
+
+function totalReads(): number {
+  let total = 0;
+  for (const n of relay.reads.values()) total += n;
+  return total;
+}
+
+function open(connect: string): ZooKeeperArbitrator {
+  const arbitrator = createZooKeeperArbitrator({ connect, sessionTimeoutMs: TTL_MS });
+  arbitrator.on('error', () => {});
+  opened.push(arbitrator);
+  return arbitrator;
+}
+
+/** A participant that never campaigns and records its `leader-changed` events. */
+function listener(name: string): { election: Election; seen: Array<LeaderInfo | undefined> } {
+  const election = open(relay.endpoint).election(name, { value: 'listener' });
+  const seen: Array<LeaderInfo | undefined> = [];
+  election.on('leader-changed', (leader) => seen.push(leader));
+  return { election, seen };
+}
+
+/** An observer (`arbitrator.observe`, which also reports proclaims) recording what it yields. */
+function observer(name: string): Array<LeaderInfo | undefined> {
+  const seen: Array<LeaderInfo | undefined> = [];
+  const feed = open(relay.endpoint).observe(name);
+  void (async () => {
+    try {
+      for await (const leader of feed) seen.push(leader);
+    } catch {
+      // Closed with its arbitrator.
+    }
+  })();
+  return seen;
+}
+
+async function until(what: string, predicate: () => boolean | Promise<boolean>): Promise<void> {
+  await waitFor(predicate, { timeoutMs: timing.handoverMs, intervalMs: timing.pollMs, what });
+}
+
+const lastValue = (seen: Array<LeaderInfo | undefined>) => seen.at(-1)?.value;
+
+describe('ZooKeeper leader-changed reads', () => {
+  it('cost a listener at most one read per leader change (plus one list per pass over the queue), none per join', async () => {
+    const name = `reads-${randomBytes(3).toString('hex')}`;
+    const CANDIDATES = 5;
+    const HANDOVERS = 10;
+    const candidates = Array.from({ length: CANDIDATES }, (_, i) =>
+      open(server.connectString).election(name, { value: `c${i}` }),
+    );
+    const leader = await candidates[0]?.campaign();
+    expect(leader).toBeDefined();
+    const waiting: Array<Promise<unknown>> = [];
+    for (const [i, candidate] of candidates.entries()) {
+      if (i === 0) continue;
+      // One at a time, so that the queue's order is c0 … c4.
+      waiting.push(candidate.campaign().catch(() => undefined));
+      await until(`c${i} to queue`, async () => (await candidate.candidates()).length === i + 1);
+    }
+    const { seen } = listener(name);
+    await until('the listener to see c0', () => lastValue(seen) === 'c0');
+
+    const before = totalReads();
+    const byOpBefore = new Map(relay.reads);
+    let current = 0;
+    const pending = new Map<number, Promise<unknown>>(waiting.map((p, i) => [i + 1, p]));
+    for (let h = 1; h <= HANDOVERS; h += 1) {
+      const next = (current + 1) % CANDIDATES;
+      await candidates[current]?.resign();
+      await pending.get(next);
+      await until(`the listener to see c${next}`, () => lastValue(seen) === `c${next}`);
+      // The resigner rejoins at the tail (a join the listener need not read), except after the
+      // last handover: that one is the barrier, seen after what the rejoins before it set off.
+      if (h < HANDOVERS) {
+        const rejoin = candidates[current]?.campaign().catch(() => undefined);
+        if (rejoin) pending.set(current, rejoin);
+        await until(
+          'the rejoin',
+          async () => (await candidates[next]?.candidates())?.length === CANDIDATES,
+        );
+      }
+      current = next;
+    }
+    const reads = totalReads() - before;
+    const byOp = Object.fromEntries(
+      [...relay.reads].map(([op, n]) => [op, n - (byOpBefore.get(op) ?? 0)]),
+    );
+    console.log(
+      `[zk leader reads] ${HANDOVERS} handovers among ${CANDIDATES} candidates (each rejoining): the listener sent ${reads} reads (${JSON.stringify(byOp)}), ${(reads / HANDOVERS).toFixed(2)} per change`,
+    );
+    // One getData per change; one list each time the cached rest of the queue (the
+    // CANDIDATES - 1 behind the leader at the last list) has run out.
+    const lists = Math.ceil(HANDOVERS / (CANDIDATES - 1));
+    expect(reads, JSON.stringify(byOp)).toBeLessThanOrEqual(HANDOVERS + lists);
+    expect((byOp.getChildren ?? 0) + (byOp.getChildren2 ?? 0)).toBeLessThanOrEqual(lists);
+    await Promise.all(candidates.map((c) => c.close()));
+    await Promise.allSettled(pending.values());
+  }, 120_000);
+
+  it('pass a proclaim on to an observer with one read, and find the right leader when the next one in line has left too', async () => {
+    const name = `skip-${randomBytes(3).toString('hex')}`;
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((value) =>
+      open(server.connectString).election(name, { value }),
+    ) as [Election, Election, Election, Election];
+    await a.campaign();
+    const pb = b.campaign().catch(() => undefined);
+    await until('b to queue', async () => (await a.candidates()).length === 2);
+    const pc = c.campaign().catch(() => undefined);
+    await until('c to queue', async () => (await a.candidates()).length === 3);
+    const pd = d.campaign().catch(() => undefined);
+    await until('d to queue', async () => (await a.candidates()).length === 4);
+    const seen = observer(name);
+    await until('the observer to see a', () => lastValue(seen) === 'a');
+
+    let before = totalReads();
+    await a.proclaim('a2');
+    await until('the observer to see a2', () => lastValue(seen) === 'a2');
+    expect(totalReads() - before, 'reads for a proclaim').toBeLessThanOrEqual(1);
+
+    // b (next in line) leaves, then a: the listener must skip b and report c.
+    await b.close();
+    await pb;
+    before = totalReads();
+    await a.resign();
+    await pc;
+    await until('the observer to see c', () => lastValue(seen) === 'c');
+    // getData of b (gone) and of c (the leader).
+    expect(totalReads() - before, 'reads for a leave with a skipped candidate').toBeLessThanOrEqual(
+      2,
+    );
+    expect(
+      seen.map((l) => l?.value),
+      'the leaders the observer reported',
+    ).toEqual(['a', 'a2', 'c']);
+    before = totalReads();
+    await c.proclaim('c2');
+    await until('the observer to see c2', () => lastValue(seen) === 'c2');
+    expect(totalReads() - before, 'reads for a proclaim').toBeLessThanOrEqual(1);
+    await c.resign();
+    await pd;
+    await until('the observer to see d', () => lastValue(seen) === 'd');
+  }, 120_000);
+
+  it('report to an observer the first leader after an empty queue, and the empty queue after the last leaves', async () => {
+    const name = `empty-${randomBytes(3).toString('hex')}`;
+    // Nothing under the latch path yet (not even the path): the observer reports no leader.
+    const seen = observer(name);
+    await until('the observer to report no leader', () => seen.length > 0);
+    expect(seen).toEqual([undefined]);
+    const a = open(server.connectString).election(name, { value: 'a' });
+    await a.campaign();
+    await until('the observer to see a', () => lastValue(seen) === 'a');
+    await a.resign();
+    await until('the observer to see the queue empty', () => seen.length === 3);
+    expect(seen.at(-1)).toBeUndefined();
+    const b = open(server.connectString).election(name, { value: 'b' });
+    await b.campaign();
+    await until('the observer to see b', () => lastValue(seen) === 'b');
+    expect(seen.map((l) => l?.value)).toEqual([undefined, 'a', undefined, 'b']);
+  }, 60_000);
+});
