@@ -11,7 +11,11 @@ import {
 import { ConstantBackoff, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
 import { type ComparatorBuilder, Etcd3, type IOptions } from 'etcd3';
 import { EtcdQueue } from './etcd-queue.js';
-import { endWatchStream, tolerateUnknownWatchResponses } from './etcd3-internals.js';
+import {
+  endWatchStream,
+  pipelineWatchCreation,
+  tolerateUnknownWatchResponses,
+} from './etcd3-internals.js';
 import { LeaseTransport } from './lease-transport.js';
 import type {
   EtcdArbitrator,
@@ -182,6 +186,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   const deadline = () => ({ deadline: new Date(Date.now() + timeoutMs) });
   const client = new Etcd3(clientOptions);
   tolerateUnknownWatchResponses(client);
+  pipelineWatchCreation(client);
   /** The TTL in force: etcd may grant more than asked (see onGranted). */
   let grantedTtlMs = ttlMs;
   return new EtcdArbitratorImpl(client, namespace, deadline, {

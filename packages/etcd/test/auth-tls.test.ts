@@ -411,6 +411,38 @@ describe('etcd auth', () => {
     TEST_MS,
   );
 
+  it('a watch etcd refuses (no permission) leaves the client able to watch what it may', async () => {
+    const arbitrator = createEtcdArbitrator({
+      endpoints,
+      ttlMs: TTL_MS,
+      namespace,
+      auth: { username: 'app', password: appPassword },
+    });
+    arbitrator.on('error', () => {});
+    try {
+      const client = arbitrator.client;
+      const refused = client.watch().key('unrelated/x').watcher();
+      const refusal = new Promise<Error>((resolve) => refused.once('error', resolve));
+      // Sent right behind the refused one: etcd3 used to leave the refused watcher at the head
+      // of its creation queue, and created no watch of the client after it.
+      const allowed = client.watch().key(`${dataRange}watched`).create();
+      expect(
+        String(await withTimeout(refusal, { timeoutMs: timing.handoverMs, what: 'the refusal' })),
+      ).toMatch(/permission denied/);
+      const watcher = await withTimeout(allowed, {
+        timeoutMs: timing.handoverMs,
+        what: 'the allowed watch to be created',
+      });
+      const put = new Promise((resolve) => watcher.once('put', resolve));
+      await asRoot(['put', `${dataRange}watched`, 'v']);
+      await withTimeout(put, { timeoutMs: timing.handoverMs, what: 'its event' });
+      await watcher.cancel();
+      await asRoot(['del', `${dataRange}watched`]);
+    } finally {
+      await arbitrator.close();
+    }
+  });
+
   it.each([
     ['a wrong password', { username: 'app', password: 'wrong' }],
     ['an unknown user', { username: 'nobody', password: appPassword }],

@@ -100,6 +100,37 @@ describe('the etcd3 internals tenure reaches for', () => {
     expect(member(authenticator, 'invalidateMetadata')).toBeTypeOf('function');
   });
 
+  it('watch creation is pipelined: the attach queue has the shape tenure replaces, and many concurrent watches each get their own events', async () => {
+    const client = (await arbitratorAt(node.endpoint)).client;
+    const count = 300;
+    const watchers = await Promise.all(
+      Array.from({ length: count }, (_, i) => watchKey(client, `pipelined/${i}`)),
+    );
+    const manager = member(client, 'watchManager');
+    // etcd3 1.1's AttachQueue, replaced per stream through an accessor tenure put on `queue`.
+    const queue = member(manager, 'queue');
+    expect(Object.getOwnPropertyDescriptor(manager as object, 'queue')?.set).toBeTypeOf('function');
+    expect(member(queue, 'queue')).toBeInstanceOf(Array);
+    expect(member(queue, 'state')).toBeTypeOf('number');
+    expect(member(member(queue, 'stream'), 'write')).toBeTypeOf('function');
+    for (const name of ['attach', 'readQueue', 'handleCreate', 'destroy']) {
+      expect(member(Object.getPrototypeOf(queue), name), `AttachQueue.${name}`).toBeTypeOf(
+        'function',
+      );
+      expect(Object.hasOwn(queue as object, name), `${name} replaced`).toBe(true);
+    }
+    expect(member(queue, 'refused')).toBeTypeOf('function');
+    // Each reply went to its own watcher: every watcher sees the put of its own key only.
+    const ids = new Set(watchers.map((w) => String(member(w, 'id'))));
+    expect(ids.size).toBe(count);
+    const seen = watchers.map(
+      (watcher) =>
+        new Promise<string>((resolve) => watcher.once('put', (kv) => resolve(kv.key.toString()))),
+    );
+    await Promise.all(watchers.map((_, i) => client.put(`pipelined/${i}`).value('x').exec()));
+    expect(await Promise.all(seen)).toEqual(watchers.map((_, i) => `pipelined/${i}`));
+  });
+
   it("the pool's withConnection hands over the member, its lease service and the metadata", async () => {
     const client = (await arbitratorAt(node.endpoint)).client;
     const withConnection = member(member(client, 'pool'), 'withConnection') as (
