@@ -10,9 +10,14 @@
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Election, LeaderInfo } from '@tenure/core';
+import type { LeaderWatchEvents } from '@tenure/core/internal';
 import { startZooKeeper, Timing, waitFor, type ZooKeeperNode } from '@tenure/testkit';
 import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from '@tenure/zookeeper';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { zk } from '../src/zk-client.js';
+import { ZkConnection } from '../src/zk-connection.js';
+import { ZkLeaderSource } from '../src/zk-leader-source.js';
+import { ZkQueue } from '../src/zk-queue.js';
 
 const TTL_MS = 4_000;
 const timing = new Timing(TTL_MS);
@@ -255,5 +260,88 @@ describe('ZooKeeper leader-changed reads', () => {
     await b.campaign();
     await until('the observer to see b', () => lastValue(seen) === 'b');
     expect(seen.map((l) => l?.value)).toEqual([undefined, 'a', undefined, 'b']);
+  }, 60_000);
+});
+
+describe('ZkLeaderSource', () => {
+  /** LeaderWatchEvents that record what the source reports and run its tasks at once. */
+  function recorder() {
+    const offered: Array<string | undefined> = [];
+    let restarts = 0;
+    let tasks = 0;
+    let chain = Promise.resolve();
+    const events: LeaderWatchEvents = {
+      leader: undefined,
+      offer: (snapshot) => offered.push(snapshot.leader?.value),
+      restart: () => {
+        restarts += 1;
+      },
+      run: (task) => {
+        tasks += 1;
+        chain = chain.then(task);
+      },
+    };
+    return {
+      events,
+      offered,
+      get restarts() {
+        return restarts;
+      },
+      get tasks() {
+        return tasks;
+      },
+      settled: () => chain,
+    };
+  }
+
+  it('acts on neither a leave behind the leader nor, once stopped, the leader leaving', async () => {
+    const conn = new ZkConnection({
+      connectString: server.connectString,
+      sessionTimeoutMs: 10_000,
+    });
+    await conn.open(5_000);
+    try {
+      // One queue per candidate: a queue adopts its session's node rather than make another.
+      const name = `source-${randomBytes(3).toString('hex')}`;
+      const queue = () =>
+        new ZkQueue(name, {
+          connectionOf: () => conn,
+          connection: async () => conn,
+          root: '/tenure',
+          acl: [new zk.ACL(zk.Permission.ALL, new zk.Id('world', 'anyone'))],
+          timeoutMs: () => 5_000,
+        });
+      const [qa, qb, qc] = [queue(), queue(), queue()];
+      const session = { id: conn.sessionId, lost: new AbortController().signal };
+      const [a, b, c] = [
+        await qa.join(session, 'a'),
+        await qb.join(session, 'b'),
+        await qc.join(session, 'c'),
+      ];
+      const ctx = { connection: async () => conn, timeoutMs: () => 5_000 };
+      const running = recorder();
+      const source = new ZkLeaderSource(ctx, qa.path);
+      expect((await source.read(running.events)).leader?.value).toBe('a');
+      const stopped = recorder();
+      const stoppedSource = new ZkLeaderSource(ctx, qa.path);
+      expect((await stoppedSource.read(stopped.events)).leader?.value).toBe('a');
+      stoppedSource.stop();
+      // Notifications come before the reply to a later request of the same session: once a
+      // remove has returned, every watch it fired has been called.
+      await qb.leave(b);
+      expect([running.tasks, running.restarts], 'a leave behind the leader').toEqual([0, 0]);
+      await qa.leave(a);
+      await running.settled();
+      expect(running.offered, 'the running source, after the leader left').toEqual(['c']);
+      expect([stopped.tasks, stopped.restarts, stopped.offered], 'the stopped source').toEqual([
+        0,
+        0,
+        [],
+      ]);
+      source.stop();
+      await qc.leave(c);
+    } finally {
+      await conn.close(5_000);
+    }
   }, 60_000);
 });
