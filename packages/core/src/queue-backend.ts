@@ -48,6 +48,12 @@ export interface SessionSource {
   readonly renewIntervalMs: number;
   /** Runs `fn` after `ms` on the session's timers; returns a function that cancels it. */
   timer(fn: () => void, ms: number): () => void;
+  /**
+   * Optional: runs `fn` at the next multiple of `ms` on the session's clock, so that periodic
+   * work of many elections falls due together and an adapter can batch its requests (see
+   * {@link QueueBackend.present}). Returns a function that cancels it.
+   */
+  alignedTimer?(fn: () => void, ms: number): () => void;
 }
 
 /** Where a candidate's key stands in its queue. */

@@ -51,6 +51,11 @@ export function checkPeriodically(
   const read: () => Promise<boolean> = present
     ? () => present(predecessor ? [own, predecessor] : [own]).then((found) => found.every(Boolean))
     : () => backend.position(own).then((position) => check.agrees(position));
+  // Every election's check falls due at the same instants where the session can align them: an
+  // adapter batches the reads made together (etcd: one transaction for many keys).
+  const interval = sessions.renewIntervalMs;
+  const schedule = (fn: () => void) =>
+    sessions.alignedTimer ? sessions.alignedTimer(fn, interval) : sessions.timer(fn, interval);
   let stopped = false;
   let cancel: (() => void) | undefined;
   const tick = () => {
@@ -64,10 +69,10 @@ export function checkPeriodically(
         () => {},
       )
       .finally(() => {
-        if (!stopped) cancel = sessions.timer(tick, sessions.renewIntervalMs);
+        if (!stopped) cancel = schedule(tick);
       });
   };
-  cancel = sessions.timer(tick, sessions.renewIntervalMs);
+  cancel = schedule(tick);
   return () => {
     stopped = true;
     cancel?.();

@@ -125,6 +125,11 @@ export class SessionKeeper implements SessionSource {
     return this.#setTimeout(fn, ms);
   }
 
+  alignedTimer(fn: () => void, ms: number): () => void {
+    const now = this.#clock.now();
+    return this.#setTimeout(fn, ms - (now % ms));
+  }
+
   /** The id of the current session, or `''` while none. */
   get id(): string {
     return this.#current?.id ?? '';

@@ -38,6 +38,7 @@ const ETCD_OPTIONS = {
   lazySession: true,
 } as const satisfies OptionNames<EtcdArbitratorOptions>;
 
+import { PresenceBatcher } from './presence.js';
 import { registerWatchAnchor, releaseWatchAnchor } from './watch-anchor.js';
 
 class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
@@ -53,12 +54,13 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
     >,
   ) {
     registerWatchAnchor(client);
+    const presence = new PresenceBatcher(client, deadline);
     super({
       ...parts,
       kind: 'etcd',
       // No "/" in names: election "a" reads the prefix "a/", which would also hold "a/b/…".
       nameRules: { allowSlash: false },
-      backend: (name) => new EtcdQueue(name, { client, namespace, deadline }),
+      backend: (name) => new EtcdQueue(name, { client, namespace, deadline, presence }),
       shutdown: async () => {
         releaseWatchAnchor(client);
         client.close();

@@ -30,6 +30,7 @@ import {
 import { rethrow } from './etcd-errors.js';
 import { EtcdLeaderSource, toInfo } from './etcd-leader-source.js';
 import { startWatch } from './etcd-watch.js';
+import { PresenceBatcher } from './presence.js';
 
 /** How an {@link EtcdQueue} reaches etcd. */
 export interface EtcdQueueContext {
@@ -38,6 +39,8 @@ export interface EtcdQueueContext {
   readonly namespace: string;
   /** Call options with the request deadline. */
   deadline(): { deadline: Date };
+  /** The arbitrator's batcher of presence reads (default: one of this queue's own). */
+  readonly presence?: PresenceBatcher | undefined;
 }
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -62,6 +65,7 @@ export function prefixEnd(prefix: Buffer): Buffer {
  */
 export class EtcdQueue implements QueueBackend {
   readonly #ctx: EtcdQueueContext;
+  readonly #presence: PresenceBatcher;
   readonly #prefix: Buffer;
   readonly #prefixEnd: Buffer;
   readonly #dataPrefix: string;
@@ -70,6 +74,7 @@ export class EtcdQueue implements QueueBackend {
 
   constructor(name: string, ctx: EtcdQueueContext) {
     this.#ctx = ctx;
+    this.#presence = ctx.presence ?? new PresenceBatcher(ctx.client, () => ctx.deadline());
     this.#prefix = utf8(`${ctx.namespace}${name}/`);
     this.#prefixEnd = prefixEnd(this.#prefix);
     this.#dataPrefix = `${ctx.namespace}tenure-data/${encodeURIComponent(name)}/`;
@@ -152,6 +157,11 @@ export class EtcdQueue implements QueueBackend {
         ? { head: { key: head.key.toString('utf8'), epoch: BigInt(head.create_revision) } }
         : {}),
     };
+  }
+
+  /** Whether each key still exists with its create revision, batched with the arbitrator's other reads. */
+  present(keys: readonly QueuedKey[]): Promise<boolean[]> {
+    return this.#presence.present(keys);
   }
 
   waitDeleted(
