@@ -356,12 +356,6 @@ export function describeRunScenarios(backend: CliBackend): void {
         const url = s.server.url();
         const resign = (...args: string[]) =>
           runTenure(['resign', s.election, '--url', url, ...args]);
-        if (s.backend !== 'etcd') {
-          const refused = await resign();
-          expect(refused.code, refused.stderr).toBe(64);
-          expect(refused.stderr).toMatch(/^tenure: tenure resign works on etcd only/);
-          return;
-        }
         const none = await resign();
         expect(none.code, none.stderr).toBe(1);
         expect(none.stderr).toMatch(/has no leader: nothing to do/);

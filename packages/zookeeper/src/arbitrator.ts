@@ -26,6 +26,7 @@ const ZOOKEEPER_OPTIONS = {
   acl: true,
   requestTimeoutMs: true,
   logger: true,
+  lazySession: true,
 } as const satisfies OptionNames<ZooKeeperArbitratorOptions>;
 
 import { ZkSessionTransport } from './session-transport.js';
@@ -41,7 +42,7 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
     acl: ZkAcl[],
     transport: ZkSessionTransport,
     timeoutMs: () => number,
-    parts: Pick<QueueArbitratorParts, 'session' | 'onGranted' | 'logger'>,
+    parts: Pick<QueueArbitratorParts, 'session' | 'onGranted' | 'logger' | 'lazySession'>,
   ) {
     super({
       ...parts,
@@ -65,6 +66,8 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
     this.#transport = transport;
     // The client saw the session expire: its terms end `session-lost` at once.
     transport.onExpired = (id) => this.sessionLost(id);
+    // A lazy arbitrator's connection for reads is gone: set its watches again.
+    transport.onReadsReset = () => this.resync();
   }
 
   expireSession(): Promise<void> {
@@ -142,15 +145,20 @@ export function createZooKeeperArbitrator(
     options.acl ?? (auth ? 'creator-all-world-read' : 'open'),
     auth !== undefined,
   );
+  if (options.lazySession !== undefined && typeof options.lazySession !== 'boolean') {
+    throw new InvalidArgumentError('lazySession', 'must be true or false');
+  }
   const logger = validateLogger('logger', options.logger);
 
   let timeoutMs = requestTimeoutMs ?? Math.min(5_000, sessionTimeoutMs / 3);
   const transport = new ZkSessionTransport(
     { connectString, ...(auth ? { digest: `${auth.username}:${auth.password}` } : {}) },
     () => timeoutMs,
+    options.lazySession ? sessionTimeoutMs : undefined,
   );
   return new ZooKeeperArbitratorImpl(root, acl, transport, () => timeoutMs, {
     logger,
+    lazySession: options.lazySession ?? false,
     session: {
       ttlMs: sessionTimeoutMs,
       maxDrift: options.maxDrift,

@@ -43,6 +43,17 @@ export interface ZooKeeperArbitratorOptions extends LoggingOptions {
    * 5 000. A request past it fails with `UnavailableError` and is retried with backoff.
    */
   requestTimeoutMs?: number;
+  /**
+   * Ask for the session only when it is first needed: at the first `campaign()` (or
+   * `whenSessionReady()` where the arbitrator has it), not at creation. An arbitrator that
+   * only reads (`leader()`, `candidates()`, `observe()`, `get()`) then never asks for one: reads
+   * open a connection (ZooKeeper gives every connection a session, which writes nothing), but no
+   * heartbeat runs and no node is created, so an ACL that allows only reads is enough.
+   * Until then `health()` reports `ready: false`, session state `granting` and no session id
+   * (`''`), and `ttlMs` is the TTL asked for. Default `false`: the session is asked for at
+   * once, so a first campaign does not wait for it.
+   */
+  lazySession?: boolean;
 }
 
 /** An {@link Arbitrator} on ZooKeeper. */

@@ -30,10 +30,36 @@ export class ZkSessionTransport implements SessionTransport {
   #learning: Promise<void> | undefined;
   /** Told when the server reports the current session expired. */
   onExpired: (sessionId: string) => void = () => {};
+  /**
+   * Lazy arbitrators only: the session timeout of a connection opened for reads before the
+   * keeper's first grant (`undefined`: reads wait for a grant, as in an eager arbitrator).
+   */
+  readonly #readsTimeoutMs: number | undefined;
+  /** Whether the keeper has asked for a session (from then on, reads use its connections). */
+  #granting = false;
+  /** `#conn` is a connection opened for reads (no heartbeat, no node), not a granted one. */
+  #readOnly = false;
+  /** That connection while it opens. */
+  #readsOpening: Promise<void> | undefined;
+  /**
+   * Told when the connection opened for reads is gone (closed for the first grant, or
+   * expired): the watches set through it will not fire, so the reads must be done again.
+   */
+  onReadsReset: () => void = () => {};
 
-  constructor(options: Omit<ZkConnectionOptions, 'sessionTimeoutMs'>, timeoutMs: () => number) {
+  /**
+   * `readsTimeoutMs`: for a lazy arbitrator, the session timeout of the connection that reads
+   * open before the first grant (ZooKeeper gives every connection a session; opening one writes
+   * nothing, and no heartbeat runs on it).
+   */
+  constructor(
+    options: Omit<ZkConnectionOptions, 'sessionTimeoutMs'>,
+    timeoutMs: () => number,
+    readsTimeoutMs?: number,
+  ) {
     this.#options = options;
     this.#timeoutMs = timeoutMs;
+    this.#readsTimeoutMs = readsTimeoutMs;
   }
 
   /**
@@ -55,6 +81,9 @@ export class ZkSessionTransport implements SessionTransport {
     if (this.#closed) return Promise.reject(new ClosedError('The ZooKeeper arbitrator is closed'));
     const conn = this.#conn;
     if (conn && !conn.dead) return Promise.resolve(conn);
+    if (this.#readsTimeoutMs !== undefined && !this.#granting) {
+      this.#readsOpening ??= this.#openForReads(this.#readsTimeoutMs);
+    }
     return new Promise<ZkConnection>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(waiter);
@@ -72,8 +101,12 @@ export class ZkSessionTransport implements SessionTransport {
 
   async grant(ttlMs: number): Promise<{ id: string; ttlMs: number }> {
     if (this.#closed) throw new ClosedError('The ZooKeeper arbitrator is closed');
+    this.#granting = true;
+    await this.#readsOpening;
     const old = this.#conn;
+    const replacesReads = this.#readOnly;
     this.#conn = undefined;
+    this.#readOnly = false;
     if (old) await old.close(0);
     const conn = new ZkConnection({ ...this.#options, sessionTimeoutMs: ttlMs });
     this.#opening = conn;
@@ -97,7 +130,41 @@ export class ZkSessionTransport implements SessionTransport {
     conn.onExpired(() => this.onExpired(id));
     this.#conn = conn;
     for (const waiter of [...this.#waiters]) waiter(conn);
+    // The watches set through the connection for reads went with it: read again.
+    if (replacesReads) this.onReadsReset();
     return { id, ttlMs: conn.negotiatedTimeoutMs };
+  }
+
+  /**
+   * Opens the connection reads use before the first grant of a lazy arbitrator: a ZooKeeper
+   * session the server creates for any connection, on which tenure writes nothing (no
+   * heartbeat, no node). Waiters get it, or the error that opening it ended with (they retry).
+   */
+  async #openForReads(sessionTimeoutMs: number): Promise<void> {
+    const conn = new ZkConnection({ ...this.#options, sessionTimeoutMs });
+    try {
+      await conn.open(Math.max(sessionTimeoutMs, this.#timeoutMs()));
+    } catch (error) {
+      await conn.close(0);
+      for (const waiter of [...this.#waiters]) waiter(error as Error);
+      return;
+    } finally {
+      this.#readsOpening = undefined;
+    }
+    if (this.#closed || this.#granting) {
+      // Closed, or the keeper asked for a session meanwhile: its grant serves the reads.
+      await conn.close(this.#closed ? this.#timeoutMs() : 0);
+      return;
+    }
+    conn.onExpired(() => {
+      if (this.#conn !== conn) return;
+      this.#conn = undefined;
+      this.#readOnly = false;
+      this.onReadsReset();
+    });
+    this.#conn = conn;
+    this.#readOnly = true;
+    for (const waiter of [...this.#waiters]) waiter(conn);
   }
 
   /**
@@ -233,6 +300,11 @@ export class ZkSessionTransport implements SessionTransport {
     for (const waiter of [...this.#waiters]) waiter(closed);
     const conn = this.#conn;
     this.#conn = undefined;
-    await Promise.all([conn?.close(this.#timeoutMs()), this.#opening?.close(0), this.#learning]);
+    await Promise.all([
+      conn?.close(this.#timeoutMs()),
+      this.#opening?.close(0),
+      this.#learning,
+      this.#readsOpening,
+    ]);
   }
 }

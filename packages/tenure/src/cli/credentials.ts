@@ -74,6 +74,16 @@ function sessionSettings(target: SessionSettings): SessionSettings {
   };
 }
 
+/** How the CLI connects, beyond the URL and the environment. */
+export interface ConnectSettings {
+  /**
+   * Ask for no session until one is needed (a campaign): for commands that only read, or that
+   * write without a session (`resign`, `trigger`), so no lease is granted and no heartbeat is
+   * written, and a user whose role may only read can inspect. Default `false`.
+   */
+  readonly lazySession?: boolean;
+}
+
 /**
  * `connect(url)`, with the credentials of the environment when there are any: etcd with
  * `auth` and `tls`, ZooKeeper with digest `auth`. Usage errors for credentials the scheme
@@ -82,10 +92,20 @@ function sessionSettings(target: SessionSettings): SessionSettings {
 export async function connectWithCredentials(
   url: string,
   env: NodeJS.ProcessEnv = process.env,
+  settings: ConnectSettings = {},
 ): Promise<Arbitrator> {
   const credentials = credentialsFromEnv(env);
-  if (credentials.auth === undefined && credentials.tls === undefined) return connect(url);
   const target = parseArbitratorUrl(url);
+  const lazy = settings.lazySession === true;
+  // memory:// needs no session to read either way; etcd and ZooKeeper go to their adapter
+  // when lazy (connect() takes no lazySession yet).
+  if (
+    credentials.auth === undefined &&
+    credentials.tls === undefined &&
+    (!lazy || target.scheme === 'memory')
+  ) {
+    return connect(url);
+  }
   switch (target.scheme) {
     case 'memory':
       throw usageError('memory:// takes no credentials: unset TENURE_USERNAME and TENURE_ETCD_*');
@@ -96,6 +116,7 @@ export async function connectWithCredentials(
         endpoints: target.endpoints.map(formatEndpoint),
         ...(target.prefix === '' ? {} : { namespace: `${target.prefix}/` }),
         ...credentials,
+        ...(lazy ? { lazySession: true } : {}),
       });
     }
     case 'zk': {
@@ -108,6 +129,7 @@ export async function connectWithCredentials(
         connect: target.endpoints.map(formatEndpoint),
         root: target.root,
         ...(credentials.auth === undefined ? {} : { auth: credentials.auth }),
+        ...(lazy ? { lazySession: true } : {}),
       });
     }
   }

@@ -33,7 +33,8 @@ export function leaderJson(info: LeaderInfo): LeaderJson {
 
 /**
  * Opens the arbitrator and election `name` (as an observer: nothing is written to the queue),
- * runs `body`, and closes both whatever happens.
+ * runs `body`, and closes both whatever happens. The arbitrator asks for no session (no lease,
+ * no heartbeat): the inspection commands write nothing, so a read-only role is enough.
  */
 export async function withElection<T>(
   options: ReadOptions,
@@ -42,7 +43,9 @@ export async function withElection<T>(
   signal?: AbortSignal,
 ): Promise<T> {
   checkUrl(options.url);
-  const arbitrator = await openArbitrator(options.url!, name, options.timeoutMs, signal);
+  const arbitrator = await openArbitrator(options.url!, name, options.timeoutMs, signal, {
+    lazySession: true,
+  });
   try {
     const election = arbitrator.election(name);
     try {

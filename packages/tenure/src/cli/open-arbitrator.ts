@@ -14,7 +14,7 @@ import {
   parseArbitratorUrl,
 } from '../arbitrator-url.js';
 import { formatDuration } from '../duration.js';
-import { connectWithCredentials } from './credentials.js';
+import { type ConnectSettings, connectWithCredentials } from './credentials.js';
 import { CliError, EXIT, usageError } from './exit-codes.js';
 
 /** The environment variable `--url` defaults to. */
@@ -66,17 +66,18 @@ export function asCliError(error: unknown): CliError {
  * resolves with the arbitrator once it has answered. Rejects with a {@link CliError}: usage
  * (bad URL or name), permission (refused), unavailable (no answer within `timeoutMs`); with
  * an `AbortedError` once `signal` aborts (a stop signal while connecting). The arbitrator is
- * closed on failure.
+ * closed on failure. `settings.lazySession`: no session is asked for until a campaign.
  */
 export async function openArbitrator(
   url: string,
   election: string,
   timeoutMs: number,
   signal?: AbortSignal,
+  settings: ConnectSettings = {},
 ): Promise<Arbitrator> {
   let arbitrator: Arbitrator;
   try {
-    arbitrator = await connectWithCredentials(url);
+    arbitrator = await connectWithCredentials(url, process.env, settings);
   } catch (error) {
     throw asCliError(error);
   }

@@ -1,19 +1,17 @@
 /**
- * `tenure resign ELECTION`: a forced step-down of the leader, from anywhere. It deletes the
- * leader's key in one etcd transaction compared on the key's create revision (the term's
- * epoch), as an operator's `etcdctl del` would but never deleting a newer candidacy under the
- * same key. Core ends the deposed term `revoked` at first sight of the deletion (G9), and the
- * next candidate in the queue leads. Not graceful: see docs/cli.md ("Forcing a leader to step down").
- *
- * ZooKeeper is not supported: the ZooKeeper adapter offers no delete of another session's
- * node (core's QueueBackend.leave does it for a candidate's own key on every adapter; exposing
- * it for a given leader is core's to do).
+ * `tenure resign ELECTION`: a forced step-down of the leader, from anywhere, on every backend
+ * (core's `QueueArbitrator.depose`). It deletes the leader's key checked on the term's epoch
+ * (etcd: the key's create revision; ZooKeeper: the node's czxid, its sequential path never
+ * reused), as an operator's `etcdctl del` or zkCli `delete` would but never deleting a newer
+ * candidacy. Core ends the deposed term `revoked` at first sight of the deletion (G9), and the
+ * next candidate in the queue leads. Not graceful: see docs/cli.md ("Forcing a leader to step
+ * down"). It asks for no session: the delete is its only write.
  *
  * @packageDocumentation
  */
 
 import { type Arbitrator, formatEpoch, type LeaderInfo } from '@tenure/core';
-import type { EtcdArbitrator } from '@tenure/etcd';
+import { QueueArbitrator } from '@tenure/core/internal';
 import type { CliLog } from './cli-log.js';
 import { CliError, type CommandResult, EXIT, usageError } from './exit-codes.js';
 import { leaderJson, type ReadOptions, withElection, write } from './inspect.js';
@@ -26,10 +24,11 @@ type Outcome =
   | { readonly kind: 'changed'; readonly leader: LeaderInfo }
   | { readonly kind: 'deposed'; readonly leader: LeaderInfo };
 
-function etcdClientOf(arbitrator: Arbitrator): EtcdArbitrator['client'] {
-  const client = (arbitrator as Partial<EtcdArbitrator>).client;
-  if (client === undefined) throw new CliError(EXIT.software, 'the etcd adapter has no client');
-  return client;
+function deposerOf(arbitrator: Arbitrator): QueueArbitrator {
+  if (!(arbitrator instanceof QueueArbitrator)) {
+    throw new CliError(EXIT.software, 'this arbitrator cannot depose a leader');
+  }
+  return arbitrator;
 }
 
 /**
@@ -43,14 +42,7 @@ export async function resignLeader(
   options: ReadOptions,
   log: CliLog,
 ): Promise<CommandResult> {
-  const target = checkUrl(options.url);
-  if (target.scheme !== 'etcd') {
-    throw usageError(
-      target.scheme === 'zk'
-        ? 'tenure resign works on etcd only: the ZooKeeper adapter cannot delete another session’s node yet'
-        : 'tenure resign works on etcd only (a memory:// arbitrator lives in one process)',
-    );
-  }
+  checkUrl(options.url);
   if (epoch !== undefined && !/^\d{1,20}$/.test(epoch)) {
     throw usageError(`--epoch ${JSON.stringify(epoch)} is not an epoch (a decimal integer)`);
   }
@@ -63,13 +55,11 @@ export async function resignLeader(
       if (epoch !== undefined && formatEpoch(leader.epoch) !== epoch) {
         return { kind: 'other-epoch', leader };
       }
-      const client = etcdClientOf(arbitrator);
-      // Compared on the create revision: a key deleted since, or recreated by a new campaign
-      // of the same lease (a new term, a larger epoch), is left alone.
-      const { succeeded } = await client
-        .if(leader.key, 'Create', '==', formatEpoch(leader.epoch))
-        .then(client.delete().key(leader.key))
-        .commit();
+      // Checked on the epoch: a key deleted since, or a new candidacy, is left alone.
+      const succeeded = await deposerOf(arbitrator).depose(name, {
+        key: leader.key,
+        epoch: leader.epoch,
+      });
       return { kind: succeeded ? 'deposed' : 'changed', leader };
     },
   );
