@@ -252,9 +252,9 @@ function buildProgram(settle: (result: CommandResult) => void, format: LogFormat
   withCommonOptions(
     program
       .command('resign')
-      .summary("force an election's leader to step down (etcd only)")
+      .summary("force an election's leader to step down")
       .description(
-        "Deletes the leader's key, compared on its epoch (so a newer leader is never touched): its term ends (revoked) as soon as it sees the deletion, and the next candidate in the queue leads. Not graceful: the deposed leader's fenced writes fail from the deletion on, its work is aborted (tenure run SIGKILLs its command), and it may act for one event delivery beside its successor. Prints the deposed leader's value and epoch. Exit 1 when there is no leader, or it changed first (or does not hold --epoch). etcd only.",
+        "Deletes the leader's key, compared on its epoch (so a newer leader is never touched): its term ends (revoked) as soon as it sees the deletion, and the next candidate in the queue leads. Not graceful: the deposed leader's fenced writes fail from the deletion on, its work is aborted (tenure run SIGKILLs its command), and it may act for one event delivery beside its successor. Prints the deposed leader's value and epoch. Exit 1 when there is no leader, or it changed first (or does not hold --epoch). etcd and ZooKeeper.",
       )
       .option('--epoch <epoch>', 'only if the leader holds this epoch (as tenure leader shows it)')
       .argument('<election>', 'the election'),
