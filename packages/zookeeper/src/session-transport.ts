@@ -156,6 +156,9 @@ export class ZkSessionTransport implements SessionTransport {
       await conn.close(this.#closed ? this.#timeoutMs() : 0);
       return;
     }
+    // No heartbeat watches this connection: an unanswered read drops it, so the client
+    // reconnects (same session) instead of trusting a black-holed socket forever.
+    conn.onUnanswered(() => conn.drop());
     conn.onExpired(() => {
       if (this.#conn !== conn) return;
       this.#conn = undefined;

@@ -49,6 +49,7 @@ export class ZkConnection {
   #state: 'connecting' | 'connected' | 'disconnected' | 'expired' | 'closed' = 'connecting';
   #onExpired: (() => void) | undefined;
   #onAuthFailed: (() => void) | undefined;
+  #onUnanswered: (() => void) | undefined;
   #authFailed = false;
   readonly #waiters = new Set<() => void>();
 
@@ -115,6 +116,14 @@ export class ZkConnection {
     this.#onExpired = fn;
   }
 
+  /**
+   * Calls `fn` whenever a request misses its deadline (a read-timeout watchdog for a connection
+   * that no heartbeat watches).
+   */
+  onUnanswered(fn: () => void): void {
+    this.#onUnanswered = fn;
+  }
+
   /** Calls `fn` once if the server refuses the credentials. */
   onAuthFailed(fn: () => void): void {
     this.#onAuthFailed = fn;
@@ -161,6 +170,7 @@ export class ZkConnection {
       const timer = setTimeout(() => {
         done = true;
         reject(new UnavailableError(`ZooKeeper ${what}: no reply within ${timeoutMs} ms`));
+        this.#onUnanswered?.();
       }, timeoutMs);
       try {
         send((error, ...args) => {

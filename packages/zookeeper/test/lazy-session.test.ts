@@ -4,6 +4,7 @@
 import type { LeaderInfo } from '@tenure/core';
 import {
   fourLetterWord,
+  startTcpProxy,
   startZooKeeper,
   Timing,
   waitFor,
@@ -116,5 +117,37 @@ describe('ZooKeeper lazySession', () => {
       what: `the observer to see "lazy" lead (saw ${JSON.stringify(seen.map((l) => l?.value))})`,
     });
     expect(seen.at(-1)?.epoch).toBe(term.epoch);
+  });
+});
+
+describe('ZooKeeper lazySession through a black-holed path', () => {
+  it('an unanswered read drops the connection for reads, and the next read goes through another server path', async () => {
+    const [host, port] = server.connectString.split(':');
+    const target = { host: host!, port: Number(port) };
+    await using a = await startTcpProxy(target);
+    await using b = await startTcpProxy(target);
+    const reader = open({
+      connect: [a.endpoint, b.endpoint],
+      lazySession: true,
+      root: '/lazy-open',
+    });
+    const name = `blackhole-${++seq}`;
+    expect(await reader.leader(name)).toBeUndefined();
+    const used = a.connections > 0 ? a : b;
+    used.cut();
+    // The first read after the cut goes unanswered (its deadline drops the connection); the
+    // client reconnects through the other path with the same session, and a read answers.
+    await waitFor(
+      async () => {
+        try {
+          await reader.leader(name);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: timing.expiryMs, what: 'a read to be answered through the other path' },
+    );
+    expect(reader.health().session.state).toBe('granting');
   });
 });
