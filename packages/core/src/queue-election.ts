@@ -293,9 +293,11 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     this.#rejectWaiters(
       new AbortedError(`The campaign for "${this.name}" was withdrawn by resign()`),
     );
-    await this.#driver;
+    const driver = this.#driver;
+    await driver;
     await leaving;
-    await this.#leave(this.#own);
+    // A campaign() since then has a driver of its own, and the key is now its key.
+    if (this.#candidacy === undefined) await this.#leave(this.#own);
   }
 
   async #drive(stop: AbortSignal): Promise<void> {

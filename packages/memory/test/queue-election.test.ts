@@ -156,6 +156,23 @@ describe('QueueElection on the memory arbitrator', () => {
     expect(t2.epoch).toBeGreaterThan(t1.epoch);
   });
 
+  it('campaign() right after resign(), without waiting: resign() settles, the new candidacy leads with a larger epoch', async () => {
+    const a = open();
+    const n = name();
+    const e = elect(a, n, 'a');
+    const first = await within(10, e.campaign());
+    const resigned = e.resign();
+    const second = e.campaign();
+    await within(50, resigned);
+    const term = await within(50, second);
+    expect(term.epoch).toBeGreaterThan(first.epoch);
+    expect(term.isValid()).toBe(true);
+    // The new candidacy's key is in the queue: the resign did not delete it.
+    await advance(10);
+    expect((await e.candidates()).map((c) => c.epoch)).toEqual([term.epoch]);
+    expect(e.term).toBe(term);
+  });
+
   it('a second campaign() while leading returns the same term', async () => {
     const a = open();
     const e = elect(a, name(), 'a');
