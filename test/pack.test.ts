@@ -113,8 +113,9 @@ try {
   console.log(\`refused \${error instanceof InvalidArgumentError} \${error.code} \${error.field}\`);
 }
 
-// The ZooKeeper adapter loads from its tarball; nothing listens on port 9, so no session.
-const zk = await connect('zk://127.0.0.1:9/consumer?ttl=2s');
+// The ZooKeeper adapter loads from its tarball; nothing listens on port 9, so no session
+// (lazySession: connect() does not wait for one).
+const zk = await connect('zk://127.0.0.1:9/consumer?ttl=2s', { lazySession: true });
 console.log(\`zk root \${zk.root} ttl \${zk.ttlMs}\`);
 await zk.close();
 

@@ -25,6 +25,11 @@ export interface SessionSettings {
   readonly maxDrift?: number;
   /** `margin`: the safety margin subtracted from every local deadline, ms. */
   readonly marginMs?: number;
+  /**
+   * `connectTimeout`: how long {@link connect} waits for the first session before it gives up,
+   * ms; `0` waits for as long as it takes.
+   */
+  readonly connectTimeoutMs?: number;
 }
 
 /** `memory://` or `memory://name`: the in-process arbitrator. */
@@ -64,7 +69,7 @@ export type ArbitratorTarget = MemoryTarget | EtcdTarget | ZooKeeperTarget;
 export type ArbitratorScheme = ArbitratorTarget['scheme'];
 
 /** Query parameters every scheme accepts, and the target field each one sets. */
-const SESSION_PARAMS = ['ttl', 'maxDrift', 'margin'] as const;
+const SESSION_PARAMS = ['ttl', 'maxDrift', 'margin', 'connectTimeout'] as const;
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
 const HOST_NAME =
@@ -76,9 +81,9 @@ const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
  * `url` and a message saying what is wrong, before any I/O.
  *
  * - `memory://` or `memory://name` (a named in-process server), query: `ttl`, `maxDrift`,
- *   `margin`, `latency`.
+ *   `margin`, `connectTimeout`, `latency`.
  * - `etcd://host[:port][,host[:port]…][/prefix]` (port default 2379), query: `ttl`,
- *   `maxDrift`, `margin`.
+ *   `maxDrift`, `margin`, `connectTimeout`.
  * - `zk://host[:port][,host[:port]…][/root]` (port default 2181), query: same as etcd.
  *
  * Durations take a unit: `500ms`, `5s`, `1m`. Credentials in the URL are refused (pass them
@@ -286,9 +291,18 @@ function readQuery(
 }
 
 function sessionSettings(url: string, query: Map<string, string>): SessionSettings {
-  const settings: { ttlMs?: number; maxDrift?: number; marginMs?: number } = {};
+  const settings: {
+    ttlMs?: number;
+    maxDrift?: number;
+    marginMs?: number;
+    connectTimeoutMs?: number;
+  } = {};
   const ttl = query.get('ttl');
   if (ttl !== undefined) settings.ttlMs = durationParam(url, 'ttl', ttl, 1);
+  const connectTimeout = query.get('connectTimeout');
+  if (connectTimeout !== undefined) {
+    settings.connectTimeoutMs = durationParam(url, 'connectTimeout', connectTimeout, 0);
+  }
   const margin = query.get('margin');
   if (margin !== undefined) settings.marginMs = durationParam(url, 'margin', margin, 0);
   const maxDrift = query.get('maxDrift');

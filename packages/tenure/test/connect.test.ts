@@ -185,7 +185,7 @@ describe('parseArbitratorUrl: bad URLs', () => {
     ['memory://?ttl=5s&ttl=6s', /"ttl" twice/],
     [
       'memory://?timeout=5s',
-      /unknown query parameter "timeout"; this scheme accepts ttl, maxDrift, margin, latency/,
+      /unknown query parameter "timeout"; this scheme accepts ttl, maxDrift, margin, connectTimeout, latency/,
     ],
     ['memory://?maxDrift=0.5', /maxDrift=0.5; expected a fraction in \[0, 0.5\)/],
     ['memory://?maxDrift=abc', /maxDrift=abc/],
@@ -364,9 +364,11 @@ describe('connect', () => {
     }
   });
 
-  it('opens a ZooKeeper arbitrator from a zk:// URL at once (the session comes later), with the URL root', async () => {
-    // Port 9 on loopback refuses: the arbitrator opens and reports errors, it does not hang.
-    const arbitrator = await connect('zk://127.0.0.1:9/services/billing?ttl=6s');
+  it('opens a lazy ZooKeeper arbitrator from a zk:// URL at once (the session comes later), with the URL root', async () => {
+    // Port 9 on loopback refuses: a lazy connect() resolves without a session.
+    const arbitrator = await connect('zk://127.0.0.1:9/services/billing?ttl=6s', {
+      lazySession: true,
+    });
     try {
       expect(arbitrator.ttlMs).toBe(6_000);
       expect((arbitrator as unknown as { root: string }).root).toBe('/services/billing');

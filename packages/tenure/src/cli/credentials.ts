@@ -7,15 +7,15 @@
  *   that signed the servers' certificates; a client certificate and key where the servers ask
  *   for one).
  *
- * Without any of them the CLI connects exactly as `connect(url)` does.
+ * Without any of them the CLI connects as `connect(url)` does, without waiting for a session.
  *
  * @packageDocumentation
  */
 
 import { readFileSync } from 'node:fs';
 import type { Arbitrator } from '@tenure/core';
-import { formatEndpoint, parseArbitratorUrl, type SessionSettings } from '../arbitrator-url.js';
-import { connect } from '../connect.js';
+import { parseArbitratorUrl } from '../arbitrator-url.js';
+import { openFromUrl } from '../connect.js';
 import { usageError } from './exit-codes.js';
 
 /** The environment variables {@link connectWithCredentials} reads. */
@@ -66,14 +66,6 @@ function credentialsFromEnv(env: NodeJS.ProcessEnv): Credentials {
   };
 }
 
-function sessionSettings(target: SessionSettings): SessionSettings {
-  return {
-    ...(target.ttlMs === undefined ? {} : { ttlMs: target.ttlMs }),
-    ...(target.maxDrift === undefined ? {} : { maxDrift: target.maxDrift }),
-    ...(target.marginMs === undefined ? {} : { marginMs: target.marginMs }),
-  };
-}
-
 /** How the CLI connects, beyond the URL and the environment. */
 export interface ConnectSettings {
   /**
@@ -85,7 +77,7 @@ export interface ConnectSettings {
 }
 
 /**
- * `connect(url)`, with the credentials of the environment when there are any: etcd with
+ * `connect(url)` without the wait for a session, with the credentials of the environment when there are any: etcd with
  * `auth` and `tls`, ZooKeeper with digest `auth`. Usage errors for credentials the scheme
  * cannot use.
  */
@@ -96,41 +88,17 @@ export async function connectWithCredentials(
 ): Promise<Arbitrator> {
   const credentials = credentialsFromEnv(env);
   const target = parseArbitratorUrl(url);
-  const lazy = settings.lazySession === true;
-  // memory:// needs no session to read either way; etcd and ZooKeeper go to their adapter
-  // when lazy (connect() takes no lazySession yet).
-  if (
-    credentials.auth === undefined &&
-    credentials.tls === undefined &&
-    (!lazy || target.scheme === 'memory')
-  ) {
-    return connect(url);
+  if (target.scheme === 'memory' && (credentials.auth ?? credentials.tls) !== undefined) {
+    throw usageError('memory:// takes no credentials: unset TENURE_USERNAME and TENURE_ETCD_*');
   }
-  switch (target.scheme) {
-    case 'memory':
-      throw usageError('memory:// takes no credentials: unset TENURE_USERNAME and TENURE_ETCD_*');
-    case 'etcd': {
-      const { createEtcdArbitrator } = await import('@tenure/etcd');
-      return createEtcdArbitrator({
-        ...sessionSettings(target),
-        endpoints: target.endpoints.map(formatEndpoint),
-        ...(target.prefix === '' ? {} : { namespace: `${target.prefix}/` }),
-        ...credentials,
-        ...(lazy ? { lazySession: true } : {}),
-      });
-    }
-    case 'zk': {
-      if (credentials.tls !== undefined) {
-        throw usageError('TENURE_ETCD_* are for etcd; the ZooKeeper client has no TLS');
-      }
-      const { createZooKeeperArbitrator } = await import('@tenure/zookeeper');
-      return createZooKeeperArbitrator({
-        ...sessionSettings(target),
-        connect: target.endpoints.map(formatEndpoint),
-        root: target.root,
-        ...(credentials.auth === undefined ? {} : { auth: credentials.auth }),
-        ...(lazy ? { lazySession: true } : {}),
-      });
-    }
+  if (target.scheme === 'zk' && credentials.tls !== undefined) {
+    throw usageError('TENURE_ETCD_* are for etcd; the ZooKeeper client has no TLS');
   }
+  // connect()'s own path, without its wait for a session: the CLI bounds its first request
+  // itself (--timeout).
+  const { arbitrator } = await openFromUrl(url, {
+    ...credentials,
+    ...(settings.lazySession === true ? { lazySession: true } : {}),
+  });
+  return arbitrator;
 }
