@@ -3,7 +3,8 @@ import type { QueueArbitrator } from '@tenure/core/internal';
 import { createMemoryArbitrator, createMemoryServer, type MemoryServer } from '@tenure/memory';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-// QueueArbitrator.depose: a forced step-down from another arbitrator, checked on the epoch.
+// QueueArbitrator.depose: a forced step-down from another arbitrator, checked on the epoch;
+// and the lazySession option it is used with.
 
 let server: MemoryServer;
 
@@ -58,5 +59,19 @@ describe('depose', () => {
       deposer.depose('e', null as unknown as { key: string; epoch: bigint }),
       'candidacy',
     );
+  });
+});
+
+describe('lazySession option', () => {
+  it('refuses a value that is not a boolean, naming it', () => {
+    const error = (() => {
+      try {
+        createMemoryArbitrator({ server, lazySession: 1 as unknown as boolean });
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).field).toBe('lazySession');
   });
 });

@@ -1,7 +1,7 @@
 // lazySession on ZooKeeper: an arbitrator that only reads opens a connection for its reads and
 // heartbeats nothing (no session granted, so no no-op multi and no node), a read-only ACL is
 // enough, and a first campaign replaces that connection without losing its readers' watches.
-import type { LeaderInfo } from '@tenure/core';
+import { InvalidArgumentError, type LeaderInfo } from '@tenure/core';
 import {
   fourLetterWord,
   startTcpProxy,
@@ -149,5 +149,22 @@ describe('ZooKeeper lazySession through a black-holed path', () => {
       { timeoutMs: timing.expiryMs, what: 'a read to be answered through the other path' },
     );
     expect(reader.health().session.state).toBe('granting');
+  });
+});
+
+describe('ZooKeeper lazySession option', () => {
+  it('refuses a value that is not a boolean, naming it', () => {
+    const error = (() => {
+      try {
+        createZooKeeperArbitrator({
+          connect: '127.0.0.1:1',
+          lazySession: 'yes' as unknown as boolean,
+        });
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).field).toBe('lazySession');
   });
 });
