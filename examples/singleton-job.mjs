@@ -2,7 +2,10 @@
 // --replicas 3) and only the leader works; kill the leader and another takes over.
 //
 //   node examples/singleton-job.mjs                      # three replicas in one process, memory://
-//   node examples/singleton-job.mjs --url etcd://127.0.0.1:2379 --replicas 1   # once adapters land
+//   node examples/singleton-job.mjs --url etcd://127.0.0.1:2379 --replicas 1   # in each of 3 terminals
+//
+// etcd:// needs the etcd adapter beside tenure (`npm i tenure @tenure/etcd`), zk:// the ZooKeeper
+// one (`npm i tenure @tenure/zookeeper`); in this repository's workspace both are there.
 import { parseArgs } from 'node:util';
 import { connect, runAsLeader } from 'tenure';
 
@@ -19,6 +22,9 @@ setTimeout(() => stop.abort(), Number(values.seconds) * 1000);
 
 async function replica(name) {
   const arbitrator = await connect(values.url);
+  // Session trouble (an unreachable server, a refused renewal) comes as `error` events while
+  // tenure retries; without a listener they are dropped.
+  arbitrator.on('error', (error) => console.warn(`${name}: ${error.message}`));
   const election = arbitrator.election('singleton-job', { value: name });
   try {
     await runAsLeader(

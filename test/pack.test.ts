@@ -236,6 +236,19 @@ async function main(): Promise<void> {
 void main();
 `;
 
+/** TypeScript, an ES module under module node16: static imports of every entry. */
+const MTS_IMPORT = `import { createTenureMetrics } from '@tenure/prometheus';
+import { connect, type Term } from 'tenure';
+import { fencedIf } from 'tenure/etcd';
+import { createZooKeeperArbitrator } from 'tenure/zookeeper';
+
+const arbitrator = await connect('memory://');
+createTenureMetrics().instrumentArbitrator(arbitrator);
+const term: Term = await arbitrator.election('mts').campaign();
+console.log(\`mts epoch \${term.epoch} \${typeof fencedIf} \${typeof createZooKeeperArbitrator}\`);
+await arbitrator.close();
+`;
+
 /** TypeScript, a CommonJS file under module node16: the dynamic import() it allows. */
 const CTS_IMPORT = `async function main(): Promise<void> {
   const { connect } = await import('tenure');
@@ -573,6 +586,11 @@ describe('the packed packages, installed with npm', () => {
       expect(node16.code, node16.stdout + node16.stderr).toBe(0);
       const imported = await node(join('out-node16', 'import.cjs'), project);
       expect(imported.lines, imported.context).toEqual(['cts import epoch 1 function']);
+
+      const esm = await compile('node16', 'esm.mts', MTS_IMPORT);
+      expect(esm.code, esm.stdout + esm.stderr).toBe(0);
+      const esmRun = await node(join('out-node16', 'esm.mjs'), project);
+      expect(esmRun.lines, esmRun.context).toEqual(['mts epoch 1 function function']);
 
       const refused = await compile('node16', 'require16.cts', CTS_REQUIRE);
       expect(refused.code, refused.stdout).not.toBe(0);

@@ -1,7 +1,11 @@
 /**
- * `@tenure/core/internal`: building blocks shared by tenure's adapters. Outside semver: use the
- * main entry point unless you are writing an adapter.
+ * `@tenure/core/internal`: building blocks shared by tenure's own adapters (`@tenure/etcd`,
+ * `@tenure/zookeeper`, `@tenure/memory`) and the `tenure` package. **Not public API**: outside
+ * semver, it may change in any release, and the API reference leaves it out (typedoc documents
+ * `@tenure/core`'s main entry only). Use the main entry point unless you are writing an
+ * arbitrator adapter, and then pin `@tenure/core`'s exact version.
  *
+ * @internal
  * @packageDocumentation
  */
 
