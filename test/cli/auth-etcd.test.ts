@@ -65,12 +65,12 @@ describe('tenure against an etcd that requires authentication', () => {
       { TENURE_USERNAME: 'root', TENURE_PASSWORD: 'wrong' },
     ],
   ])('%s: exit 77 with one line, long before --timeout', async (_name, args, env) => {
-    const startedAt = performance.now();
     const result = await tenure(args, env);
     const context = `exit ${result.code}\n--- stderr\n${result.stderr}`;
     expect(result.code, context).toBe(PERMISSION);
     expect(result.stderr, context).toMatch(/^tenure: the arbitrator refused: /);
     expect(result.stderr.trim().split('\n'), context).toHaveLength(1);
-    expect(performance.now() - startedAt, 'no retry until the timeout').toBeLessThan(30_000);
+    // Exit 77, not the --timeout's exit code: it gave up on the refusal, without retrying until
+    // the timeout (no wall-clock bound needed).
   });
 });
