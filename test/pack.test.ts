@@ -409,6 +409,7 @@ describe('the packed packages, installed with npm', () => {
       const files = new Set(listing.stdout.split('\n').filter(Boolean));
       const context = `${name}: ${[...files].filter((f) => !f.startsWith('package/dist/')).join(' ')}`;
       expect(files.has('package/README.md'), context).toBe(true);
+      expect(files.has('package/LICENSE'), context).toBe(true);
       expect(files.has('package/dist/index.js'), context).toBe(true);
       expect(files.has('package/dist/index.d.ts'), context).toBe(true);
       expect(
