@@ -1,5 +1,6 @@
 import { raceAbort, throwIfAborted } from './abort.js';
 import { Backoff } from './backoff.js';
+import { CampaignWaiters } from './campaign-waiters.js';
 import {
   AbortedError,
   ClosedError,
@@ -69,11 +70,6 @@ const TRANSITIONS: Record<ElectionState, readonly ElectionState[]> = {
   closed: [],
 };
 
-interface Waiter {
-  resolve(term: Term): void;
-  reject(error: TenureError): void;
-}
-
 /**
  * The election recipe every adapter shares, over a {@link QueueBackend} and a
  * {@link SessionSource}. A driver loop joins the queue, waits for its predecessor's key to go
@@ -86,7 +82,7 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   readonly #options: QueueElectionOptions;
   readonly #backend: QueueBackend;
   readonly #sessions: SessionSource;
-  readonly #waiters = new Set<Waiter>();
+  readonly #waiters = new CampaignWaiters();
   readonly #wakeups = new Set<() => void>();
   #value: string;
   #state: ElectionState = 'idle';
@@ -151,33 +147,10 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     const term = this.#term;
     if (this.#state === 'leading' && term?.isValid()) return Promise.resolve(term);
     if (this.#state === 'idle') this.#startCandidacy();
-    return new Promise<Term>((resolve, reject) => {
-      const onAbort = () => {
-        this.#waiters.delete(waiter);
-        const error = new AbortedError('campaign() was aborted', { cause: signal?.reason });
-        // The last waiter gone and no term: withdraw, so an aborted campaign leaves no key.
-        if (this.#waiters.size === 0 && this.#state === 'campaigning') {
-          this.#withdraw().then(
-            () => reject(error),
-            () => reject(error),
-          );
-        } else {
-          reject(error);
-        }
-      };
-      const waiter: Waiter = {
-        resolve: (t) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(t);
-        },
-        reject: (e) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      };
-      this.#waiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    // The last waiter gone and no term: withdraw, so an aborted campaign leaves no key.
+    return this.#waiters.wait(signal, () =>
+      this.#state === 'campaigning' ? this.#withdraw() : undefined,
+    );
   }
 
   async resign(): Promise<void> {
@@ -491,8 +464,7 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     try {
       this.#transition('leading');
       this.emit('elected', term);
-      for (const waiter of [...this.#waiters]) waiter.resolve(term);
-      this.#waiters.clear();
+      this.#waiters.resolveAll(term);
 
       // Our key deleted: the term ends at once (G9), whatever a confirmation would say.
       ownWatch.onDeleted = () => this.#revoked(term, session);
@@ -581,9 +553,7 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   }
 
   #rejectWaiters(error: TenureError): void {
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) waiter.reject(error);
+    this.#waiters.rejectAll(error);
   }
 
   #transition(to: ElectionState): void {
