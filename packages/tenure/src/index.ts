@@ -106,6 +106,6 @@ export type {
   ZooKeeperTarget,
 } from './arbitrator-url.js';
 export { parseArbitratorUrl } from './arbitrator-url.js';
-export type { ConnectOptions } from './connect.js';
-export { connect } from './connect.js';
+export type { ConnectAuthOptions, ConnectOptions, ConnectTlsOptions } from './connect.js';
+export { connect, DEFAULT_CONNECT_TIMEOUT_MS } from './connect.js';
 export { formatDuration, parseDuration } from './duration.js';
