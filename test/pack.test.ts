@@ -180,6 +180,16 @@ for (const entry of ['tenure/etcd', 'tenure/zookeeper']) {
 }
 `;
 
+/** TypeScript with tenure alone (skipLibCheck off): the main entry's types stand without adapters. */
+const ADAPTERLESS_TS = `import { connect, createScheduler, type Arbitrator, type Term } from 'tenure';
+
+const arbitrator: Arbitrator = await connect('memory://');
+const term: Term = await arbitrator.election('alone').campaign();
+createScheduler(arbitrator.election('jobs'));
+console.log(term.epoch);
+await arbitrator.close();
+`;
+
 const ENTRIES = [
   '@tenure/core',
   '@tenure/core/internal',
@@ -520,6 +530,21 @@ describe('the packed packages, installed with npm', () => {
       /^tenure\/zookeeper ERR_MODULE_NOT_FOUND: .*'@tenure\/zookeeper'/,
     );
     expect(lines, context).toHaveLength(5);
+
+    // TypeScript without the adapters: tenure's declarations must not need their types.
+    await writeFile(join(project, 'alone.mts'), ADAPTERLESS_TS);
+    await writeFile(
+      join(project, 'tsconfig.alone.json'),
+      tsconfig('nodenext', 'alone.mts', 'out-alone'),
+    );
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const checked = await run(
+      process.execPath,
+      [tsc, '-p', 'tsconfig.alone.json'],
+      project,
+      120_000,
+    );
+    expect(checked.code, checked.stdout + checked.stderr).toBe(0);
 
     const cli = join(project, 'node_modules', '.bin', 'tenure');
     for (const [url, adapter] of [
