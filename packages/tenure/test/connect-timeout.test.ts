@@ -9,6 +9,8 @@ import {
   track,
   waitFor,
   withTimeout,
+  type ZooKeeperForTests,
+  zookeeperForTests,
 } from '@tenure/testkit';
 import {
   type Arbitrator,
@@ -26,6 +28,7 @@ const TEST_MS = timing.scale(60_000);
 const CONNECT_TIMEOUT_MS = timing.scale(2_000);
 
 let etcd: EtcdForTests;
+let zookeeper: ZooKeeperForTests | undefined;
 const proxies: TcpProxy[] = [];
 const opened: Arbitrator[] = [];
 
@@ -50,6 +53,7 @@ afterAll(async () => {
     what: 'the deadlines of the black-holed requests to pass',
   });
   await etcd?.stop();
+  await zookeeper?.stop();
 });
 
 /** A proxy in front of the test etcd, and its etcd:// URL. */
@@ -161,6 +165,56 @@ describe('connect() waits for the first session', () => {
       });
       opened.push(arbitrator);
       expect(arbitrator.ttlMs).toBe(2_000);
+    },
+    TEST_MS,
+  );
+
+  it(
+    'with connectTimeoutMs 0 waits on a refused port, and resolves once a server listens there',
+    async () => {
+      // A free port: a proxy's, closed (connections to it are refused from now on).
+      const placeholder = await startTcpProxy({ host: '127.0.0.1', port: 9 });
+      const port = placeholder.port;
+      await placeholder.close();
+      const { logger, warnings } = recordingLogger();
+      const connecting = track(
+        connect(`etcd://127.0.0.1:${port}/later?ttl=1s`, { connectTimeoutMs: 0, logger }),
+      );
+      await waitFor(() => warnings.some((w) => /arbitrator error/.test(w)), {
+        timeoutMs: timing.expiryMs,
+        what: 'a refused grant to be logged',
+      });
+      expect(connecting.state).toEqual({ status: 'pending' });
+      // The server appears on that port.
+      const upstream = new URL(etcd.endpoints[0]!);
+      proxies.push(
+        await startTcpProxy({ host: upstream.hostname, port: Number(upstream.port) }, { port }),
+      );
+      const arbitrator = await withTimeout(connecting.promise, {
+        timeoutMs: timing.expiryMs,
+        what: 'connect() to resolve once the server listens',
+      });
+      opened.push(arbitrator);
+      expect(arbitrator.ttlMs).toBe(2_000);
+    },
+    TEST_MS,
+  );
+
+  it(
+    'rejects against a black-holed ZooKeeper, having closed the arbitrator',
+    async () => {
+      zookeeper = await zookeeperForTests();
+      const [host, port] = zookeeper.connectString.split(',')[0]!.split(':');
+      const proxy = await startTcpProxy({ host: host!, port: Number(port) });
+      proxies.push(proxy);
+      proxy.cut();
+      const url = `zk://${proxy.endpoint}/connect-timeout?ttl=4s`;
+      const error = await rejection(
+        connect(url, { connectTimeoutMs: CONNECT_TIMEOUT_MS }),
+        CONNECT_TIMEOUT_MS,
+      );
+      expect(error).toBeInstanceOf(UnavailableError);
+      expect((error as Error).message).toContain(`connect("${url}")`);
     },
     TEST_MS,
   );
