@@ -16,9 +16,10 @@ const anchors = new WeakMap<Etcd3, Anchor>();
  *
  * etcd3 closes its one watch stream when its last watch is cancelled and opens a new one for
  * the next. A resigning leader cancels its own key's watch, often its last, as it deletes the
- * key, and tearing the stream down then delayed the delete's commit: 3.13 ms instead of
- * 1.57 ms at the median (raw etcd3, a txn delete right after the last watch's cancel, 50
- * deletes; 1.74 ms with another watch kept open). Its rejoin then paid for a new stream too.
+ * key, and tearing the stream down then delayed the delete's event at the next leader: 1.90–2.13 ms
+ * at the median against 1.39–1.51 ms with no cancel and 1.36–1.69 ms with another watch kept
+ * open (three runs of packages/etcd/scripts/delete-latency.mjs). Its rejoin paid for a new
+ * stream too.
  * Go's clientv3 keeps its watch streams open in the same way.
  */
 export function registerWatchAnchor(client: Etcd3): void {
