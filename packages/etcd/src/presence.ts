@@ -44,21 +44,21 @@ export class PresenceBatcher {
     for (let start = 0; start < keys.length; start += MAX_TXN_OPS) {
       chunks.push(this.#read(keys.slice(start, start + MAX_TXN_OPS)));
     }
-    let offset = 0;
-    for (const request of batch) {
-      const first = offset;
-      const end = first + request.keys.length;
-      offset = end;
-      const parts: Promise<boolean[]>[] = [];
-      for (let c = Math.floor(first / MAX_TXN_OPS); c * MAX_TXN_OPS < end; c += 1) {
-        parts.push(chunks[c] as Promise<boolean[]>);
-      }
-      const base = Math.floor(first / MAX_TXN_OPS) * MAX_TXN_OPS;
-      Promise.all(parts).then(
-        (answers) => request.resolve(answers.flat().slice(first - base, end - base)),
-        (error: unknown) => request.reject(error),
-      );
-    }
+    Promise.all(chunks).then(
+      (answers) => {
+        const found = answers.flat();
+        let offset = 0;
+        for (const request of batch) {
+          const end = offset + request.keys.length;
+          request.resolve(found.slice(offset, end));
+          offset = end;
+        }
+      },
+      // A failed read fails the whole batch: the callers ignore it and read again next interval.
+      (error: unknown) => {
+        for (const request of batch) request.reject(error);
+      },
+    );
   }
 
   async #read(keys: readonly QueuedKey[]): Promise<boolean[]> {
