@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+import { sleep } from '@tenure/core/internal';
 import { EtcdLauncherError } from './etcd-launcher-error.js';
 import {
   clusterToken,
@@ -19,7 +20,7 @@ import {
 } from './etcd-node.js';
 import { requestJson } from './http-json-request.js';
 import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
-import { sleep, waitAllReady } from './managed-server.js';
+import { waitAllReady } from './managed-server.js';
 import { ClusterPartitions, type PartitionOptions, PeerPartitions } from './peer-partition.js';
 import { Timing } from './timing.js';
 

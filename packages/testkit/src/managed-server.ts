@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sleep } from '@tenure/core/internal';
 import { killOnExit, tiedToThisProcess } from './kill-on-exit.js';
 import { releaseLoopbackPorts } from './loopback-ports.js';
 import { isProcessGone, processState } from './process-status.js';
@@ -555,9 +556,4 @@ function indent(text: string): string {
     .split('\n')
     .map((line) => `  ${line}`)
     .join('\n');
-}
-
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,8 +5,9 @@
  * @packageDocumentation
  */
 
+import { sleep } from '@tenure/core/internal';
 import { allocateLoopbackPorts, releaseLoopbackPorts } from './loopback-ports.js';
-import { sleep, waitAllReady } from './managed-server.js';
+import { waitAllReady } from './managed-server.js';
 import { ClusterPartitions, type PartitionOptions, PeerPartitions } from './peer-partition.js';
 import { Timing } from './timing.js';
 import { fourLetterWord, parseZooKeeperMode } from './zookeeper-four-letter-word.js';

@@ -3,9 +3,9 @@
  * arbitrator's servers, drawn from the run's seeded random; every wait bounded.
  */
 
+import { sleep } from '@tenure/core/internal';
 import type { FixtureChild } from '../fixture-child.js';
 import { requestJson } from '../http-json-request.js';
-import { sleep } from '../managed-server.js';
 import { monotonicNow } from '../term-history.js';
 import type { CandidatePool } from './candidate-pool.js';
 import type { Cluster, Member } from './cluster.js';

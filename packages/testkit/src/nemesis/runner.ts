@@ -10,8 +10,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from '@tenure/core/internal';
 import { FixtureChild } from '../fixture-child.js';
-import { sleep } from '../managed-server.js';
 import { monotonicNow } from '../term-history.js';
 import { Timing, waitFor } from '../timing.js';
 import { CandidatePool, type Slot } from './candidate-pool.js';
