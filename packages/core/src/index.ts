@@ -47,6 +47,20 @@ export {
 export type { Logger, LoggingOptions, LogLevel } from './logger.js';
 export type { RunAsLeaderOptions } from './run-as-leader.js';
 export { runAsLeader } from './run-as-leader.js';
+export {
+  isStateCapable,
+  STATE_BACKEND,
+  type StateBackend,
+  type StateCapable,
+  type StateChange,
+  type StateEvent,
+  type StateFence,
+  type StateListener,
+  type StateOp,
+  type StateToken,
+  type StateWriteLimits,
+  stateBackendOf,
+} from './state-backend.js';
 export type {
   Arbitrator,
   ArbitratorEvents,
