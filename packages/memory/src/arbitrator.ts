@@ -1,16 +1,27 @@
-import { DEFAULTS, InvalidArgumentError, type Logger, systemClock } from '@tenure/core';
+import {
+  DEFAULTS,
+  InvalidArgumentError,
+  type Logger,
+  STATE_BACKEND,
+  type StateBackend,
+  type StateCapable,
+  systemClock,
+} from '@tenure/core';
 import {
   type OptionNames,
   QueueArbitrator,
   type SessionKeeperOptions,
   type SessionTransport,
+  validateElectionName,
   validateLogger,
+  validateName,
   validateOptions,
 } from '@tenure/core/internal';
 import { Link } from './link.js';
 import { MemoryQueue } from './memory-queue.js';
 import type { MemoryArbitrator, MemoryArbitratorOptions, MemoryServer } from './options.js';
 import { MemoryServerImpl, sharedServerImpl } from './server.js';
+import { MemoryStateBackend, MemoryStateSubscriptions } from './state-backend.js';
 
 /** The keys of {@link MemoryArbitratorOptions}. */
 const MEMORY_OPTIONS = {
@@ -25,9 +36,10 @@ const MEMORY_OPTIONS = {
   lazySession: true,
 } as const satisfies OptionNames<MemoryArbitratorOptions>;
 
-class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
+class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator, StateCapable {
   readonly #server: MemoryServerImpl;
   readonly #link: Link;
+  readonly #state = new MemoryStateSubscriptions();
 
   constructor(
     server: MemoryServerImpl,
@@ -54,7 +66,16 @@ class MemoryArbitratorImpl extends QueueArbitrator implements MemoryArbitrator {
     });
     this.#server = server;
     this.#link = link;
-    link.onResync = () => this.resync();
+    link.onResync = () => {
+      this.resync();
+      this.#state.resync();
+    };
+  }
+
+  [STATE_BACKEND](election: string, map: string): StateBackend {
+    validateElectionName('election', election, { allowSlash: true });
+    validateName('map', map);
+    return new MemoryStateBackend(election, map, this.#link, this.#server, this.#state);
   }
 
   get server(): MemoryServer {
