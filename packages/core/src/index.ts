@@ -5,6 +5,17 @@
  * @packageDocumentation
  */
 
+export type { CandidateMetadata, ParsedCandidateValue } from './advertised.js';
+export {
+  ADVERTISED_FORMAT_VERSION,
+  encodeCandidateValue,
+  MAX_ENDPOINT_BYTES,
+  parseCandidateValue,
+  validateEndpoint,
+  withAdvertised,
+} from './advertised.js';
+export type { LeaderFeedSource, NextLeaderOptions } from './advertised-leader.js';
+export { LeaderTracker } from './advertised-leader.js';
 export type { BackoffOptions } from './backoff.js';
 export { Backoff } from './backoff.js';
 export { defaultCandidateValue } from './candidate-id.js';

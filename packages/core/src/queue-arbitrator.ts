@@ -1,4 +1,6 @@
 import { sleep } from './abort.js';
+import { encodeCandidateValue, validateCandidateMetadata, withAdvertised } from './advertised.js';
+import { advertisingBackend } from './advertised-backend.js';
 import { defaultCandidateValue } from './candidate-id.js';
 import { type Clock, systemClock } from './clock.js';
 import { formatEpoch } from './epoch.js';
@@ -93,7 +95,7 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
   readonly #observers = new Set<{ queue: AsyncQueue<LeaderInfo | undefined>; resync(): void }>();
   /** One leader watch per election name, shared by its `leader-changed` listeners and observers. */
   readonly #leaders = new SharedLeaderWatches((name, onLeader, onError) =>
-    this.#parts.backend(name).watchLeader(onLeader, onError),
+    advertisingBackend(this.#parts.backend(name)).watchLeader(onLeader, onError),
   );
   readonly #sessions: SessionKeeper;
   readonly #clock: Clock;
@@ -174,6 +176,9 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
     validateOptions<ElectionOptions>('options', options, ELECTION_OPTIONS);
     const value =
       options.value === undefined ? defaultCandidateValue() : validateValue('value', options.value);
+    const advertised = validateCandidateMetadata(options);
+    // Refuses now a value too long to store with its metadata.
+    encodeCandidateValue(value, advertised);
     if (this.#closing) throw this.#closedError();
     if (this.#elections.has(name)) {
       throw new ConflictError(
@@ -185,7 +190,7 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
         name,
         value,
         ttlMs: this.ttlMs,
-        backend: this.#parts.backend(name),
+        backend: advertisingBackend(this.#parts.backend(name), advertised),
         sessions: this.#sessions,
         delay: (ms) => this.#delay(ms),
         observe: (n, o) => this.observe(n, o),
@@ -232,7 +237,8 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
   async leader(name: string): Promise<LeaderInfo | undefined> {
     validateElectionName('name', name, this.#parts.nameRules);
     if (this.#closing) throw this.#closedError();
-    return (await this.#parts.backend(name).candidates())[0];
+    const head = (await this.#parts.backend(name).candidates())[0];
+    return head === undefined ? undefined : withAdvertised(head);
   }
 
   /**
@@ -439,7 +445,10 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
 }
 
 /** The keys of {@link ElectionOptions}. */
-const ELECTION_OPTIONS = { value: true } as const satisfies OptionNames<ElectionOptions>;
+const ELECTION_OPTIONS = {
+  value: true,
+  endpoint: true,
+} as const satisfies OptionNames<ElectionOptions>;
 
 /** Ends that the candidate chose (logged as info; the others as warnings). */
 const VOLUNTARY: ReadonlySet<EndReason> = new Set(['resigned', 'closed']);

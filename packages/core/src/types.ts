@@ -17,6 +17,12 @@ export interface LeaderInfo {
   readonly epoch: Epoch;
   /** The candidate's key (etcd key, znode path, or memory key) in the arbitrator. */
   readonly key: string;
+  /**
+   * The endpoint the candidate advertises ({@link ElectionOptions.endpoint}), parsed from its
+   * stored value with no extra read; absent (`undefined`) when it advertises none, as for
+   * candidates of Curator, `etcdctl elect` or an older tenure.
+   */
+  readonly endpoint?: string | undefined;
 }
 
 /**
@@ -114,6 +120,15 @@ export interface ElectionEvents {
 export interface ElectionOptions {
   /** The candidate's value, UTF-8, see {@link MAX_VALUE_BYTES}. Default: `hostname:pid:random`. */
   value?: string;
+  /**
+   * An endpoint to advertise (where this candidate serves requests, e.g.
+   * `http://10.0.0.12:8080`): every participant and observer then sees it as
+   * {@link LeaderInfo.endpoint}, from the leader watch it already has. An absolute URL with a
+   * host and no credentials. It is stored in the candidate's value (see `encodeCandidateValue`):
+   * without it, the value is stored raw, as Curator and `etcdctl elect` store theirs.
+   * A proclaimed value keeps it.
+   */
+  endpoint?: string;
 }
 
 /**

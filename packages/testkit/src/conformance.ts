@@ -8,6 +8,7 @@
 
 import type { Arbitrator } from '@tenure/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describeAdvertisedTests } from './conformance/advertised.js';
 import { describeCancellationTests } from './conformance/cancellation.js';
 import { ConformanceContext, type ConformanceTest, describeError } from './conformance/context.js';
 import { describeElectionTests } from './conformance/election.js';
@@ -105,5 +106,6 @@ export function describeElectionConformance(
     describeFencingTests(test);
     describeSessionTests(test);
     describeCancellationTests(test, slashInNames);
+    describeAdvertisedTests(test);
   });
 }
