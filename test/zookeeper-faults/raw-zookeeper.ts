@@ -15,6 +15,8 @@ export interface RawZooKeeper {
 }
 
 const NO_NODE = -101;
+/** The client's connection manager state once it will open no more sockets. */
+const CLOSED = -2;
 
 /** Connects to `connectString`; rejects after `timeoutMs` without a session. */
 export async function connectRaw(connectString: string, timeoutMs: number): Promise<RawZooKeeper> {
@@ -23,28 +25,42 @@ export async function connectRaw(connectString: string, timeoutMs: number): Prom
     spinDelay: 200,
     retries: 0,
   });
-  const close = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const manager = client.connectionManager;
-      const timer = setTimeout(() => {
-        if (manager?.socket && !manager.socket.destroyed) manager.socket.destroy();
-        if (manager?.connectTimeoutHandler) clearTimeout(manager.connectTimeoutHandler);
-        client.removeAllListeners();
-        resolve();
-      }, 2_000);
-      client.on('state', (state) => {
-        if (state.name === 'DISCONNECTED') {
+  const close = async (): Promise<void> => {
+    const manager = client.connectionManager;
+    const closed = () => manager === undefined || manager.state === CLOSED;
+    /** Runs `start`, then waits (at most `ms`) for the client to reach CLOSED. */
+    const until = (ms: number, start: () => void) =>
+      new Promise<void>((resolve) => {
+        const finish = () => {
           clearTimeout(timer);
-          client.removeAllListeners();
+          manager?.removeListener('state', check);
           resolve();
-        }
+        };
+        const check = () => {
+          if (closed()) finish();
+        };
+        const timer = setTimeout(finish, ms);
+        manager?.on('state', check);
+        start();
+        check();
       });
+    await until(2_000, () => {
       try {
         client.close();
       } catch {
-        // no socket yet: the timer destroys what there is
+        // no socket yet: the loop below destroys what there is
       }
     });
+    // Between servers (a reconnect timer, a socket still connecting) the client is not CLOSED
+    // yet, and would open another socket after this resolved: destroy until it settles.
+    for (let i = 0; i < 10 && !closed(); i += 1) {
+      await until(250, () => {
+        if (manager?.socket && !manager.socket.destroyed) manager.socket.destroy();
+      });
+    }
+    if (manager?.connectTimeoutHandler) clearTimeout(manager.connectTimeoutHandler);
+    client.removeAllListeners();
+  };
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       void close().then(() =>

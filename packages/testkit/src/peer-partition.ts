@@ -284,6 +284,8 @@ class PeerGateway {
 
   /** Re-decides every identified link after the partition changed. */
   apply(): void {
+    // A heal while closing must not dial upstream for a link close() has already counted.
+    if (this.#closed) return;
     for (const link of this.#links) if (link.from !== undefined) this.#decide(link);
   }
 
