@@ -1,0 +1,270 @@
+import { createMemoryArbitrator, createMemoryServer, type MemoryArbitrator } from '@tenure/memory';
+import { createPool, type Pool, type PoolOptions, readPool, setPoolItems } from '@tenure/pool';
+import { Timing, waitFor } from '@tenure/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+
+// Members of one pool on the memory arbitrator (one arbitrator, so one session, per member),
+// real timers. A witness per item refuses a token lower than the highest it has seen; every
+// write a handler makes while its claim is valid is recorded with its monotonic time, so two
+// holders of one item at the same instant would show as overlapping intervals.
+
+const TTL_MS = 1_000;
+const timing = new Timing(TTL_MS);
+const SYNC_MS = 50;
+const ITEMS = Array.from({ length: 64 }, (_, i) => `item-${String(i).padStart(2, '0')}`);
+
+interface Write {
+  readonly member: string;
+  readonly token: bigint;
+  readonly at: number;
+}
+
+/** Per item: accepted writes, and refused ones (a token lower than one seen). */
+class Witness {
+  readonly accepted = new Map<string, Write[]>();
+  readonly refused: { item: string; write: Write }[] = [];
+  readonly #highest = new Map<string, bigint>();
+
+  write(item: string, write: Write): boolean {
+    const highest = this.#highest.get(item);
+    if (highest !== undefined && write.token < highest) {
+      this.refused.push({ item, write });
+      return false;
+    }
+    this.#highest.set(item, write.token);
+    const list = this.accepted.get(item) ?? [];
+    list.push(write);
+    this.accepted.set(item, list);
+    return true;
+  }
+
+  /** Pairs of holders of one item whose valid-write intervals overlap. */
+  overlaps(): string[] {
+    const found: string[] = [];
+    for (const [item, writes] of this.accepted) {
+      const spans = new Map<bigint, { from: number; to: number; member: string }>();
+      for (const w of writes) {
+        const s = spans.get(w.token);
+        if (s === undefined) spans.set(w.token, { from: w.at, to: w.at, member: w.member });
+        else s.to = Math.max(s.to, w.at);
+      }
+      const sorted = [...spans.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+      for (let i = 1; i < sorted.length; i += 1) {
+        const [tokenA, a] = sorted[i - 1]!;
+        const [tokenB, b] = sorted[i]!;
+        if (a.to >= b.from) {
+          found.push(
+            `${item}: ${a.member}@${tokenA} until ${a.to} vs ${b.member}@${tokenB} from ${b.from}`,
+          );
+        }
+      }
+    }
+    return found;
+  }
+}
+
+interface Member {
+  readonly id: string;
+  readonly arbitrator: MemoryArbitrator;
+  readonly pool: Pool;
+}
+
+const server = createMemoryServer();
+let members: Member[] = [];
+let witness: Witness;
+
+afterEach(async () => {
+  await Promise.all(
+    members.map(async (m) => {
+      await m.pool.stop();
+      await m.arbitrator.close();
+    }),
+  );
+  members = [];
+});
+
+/** A handler that writes to the witness every 20 ms while its claim is valid. */
+function handlerFor(id: string): NonNullable<PoolOptions['handler']> {
+  return async ({ item, token, signal, term }) => {
+    while (!signal.aborted) {
+      const at = performance.now();
+      if (!term.isValid()) break;
+      witness.write(item, { member: id, token, at });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+}
+
+function join(id: string, options: PoolOptions = {}, name = 'p'): Member {
+  const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS });
+  const pool = createPool(arbitrator, name, {
+    memberId: id,
+    items: ITEMS,
+    syncIntervalMs: SYNC_MS,
+    handler: handlerFor(id),
+    ...options,
+  });
+  pool.on('error', () => {}); // background retries; the assertions below are what count
+  pool.start();
+  const member = { id, arbitrator, pool };
+  members.push(member);
+  return member;
+}
+
+/** Settled: one assignment everywhere, every item held by its owner and by no one else. */
+function settled(live: readonly Member[], items: readonly string[] = ITEMS): boolean {
+  const first = live[0]?.pool.assignment();
+  if (first === undefined) return false;
+  if (first.members.length !== live.length) return false;
+  for (const m of live) {
+    const a = m.pool.assignment();
+    if (a?.epoch !== first.epoch || a.generation !== first.generation) return false;
+  }
+  const holders = new Map<string, string[]>();
+  for (const m of live) {
+    for (const item of m.pool.heldItems()) holders.set(item, [...(holders.get(item) ?? []), m.id]);
+  }
+  return items.every((item) => {
+    const h = holders.get(item);
+    return h?.length === 1 && h[0] === first.owners.get(item);
+  });
+}
+
+function countsOf(m: Member): number {
+  return m.pool.heldItems().length;
+}
+
+async function waitSettled(live: readonly Member[], what: string): Promise<void> {
+  await waitFor(() => settled(live), { timeoutMs: timing.expiryMs, what, intervalMs: 10 });
+}
+
+function ownersNow(live: readonly Member[]): Map<string, string> {
+  return new Map(live[0]!.pool.assignment()!.owners);
+}
+
+function moved(before: Map<string, string>, after: Map<string, string>, live: Set<string>): number {
+  let n = 0;
+  for (const [item, owner] of before) if (live.has(owner) && after.get(item) !== owner) n += 1;
+  return n;
+}
+
+describe('pool on the memory arbitrator', () => {
+  it('5 members, 64 items: balanced, a join moves ≤ ⌈64/6⌉, a leave moves only its items, a crash is covered within TTL + bound; never two holders', async () => {
+    witness = new Witness();
+    const five = ['a', 'b', 'c', 'd', 'e'].map((id) => join(id));
+    await waitSettled(five, 'five members to settle');
+    for (const m of five) expect([12, 13]).toContain(countsOf(m));
+
+    // join
+    let before = ownersNow(five);
+    const six = [...five, join('f')];
+    await waitSettled(six, 'the join to settle');
+    let after = ownersNow(six);
+    expect(moved(before, after, new Set(six.map((m) => m.id)))).toBeLessThanOrEqual(11);
+    for (const m of six) expect([10, 11]).toContain(countsOf(m));
+
+    // graceful leave of b
+    before = after;
+    const b = six[1]!;
+    await b.pool.stop();
+    const five2 = six.filter((m) => m !== b);
+    await waitSettled(five2, 'the leave to settle');
+    after = ownersNow(five2);
+    expect(moved(before, after, new Set(five2.map((m) => m.id)))).toBe(0);
+
+    // crash of c: its session is cut off (no renewals reach the server, no release)
+    before = after;
+    const c = five2[1]!;
+    const cItems = c.pool.heldItems();
+    const cutAt = performance.now();
+    c.arbitrator.partition();
+    const four = five2.filter((m) => m !== c);
+    await waitFor(
+      () => cItems.every((item) => four.some((m) => m.pool.heldItems().includes(item))),
+      { timeoutMs: timing.expiryMs, what: "c's items to be held again" },
+    );
+    const coveredMs = performance.now() - cutAt;
+    await waitSettled(four, 'the crash to settle');
+    after = ownersNow(four);
+    expect(moved(before, after, new Set(four.map((m) => m.id)))).toBe(0);
+    // TTL + the session expiry check + one sync interval + claims: well inside the expiry bound.
+    expect(coveredMs).toBeLessThan(timing.expiryMs);
+
+    expect(witness.overlaps()).toEqual([]);
+    // Every accepted write of an item came with a token no lower than the earlier ones.
+    for (const writes of witness.accepted.values()) {
+      for (let i = 1; i < writes.length; i += 1) {
+        expect(writes[i]!.token >= writes[i - 1]!.token).toBe(true);
+      }
+    }
+    expect(witness.refused).toEqual([]);
+  }, 60_000);
+
+  it('weights: a weight-3 member takes three times the items of a weight-1 member', async () => {
+    witness = new Witness();
+    const ms = [join('w1', { weight: 1 }, 'pw'), join('w3', { weight: 3 }, 'pw')];
+    await waitSettled(ms, 'the weighted pool to settle');
+    expect(countsOf(ms[0]!)).toBe(16);
+    expect(countsOf(ms[1]!)).toBe(48);
+  }, 30_000);
+
+  it('items kept in the arbitrator change at run time; readPool shows the pool from outside', async () => {
+    witness = new Witness();
+    const admin = createMemoryArbitrator({ server, ttlMs: TTL_MS });
+    try {
+      await setPoolItems(admin, 'pr', ['x', 'y']);
+      const ms = [join('r1', { items: undefined }, 'pr'), join('r2', { items: undefined }, 'pr')];
+      await waitFor(() => settled(ms, ['x', 'y']), { timeoutMs: timing.expiryMs, what: 'x, y' });
+      await setPoolItems(admin, 'pr', ['x', 'y', 'z', 'w']);
+      await waitFor(() => settled(ms, ['w', 'x', 'y', 'z']), {
+        timeoutMs: timing.expiryMs,
+        what: 'four items',
+      });
+      expect(countsOf(ms[0]!)).toBe(2);
+      const snapshot = await readPool(admin, 'pr', { holders: true });
+      expect(snapshot.members.map((m) => m.id).sort()).toEqual(['r1', 'r2']);
+      expect([...snapshot.assignment!.owners.keys()].sort()).toEqual(['w', 'x', 'y', 'z']);
+      expect([...snapshot.holders!].sort()).toEqual([...snapshot.assignment!.owners].sort());
+      await setPoolItems(admin, 'pr', ['x']);
+      await waitFor(() => settled(ms, ['x']) && ms.every((m) => m.pool.heldItems().length <= 1), {
+        timeoutMs: timing.expiryMs,
+        what: 'one item left',
+      });
+    } finally {
+      await admin.close();
+    }
+  }, 30_000);
+
+  it('events: assigned then released per claim, with the same token; stats count them', async () => {
+    witness = new Witness();
+    const m = join('solo', { items: ['one', 'two'] }, 'pe');
+    const seen: string[] = [];
+    m.pool.on('assigned', (lease) => seen.push(`+${lease.item}@${lease.token}`));
+    m.pool.on('released', (item, token, reason) => seen.push(`-${item}@${token}:${reason}`));
+    await waitFor(() => settled([m], ['one', 'two']), { timeoutMs: timing.expiryMs, what: 'solo' });
+    await m.pool.stop();
+    expect(seen.filter((e) => e.startsWith('+')).length).toBe(2);
+    for (const e of seen.filter((x) => x.startsWith('+'))) {
+      expect(seen).toContain(`-${e.slice(1)}:stopped`);
+    }
+    const stats = m.pool.stats();
+    expect(stats.claims).toBe(2);
+    expect(stats.releases.stopped).toBe(2);
+    expect(stats.published).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+
+  it('bad options are typed errors naming the field', () => {
+    const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS, lazySession: true });
+    try {
+      expect(() => createPool(arbitrator, 'x', { weight: 0 })).toThrow(/options\.weight/);
+      expect(() => createPool(arbitrator, 'x', { items: ['a', 'a'] })).toThrow(
+        /options\.items\[1\]/,
+      );
+      expect(() => createPool(arbitrator, 'x', { items: ['a/b'] })).toThrow(/options\.items\[0\]/);
+      expect(() => createPool(arbitrator, 'x/y')).toThrow(/name/);
+      expect(() => createPool(arbitrator, 'x', { sync: 5 } as never)).toThrow(/options\.sync/);
+    } finally {
+      void arbitrator.close();
+    }
+  });
+});
