@@ -19,16 +19,40 @@ export interface ReadOptions {
   readonly json: boolean;
 }
 
-/** A leader or candidate as `--json` prints it (the epoch as a decimal string: it is a bigint). */
+/**
+ * A leader or candidate as `--json` prints it (the epoch as a decimal string: it is a bigint).
+ * `endpoint` is there only when the candidate advertises one (`tenure run --endpoint`).
+ */
 export interface LeaderJson {
   readonly value: string;
   readonly epoch: string;
   readonly key: string;
+  readonly endpoint?: string;
 }
 
 /** `info` for JSON output. */
 export function leaderJson(info: LeaderInfo): LeaderJson {
-  return { value: info.value, epoch: formatEpoch(info.epoch), key: info.key };
+  const json = { value: info.value, epoch: formatEpoch(info.epoch), key: info.key };
+  return info.endpoint === undefined ? json : { ...json, endpoint: info.endpoint };
+}
+
+/**
+ * A table's columns with an ENDPOINT column before the last one (the key) when any row
+ * advertises an endpoint: an election without endpoints prints as it always did.
+ */
+function withEndpoints(
+  headers: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  endpoints: ReadonlyArray<string | undefined>,
+): [string[], string[][]] {
+  if (endpoints.every((e) => e === undefined)) return [[...headers], rows.map((r) => [...r])];
+  const at = headers.length - 1;
+  const insert = <T>(list: readonly T[], item: T) => [
+    ...list.slice(0, at),
+    item,
+    ...list.slice(at),
+  ];
+  return [insert(headers, 'ENDPOINT'), rows.map((r, i) => insert(r, endpoints[i] ?? '-'))];
 }
 
 /**
@@ -70,12 +94,12 @@ export async function showLeader(
   if (options.json) {
     write(`${JSON.stringify(leader === undefined ? null : leaderJson(leader))}\n`);
   } else if (leader !== undefined) {
-    write(
-      formatTable(
-        ['EPOCH', 'VALUE', 'KEY'],
-        [[formatEpoch(leader.epoch), leader.value, leader.key]],
-      ),
+    const [headers, rows] = withEndpoints(
+      ['EPOCH', 'VALUE', 'KEY'],
+      [[formatEpoch(leader.epoch), leader.value, leader.key]],
+      [leader.endpoint],
     );
+    write(formatTable(headers, rows));
   }
   if (leader === undefined) {
     log.warn(`"${name}" has no leader`);
@@ -97,6 +121,8 @@ export interface CandidateJson {
   readonly key: string;
   readonly revision: string;
   readonly epoch: string | null;
+  /** Only when the candidate advertises one. */
+  readonly endpoint?: string;
 }
 
 /** `tenure candidates NAME`: the queue in order, the leader first. */
@@ -109,17 +135,18 @@ export async function showCandidates(name: string, options: ReadOptions): Promis
     key: c.key,
     revision: formatEpoch(c.epoch),
     epoch: index === 0 ? formatEpoch(c.epoch) : null,
+    ...(c.endpoint === undefined ? {} : { endpoint: c.endpoint }),
   }));
   if (options.json) {
     write(`${JSON.stringify(rows)}\n`);
   } else {
     // A waiting candidate holds no term: its number is its key's creation, not an epoch.
-    write(
-      formatTable(
-        ['#', 'ROLE', 'REVISION', 'VALUE', 'KEY'],
-        rows.map((c) => [String(c.position), c.role, c.revision, c.value, c.key]),
-      ),
+    const [headers, cells] = withEndpoints(
+      ['#', 'ROLE', 'REVISION', 'VALUE', 'KEY'],
+      rows.map((c) => [String(c.position), c.role, c.revision, c.value, c.key]),
+      rows.map((c) => c.endpoint),
     );
+    write(formatTable(headers, cells));
   }
   return EXIT.ok;
 }
@@ -169,7 +196,8 @@ function observeLine(leader: LeaderInfo | undefined, json: boolean): string {
     return `${JSON.stringify({ at, leader: leader === undefined ? null : leaderJson(leader) })}\n`;
   }
   if (leader === undefined) return `${at}  (no leader)\n`;
-  return `${at}  epoch ${formatEpoch(leader.epoch)}  ${leader.value}  ${leader.key}\n`;
+  const endpoint = leader.endpoint === undefined ? '' : `  ${leader.endpoint}`;
+  return `${at}  epoch ${formatEpoch(leader.epoch)}  ${leader.value}${endpoint}  ${leader.key}\n`;
 }
 
 /** Writes to stdout (synchronous for files and pipes on Linux, so nothing is lost at exit). */

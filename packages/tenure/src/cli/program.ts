@@ -6,7 +6,7 @@
  */
 
 import { createRequire } from 'node:module';
-import { DEFAULTS } from '@tenure/core';
+import { DEFAULTS, isTenureError, validateEndpoint } from '@tenure/core';
 import {
   Command,
   InvalidArgumentError as CommanderArgumentError,
@@ -52,6 +52,16 @@ function positiveDuration(text: string): number {
   const ms = durationArgument(text);
   if (ms <= 0) throw new CommanderArgumentError('expected a duration longer than 0, such as 30s.');
   return ms;
+}
+
+function endpointArgument(text: string): string {
+  try {
+    return validateEndpoint('--endpoint', text);
+  } catch (error) {
+    throw new CommanderArgumentError(
+      isTenureError(error) ? error.message.replace(/^Invalid --endpoint: /, '') : String(error),
+    );
+  }
 }
 
 function positiveInteger(text: string): number {
@@ -136,11 +146,16 @@ function buildProgram(settle: (result: CommandResult) => void, format: LogFormat
       .command('run')
       .summary('run a command while this process leads an election')
       .description(
-        `Campaigns in an election; while leading, runs the command in its own process group with TENURE_ELECTION, TENURE_EPOCH and TENURE_KEY in its environment. When the term ends (or renewals stop and the deadline comes within the grace), the group gets SIGTERM, then SIGKILL at the term's deadline, before another candidate can lead; then tenure rejoins the queue (--once: exits 75). With --wait-timeout, tenure exits 124 if it does not lead in time. When the command exits by itself, tenure resigns at once and exits with its code. SIGINT/SIGTERM are forwarded to the command (a second one kills it). The command goes after "--".`,
+        `Campaigns in an election; while leading, runs the command in its own process group with TENURE_ELECTION, TENURE_EPOCH and TENURE_KEY (and TENURE_ENDPOINT with --endpoint) in its environment. When the term ends (or renewals stop and the deadline comes within the grace), the group gets SIGTERM, then SIGKILL at the term's deadline, before another candidate can lead; then tenure rejoins the queue (--once: exits 75). With --wait-timeout, tenure exits 124 if it does not lead in time. When the command exits by itself, tenure resigns at once and exits with its code. SIGINT/SIGTERM are forwarded to the command (a second one kills it). The command goes after "--".`,
       )
       .usage('--url URL --election NAME [options] -- COMMAND [ARGS...]')
       .requiredOption('--election <name>', 'the election to campaign in')
       .option('--value <value>', "this candidate's value (default: hostname:pid:random)")
+      .option(
+        '--endpoint <url>',
+        "advertise where this candidate serves requests (e.g. http://10.0.0.12:8080): tenure leader, candidates and observe show it, and every participant sees it as the leader's endpoint; the command gets it as TENURE_ENDPOINT",
+        endpointArgument,
+      )
       .option(
         '--grace <duration>',
         `how long the command may take to stop after SIGTERM (default: ${formatDuration(DEFAULT_GRACE_MS)}, or TTL/3 − TTL × maxDrift − margin if that is less: ${formatDuration(maxGraceMs(graceSettings({})))} at the default TTL of ${formatDuration(DEFAULTS.ttlMs)})`,
@@ -166,6 +181,7 @@ function buildProgram(settle: (result: CommandResult) => void, format: LogFormat
           url: flags.url,
           election: flags.election,
           value: flags.value,
+          endpoint: flags.endpoint,
           graceMs: flags.grace,
           once: flags.once === true,
           waitTimeoutMs: flags.waitTimeout,
@@ -284,6 +300,7 @@ function buildProgram(settle: (result: CommandResult) => void, format: LogFormat
 interface RunFlags {
   readonly election: string;
   readonly value?: string;
+  readonly endpoint?: string;
   readonly grace?: number;
   readonly once?: boolean;
   readonly waitTimeout?: number;

@@ -42,6 +42,8 @@ export interface RunOptions {
   readonly url: string | undefined;
   readonly election: string;
   readonly value: string | undefined;
+  /** `--endpoint`: the URL this candidate advertises (checked by the parser), if any. */
+  readonly endpoint?: string | undefined;
   /** `--grace`, ms; `undefined` for the default. */
   readonly graceMs: number | undefined;
   readonly once: boolean;
@@ -165,10 +167,10 @@ export async function runSupervisor(options: RunOptions, log: CliLog): Promise<C
       if (wait.expired()) throw waitTimedOut(options, 'connecting');
       throw error;
     }
-    const election = arbitrator.election(
-      options.election,
-      options.value === undefined ? {} : { value: options.value },
-    );
+    const election = arbitrator.election(options.election, {
+      ...(options.value === undefined ? {} : { value: options.value }),
+      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    });
     const logError = errorLogger(log);
     arbitrator.on('error', logError);
     election.on('error', logError);
@@ -228,10 +230,15 @@ async function lead(
 ): Promise<CommandResult> {
   const settings = graceSettings(checkUrl(options.url));
   for (;;) {
-    log.info(`campaigning in "${options.election}" as ${JSON.stringify(election.value)}`, {
-      election: options.election,
-      value: election.value,
-    });
+    const advertising = options.endpoint === undefined ? '' : `, advertising ${options.endpoint}`;
+    log.info(
+      `campaigning in "${options.election}" as ${JSON.stringify(election.value)}${advertising}`,
+      {
+        election: options.election,
+        value: election.value,
+        ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+      },
+    );
     let term: Term;
     try {
       // Until the first term, --wait-timeout bounds the wait too (aborting withdraws the key).
@@ -280,6 +287,7 @@ async function lead(
           TENURE_ELECTION: term.election,
           TENURE_EPOCH: formatEpoch(term.epoch),
           TENURE_KEY: term.key,
+          ...(options.endpoint === undefined ? {} : { TENURE_ENDPOINT: options.endpoint }),
         },
         guard,
         deadlineNs: deadlineNs(term),
