@@ -13,7 +13,7 @@ const timing = new Timing(2_000);
 const SERVE = [
   process.execPath,
   '-e',
-  'console.log(`endpoint=${process.env.TENURE_ENDPOINT}`); setInterval(() => {}, 1000);',
+  'console.log("endpoint=" + process.env.TENURE_ENDPOINT); setInterval(() => {}, 1000);',
 ];
 
 describe('tenure run --endpoint', () => {
