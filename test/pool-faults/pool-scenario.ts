@@ -1,0 +1,369 @@
+/**
+ * A @tenure/pool under faults on a real arbitrator: members in separate processes
+ * (test/fixtures/pool-member.mjs on the built packages), each connected through its own TCP
+ * proxy, 64 items, and an independent witness per item that refuses a token lower than the
+ * highest it has seen. The script: five members settle; one joins; one leaves gracefully; the
+ * pool's leader is SIGKILLed; a member is SIGSTOPped for 2 × TTL; a member's connection is
+ * black-holed for 2 × TTL. After each step the pool must settle (one assignment everywhere,
+ * each item held by its owner and no one else), balanced within one item of each share, moving
+ * no more than the stated bound; after a crash, pause or cut every item of the victim is held
+ * again within TTL + a bound. Throughout, no two members hold an item at the same instant (the
+ * handlers' valid writes of two tokens never interleave in time) and the witness accepts no
+ * stale token.
+ */
+import { join } from 'node:path';
+import {
+  FixtureChild,
+  type FixtureEvent,
+  monotonicNow,
+  startTcpProxy,
+  type TcpProxy,
+  type TcpProxyTarget,
+  Timing,
+  waitFor,
+} from '@tenure/testkit';
+import { expect } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const FIXTURE = join(root, 'test', 'fixtures', 'pool-member.mjs');
+
+export const ITEM_COUNT = 64;
+const ITEMS = Array.from({ length: ITEM_COUNT }, (_, i) => `i${String(i).padStart(3, '0')}`);
+export const SYNC_MS = 200;
+
+/** What a scenario needs from its backend. */
+export interface PoolBackend {
+  readonly name: 'etcd' | 'zookeeper';
+  readonly ttlMs: number;
+  /** Where the server listens (each member gets a proxy to it). */
+  readonly target: TcpProxyTarget;
+  /** The member's --endpoints through its proxy. */
+  endpoint(proxy: TcpProxy): string;
+}
+
+interface Write {
+  readonly member: string;
+  readonly token: bigint;
+  readonly at: number;
+}
+
+/** Per item: the writes it accepted, and those it refused (a token below the highest seen). */
+export class ItemWitness {
+  readonly accepted = new Map<string, Write[]>();
+  readonly refused: { item: string; write: Write }[] = [];
+  readonly #highest = new Map<string, bigint>();
+
+  write(item: string, write: Write): void {
+    const highest = this.#highest.get(item);
+    if (highest !== undefined && write.token < highest) {
+      this.refused.push({ item, write });
+      return;
+    }
+    this.#highest.set(item, write.token);
+    const list = this.accepted.get(item) ?? [];
+    list.push(write);
+    this.accepted.set(item, list);
+  }
+
+  /** Two tokens of one item whose valid writes interleave in time: two holders at once. */
+  overlaps(): string[] {
+    const found: string[] = [];
+    for (const [item, writes] of this.accepted) {
+      const spans = new Map<bigint, { from: number; to: number; member: string }>();
+      for (const w of writes) {
+        const s = spans.get(w.token);
+        if (s === undefined) spans.set(w.token, { from: w.at, to: w.at, member: w.member });
+        else {
+          s.from = Math.min(s.from, w.at);
+          s.to = Math.max(s.to, w.at);
+        }
+      }
+      const sorted = [...spans].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      for (let i = 1; i < sorted.length; i += 1) {
+        const [ta, a] = sorted[i - 1]!;
+        const [tb, b] = sorted[i]!;
+        if (a.to >= b.from) {
+          found.push(
+            `${item}: ${a.member}@${ta} wrote until ${a.to}, ${b.member}@${tb} from ${b.from}`,
+          );
+        }
+      }
+    }
+    return found;
+  }
+}
+
+/** One member process and what the parent knows of it. */
+class Member {
+  readonly held = new Set<string>();
+  assignment: { epoch: bigint; generation: number; members: string[]; mine: string[] } | undefined;
+  gone = false;
+  leading = false;
+
+  constructor(
+    readonly id: string,
+    readonly child: FixtureChild,
+    readonly proxy: TcpProxy,
+  ) {}
+}
+
+/** A scenario's state: members, witness, the log of measured figures. */
+export class PoolScenario {
+  readonly timing: Timing;
+  readonly witness = new ItemWitness();
+  readonly members: Member[] = [];
+  readonly figures: string[] = [];
+  readonly #backend: PoolBackend;
+  #next = 0;
+
+  constructor(backend: PoolBackend) {
+    this.#backend = backend;
+    this.timing = new Timing(backend.ttlMs);
+  }
+
+  get live(): Member[] {
+    return this.members.filter((m) => !m.gone);
+  }
+
+  async join(): Promise<Member> {
+    const id = String.fromCharCode(97 + this.#next++);
+    const proxy = await startTcpProxy(this.#backend.target);
+    let child: FixtureChild;
+    try {
+      child = await FixtureChild.start(
+        id,
+        FIXTURE,
+        [
+          '--backend',
+          this.#backend.name,
+          '--endpoints',
+          this.#backend.endpoint(proxy),
+          '--ttl',
+          String(this.#backend.ttlMs),
+          '--member',
+          id,
+          '--items',
+          String(ITEM_COUNT),
+          '--sync',
+          String(SYNC_MS),
+        ],
+        { cwd: root, timeoutMs: this.timing.handoverMs },
+      );
+    } catch (error) {
+      await proxy.close();
+      throw error;
+    }
+    const member = new Member(id, child, proxy);
+    child.onEvent = (event) => this.#onEvent(member, event);
+    for (const event of child.events) this.#onEvent(member, event);
+    this.members.push(member);
+    return member;
+  }
+
+  #onEvent(m: Member, e: FixtureEvent): void {
+    switch (e.type) {
+      case 'write':
+        this.witness.write(String(e.item), {
+          member: m.id,
+          token: BigInt(String(e.token)),
+          at: e.t,
+        });
+        break;
+      case 'assigned':
+        m.held.add(String(e.item));
+        break;
+      case 'released':
+        m.held.delete(String(e.item));
+        break;
+      case 'leading':
+        m.leading = e.leading === true;
+        break;
+      case 'assignment':
+        m.assignment = {
+          epoch: BigInt(String(e.epoch)),
+          generation: Number(e.generation),
+          members: e.members as string[],
+          mine: e.mine as string[],
+        };
+        break;
+      case 'fatal':
+        throw new Error(`${m.id}: ${String(e.message)}`);
+    }
+  }
+
+  /** The owners as the live members' latest assignments say, once they agree. */
+  owners(): Map<string, string> | undefined {
+    const live = this.live;
+    const first = live[0]?.assignment;
+    if (first === undefined) return undefined;
+    const owners = new Map<string, string>();
+    for (const m of live) {
+      const a = m.assignment;
+      if (a?.epoch !== first.epoch || a.generation !== first.generation) return undefined;
+      for (const item of a.mine) owners.set(item, m.id);
+    }
+    const ids = live.map((m) => m.id).sort();
+    if (JSON.stringify([...first.members].sort()) !== JSON.stringify(ids)) return undefined;
+    return owners.size === ITEM_COUNT ? owners : undefined;
+  }
+
+  settled(): Map<string, string> | undefined {
+    const owners = this.owners();
+    if (owners === undefined) return undefined;
+    const live = this.live;
+    for (const item of ITEMS) {
+      const holders = live.filter((m) => m.held.has(item));
+      if (holders.length !== 1 || holders[0]!.id !== owners.get(item)) return undefined;
+    }
+    return owners;
+  }
+
+  /** Waits until settled; checks balance and returns the owners. */
+  async settle(what: string): Promise<Map<string, string>> {
+    const began = monotonicNow();
+    const owners = await waitFor(() => this.settled(), {
+      timeoutMs: this.timing.expiryMs + this.timing.scale(SYNC_MS * 4),
+      what: `the pool to settle after ${what}`,
+      intervalMs: 20,
+    });
+    this.figures.push(`${what}: settled in ${Math.round(monotonicNow() - began)} ms`);
+    const n = this.live.length;
+    for (const m of this.live) {
+      const count = [...owners.values()].filter((o) => o === m.id).length;
+      expect(
+        Math.abs(count - ITEM_COUNT / n),
+        `${m.id} holds ${count} of ${ITEM_COUNT} / ${n}`,
+      ).toBeLessThan(1);
+    }
+    return owners;
+  }
+
+  /** Items whose previous owner is still live and lost them. */
+  moved(before: Map<string, string>, after: Map<string, string>): number {
+    const live = new Set(this.live.map((m) => m.id));
+    let moved = 0;
+    for (const [item, owner] of before)
+      if (live.has(owner) && after.get(item) !== owner) moved += 1;
+    return moved;
+  }
+
+  /** Waits until every item in `items` is held by a live member other than `victim`. */
+  async covered(
+    victim: Member,
+    items: readonly string[],
+    since: number,
+    what: string,
+  ): Promise<number> {
+    await waitFor(
+      () => items.every((item) => this.live.some((m) => m !== victim && m.held.has(item))),
+      { timeoutMs: this.timing.expiryMs + this.timing.scale(SYNC_MS * 4), what, intervalMs: 10 },
+    );
+    const ms = monotonicNow() - since;
+    this.figures.push(`${what}: ${items.length} items held again after ${Math.round(ms)} ms`);
+    return ms;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(
+      this.members.map(async (m) => {
+        if (!m.child.exited) {
+          m.proxy.restore();
+          await m.child.stop(this.timing.handoverMs);
+        }
+        await m.proxy.close();
+      }),
+    );
+  }
+}
+
+/** mulberry32, so a failing run can be repeated with its seed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** The whole script (see the file's comment). */
+export async function poolUnderFaults(backend: PoolBackend): Promise<void> {
+  const s = new PoolScenario(backend);
+  const seed = Number(process.env.TENURE_POOL_SEED ?? Date.now() % 1_000_000);
+  const random = seeded(seed);
+  const pick = (from: Member[]) => from[Math.floor(random() * from.length)]!;
+  const ttl = backend.ttlMs;
+  try {
+    await Promise.all(Array.from({ length: 5 }, () => s.join()));
+    let owners = await s.settle('five members start');
+
+    // A join moves at most ⌈64/6⌉ = 11 items, all to the newcomer.
+    await s.join();
+    let next = await s.settle('a join');
+    expect(s.moved(owners, next)).toBeLessThanOrEqual(Math.ceil(ITEM_COUNT / 6));
+    owners = next;
+
+    // A graceful leave moves nothing but the leaver's items.
+    const leaver = pick(s.live);
+    await leaver.child.stop(s.timing.handoverMs);
+    leaver.gone = true;
+    next = await s.settle(`${leaver.id} leaves`);
+    expect(s.moved(owners, next)).toBe(0);
+    owners = next;
+
+    // SIGKILL of the pool's leader: its items are held again within TTL + a bound, nothing
+    // else moves, and a new leader publishes.
+    const leader = s.live.find((m) => m.leading) ?? pick(s.live);
+    let items = [...leader.held];
+    let at = monotonicNow();
+    leader.child.kill();
+    leader.gone = true;
+    await s.covered(leader, items, at, `SIGKILL of ${leader.id} (leader)`);
+    next = await s.settle(`SIGKILL of ${leader.id}`);
+    expect(s.moved(owners, next)).toBe(0);
+    owners = next;
+
+    // SIGSTOP for 2 × TTL: the others take its items while it sleeps; on waking it stops its
+    // claims (their deadlines passed) and rejoins as a new member.
+    const sleeper = pick(s.live.filter((m) => !m.leading));
+    items = [...sleeper.held];
+    at = monotonicNow();
+    await sleeper.child.pause(s.timing.handoverMs);
+    sleeper.gone = true;
+    await s.covered(sleeper, items, at, `SIGSTOP of ${sleeper.id}`);
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, 2 * ttl - (monotonicNow() - at))),
+    );
+    sleeper.held.clear();
+    await sleeper.child.resume(s.timing.handoverMs);
+    sleeper.gone = false;
+    owners = await s.settle(`${sleeper.id} resumes`);
+
+    // A black-holed connection for 2 × TTL: the same, by the local deadline.
+    const cut = pick(s.live.filter((m) => !m.leading));
+    items = [...cut.held];
+    at = monotonicNow();
+    cut.proxy.cut();
+    cut.gone = true;
+    await s.covered(cut, items, at, `black hole of ${cut.id}`);
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, 2 * ttl - (monotonicNow() - at))),
+    );
+    cut.proxy.restore();
+    cut.gone = false;
+    await s.settle(`${cut.id} reconnects`);
+
+    expect(s.witness.overlaps(), `seed ${seed}`).toEqual([]);
+    const writes = [...s.witness.accepted.values()].reduce((n, l) => n + l.length, 0);
+    s.figures.push(
+      `witness: ${writes} writes accepted, ${s.witness.refused.length} refused (stale token)`,
+    );
+    console.log(
+      `pool on ${backend.name} (seed ${seed}, TTL ${ttl} ms, sync ${SYNC_MS} ms):\n  ${s.figures.join('\n  ')}`,
+    );
+  } finally {
+    await s.stopAll();
+  }
+}
