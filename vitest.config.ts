@@ -14,6 +14,7 @@ export default defineConfig({
       { find: /^@tenure\/zookeeper$/, replacement: src('./packages/zookeeper/src/index.ts') },
       { find: /^@tenure\/cron$/, replacement: src('./packages/cron/src/index.ts') },
       { find: /^@tenure\/pool$/, replacement: src('./packages/pool/src/index.ts') },
+      { find: /^@tenure\/state$/, replacement: src('./packages/state/src/index.ts') },
       { find: /^@tenure\/prometheus$/, replacement: src('./packages/prometheus/src/index.ts') },
       { find: /^@tenure\/testkit$/, replacement: src('./packages/testkit/src/index.ts') },
       { find: /^tenure$/, replacement: src('./packages/tenure/src/index.ts') },

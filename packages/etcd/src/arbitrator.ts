@@ -1,11 +1,21 @@
-import { DEFAULTS, formatEpoch, InvalidArgumentError, type Term } from '@tenure/core';
+import {
+  DEFAULTS,
+  formatEpoch,
+  InvalidArgumentError,
+  STATE_BACKEND,
+  type StateBackend,
+  type StateCapable,
+  type Term,
+} from '@tenure/core';
 import {
   describe,
   type OptionNames,
   QueueArbitrator,
   type QueueArbitratorParts,
   validateDuration,
+  validateElectionName,
   validateLogger,
+  validateName,
   validateOptions,
 } from '@tenure/core/internal';
 import { ConstantBackoff, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
@@ -23,6 +33,7 @@ import type {
   EtcdFence,
   EtcdTlsOptions,
 } from './options.js';
+import { EtcdStateBackend } from './state-backend.js';
 
 /** The keys of {@link EtcdArbitratorOptions}. */
 const ETCD_OPTIONS = {
@@ -41,8 +52,10 @@ const ETCD_OPTIONS = {
 import { PresenceBatcher } from './presence.js';
 import { registerWatchAnchor, releaseWatchAnchor } from './watch-anchor.js';
 
-class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
+class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, StateCapable {
   readonly client: Etcd3;
+  readonly #namespace: string;
+  readonly #deadline: () => { deadline: Date };
 
   constructor(
     client: Etcd3,
@@ -68,6 +81,18 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator {
       },
     });
     this.client = client;
+    this.#namespace = namespace;
+    this.#deadline = deadline;
+  }
+
+  [STATE_BACKEND](election: string, map: string): StateBackend {
+    validateElectionName('election', election, { allowSlash: false });
+    validateName('map', map);
+    return new EtcdStateBackend(election, map, {
+      client: this.client,
+      namespace: this.#namespace,
+      deadline: this.#deadline,
+    });
   }
 }
 

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-import type { Arbitrator } from '@tenure/core';
+import { type Arbitrator, isStateCapable } from '@tenure/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { describeAdvertisedTests } from './conformance/advertised.js';
 import { describeCancellationTests } from './conformance/cancellation.js';
@@ -16,6 +16,7 @@ import { describeEpochTests } from './conformance/epochs.js';
 import { describeFencingTests } from './conformance/fencing.js';
 import { describeHandoverTests } from './conformance/handover.js';
 import { describeSessionTests } from './conformance/sessions.js';
+import { describeStateTests } from './conformance/state.js';
 import { Timing } from './timing.js';
 
 /** What the conformance suite needs from a backend. */
@@ -44,6 +45,12 @@ export interface ConformanceOptions {
   slashInNames?: 'allowed' | 'forbidden';
   /** The vitest timeout of each test, ms. Default 60 000; waits inside are bounded tighter. */
   testTimeoutMs?: number;
+  /**
+   * Whether the adapter implements core's state SPI, so the replicated map's tests run:
+   * `'supported'` (the default). `'not-yet'` registers, in their place, one test that fails the
+   * day the adapter does implement it (so the option is removed then): never a silent skip.
+   */
+  replicatedState?: 'supported' | 'not-yet';
 }
 
 /**
@@ -107,5 +114,14 @@ export function describeElectionConformance(
     describeSessionTests(test);
     describeCancellationTests(test, slashInNames);
     describeAdvertisedTests(test);
+    if ((options.replicatedState ?? 'supported') === 'supported') describeStateTests(test);
+    else {
+      test('state SPI: not implemented yet (remove replicatedState: not-yet once it is)', async (t) => {
+        const arbitrator = await t.connect();
+        if (isStateCapable(arbitrator)) {
+          throw new Error('The adapter implements the state SPI now: drop `replicatedState`');
+        }
+      });
+    }
   });
 }

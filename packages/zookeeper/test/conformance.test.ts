@@ -17,5 +17,6 @@ describeElectionConformance(
       close: () => server.stop(),
     };
   },
-  { slashInNames: 'forbidden' },
+  // The state SPI is being implemented for ZooKeeper (worktree state-zk): drop replicatedState then.
+  { slashInNames: 'forbidden', replicatedState: 'not-yet' },
 );

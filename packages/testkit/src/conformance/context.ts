@@ -48,6 +48,7 @@ export class ConformanceContext {
   readonly #recordings: ElectionRecording[] = [];
   readonly #observers: ObserverRecording[] = [];
   readonly #trackers: Array<() => void> = [];
+  readonly #disposers: Array<() => unknown> = [];
   readonly #cancel = new AbortController();
 
   constructor(source: ArbitratorSource, timing: Timing) {
@@ -103,6 +104,11 @@ export class ConformanceContext {
     const stop = trackTerms(election, holder, (record) => sink.push(record));
     this.#trackers.push(stop);
     return stop;
+  }
+
+  /** Runs `fn` first in {@link ConformanceContext.dispose}, before the arbitrators close. */
+  onDispose(fn: () => unknown): void {
+    this.#disposers.push(fn);
   }
 
   /** Tracks a promise the test looks at later; its rejection never goes unhandled. */
@@ -170,6 +176,11 @@ export class ConformanceContext {
   async dispose(): Promise<unknown[]> {
     const errors: unknown[] = [];
     this.#cancel.abort();
+    for (const fn of this.#disposers.splice(0)) {
+      await this.within(Promise.resolve().then(fn), 'a disposer').catch((error: unknown) => {
+        errors.push(error);
+      });
+    }
     for (const stop of this.#trackers.splice(0)) stop();
     for (const recording of this.#recordings.splice(0)) recording.stop();
     const observers = this.#observers.splice(0);
