@@ -31,6 +31,7 @@ const ZOOKEEPER_OPTIONS = {
 
 import { ZkSessionTransport } from './session-transport.js';
 import { type ZkAcl, zk } from './zk-client.js';
+import { ZkPresence } from './zk-presence.js';
 import { ZkQueue } from './zk-queue.js';
 
 class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitrator {
@@ -44,6 +45,8 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
     timeoutMs: () => number,
     parts: Pick<QueueArbitratorParts, 'session' | 'onGranted' | 'logger' | 'lazySession'>,
   ) {
+    // One batch of the consistency checks for all the elections (they fall due together).
+    const presence = new ZkPresence({ connection: (ms) => transport.connection(ms), timeoutMs });
     super({
       ...parts,
       kind: 'ZooKeeper',
@@ -58,6 +61,7 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
           root: root === '/' ? '' : root,
           acl,
           timeoutMs,
+          present: (keys) => presence.present(keys),
         });
       },
       shutdown: () => transport.shutdown(),

@@ -105,7 +105,10 @@ export interface ZkClient {
     connectTimeout: number;
     readonly connectTimeoutHandler?: ReturnType<typeof setTimeout> | null;
     readonly socket?: { destroy(): void; destroyed?: boolean };
-    queue(request: unknown, callback: (error: ZkException | null | undefined) => void): void;
+    queue(
+      request: unknown,
+      callback: (error: ZkException | null | undefined, response?: unknown) => void,
+    ): void;
     on(event: 'state', listener: (state: number) => void): void;
     removeListener(event: 'state', listener: (state: number) => void): void;
   };
@@ -147,13 +150,15 @@ const requireCjs = createRequire(import.meta.url);
 
 export const zk = requireCjs('node-zookeeper-client') as ZkModule;
 
-/** The client's wire records, for the one request it has no call for (`sync`). */
+/** The client's wire records, for the requests it has no call for (`sync`, `getEphemerals`). */
 interface JuteModule {
-  OP_CODES: { SYNC: number; DELETE: number };
+  OP_CODES: { SYNC: number; DELETE: number; GET_CHILDREN2: number };
   protocol: {
     RequestHeader: new () => { type: number };
-    /** `{ path }`: the same record as ZooKeeper's `SyncRequest`. */
+    /** `{ path }`: the same record as ZooKeeper's `SyncRequest` and `GetEphemeralsRequest`. */
     GetACLRequest: new () => { path: string };
+    /** `{ children, stat }`, the reply the client decodes for a request typed `getChildren2`. */
+    GetChildren2Response: ChildrenReplyClass;
   };
   Request: new (
     header: unknown,
@@ -161,6 +166,15 @@ interface JuteModule {
   ) => {
     toBuffer(): Buffer;
   };
+}
+
+/** The client's generated record class of `getChildren2`'s reply. */
+type ChildrenReplyClass = new () => ChildrenReply;
+
+interface ChildrenReply {
+  children: string[] | undefined;
+  stat: unknown;
+  deserialize(buffer: Buffer, offset: number): number;
 }
 
 const jute = requireCjs('node-zookeeper-client/lib/jute') as JuteModule;
@@ -198,9 +212,106 @@ export function sync(
   manager.queue(request, (error) => callback(error ?? null));
 }
 
+/** ZooKeeper's opcode of `getEphemerals` (3.6 and later). */
+const GET_EPHEMERALS = 103;
+
+/**
+ * Sends ZooKeeper's `getEphemerals(prefixPath)` (3.6+), which node-zookeeper-client 1.1.3
+ * lacks: one request that lists the paths of every ephemeral node the session owns whose path
+ * starts with `prefixPath` (a string prefix; `/` lists them all), as the server the client is
+ * connected to holds them when it answers. The request goes out as opcode 103 with the
+ * `{ path }` record of `getACL` (the same wire record as `GetEphemeralsRequest`); once it is
+ * serialized its header reads `getChildren2`, so the client decodes the reply (a list of
+ * strings, `GetEphemeralsResponse`) with the record of that call, made to accept a reply that
+ * ends after its list ({@link patchChildrenReplies}). Calls `callback` like the client's own
+ * calls (an error, or `null` and the paths).
+ */
+export function getEphemerals(
+  client: ZkClient,
+  prefixPath: string,
+  callback: (error: ZkException | null, paths: string[]) => void,
+): void {
+  const manager = client.connectionManager;
+  if (!manager) throw new Error('node-zookeeper-client has no connection manager');
+  patchChildrenReplies();
+  const header = new jute.protocol.RequestHeader();
+  header.type = GET_EPHEMERALS;
+  const payload = new jute.protocol.GetACLRequest();
+  payload.path = prefixPath;
+  const request = new jute.Request(header, payload);
+  const serialize = request.toBuffer.bind(request);
+  request.toBuffer = () => {
+    header.type = GET_EPHEMERALS;
+    try {
+      return serialize();
+    } finally {
+      header.type = jute.OP_CODES.GET_CHILDREN2;
+    }
+  };
+  manager.queue(request, (error, response?: unknown) => {
+    if (error) {
+      callback(error, []);
+      return;
+    }
+    const reply = (response as { payload?: ChildrenReply | null } | undefined)?.payload;
+    callback(null, reply?.children ?? []);
+  });
+}
+
+let childrenPatched = false;
+
+/**
+ * Makes node-zookeeper-client's record of `getChildren2`'s reply accept a reply that ends right
+ * after its list of strings (no stat): the reply of `getEphemerals`, which the client decodes
+ * with that record ({@link getEphemerals}). A real `getChildren2` reply always has its stat
+ * after the list and decodes as before; without the patch a reply without one would throw from
+ * the client's socket handler, where no caller can catch it. The client looks the record up on
+ * its shared module object at each reply, so the replacement serves every client in the process.
+ */
+function patchChildrenReplies(): void {
+  if (childrenPatched) return;
+  childrenPatched = true;
+  const Original = jute.protocol.GetChildren2Response;
+  class ChildrenOrEphemeralsReply extends Original {
+    override deserialize(buffer: Buffer, offset: number): number {
+      const list = readStrings(buffer, offset);
+      // The client hands each reply over as a buffer that ends where the reply ends.
+      if (list === undefined || list.end !== buffer.length) {
+        return super.deserialize(buffer, offset);
+      }
+      this.children = list.values;
+      this.stat = undefined;
+      return list.end - offset;
+    }
+  }
+  jute.protocol.GetChildren2Response = ChildrenOrEphemeralsReply;
+}
+
+/** A jute `vector<ustring>` at `offset`, and where it ends; `undefined` if it overruns `buffer`. */
+function readStrings(
+  buffer: Buffer,
+  offset: number,
+): { values: string[]; end: number } | undefined {
+  if (offset + 4 > buffer.length) return undefined;
+  const count = buffer.readInt32BE(offset);
+  let at = offset + 4;
+  const values: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    if (at + 4 > buffer.length) return undefined;
+    const length = buffer.readInt32BE(at);
+    at += 4;
+    if (length < 0) continue;
+    if (at + length > buffer.length) return undefined;
+    values.push(buffer.toString('utf8', at, at + length));
+    at += length;
+  }
+  return { values, end: at };
+}
+
 /** ZooKeeper's error codes that tenure handles by name. */
 export const Code = {
   CONNECTION_LOSS: -4,
+  UNIMPLEMENTED: -6,
   OPERATION_TIMEOUT: -7,
   NO_NODE: -101,
   NO_AUTH: -102,

@@ -35,6 +35,7 @@ import {
 import type { ZkConnection } from './zk-connection.js';
 import { type Child, LATCH, sortChildren } from './zk-latch.js';
 import { ZkLeaderSource } from './zk-leader-source.js';
+import type { ZkPresence } from './zk-presence.js';
 
 /** How a {@link ZkQueue} reaches ZooKeeper. */
 export interface ZkQueueContext {
@@ -48,6 +49,8 @@ export interface ZkQueueContext {
   readonly acl: ZkAcl[];
   /** The deadline of one request, ms. */
   timeoutMs(): number;
+  /** Whether nodes exist: the arbitrator's batch of every election's checks ({@link ZkPresence}). */
+  present(keys: readonly QueuedKey[]): Promise<boolean[]>;
 }
 
 /**
@@ -466,19 +469,11 @@ export class ZkQueue implements QueueBackend {
   }
 
   /**
-   * Whether each node still exists, with `exists` and no watcher (none is left behind): the
-   * consistency check's constant-size read. A sequential node's path is never reused, so its
-   * existence is its identity; a key without an epoch (a predecessor read by `position`) is
-   * known by its path alone.
+   * Whether each node still exists: the consistency check's constant-size read, batched with
+   * every other election's of the arbitrator ({@link ZkPresence}).
    */
-  async present(keys: readonly QueuedKey[]): Promise<boolean[]> {
-    const conn = await this.#conn();
-    return Promise.all(
-      keys.map(async (key) => {
-        const stat = await this.#stat(conn, key.key);
-        return stat !== null && (key.epoch === undefined || longToBigInt(stat.czxid) === key.epoch);
-      }),
-    );
+  present(keys: readonly QueuedKey[]): Promise<boolean[]> {
+    return this.#ctx.present(keys);
   }
 
   async #stat(conn: ZkConnection, path: string): Promise<ZkStat | null> {

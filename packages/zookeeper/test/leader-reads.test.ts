@@ -1,14 +1,13 @@
 // What following the leader costs a listening participant on ZooKeeper (issue 12.2): the reads
 // its connection sends per leader change, counted on the wire. The listener's arbitrator talks
-// to the server through a small TCP relay that decodes each request's header (length, xid,
-// opcode) and counts the reads (exists, getData, getChildren, getChildren2); pings, session
+// to the server through a small TCP relay (./request-relay.ts) that records each request's
+// opcode; the test counts the reads (exists, getData, getChildren, getChildren2); pings, session
 // set-up and the server's replies are not requests of the watch. The candidates connect
 // directly. Each phase ends with a change the listener must see (a handover, or a proclaim for
 // an observer): the server sends its notifications in order and the watch handles them in
 // order, so once the listener has seen it, the reads that the earlier changes set off have all
 // been sent.
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Election, LeaderInfo } from '@tenure/core';
 import type { LeaderWatchEvents } from '@tenure/core/internal';
 import { startZooKeeper, Timing, waitFor, type ZooKeeperNode } from '@tenure/testkit';
@@ -17,7 +16,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { zk } from '../src/zk-client.js';
 import { ZkConnection } from '../src/zk-connection.js';
 import { ZkLeaderSource } from '../src/zk-leader-source.js';
+import { ZkPresence } from '../src/zk-presence.js';
 import { ZkQueue } from '../src/zk-queue.js';
+import { type RequestRelay, startRequestRelay } from './request-relay.js';
 
 const TTL_MS = 4_000;
 const timing = new Timing(TTL_MS);
@@ -30,13 +31,13 @@ const READS: Record<number, string> = {
 };
 
 let server: ZooKeeperNode;
-let relay: CountingRelay;
+let relay: RequestRelay;
 let opened: ZooKeeperArbitrator[] = [];
 
 beforeAll(async () => {
   server = await startZooKeeper();
   const [host, port] = server.connectString.split(':');
-  relay = await startCountingRelay(host ?? '127.0.0.1', Number(port));
+  relay = await startRequestRelay(host ?? '127.0.0.1', Number(port));
 }, 60_000);
 
 afterEach(async () => {
@@ -49,62 +50,19 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** A relay that counts the read requests passing from clients to the server, by opcode. */
-interface CountingRelay {
-  readonly endpoint: string;
-  /** Reads sent so far, by operation name. */
-  readonly reads: Map<string, number>;
-  close(): Promise<void>;
-}
-
-async function startCountingRelay(host: string, port: number): Promise<CountingRelay> {
+/** The reads sent through the relay so far, by operation name. */
+function readsByName(): Map<string, number> {
   const reads = new Map<string, number>();
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => sockets.delete(socket));
-  };
-  const relayServer: Server = createServer((client) => {
-    const upstream = connect({ host, port });
-    track(client);
-    track(upstream);
-    let pending = Buffer.alloc(0);
-    let connected = false; // the first frame is the ConnectRequest (no request header)
-    client.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 4) {
-        const length = pending.readInt32BE(0);
-        if (pending.length < 4 + length) break;
-        if (connected && length >= 8) {
-          const op = READS[pending.readInt32BE(8)];
-          if (op !== undefined) reads.set(op, (reads.get(op) ?? 0) + 1);
-        }
-        connected = true;
-        pending = pending.subarray(4 + length);
-      }
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => client.write(chunk));
-    client.once('close', () => upstream.destroy());
-    upstream.once('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => relayServer.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const address = relayServer.address();
-  if (address === null || typeof address === 'string') throw new Error('relay: no TCP address');
-  return {
-    endpoint: `127.0.0.1:${address.port}`,
-    reads,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => relayServer.close(() => resolve()));
-    },
-  };
+  for (const op of relay.requests) {
+    const name = READS[op];
+    if (name !== undefined) reads.set(name, (reads.get(name) ?? 0) + 1);
+  }
+  return reads;
 }
 
 function totalReads(): number {
   let total = 0;
-  for (const n of relay.reads.values()) total += n;
+  for (const n of readsByName().values()) total += n;
   return total;
 }
 
@@ -164,7 +122,7 @@ describe('ZooKeeper leader-changed reads', () => {
     await until('the listener to see c0', () => lastValue(seen) === 'c0');
 
     const before = totalReads();
-    const byOpBefore = new Map(relay.reads);
+    const byOpBefore = readsByName();
     let current = 0;
     const pending = new Map<number, Promise<unknown>>(waiting.map((p, i) => [i + 1, p]));
     for (let h = 1; h <= HANDOVERS; h += 1) {
@@ -186,7 +144,7 @@ describe('ZooKeeper leader-changed reads', () => {
     }
     const reads = totalReads() - before;
     const byOp = Object.fromEntries(
-      [...relay.reads].map(([op, n]) => [op, n - (byOpBefore.get(op) ?? 0)]),
+      [...readsByName()].map(([op, n]) => [op, n - (byOpBefore.get(op) ?? 0)]),
     );
     console.log(
       `[zk leader reads] ${HANDOVERS} handovers among ${CANDIDATES} candidates (each rejoining): the listener sent ${reads} reads (${JSON.stringify(byOp)}), ${(reads / HANDOVERS).toFixed(2)} per change`,
@@ -310,6 +268,8 @@ describe('ZkLeaderSource', () => {
           root: '/tenure',
           acl: [new zk.ACL(zk.Permission.ALL, new zk.Id('world', 'anyone'))],
           timeoutMs: () => 5_000,
+          present: (keys) =>
+            new ZkPresence({ connection: async () => conn, timeoutMs: () => 5_000 }).present(keys),
         });
       const [qa, qb, qc] = [queue(), queue(), queue()];
       const session = { id: conn.sessionId, lost: new AbortController().signal };

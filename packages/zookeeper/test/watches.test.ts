@@ -9,6 +9,7 @@ import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from '@tenure/zoo
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zk } from '../src/zk-client.js';
 import { ZkConnection } from '../src/zk-connection.js';
+import { ZkPresence } from '../src/zk-presence.js';
 import { ZkQueue } from '../src/zk-queue.js';
 
 const CYCLES = 2_000;
@@ -89,6 +90,8 @@ describe('ZooKeeper watches', () => {
         root: '/tenure',
         acl: [new zk.ACL(zk.Permission.ALL, new zk.Id('world', 'anyone'))],
         timeoutMs: () => 5_000,
+        present: (keys) =>
+          new ZkPresence({ connection: async () => conn, timeoutMs: () => 5_000 }).present(keys),
       });
       const session = { id: conn.sessionId, lost: new AbortController().signal };
       const before = await watchCount();
