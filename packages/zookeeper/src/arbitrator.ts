@@ -1,11 +1,19 @@
-import { DEFAULTS, InvalidArgumentError } from '@tenure/core';
+import {
+  DEFAULTS,
+  InvalidArgumentError,
+  STATE_BACKEND,
+  type StateBackend,
+  type StateCapable,
+} from '@tenure/core';
 import {
   describe,
   type OptionNames,
   QueueArbitrator,
   type QueueArbitratorParts,
   validateDuration,
+  validateElectionName,
   validateLogger,
+  validateName,
   validateOptions,
 } from '@tenure/core/internal';
 import type {
@@ -30,13 +38,15 @@ const ZOOKEEPER_OPTIONS = {
 } as const satisfies OptionNames<ZooKeeperArbitratorOptions>;
 
 import { ZkSessionTransport } from './session-transport.js';
+import { ZkStateBackend, type ZkStateContext } from './state-backend.js';
 import { type ZkAcl, zk } from './zk-client.js';
 import { ZkPresence } from './zk-presence.js';
 import { ZkQueue } from './zk-queue.js';
 
-class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitrator {
+class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitrator, StateCapable {
   readonly root: string;
   readonly #transport: ZkSessionTransport;
+  readonly #state: ZkStateContext;
 
   constructor(
     root: string,
@@ -68,6 +78,13 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
     });
     this.root = root;
     this.#transport = transport;
+    this.#state = {
+      connection: (ms) => transport.connection(ms),
+      onConnection: (listener) => transport.onConnection(listener),
+      root: root === '/' ? '' : root,
+      acl,
+      timeoutMs,
+    };
     // The client saw the session expire: its terms end `session-lost` at once.
     transport.onExpired = (id) => this.sessionLost(id);
     // A lazy arbitrator's connection for reads is gone: set its watches again.
@@ -76,6 +93,13 @@ class ZooKeeperArbitratorImpl extends QueueArbitrator implements ZooKeeperArbitr
 
   expireSession(): Promise<void> {
     return this.#transport.expire();
+  }
+
+  [STATE_BACKEND](election: string, map: string): StateBackend {
+    validateElectionName('election', election, { allowSlash: false });
+    validateNodeName('election', election);
+    validateName('map', map);
+    return new ZkStateBackend(this.#state, election, map);
   }
 }
 

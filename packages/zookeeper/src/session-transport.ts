@@ -46,6 +46,22 @@ export class ZkSessionTransport implements SessionTransport {
    * expired): the watches set through it will not fire, so the reads must be done again.
    */
   onReadsReset: () => void = () => {};
+  readonly #connectionListeners = new Set<() => void>();
+
+  /**
+   * Calls `listener` whenever a new connection becomes current (a grant, a connection for
+   * reads): watches set through the one before will not fire. Returns a function that removes it.
+   */
+  onConnection(listener: () => void): () => void {
+    this.#connectionListeners.add(listener);
+    return () => {
+      this.#connectionListeners.delete(listener);
+    };
+  }
+
+  #connectionChanged(): void {
+    for (const listener of [...this.#connectionListeners]) listener();
+  }
 
   /**
    * `readsTimeoutMs`: for a lazy arbitrator, the session timeout of the connection that reads
@@ -132,6 +148,7 @@ export class ZkSessionTransport implements SessionTransport {
     for (const waiter of [...this.#waiters]) waiter(conn);
     // The watches set through the connection for reads went with it: read again.
     if (replacesReads) this.onReadsReset();
+    this.#connectionChanged();
     return { id, ttlMs: conn.negotiatedTimeoutMs };
   }
 
@@ -168,6 +185,7 @@ export class ZkSessionTransport implements SessionTransport {
     this.#conn = conn;
     this.#readOnly = true;
     for (const waiter of [...this.#waiters]) waiter(conn);
+    this.#connectionChanged();
   }
 
   /**

@@ -1,0 +1,299 @@
+// The ZooKeeper state backend on a real server, beside the shared map conformance suite: its
+// layout, the multi's token, a lost reply's retry applied once, the log trimmed behind a
+// subscription, and a subscription across a session expiry.
+import { randomBytes } from 'node:crypto';
+import {
+  type Election,
+  LeadershipLostError,
+  type StateBackend,
+  type StateEvent,
+  stateBackendOf,
+  type Term,
+} from '@tenure/core';
+import {
+  startTcpProxy,
+  Timing,
+  waitFor,
+  type ZooKeeperForTests,
+  zookeeperForTests,
+} from '@tenure/testkit';
+import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from '@tenure/zookeeper';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LOG_RETENTION } from '../src/state-layout.js';
+import { ZkConnection } from '../src/zk-connection.js';
+
+const TTL_MS = 4_000;
+const timing = new Timing(TTL_MS);
+
+let server: ZooKeeperForTests;
+const opened: ZooKeeperArbitrator[] = [];
+let root: string;
+
+beforeAll(async () => {
+  server = await zookeeperForTests();
+}, 60_000);
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((a) => a.close()));
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+function arbitrator(): ZooKeeperArbitrator {
+  const a = createZooKeeperArbitrator({
+    connect: server.connectString,
+    sessionTimeoutMs: TTL_MS,
+    root,
+  });
+  opened.push(a);
+  return a;
+}
+
+async function leader(a: ZooKeeperArbitrator, name = 'e'): Promise<{ e: Election; term: Term }> {
+  const e = a.election(name);
+  const term = await e.campaign();
+  return { e, term };
+}
+
+/** A raw client on the same server, to look at the tree. */
+async function raw(): Promise<ZkConnection> {
+  const conn = new ZkConnection({ connectString: server.connectString, sessionTimeoutMs: TTL_MS });
+  await conn.open(timing.scale(10_000));
+  return conn;
+}
+
+function recorder(backend: StateBackend) {
+  const events: StateEvent[] = [];
+  const errors: Error[] = [];
+  const mirror = new Map<string, string>();
+  let token = 0n;
+  const stop = backend.subscribe({
+    event(event) {
+      if (event.token < token || (event.kind === 'changes' && event.token === token)) return;
+      events.push(event);
+      token = event.token;
+      if (event.kind === 'snapshot') {
+        mirror.clear();
+        for (const [k, v] of event.entries) mirror.set(k, v);
+      } else {
+        for (const c of event.changes) {
+          if (c.value === undefined) mirror.delete(c.key);
+          else mirror.set(c.key, c.value);
+        }
+      }
+    },
+    error(error) {
+      errors.push(error);
+    },
+  });
+  return {
+    events,
+    errors,
+    mirror,
+    stop,
+    get token() {
+      return token;
+    },
+  };
+}
+
+describe('ZooKeeper state backend', () => {
+  beforeAll(() => {
+    root = `/tenure-state-${randomBytes(4).toString('hex')}`;
+  });
+
+  it('stores a map beside the latch path: one node per key, a log entry per write, the token is the zxid', async () => {
+    const a = arbitrator();
+    const { term } = await leader(a);
+    const backend = stateBackendOf(a, 'e', 'cfg');
+    const t1 = await backend.write(term, [
+      { op: 'put', key: 'a', value: '1' },
+      { op: 'put', key: 'b/c', value: '2' },
+    ]);
+    const t2 = await backend.write(term, [{ op: 'delete', key: 'a' }]);
+    expect(t2).toBeGreaterThan(t1);
+    const conn = await raw();
+    try {
+      const map = `${root}/tenure-data/e%state/cfg`;
+      const children = await conn.request<[string[]]>('ls', 5_000, (cb) =>
+        conn.client.getChildren(map, undefined, cb),
+      );
+      expect(children[0]).toEqual(['b%2Fc']);
+      const [, stat] = await conn.request<[Buffer | undefined, { mzxid: Buffer; version: number }]>(
+        'get',
+        5_000,
+        (cb) => conn.client.getData(map, undefined, cb),
+      );
+      expect(stat.version).toBe(2);
+      expect(stat.mzxid.readBigUInt64BE(0)).toBe(t2);
+      const [log] = await conn.request<[string[]]>('ls', 5_000, (cb) =>
+        conn.client.getChildren(`${map}%log`, undefined, cb),
+      );
+      expect(log).toEqual(['0000000001', '0000000002']);
+      // The latch path holds candidates only.
+      const [latch] = await conn.request<[string[]]>('ls', 5_000, (cb) =>
+        conn.client.getChildren(`${root}/e`, undefined, cb),
+      );
+      expect(latch.every((n) => n.includes('-latch-'))).toBe(true);
+    } finally {
+      await conn.close(5_000);
+    }
+    expect(await backend.head()).toBe(t2);
+    expect(await backend.get('a')).toEqual({ value: undefined, token: t2 });
+    expect(await backend.get('b/c')).toEqual({ value: '2', token: t2 });
+    const snapshot = await backend.snapshot();
+    expect([...snapshot.entries]).toEqual([['b/c', '2']]);
+    expect(snapshot.token).toBe(t2);
+  });
+
+  it('a map never written reads empty at token 0', async () => {
+    const a = arbitrator();
+    const backend = stateBackendOf(a, 'e', 'never');
+    expect(await backend.head()).toBe(0n);
+    expect(await backend.get('x')).toEqual({ value: undefined, token: 0n });
+    const snapshot = await backend.snapshot();
+    expect(snapshot.entries.size).toBe(0);
+    expect(snapshot.token).toBe(0n);
+  });
+
+  it('refuses a deposed leader: nothing of its write is applied', async () => {
+    const a = arbitrator();
+    const { e, term } = await leader(a, 'fence');
+    const backend = stateBackendOf(a, 'fence', 'm');
+    await backend.write(term, [{ op: 'put', key: 'k', value: 'old' }]);
+    const head = await backend.head();
+    await e.resign();
+    await expect(
+      backend.write(term, [
+        { op: 'put', key: 'k', value: 'new' },
+        { op: 'put', key: 'j', value: 'x' },
+      ]),
+    ).rejects.toBeInstanceOf(LeadershipLostError);
+    expect(await backend.head()).toBe(head);
+    expect([...(await backend.snapshot()).entries]).toEqual([['k', 'old']]);
+  });
+
+  it('a second writer (a new leader) with a stale view retries on the new version', async () => {
+    const a = arbitrator();
+    const { e, term } = await leader(a, 'two');
+    const first = stateBackendOf(a, 'two', 'm');
+    const second = stateBackendOf(a, 'two', 'm');
+    await first.write(term, [{ op: 'put', key: 'k', value: '1' }]);
+    await second.write(term, [{ op: 'put', key: 'k', value: '2' }]);
+    // `first` still believes version 1 and that k exists: the version check sends it back.
+    const t = await first.write(term, [
+      { op: 'delete', key: 'k' },
+      { op: 'put', key: 'n', value: '3' },
+    ]);
+    expect(await first.snapshot()).toEqual({ entries: new Map([['n', '3']]), token: t });
+    await e.resign();
+  });
+
+  it('subscribers get a snapshot then every write whole, in token order', async () => {
+    const a = arbitrator();
+    const b = arbitrator();
+    const { term } = await leader(a, 'sub');
+    const writer = stateBackendOf(a, 'sub', 'm');
+    await writer.write(term, [{ op: 'put', key: 'before', value: '0' }]);
+    const follower = recorder(stateBackendOf(b, 'sub', 'm'));
+    try {
+      await waitFor(() => follower.events.length >= 1, { timeoutMs: timing.scale(10_000) });
+      expect(follower.events[0]?.kind).toBe('snapshot');
+      const tokens: bigint[] = [];
+      // Concurrent writes: several may land between two notifications.
+      for (let i = 0; i < 20; i += 1) {
+        tokens.push(
+          ...(await Promise.all([
+            writer.write(term, [
+              { op: 'put', key: `k${i}`, value: `${i}` },
+              { op: 'put', key: 'last', value: `${i}` },
+            ]),
+          ])),
+        );
+      }
+      const last = tokens[tokens.length - 1]!;
+      await waitFor(() => follower.token >= last, { timeoutMs: timing.scale(10_000) });
+      const changes = follower.events.filter((e) => e.kind === 'changes');
+      expect(changes.map((e) => e.token)).toEqual(tokens);
+      expect(changes.every((e) => e.kind === 'changes' && e.changes.length === 2)).toBe(true);
+      expect(follower.mirror).toEqual((await writer.snapshot()).entries);
+      expect(follower.errors).toEqual([]);
+    } finally {
+      follower.stop();
+    }
+  });
+
+  it('a subscriber resumes from the log after its session expires', async () => {
+    const a = arbitrator();
+    const b = arbitrator();
+    const { term } = await leader(a, 'expiry');
+    const writer = stateBackendOf(a, 'expiry', 'm');
+    const follower = recorder(stateBackendOf(b, 'expiry', 'm'));
+    try {
+      await writer.write(term, [{ op: 'put', key: 'x', value: '1' }]);
+      await waitFor(() => follower.mirror.get('x') === '1', { timeoutMs: timing.scale(10_000) });
+      // Expire b's session: its watch goes with it; the new connection resumes from the log.
+      await b.expireSession();
+      const t = await writer.write(term, [{ op: 'put', key: 'x', value: '2' }]);
+      await waitFor(() => follower.token >= t, { timeoutMs: timing.scale(10_000) });
+      expect(follower.events.map((e) => e.kind)).toEqual(['snapshot', 'changes', 'changes']);
+      expect(follower.mirror).toEqual(new Map([['x', '2']]));
+    } finally {
+      follower.stop();
+    }
+  }, 60_000);
+
+  it('a subscriber cut off for more writes than the log keeps reads the whole map again', async () => {
+    const [host, port] = server.connectString.split(',')[0]!.split(':');
+    await using proxy = await startTcpProxy({ host: host!, port: Number(port) });
+    const a = arbitrator();
+    const b = createZooKeeperArbitrator({
+      connect: proxy.endpoint,
+      sessionTimeoutMs: TTL_MS,
+      root,
+    });
+    opened.push(b);
+    const { term } = await leader(a, 'trim');
+    const writer = stateBackendOf(a, 'trim', 'm');
+    const backend = stateBackendOf(b, 'trim', 'm');
+    const follower = recorder(backend);
+    try {
+      await writer.write(term, [{ op: 'put', key: 'x', value: '1' }]);
+      await waitFor(() => follower.mirror.get('x') === '1', { timeoutMs: timing.scale(10_000) });
+      proxy.cut();
+      let last = 0n;
+      for (let i = 0; i < LOG_RETENTION + 5; i += 1) {
+        last = await writer.write(term, [{ op: 'put', key: `n${i % 7}`, value: `${i}` }]);
+      }
+      proxy.restore();
+      // The proxy dropped what it held, notifications included, on a connection that lives on:
+      // @tenure/state's periodic head() finds the subscription behind and sets it going.
+      await waitFor(async () => (await backend.head()) === last && follower.token >= last, {
+        timeoutMs: timing.scale(20_000),
+      });
+      expect(follower.events.filter((e) => e.kind === 'snapshot').length).toBe(2);
+      expect(follower.mirror).toEqual((await writer.snapshot()).entries);
+    } finally {
+      follower.stop();
+    }
+  }, 60_000);
+
+  it('limits one write below the request limit; a write at the limits is accepted', async () => {
+    const a = arbitrator();
+    const { term } = await leader(a, 'big');
+    const backend = stateBackendOf(a, 'big', 'm');
+    expect(backend.limits.maxOps).toBe(127);
+    expect(backend.limits.maxBytes).toBeGreaterThan(200_000);
+    const ops = Array.from({ length: backend.limits.maxOps }, (_, i) => ({
+      op: 'put' as const,
+      key: `é${i}`.padEnd(20, 'é'),
+      value: '',
+    }));
+    const keyBytes = ops.reduce((n, op) => n + Buffer.byteLength(op.key), 0);
+    ops[0] = { ...ops[0]!, value: 'v'.repeat(backend.limits.maxBytes - keyBytes) };
+    const token = await backend.write(term, ops);
+    expect((await backend.get(ops[0]!.key)).token).toBe(token);
+  });
+});
