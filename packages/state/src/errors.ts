@@ -3,7 +3,8 @@ import { type LeaderInfo, LeadershipLostError, UnavailableError } from '@tenure/
 /**
  * This replica does not hold a valid term of the map's election, so it may not write, or answer
  * a `leader` read. Carries what this replica knows of the current leader (from its leader
- * watch, no request), so that the caller can route the request there. A
+ * watch, no request): its epoch and its advertised endpoint, so that the caller can route the
+ * request there (and the leader can refuse one sent for another epoch). A
  * {@link @tenure/core!LeadershipLostError} (code `LEADERSHIP_LOST`).
  */
 export class NotLeaderError extends LeadershipLostError {
@@ -11,11 +12,14 @@ export class NotLeaderError extends LeadershipLostError {
   readonly leader: LeaderInfo | undefined;
   /** The leader's epoch, `undefined` when it knows of no leader. */
   readonly leaderEpoch: bigint | undefined;
+  /** The endpoint the leader advertises (`ElectionOptions.endpoint`), when it advertises one. */
+  readonly endpoint: string | undefined;
 
   constructor(message: string, leader: LeaderInfo | undefined) {
     super(message);
     this.leader = leader;
     this.leaderEpoch = leader?.epoch;
+    this.endpoint = leader?.endpoint;
   }
 }
 

@@ -415,7 +415,9 @@ export class ReplicatedMap extends SafeEmitter<ReplicatedMapEvents> implements A
     const leader = this.#leader;
     return new NotLeaderError(
       `This replica does not lead "${this.electionName}", so it cannot serve ${what}${
-        leader ? ` (the leader's epoch is ${leader.epoch})` : ' (no leader known)'
+        leader
+          ? ` (the leader's epoch is ${leader.epoch}${leader.endpoint ? `, its endpoint ${leader.endpoint}` : ''})`
+          : ' (no leader known)'
       }`,
       leader,
     );

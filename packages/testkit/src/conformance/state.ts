@@ -32,7 +32,7 @@ export function describeStateTests(test: ConformanceTest): void {
     test('the leader writes with increasing tokens; every mirror converges; the four reads answer', async (t) => {
       const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
       const name = t.name('state');
-      const ea = a.election(name, { value: 'a' });
+      const ea = a.election(name, { value: 'a', endpoint: 'http://leader.test:8080' });
       const term = await t.within(ea.campaign(), 'campaign()');
       const leader = open(t, a, ea, 'm');
       const follower = open(t, b, name, 'm');
@@ -92,6 +92,7 @@ export function describeStateTests(test: ConformanceTest): void {
       );
       expect(refused).toBeInstanceOf(NotLeaderError);
       expect((refused as NotLeaderError).leaderEpoch).toBe(term.epoch);
+      expect((refused as NotLeaderError).endpoint).toBe('http://leader.test:8080');
       assertTenureError(
         await rejectionOf(follower.set('x', 'y'), 'set() on a follower'),
         'LEADERSHIP_LOST',
