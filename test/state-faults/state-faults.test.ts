@@ -1,0 +1,306 @@
+// @tenure/state on a real three-node etcd (lease TTL 2 s), replicas in separate processes
+// (test/state-faults/state-replica.mjs on the built packages). While a replica leads, four
+// writer lanes set fresh keys; every acknowledgement and refusal is recorded with its token.
+//
+// 1. The leader is SIGKILLed, the next one SIGSTOPped past its term and sent a write fenced by
+//    that term (queued in its stdin, so it goes out the moment it wakes): every acknowledged
+//    write is read back by a quorum read at the end; nothing refused with LEADERSHIP_LOST, and
+//    not the paused leader's late write, is ever applied; read-your-writes and quorum reads on a
+//    follower, given an acknowledged token, never answer older.
+// 2. A follower's connection is black-holed (testkit TcpProxy `cut()`) while the leader writes:
+//    its reported staleness is never smaller than its true lag (the time since the
+//    acknowledgement of the first write its mirror lacks), a bounded follower read is refused,
+//    and after the cut it catches up and is current again.
+import { join } from 'node:path';
+import {
+  type EtcdCluster,
+  FixtureChild,
+  type FixtureEvent,
+  monotonicNow,
+  startEtcdCluster,
+  startTcpProxy,
+  type TcpProxy,
+  Timing,
+  waitFor,
+} from '@tenure/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const FIXTURE = join(import.meta.dirname, 'state-replica.mjs');
+const TTL_MS = 2_000;
+const timing = new Timing(TTL_MS);
+const TEST_MS = timing.scale(60_000);
+let run = 0;
+
+interface Ack {
+  readonly holder: string;
+  readonly key: string;
+  readonly value: string;
+  readonly token: bigint;
+  readonly at: number;
+}
+
+/** The replicas of one scenario and every write they reported. */
+class Replicas {
+  readonly acks: Ack[] = [];
+  readonly refusedNeverApplied = new Set<string>();
+  readonly children = new Map<string, FixtureChild>();
+  readonly proxies: TcpProxy[] = [];
+  readonly election = `state-faults-${process.pid}-${++run}`;
+
+  async start(holder: string, endpoints: string): Promise<FixtureChild> {
+    const child = await FixtureChild.start(
+      holder,
+      FIXTURE,
+      [
+        '--endpoints',
+        endpoints,
+        '--ttl',
+        String(TTL_MS),
+        '--election',
+        this.election,
+        '--holder',
+        holder,
+      ],
+      { cwd: root, timeoutMs: timing.handoverMs },
+    );
+    const onEvent = (e: FixtureEvent) => {
+      if (e.type === 'ack') {
+        this.acks.push({
+          holder,
+          key: String(e.key),
+          value: String(e.value),
+          token: BigInt(String(e.token)),
+          at: e.t,
+        });
+      } else if (e.type === 'refused' && e.code === 'LEADERSHIP_LOST') {
+        this.refusedNeverApplied.add(String(e.key));
+      } else if (e.type === 'fatal') {
+        throw new Error(`${holder}: ${String(e.message)}`);
+      }
+    };
+    for (const e of child.events) onEvent(e);
+    child.onEvent = onEvent;
+    this.children.set(holder, child);
+    return child;
+  }
+
+  child(holder: string): FixtureChild {
+    const child = this.children.get(holder);
+    if (!child) throw new Error(`no replica ${holder}`);
+    return child;
+  }
+
+  /** Waits until `holder` has reported `n` more acknowledgements after `since` acks in all. */
+  async acksOf(holder: string, n: number, what: string): Promise<void> {
+    const before = this.acks.filter((a) => a.holder === holder).length;
+    await waitFor(() => this.acks.filter((a) => a.holder === holder).length >= before + n, {
+      timeoutMs: timing.expiryMs,
+      what,
+      intervalMs: 10,
+    });
+  }
+
+  /** The holder whose acknowledgements come in now (the leader), waiting for `n` of them. */
+  async leader(n: number, except: readonly string[], what: string): Promise<string> {
+    const since = this.acks.length;
+    const found = await waitFor(
+      () => {
+        const fresh = this.acks.slice(since).filter((a) => !except.includes(a.holder));
+        const counts = new Map<string, number>();
+        for (const a of fresh) counts.set(a.holder, (counts.get(a.holder) ?? 0) + 1);
+        for (const [holder, count] of counts) if (count >= n) return holder;
+        return undefined;
+      },
+      { timeoutMs: timing.expiryMs, what, intervalMs: 10 },
+    );
+    return found;
+  }
+
+  async command(holder: string, line: string): Promise<FixtureEvent & { ok: boolean }> {
+    return this.child(holder).command(line, timing.handoverMs);
+  }
+
+  /** Reads the latest acknowledgements back on `reader` with read-your-writes and quorum. */
+  async readBack(reader: string, count: number): Promise<void> {
+    for (const ack of this.acks.slice(-count)) {
+      for (const consistency of ['read-your-writes', 'quorum']) {
+        const reply = await this.command(reader, `get ${ack.key} ${consistency} ${ack.token}`);
+        expect(
+          reply.ok,
+          `${consistency} read of ${ack.key} on ${reader}: ${String(reply.message)}`,
+        ).toBe(true);
+        expect(
+          reply.value,
+          `${consistency} read of ${ack.key} (token ${ack.token}) on ${reader}`,
+        ).toBe(ack.value);
+        expect(BigInt(String(reply.token)) >= ack.token).toBe(true);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      [...this.children.values()].map(async (child) => {
+        if (!child.exited) await child.stop(timing.handoverMs);
+      }),
+    );
+    for (const proxy of this.proxies) {
+      proxy.restore();
+      await proxy.close();
+    }
+  }
+}
+
+describe('replicated map on a three-node etcd, replicas in separate processes', () => {
+  let cluster: EtcdCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startEtcdCluster(3);
+  }, timing.scale(60_000));
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it(
+    "leader SIGKILL, leader SIGSTOP past its term: no acknowledged write lost, a deposed leader's write never applied, reads never older than their token",
+    async () => {
+      const endpoints = cluster!.endpoints.join(',');
+      const r = new Replicas();
+      try {
+        await r.start('a', endpoints);
+        const first = await r.leader(20, [], 'a first leader to write');
+        await r.start('b', endpoints);
+        await r.start('c', endpoints);
+        const followers = () => [...r.children.keys()].filter((h) => h !== first);
+        await r.readBack(followers()[0]!, 10);
+
+        // SIGKILL of the leader: writes go on at another replica.
+        r.child(first).kill();
+        const second = await r.leader(20, [first], 'a second leader to write after the SIGKILL');
+        const reader = [...r.children.keys()].find((h) => h !== first && h !== second)!;
+        await r.readBack(reader, 10);
+
+        // SIGSTOP of the second leader past its term, with a write fenced by that term waiting in
+        // its stdin: it goes out the moment it wakes, after the next leader took over.
+        const pausedAt = monotonicNow();
+        await r.child(second).pause(timing.handoverMs);
+        const late = r.child(second).send('stale-write late-write from-a-deposed-leader');
+        const third = await r.leader(
+          20,
+          [first, second],
+          'a third leader to write after the SIGSTOP',
+        );
+        expect(third).toBe(reader);
+        await waitFor(() => monotonicNow() - pausedAt > 2 * TTL_MS, {
+          timeoutMs: timing.expiryMs,
+          what: 'twice the TTL to pass',
+        });
+        await r.child(second).resume(timing.handoverMs);
+        const refused = await late(timing.handoverMs);
+        expect(refused.ok, "the deposed leader's write was refused").toBe(false);
+        expect(refused.code).toBe('LEADERSHIP_LOST');
+        r.refusedNeverApplied.add('late-write');
+        await r.readBack(second, 10);
+
+        for (const holder of r.children.keys()) {
+          if (!r.child(holder).exited) await r.command(holder, 'stop-writing');
+        }
+        const final = await r.command(third, 'entries');
+        const entries = final.entries as Record<string, string>;
+        const lost = r.acks.filter((a) => entries[a.key] !== a.value);
+        expect(
+          lost.map((a) => `${a.key}@${a.token}`),
+          'acknowledged writes missing',
+        ).toEqual([]);
+        const applied = [...r.refusedNeverApplied].filter((key) => key in entries);
+        expect(applied, 'refused writes that were applied').toEqual([]);
+        console.log(
+          `state on etcd: ${r.acks.length} writes acknowledged across three terms, ${r.refusedNeverApplied.size} refused by the fence (none applied), ${Object.keys(entries).length} entries`,
+        );
+      } finally {
+        await r.stop();
+      }
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a black-holed follower's staleness is never smaller than its true lag",
+    async () => {
+      const endpoints = cluster!.endpoints.join(',');
+      const r = new Replicas();
+      try {
+        await r.start('a', endpoints);
+        await r.leader(5, [], 'the leader to write');
+        const member = new URL(cluster!.endpoints[0]!);
+        const proxy = await startTcpProxy({ host: member.hostname, port: Number(member.port) });
+        r.proxies.push(proxy);
+        await r.start('f', proxy.url);
+        await waitFor(
+          async () => {
+            const status = await r.command('f', 'status');
+            return status.stalenessMs !== null && status.token !== null;
+          },
+          {
+            timeoutMs: timing.handoverMs,
+            what: 'the follower to be known current',
+            intervalMs: 20,
+          },
+        );
+
+        proxy.cut();
+        const cutAt = monotonicNow();
+        let checked = 0;
+        let maxLag = 0;
+        while (monotonicNow() - cutAt < 3 * TTL_MS) {
+          const status = await r.command('f', 'status');
+          const token = BigInt(String(status.token));
+          // The first write the mirror lacks: its acknowledgement is a lower bound of the lag.
+          const missing = r.acks.filter((a) => a.token > token).sort((x, y) => x.at - y.at)[0];
+          if (missing !== undefined && missing.at < Number(status.at)) {
+            const lag = Number(status.at) - missing.at;
+            const staleness =
+              status.stalenessMs === null ? Number.POSITIVE_INFINITY : Number(status.stalenessMs);
+            expect(
+              staleness,
+              `staleness at token ${token}, ${missing.key} acknowledged ${lag} ms before`,
+            ).toBeGreaterThanOrEqual(lag);
+            checked += 1;
+            maxLag = Math.max(maxLag, lag);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect(checked, 'status checks while the mirror lagged').toBeGreaterThan(5);
+        const bounded = await r.command('f', `get any follower`);
+        expect(bounded.ok).toBe(true);
+        const refused = await r.command('f', 'get-bounded any 500');
+        expect(refused.ok).toBe(false);
+        expect(refused.code).toBe('UNAVAILABLE');
+
+        proxy.restore();
+        const lastToken = r.acks.at(-1)!.token;
+        await waitFor(
+          async () => {
+            const status = await r.command('f', 'status');
+            return (
+              BigInt(String(status.token)) >= lastToken &&
+              status.stalenessMs !== null &&
+              Number(status.stalenessMs) < maxLag
+            );
+          },
+          {
+            timeoutMs: timing.expiryMs,
+            what: 'the follower to catch up and be current',
+            intervalMs: 50,
+          },
+        );
+        console.log(
+          `state on etcd, black-holed follower: ${checked} checks, lag up to ${Math.round(maxLag)} ms, staleness never below it`,
+        );
+      } finally {
+        await r.stop();
+      }
+    },
+    TEST_MS,
+  );
+});
