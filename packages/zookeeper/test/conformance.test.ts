@@ -17,6 +17,5 @@ describeElectionConformance(
       close: () => server.stop(),
     };
   },
-  // The state SPI is being implemented for ZooKeeper (worktree state-zk): drop replicatedState then.
-  { slashInNames: 'forbidden', replicatedState: 'not-yet' },
+  { slashInNames: 'forbidden' },
 );

@@ -133,6 +133,8 @@ export function describeStateTests(test: ConformanceTest): void {
       await t.within(map.set('k', 'first'), 'set()');
       const eb = b.election(name, { value: 'b' });
       const next = t.track(eb.campaign());
+      // b queues behind a before a's session goes: else a's rejoin may queue first and lead again.
+      await t.queueOf(ea, 2);
       await t.expire(a);
       await t.within(old.ended, 'the old term to end');
       const fresh = await t.within(next.promise, 'the next leader');
