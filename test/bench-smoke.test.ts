@@ -14,7 +14,7 @@ const NODE_BACKENDS = 'tenure-etcd,etcd3-election,tenure-zookeeper';
 const PEERS = ['Go concurrency.Election', 'kazoo Election', 'Curator LeaderLatch'];
 
 describe('bench (smoke size)', () => {
-  it('runs handover, failover, scale and herd end to end and writes JSON, markdown and a chart', async () => {
+  it('runs handover, failover, scale, herd and state end to end and writes JSON, markdown and a chart', async () => {
     const main = join(root, 'bench/dist/main.js');
     if (!existsSync(main)) {
       throw new Error('bench/dist is missing: run `pnpm run build` (the test command does)');
@@ -36,14 +36,20 @@ describe('bench (smoke size)', () => {
         machine: { cores: number; node: string; etcd: string; zookeeper: string };
         suites: { name: string; table: { rows: unknown[][] } }[];
       };
-      expect(report.suites.map((s) => s.name)).toEqual(['handover', 'failover', 'scale', 'herd']);
+      expect(report.suites.map((s) => s.name)).toEqual([
+        'handover',
+        'failover',
+        'scale',
+        'herd',
+        'state',
+      ]);
       for (const suite of report.suites) {
         expect(suite.table.rows.length, `${suite.name} rows`).toBeGreaterThan(0);
       }
       expect(report.machine.cores).toBeGreaterThan(0);
       expect(report.machine.etcd).toMatch(/etcd/i);
       expect(report.machine.zookeeper).toMatch(/ZooKeeper/);
-      for (const title of ['handover', 'failover', 'scale', 'herd']) {
+      for (const title of ['handover', 'failover', 'scale', 'herd', 'state']) {
         expect(stdout.toLowerCase()).toContain(title);
       }
       const svg = readFileSync(named('-latency.svg'), 'utf8');

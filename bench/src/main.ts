@@ -3,7 +3,7 @@
  * process tree on the same servers, prints a markdown report and writes
  * `bench/results/<name>.json` (+ `latest.json`) and `bench/results/latency.svg`.
  *
- * Usage: node bench/dist/main.js [--size full|smoke] [--only handover,failover,scale,herd]
+ * Usage: node bench/dist/main.js [--size full|smoke] [--only handover,failover,scale,herd,state]
  *        [--backends KIND,…] [--handovers N] [--kills N] [--out DIR]
  *
  * `--backends` picks the libraries of the handover and failover suites by candidate kind
@@ -24,7 +24,7 @@ import { CANDIDATE_BACKENDS, MIXED_ETCD_BACKEND } from './candidate-backends.js'
 import { renderLatencyChart, renderMarkdown } from './report.js';
 import type { BenchContext, BenchSize, Suite, SuiteResult } from './suite.js';
 
-const SUITES = ['handover', 'failover', 'scale', 'herd'] as const;
+const SUITES = ['handover', 'failover', 'scale', 'herd', 'state'] as const;
 
 const { values } = parseArgs({
   options: {

@@ -25,7 +25,11 @@
  * revision; ZooKeeper: a multi with a `check` of the leader znode at any version, since a
  * sequential znode's path is never reused, so its existence is its epoch). A write whose fence fails is never applied, in part or in
  * whole, and rejects with `LeadershipLostError`. A write whose reply is lost may or may not have
- * been applied (`UnavailableError`): the caller must not assume either.
+ * been applied (`UnavailableError`): the caller must not assume either. `write` may be called
+ * again before an earlier call has settled (`@tenure/state` does so without batching, one call
+ * per write): every such call must be applied (or refused by its fence), in some order, never
+ * refused because another one was in flight; an adapter that needs one write at a time
+ * queues them itself.
  *
  * **Subscription.** {@link StateBackend.subscribe} delivers, to one listener and in token order,
  * a `snapshot` (the whole map at a token, from a linearizable read) and then `changes`, each the
