@@ -51,6 +51,7 @@ function expectNoLossNoDuplicate(out: string, writes: number, killed: boolean): 
   expect(figures.twice, out).toBe(0);
   expect(figures.forwarded, out).toBeGreaterThan(0);
   expect(out, out).toContain('quorum reads on every live replica agree with the leader: yes');
+  expect(out, out).toMatch(/read-your-writes reads .*: (\d+), older than their token: 0\n/);
   expect(out, out).toContain('ok: no write lost, none applied twice');
   if (killed) {
     expect(out, out).toMatch(/runner\s+kill -9\s+replica-\d, the leader of epoch \d+/);
@@ -148,8 +149,27 @@ describe('examples/leader-routing replicas', () => {
       const read = await fetch(`${r1.endpoint}/lists/l?consistency=leader`);
       expect(await read.json()).toMatchObject({
         answeredBy: 'replica-2',
+        consistency: 'leader',
         entries: [{ id: 'w-1' }, { id: 'w-2' }],
       });
+      // Every strategy answers on a follower; read-your-writes needs the write's token.
+      const token = String(next.body.token);
+      for (const query of ['consistency=quorum', `consistency=read-your-writes&token=${token}`]) {
+        const answer = await fetch(`${r3.endpoint}/lists/l?${query}`);
+        expect(await answer.json(), query).toMatchObject({
+          answeredBy: 'replica-3',
+          entries: [{ id: 'w-1' }, { id: 'w-2' }],
+        });
+      }
+      const mirror = (await (
+        await fetch(`${r3.endpoint}/lists/l?consistency=follower`)
+      ).json()) as {
+        consistency: string;
+        stalenessMs: number | null;
+      };
+      expect(mirror.consistency).toBe('follower');
+      const bad = await fetch(`${r3.endpoint}/lists/l?consistency=read-your-writes`);
+      expect(bad.status).toBe(400);
     } finally {
       await Promise.all(replicas.map((r) => r.close()));
       await Promise.all(arbitrators.map((a) => a.close()));

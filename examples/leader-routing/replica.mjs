@@ -11,15 +11,20 @@
 // sends them writes. The HTTP API:
 //
 //   POST /lists/<list>   body {"item": …}, header Idempotency-Key: <id>
-//        appends the item to the list once per key → 200 {list, id, position, version, epoch,
+//        appends the item to the list once per key → 200 {list, id, position, token, epoch,
 //        appliedBy, duplicate}; 421 when a forwarded request's epoch is not the leader's;
 //        503 when no leader answered in time (retry: the key makes it safe)
-//   GET  /lists/<list>?consistency=leader|quorum   the list's entries (see README.md)
-//   GET  /health                                    this replica's view: role, epoch, leader
+//   GET  /lists/<list>?consistency=follower|read-your-writes|quorum|leader[&token=T]
+//        [&maxStalenessMs=ms]   the list's entries, read with that strategy (see README.md)
+//   GET  /health                 this replica's view: role, epoch, leader
+//
+// The lists live in a @tenure/state replicated map of the election: the leader writes it
+// (fenced by its term), every replica keeps a mirror of it.
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConflictError, connect, LeadershipLostError, LeaderTracker } from 'tenure';
+import { NotLeaderError, openReplicatedMap, StaleReadError } from '@tenure/state';
+import { connect, LeadershipLostError, LeaderTracker } from 'tenure';
 
 /** The header carrying the epoch a forwarded request was routed to. */
 export const EPOCH_HEADER = 'tenure-epoch';
@@ -56,6 +61,8 @@ export async function startReplica({
   const election = arbitrator.election(ELECTION, { value: name, endpoint });
   // The leader as this replica's leader watch last saw it: no request per lookup.
   const leader = new LeaderTracker(election);
+  // The lists: written by the leader, fenced by its term; mirrored on every replica.
+  const map = openReplicatedMap({ arbitrator, election, name: 'lists' });
   /** One read-modify-write at a time per list (the leader is the lists' only writer). */
   const locks = new Map();
 
@@ -89,9 +96,7 @@ export async function startReplica({
     }
     if (list === undefined) return reply(res, 404, { error: 'not found' });
     if (req.method === 'POST') return write(req, res, list, await body(req));
-    if (req.method === 'GET') {
-      return read(req, res, list, url.searchParams.get('consistency') ?? 'leader');
-    }
+    if (req.method === 'GET') return read(req, res, list, url.searchParams);
     return reply(res, 405, { error: 'method not allowed' });
   }
 
@@ -169,43 +174,36 @@ export async function startReplica({
   }
 
   /**
-   * Appends `{id, item}` to `list` unless an entry with `id` is there already, as one fenced
-   * compare-and-set of the list's stored value (`term.put` with `ifVersion`): the entry and its
-   * idempotency key are one write, so a retried write is applied once or not at all.
+   * Appends `{id, item}` to `list` unless an entry with `id` is there already. The list is one
+   * value of the replicated map, so the entry and its idempotency key are one write, fenced by
+   * the term. The check reads with `leader` consistency: it reflects every write acknowledged
+   * before it, by this leader or an earlier one (a deposed leader's late write is refused by the
+   * fence, never applied). One read-modify-write at a time per list: the leader is its only writer.
    */
   function apply(term, list, id, item) {
     const previous = locks.get(list) ?? Promise.resolve();
     const run = previous.then(async () => {
-      for (;;) {
-        term.assertValid();
-        const stored = await election.get(`lists/${list}`);
-        const entries = stored ? JSON.parse(stored.value) : [];
-        const found = entries.findIndex((entry) => entry.id === id);
-        const result = (position, version, duplicate) => ({
-          list,
-          id,
-          position,
-          version,
-          epoch: String(term.epoch),
-          appliedBy: name,
-          duplicate,
-        });
-        if (found >= 0) {
-          report('duplicate', { list, id });
-          return result(found, stored.version, true);
-        }
-        entries.push({ id, item, epoch: String(term.epoch) });
-        try {
-          const { version } = await term.put(`lists/${list}`, JSON.stringify(entries), {
-            ifVersion: stored ? stored.version : 'absent',
-          });
-          report('applied', { list, id, epoch: String(term.epoch) });
-          return result(entries.length - 1, version, false);
-        } catch (error) {
-          // Another writer got there first (a previous leader's late write): read again.
-          if (!(error instanceof ConflictError)) throw error;
-        }
+      term.assertValid();
+      const stored = await map.get(list, { consistency: 'leader' });
+      const entries = stored.value === undefined ? [] : JSON.parse(stored.value);
+      const result = (position, token, duplicate) => ({
+        list,
+        id,
+        position,
+        token: String(token),
+        epoch: String(term.epoch),
+        appliedBy: name,
+        duplicate,
+      });
+      const found = entries.findIndex((entry) => entry.id === id);
+      if (found >= 0) {
+        report('duplicate', { list, id });
+        return result(found, stored.token, true);
       }
+      entries.push({ id, item, epoch: String(term.epoch) });
+      const token = await map.set(list, JSON.stringify(entries));
+      report('applied', { list, id, epoch: String(term.epoch) });
+      return result(entries.length - 1, token, false);
     });
     locks.set(
       list,
@@ -215,32 +213,59 @@ export async function startReplica({
   }
 
   // ── Reads ───────────────────────────────────────────────────────────────────────────────
-  async function read(req, res, list, consistency) {
-    if (consistency === 'quorum') {
-      // From any replica, through the arbitrator (on etcd a linearizable range).
-      const stored = await election.get(`lists/${list}`);
-      return reply(res, 200, listBody(list, stored, 'quorum', name));
+  async function read(req, res, list, params) {
+    const consistency = params.get('consistency') ?? 'leader';
+    const token = params.get('token');
+    const maxStalenessMs = params.get('maxStalenessMs');
+    if (!['follower', 'read-your-writes', 'quorum', 'leader'].includes(consistency)) {
+      return reply(res, 400, { error: `consistency=${consistency}: unknown` });
     }
-    if (consistency !== 'leader') {
-      return reply(res, 400, {
-        error: `consistency=${consistency}: this version answers leader and quorum reads`,
-      });
+    if (consistency === 'read-your-writes' && !/^\d+$/.test(token ?? '')) {
+      return reply(res, 400, { error: "read-your-writes needs token=<the write's token>" });
     }
     const routedTo = req.headers[EPOCH_HEADER];
-    const term = validTerm();
-    if (term !== undefined && (routedTo === undefined || routedTo === String(term.epoch))) {
-      const stored = await election.get(`lists/${list}`);
-      // Answered as leader only if the term was still valid once the read came back.
-      if (term.isValid()) return reply(res, 200, listBody(list, stored, 'leader', name));
+    if (consistency === 'leader' && routedTo !== undefined) {
+      const term = validTerm();
+      if (term === undefined || String(term.epoch) !== routedTo) {
+        return reply(res, 421, { error: 'misdirected' });
+      }
     }
-    if (routedTo !== undefined) return reply(res, 421, { error: 'misdirected' });
+    try {
+      const answer = await map.get(list, {
+        consistency,
+        ...(consistency === 'read-your-writes' ? { token: BigInt(token) } : {}),
+        ...(maxStalenessMs === null ? {} : { maxStalenessMs: Number(maxStalenessMs) }),
+      });
+      return reply(res, 200, {
+        list,
+        entries: answer.value === undefined ? [] : JSON.parse(answer.value),
+        token: String(answer.token),
+        consistency: answer.consistency,
+        stalenessMs: Number.isFinite(answer.stalenessMs) ? Math.round(answer.stalenessMs) : null,
+        answeredBy: name,
+      });
+    } catch (error) {
+      if (error instanceof StaleReadError) {
+        return reply(res, 503, { error: 'stale', stalenessMs: Math.round(error.stalenessMs) });
+      }
+      if (!(error instanceof NotLeaderError) || routedTo !== undefined) {
+        if (error instanceof NotLeaderError) return reply(res, 421, { error: 'misdirected' });
+        return reply(res, 503, { error: 'unavailable', message: error.message });
+      }
+    }
+    // A leader read on a follower: forward it to the leader, like a write.
     let after;
     for (let attempt = 1; attempt <= maxForwards; attempt += 1) {
       const target = await nextLeader(after);
       if (target === undefined) break;
+      if (target.value === name) {
+        await electedWithin(1_000);
+        continue;
+      }
       const answer = await forward(target, `/lists/${list}?consistency=leader`, 'GET');
-      if (answer !== undefined && answer.status !== 421)
+      if (answer !== undefined && answer.status !== 421) {
         return reply(res, answer.status, answer.body);
+      }
       after = target.epoch;
     }
     return reply(res, 503, { error: 'no leader answered in time' });
@@ -297,12 +322,14 @@ export async function startReplica({
     endpoint,
     election,
     arbitrator,
+    map,
     /** Stops serving and leaves the election (hands over at once). Idempotent. */
     close() {
       closing ??= (async () => {
         leader.close();
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));
+        await map.close();
         await election.close();
       })();
       return closing;
@@ -312,16 +339,6 @@ export async function startReplica({
       server.closeAllConnections();
       server.close();
     },
-  };
-}
-
-function listBody(list, stored, consistency, answeredBy) {
-  return {
-    list,
-    entries: stored ? JSON.parse(stored.value) : [],
-    version: stored?.version ?? 0,
-    consistency,
-    answeredBy,
   };
 }
 

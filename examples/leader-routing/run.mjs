@@ -200,6 +200,7 @@ function startProcess(name) {
 const acknowledged = new Map();
 const failed = [];
 let clientRetries = 0;
+let olderThanToken = 0;
 let killed = false;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -231,6 +232,13 @@ async function send(i) {
       });
       if (answer.status === 200) {
         acknowledged.set(id, { ...answer.body, via: replica.name, attempts: attempt });
+        // Read your write at once, with its token, from a replica picked at random: a
+        // follower answers from its mirror once that has reached the token, never older.
+        const read = await readList(
+          list,
+          `consistency=read-your-writes&token=${answer.body.token}`,
+        ).catch(() => undefined);
+        if (!read?.entries.some((entry) => entry.id === id)) olderThanToken += 1;
         if (killAfter !== undefined && !killed && acknowledged.size >= killAfter) killLeader();
         return;
       }
@@ -265,17 +273,17 @@ const workers = Array.from({ length: Number(values.concurrency) }, async () => {
 await Promise.all(workers);
 say('client', 'done', `${acknowledged.size} of ${writes} writes acknowledged`);
 
-// ── Read everything back from the leader, and through the arbitrator on every replica ─────
-async function readList(list, consistency, replica) {
+// ── Read everything back from the leader, and with a quorum read on every replica ──────────
+async function readList(list, query, replica) {
   for (let attempt = 1; attempt <= 40; attempt += 1) {
     const via = replica ?? pick();
     try {
-      const answer = await request(via, `/lists/${list}?consistency=${consistency}`);
+      const answer = await request(via, `/lists/${list}?${query}`);
       if (answer.status === 200) return answer.body;
     } catch {}
     await sleep(Math.min(1_000, 50 * attempt));
   }
-  throw new Error(`could not read ${list} (${consistency})`);
+  throw new Error(`could not read ${list} (${query})`);
 }
 
 const seen = new Map();
@@ -284,13 +292,13 @@ const lost = [];
 let quorumAgrees = true;
 for (let l = 0; l < lists; l += 1) {
   const list = `list-${l}`;
-  const { entries } = await readList(list, 'leader');
+  const { entries } = await readList(list, 'consistency=leader');
   for (const entry of entries) {
     if (seen.has(entry.id)) twice.push(entry.id);
     seen.set(entry.id, list);
   }
   for (const replica of replicas.filter((r) => r.alive)) {
-    const quorum = await readList(list, 'quorum', replica);
+    const quorum = await readList(list, 'consistency=quorum', replica);
     if (JSON.stringify(quorum.entries) !== JSON.stringify(entries)) quorumAgrees = false;
   }
   for (const [id, ack] of acknowledged) {
@@ -298,6 +306,13 @@ for (let l = 0; l < lists; l += 1) {
     if (entries[ack.position]?.id !== id) lost.push(id);
   }
 }
+
+const follower = await readList('list-0', 'consistency=follower');
+say(
+  'client',
+  'reads',
+  `list-0 from ${follower.answeredBy}'s mirror: ${follower.entries.length} entries at token ${follower.token}, at most ${follower.stalenessMs} ms stale`,
+);
 
 await Promise.all(replicas.map((r) => r.stop()));
 
@@ -319,7 +334,15 @@ console.log(
 console.log(
   `  quorum reads on every live replica agree with the leader: ${quorumAgrees ? 'yes' : 'NO'}`,
 );
-const ok = failed.length === 0 && lost.length === 0 && twice.length === 0 && quorumAgrees;
+console.log(
+  `  read-your-writes reads (each write's, right after it, a replica at random): ${acknowledged.size}, older than their token: ${olderThanToken}`,
+);
+const ok =
+  failed.length === 0 &&
+  lost.length === 0 &&
+  twice.length === 0 &&
+  quorumAgrees &&
+  olderThanToken === 0;
 console.log(
   ok
     ? '  ok: no write lost, none applied twice'
