@@ -178,6 +178,59 @@ describe('examples/leader-routing replicas', () => {
   });
 });
 
+describe('examples/leader-routing forwarding after a handover', () => {
+  it('a follower whose view is stale gets 421 from the former leader and retries on the new one', async () => {
+    const { startReplica } = (await import('./replica.mjs' as string)) as {
+      startReplica: StartReplica;
+    };
+    const server = createMemoryServer();
+    const arbitrators = [1, 2, 3].map(() => createMemoryArbitrator({ server, ttlMs: 2_000 }));
+    const events: Array<{ name: string; type: string; status?: unknown }> = [];
+    const replicas: Replica[] = [];
+    try {
+      for (const [i, arbitrator] of arbitrators.entries()) {
+        const name = `replica-${i + 1}`;
+        replicas.push(
+          await startReplica({
+            arbitrator,
+            name,
+            report: (type, fields) => events.push({ name, type, status: fields.status }),
+          }),
+        );
+      }
+      const [r1, r2, r3] = replicas as [Replica, Replica, Replica];
+      const [, , a3] = arbitrators as [unknown, unknown, { partition(): void; heal(): void }];
+      await waitFor(() => r1.election.term, {
+        timeoutMs: timing.handoverMs,
+        what: 'replica-1 to lead',
+      });
+      // replica-3 knows replica-1 leads, then stops hearing from the arbitrator: its view stays.
+      expect((await post(r3, 'w-0', 0)).body).toMatchObject({ appliedBy: 'replica-1' });
+      a3.partition();
+      await r1.election.resign();
+      await waitFor(() => r2.election.term, {
+        timeoutMs: timing.handoverMs,
+        what: 'replica-2 to lead',
+      });
+
+      const write = post(r3, 'w-1', 1);
+      await waitFor(() => events.some((e) => e.name === 'replica-1' && e.type === 'misdirected'), {
+        timeoutMs: timing.handoverMs,
+        what: 'replica-1 to refuse the forward routed to its old epoch',
+      });
+      // replica-3 waits for a newer leader; once it hears from the arbitrator again, it goes there.
+      a3.heal();
+      const answer = await write;
+      expect(answer).toMatchObject({ status: 200, body: { appliedBy: 'replica-2', position: 1 } });
+      expect(events).toContainEqual({ name: 'replica-3', type: 'retrying', status: 421 });
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+      await Promise.all(arbitrators.map((a) => a.close()));
+      await server.close();
+    }
+  });
+});
+
 describe('examples/leader-routing', () => {
   it(
     'on memory://: forwarded writes survive a crash of the leader, none lost, none applied twice',
