@@ -48,21 +48,36 @@ export class ItemClaim {
   /** Aborted when the claim is no longer wanted: the item moved or the member stops. */
   readonly #unwanted = new AbortController();
   #why: 'moved' | 'stopped' = 'moved';
-  readonly #election: Election;
+  #election: Election | undefined;
   readonly #done: Promise<void>;
 
+  /**
+   * Starts campaigning once `after` has settled: the previous user of the item's election on
+   * this arbitrator (an earlier claim still closing, a read) must have closed it, since an
+   * arbitrator holds one candidacy per election.
+   */
   constructor(
-    arbitrator: Arbitrator,
-    pool: string,
+    private readonly arbitrator: Arbitrator,
+    private readonly pool: string,
     item: string,
-    memberId: string,
+    private readonly memberId: string,
     private readonly handler: ItemHandler | undefined,
     private readonly hooks: ClaimHooks,
     private readonly now: () => number,
+    after: Promise<void>,
   ) {
     this.item = item;
-    this.#election = arbitrator.election(itemElection(pool, item), { value: memberId });
-    this.#done = this.#run();
+    this.#done = after.then(() => this.#run());
+  }
+
+  /** Resolves once the claim is closed (its election too). Never rejects. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  /** The item's election while this claim has it open, for reads of its stored values. */
+  get election(): Election | undefined {
+    return this.#state === 'closed' ? undefined : this.#election;
   }
 
   get state(): ClaimState {
@@ -88,12 +103,27 @@ export class ItemClaim {
 
   async #run(): Promise<void> {
     const unwanted = this.#unwanted.signal;
+    if (unwanted.aborted) {
+      this.#state = 'closed';
+      return;
+    }
+    let election: Election;
+    try {
+      election = this.arbitrator.election(itemElection(this.pool, this.item), {
+        value: this.memberId,
+      });
+    } catch (error) {
+      this.#state = 'closed';
+      this.hooks.error(asTenureError(error, `claiming item ${this.item}`));
+      return;
+    }
+    this.#election = election;
     try {
       while (!unwanted.aborted) {
         const joined = this.now();
         let term: Term;
         try {
-          term = await this.#election.campaign({ signal: unwanted });
+          term = await election.campaign({ signal: unwanted });
         } catch (error) {
           if (unwanted.aborted) break;
           this.hooks.error(asTenureError(error, `campaign for item ${this.item}`));
@@ -107,7 +137,7 @@ export class ItemClaim {
       this.#state = 'closed';
       // close() resigns a term still held (deleting the key: the next holder's campaign
       // resolves) and withdraws a waiting candidacy.
-      await this.#election.close().catch((error: unknown) => {
+      await election.close().catch((error: unknown) => {
         this.hooks.error(asTenureError(error, `closing the claim on ${this.item}`));
       });
       const term = this.#term;

@@ -7,6 +7,7 @@ import {
   isTenureError,
   type LeaderInfo,
   runAsLeader,
+  type StoredValue,
   TaskFailedError,
   type TenureError,
   type Term,
@@ -72,6 +73,8 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
   /** The latest applied assignment, and its (epoch, generation) order. */
   #assignment: Assignment | undefined;
   readonly #claims = new Map<string, ItemClaim>();
+  /** Per item: the last use (claim or read) of its election on this arbitrator. */
+  readonly #chains = new Map<string, Promise<void>>();
   /** Claims being released: awaited by stop(). */
   readonly #releasing = new Set<Promise<void>>();
   /** A stored assignment being fetched (one at a time; a newer pointer re-fetches). */
@@ -256,6 +259,7 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
   }
 
   #claim(item: string): void {
+    const after = this.#chains.get(item) ?? Promise.resolve();
     const claim = new ItemClaim(
       this.#arbitrator,
       this.name,
@@ -278,8 +282,55 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
         error: (error) => this.#report(error),
       },
       () => this.#options.clock.now(),
+      after,
     );
     this.#claims.set(item, claim);
+    this.#chain(item, claim.done);
+    void claim.done.then(async () => {
+      // A claim that closed without being released (its election could not be opened): try
+      // again while the item is still this member's.
+      if (this.#claims.get(item) !== claim) return;
+      this.#claims.delete(item);
+      await sleep(this.#options.syncIntervalMs, { signals: [this.#stopping.signal] }).catch(
+        () => {},
+      );
+      const mine = this.#assignment?.owners.get(item) === this.memberId;
+      if (mine && this.#state === 'running' && !this.#claims.has(item)) this.#claim(item);
+    });
+  }
+
+  /** Makes `done` the last use of the item's election on this arbitrator. */
+  #chain(item: string, done: Promise<void>): void {
+    this.#chains.set(item, done);
+    void done.then(() => {
+      if (this.#chains.get(item) === done) this.#chains.delete(item);
+    });
+  }
+
+  async read(item: string, key: string): Promise<StoredValue | undefined> {
+    const open = this.#claims.get(item)?.election;
+    if (open !== undefined) return await open.get(key);
+    // No claim has the item's election open: open it for this read alone, after whatever
+    // used it last (an arbitrator holds one candidacy per election).
+    const after = this.#chains.get(item) ?? Promise.resolve();
+    const reading = after.then(async () => {
+      const current = this.#claims.get(item)?.election;
+      if (current !== undefined) return await current.get(key);
+      const election = this.#arbitrator.election(itemElection(this.name, item));
+      try {
+        return await election.get(key);
+      } finally {
+        await election.close();
+      }
+    });
+    this.#chain(
+      item,
+      reading.then(
+        () => {},
+        () => {},
+      ),
+    );
+    return await reading;
   }
 
   #release(claim: ItemClaim, why: 'moved' | 'stopped'): void {

@@ -1,4 +1,4 @@
-import type { Clock, EndReason, Epoch, TenureError, Term } from '@tenure/core';
+import type { Clock, EndReason, Epoch, StoredValue, TenureError, Term } from '@tenure/core';
 import type { EventEmitter } from 'eventemitter3';
 
 /** What a member's handler (and the `assigned` event) gets for one item it holds. */
@@ -144,6 +144,11 @@ export interface Pool extends EventEmitter<PoolEvents> {
   heldItems(): string[];
   /** Counters for metrics. */
   stats(): PoolStats;
+  /**
+   * Reads a value stored beside an item's election (written by a holder with its claim's
+   * fenced `term.put`), whether or not this member holds the item.
+   */
+  read(item: string, key: string): Promise<StoredValue | undefined>;
   /** Same as {@link Pool.stop}. */
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -253,6 +253,32 @@ describe('pool on the memory arbitrator', () => {
     expect(stats.published).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
+  it('an item moved away and back while its claim still releases is claimed again (one candidacy per election and arbitrator)', async () => {
+    witness = new Witness();
+    const items = ['x0', 'x1', 'x2', 'x3'];
+    // a's handlers take 300 ms to settle after their signal aborts: its releases are slow.
+    const slow: PoolOptions['handler'] = async ({ signal }) => {
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    };
+    const a = join('a', { items, handler: slow }, 'pb');
+    await waitFor(() => settled([a], items), { timeoutMs: timing.expiryMs, what: 'a alone' });
+    const b = join('b', { items }, 'pb');
+    // As soon as the assignment gives b half of the items, b leaves: they go back to a while
+    // a's claims on them are still releasing.
+    await waitFor(() => (a.pool.assignment()?.members.length ?? 0) === 2, {
+      timeoutMs: timing.expiryMs,
+      what: 'the assignment with b',
+    });
+    await b.pool.stop();
+    members = members.filter((m) => m !== b);
+    await b.arbitrator.close();
+    await waitFor(() => settled([a], items), {
+      timeoutMs: timing.expiryMs,
+      what: 'a to hold every item again',
+    });
+  }, 30_000);
+
   it('bad options are typed errors naming the field', () => {
     const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS, lazySession: true });
     try {
