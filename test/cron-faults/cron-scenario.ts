@@ -67,6 +67,11 @@ export interface JobConfig {
   readonly handlerMode?: 'steps' | 'race';
   /** JobOptions of @tenure/cron (JSON). */
   readonly jobOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * The scheduler option `spread` (a pool of the schedulers; the job runs on its item's holder,
+   * whose claim the fixture reports as `leading`/`following`). Default: leader-only.
+   */
+  readonly spread?: boolean;
 }
 
 /** The job's name in every scenario. */

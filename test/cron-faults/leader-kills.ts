@@ -90,14 +90,20 @@ interface HistoryRecord {
 
 /**
  * Kills the leader `kills` times at slot boundaries (timings in turn: before, during, after) and
- * checks the shared log. Ends with every scheduler stopped.
+ * checks the shared log. Ends with every scheduler stopped. With `spread`, the schedulers spread
+ * the job through a pool and the "leader" is the replica holding the job's item.
  */
-export async function killLeadersAtSlotBoundaries(s: CronScenario, kills: number): Promise<void> {
+export async function killLeadersAtSlotBoundaries(
+  s: CronScenario,
+  kills: number,
+  options: { spread?: boolean } = {},
+): Promise<void> {
   const began = monotonicNow();
   const seed = Number(process.env.TENURE_CRON_SEED ?? Date.now() % 1_000_000);
   const random = seeded(seed);
   let spawned = 0;
-  const spawn = () => s.spawn(`s${String(++spawned).padStart(2, '0')}`, JOB);
+  const job: JobConfig = { ...JOB, spread: options.spread === true };
+  const spawn = () => s.spawn(`s${String(++spawned).padStart(2, '0')}`, job);
   for (let i = 0; i < 3; i += 1) await spawn();
 
   // Run records read from the arbitrator after each takeover (the history keeps the last 50

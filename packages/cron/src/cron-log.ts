@@ -107,6 +107,16 @@ export function logSchedulerEvent(
       }
       return;
     }
+    case 'job-held': {
+      const [job, token] = args as SchedulerEvents['job-held'];
+      log.log('info', { job, token: formatEpoch(token) }, 'cron: job held here (spread)');
+      return;
+    }
+    case 'job-released': {
+      const [job] = args as SchedulerEvents['job-released'];
+      log.log('info', { job }, 'cron: job released (spread)');
+      return;
+    }
     case 'error': {
       const [error] = args as SchedulerEvents['error'];
       log.log('error', { err: error }, `cron: ${error.message} (retried)`);

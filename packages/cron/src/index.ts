@@ -28,5 +28,6 @@ export type {
   SchedulerOptions,
   SchedulerState,
   SkipReason,
+  SpreadOptions,
   TriggerOptions,
 } from './types.js';

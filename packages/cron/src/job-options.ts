@@ -1,4 +1,5 @@
 import {
+  type Arbitrator,
   type Clock,
   InvalidArgumentError,
   type Logger,
@@ -14,6 +15,7 @@ import type {
   JobOptions,
   OverlapPolicy,
   SchedulerOptions,
+  SpreadOptions,
 } from './types.js';
 
 /** {@link JobOptions} with every default applied. */
@@ -49,6 +51,7 @@ const SCHEDULER_OPTIONS = {
   clock: true,
   clockSkew: true,
   logger: true,
+  spread: true,
 } as const satisfies OptionNames<SchedulerOptions>;
 
 /** {@link SchedulerOptions} with every default applied. */
@@ -63,6 +66,8 @@ export interface ResolvedSchedulerOptions {
   readonly wallNow: () => number;
   /** `undefined`: the clock check is off. */
   readonly clockSkew: ResolvedClockSkewOptions | undefined;
+  /** `undefined`: every job runs on the leader. */
+  readonly spread: SpreadOptions | undefined;
 }
 
 /** The longest a timer can wait in Node (about 24.8 days). */
@@ -185,10 +190,29 @@ export function resolveSchedulerOptions(
     triggerPollMs: duration('triggerPollMs', o.triggerPollMs, 1_000, 10),
     clock,
     wallNow: () => clock.wallNow?.() ?? Date.now(),
-    clockSkew: clockSkewOptions(o.clockSkew),
+    clockSkew: o.spread === undefined ? clockSkewOptions(o.clockSkew) : undefined,
     logger: validateLogger('logger', o.logger),
+    spread: spreadOptions(o.spread),
   };
 }
+
+/** Checks {@link SchedulerOptions.spread} (the pool checks its name and weight when created). */
+function spreadOptions(value: unknown): SpreadOptions | undefined {
+  if (value === undefined) return undefined;
+  const o = validateOptions<SpreadOptions>('spread', value, SPREAD_OPTIONS)!;
+  const a = o.arbitrator as Partial<Arbitrator> | undefined;
+  if (typeof a !== 'object' || a === null || typeof a.election !== 'function') {
+    throw new InvalidArgumentError('spread.arbitrator', 'must be an Arbitrator');
+  }
+  return o;
+}
+
+const SPREAD_OPTIONS = {
+  arbitrator: true,
+  pool: true,
+  weight: true,
+  syncIntervalMs: true,
+} as const satisfies OptionNames<SpreadOptions>;
 
 function schedulerClock(value: unknown): Clock {
   if (value === undefined) return systemClock;

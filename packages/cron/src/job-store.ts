@@ -126,12 +126,15 @@ export function jobKeys(job: string): { state: string; history: string } {
  */
 export const TRIGGERS_KEY = 'cron-triggers';
 
+/** Where a job's records are read: the election (or, spread, the job's pool item). */
+export type RecordSource = Pick<Election, 'get' | 'post'>;
+
 /** Reads and writes one job's records. Every write is a compare-and-set on the version read. */
 export class JobStore {
-  readonly #election: Election;
+  readonly #election: RecordSource;
   readonly #keys: ReturnType<typeof jobKeys>;
 
-  constructor(election: Election, job: string) {
+  constructor(election: RecordSource, job: string) {
     this.#election = election;
     this.#keys = jobKeys(job);
   }

@@ -24,6 +24,7 @@ import {
 import { JobStore, TriggerInbox } from './job-store.js';
 import { stopRuns } from './run-executor.js';
 import { type Job, type Lead, SlotClaimer } from './slot-claims.js';
+import { SpreadJobs } from './spread-jobs.js';
 import { postTrigger, triggerKey } from './trigger-request.js';
 import type {
   JobHandler,
@@ -69,6 +70,8 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
   readonly #claimer: SlotClaimer;
   /** The `logger` option: one line per event. */
   readonly #log: SafeLog;
+  /** The `spread` option: jobs run on the replica holding them in a pool. */
+  readonly #spread: SpreadJobs | undefined;
 
   constructor(election: Election, options?: SchedulerOptions) {
     super();
@@ -101,6 +104,20 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       stopping: this.#stopping.signal,
       report: (error) => this.#report(error),
     });
+    const spread = this.#options.spread;
+    this.#spread = spread
+      ? new SpreadJobs({
+          options: this.#options,
+          spread,
+          electionName: election.name,
+          memberId: election.value,
+          jobs: this.#jobs,
+          claimer: this.#claimer,
+          events: this,
+          stopping: this.#stopping.signal,
+          report: (error) => this.#report(error),
+        })
+      : undefined;
   }
 
   /** Logs each event through the `logger` option, listened to or not, then emits it. */
@@ -128,12 +145,15 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     if (this.#state === 'stopping' || this.#state === 'stopped') {
       throw new IllegalStateError('The scheduler is stopped');
     }
+    if (this.#spread && this.#state !== 'idle') {
+      throw new IllegalStateError('With `spread`, add every job before start()');
+    }
     const job: Job = {
       name,
       schedule: cron,
       handler,
       options: resolved,
-      store: new JobStore(this.election, name),
+      store: new JobStore(this.#spread?.records(name) ?? this.election, name),
       waker: new Waker(this.#options.clock),
       active: new Set(),
       state: undefined,
@@ -150,6 +170,11 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       if (this.#state === 'stopping' || this.#state === 'stopped') {
         throw new IllegalStateError('The scheduler is stopped');
       }
+      return;
+    }
+    if (this.#spread) {
+      this.#spread.start();
+      this.#state = 'following';
       return;
     }
     this.#state = 'following';
@@ -174,6 +199,9 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     if (!job) throw new InvalidArgumentError('name', `no job named "${String(name)}" was added`);
     const key = triggerKey(options);
     if (this.#state === 'stopped') throw new ClosedError('The scheduler is stopped');
+    if (this.#spread) {
+      throw new IllegalStateError('Manual triggers are not available with `spread`');
+    }
     const request = { job: name, key, at: this.#options.wallNow(), by: this.election.value };
     const accepted = await postTrigger(this.election, request, job.store);
     if (accepted) this.#triggerWaker.wake();
@@ -310,6 +338,11 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
     this.#stopping.abort();
     this.#campaign.abort();
     for (const job of this.#jobs.values()) job.waker.wake();
+    if (this.#spread) {
+      await this.#spread.stop();
+      this.#state = 'stopped';
+      return;
+    }
     // Release after the work (G10): the term is resigned only once the aborted runs have
     // settled, or once the deadline the term had at the abort has passed.
     await stopRuns(

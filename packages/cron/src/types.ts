@@ -1,4 +1,5 @@
 import type {
+  Arbitrator,
   Clock,
   ConflictError,
   Election,
@@ -97,6 +98,30 @@ export interface SchedulerOptions extends LoggingOptions {
    * of {@link ClockSkewOptions}.
    */
   readonly clockSkew?: ClockSkewOptions | false;
+  /**
+   * Spreads the jobs over the replicas instead of running them all on the leader: each job is
+   * an item of a `@tenure/pool` whose members are the replicas, and runs on the replica that
+   * holds it. The item's claim plays the leader term's part: its fenced writes claim the slots,
+   * in records kept beside the item's election, so a slot still runs at most once across moves
+   * and failovers. Add every job before {@link Scheduler.start}. With it the election is not
+   * campaigned, manual triggers are refused and the clock check is off. Default: off.
+   */
+  readonly spread?: SpreadOptions;
+}
+
+/** Options of {@link SchedulerOptions.spread}. */
+export interface SpreadOptions {
+  /**
+   * This replica's arbitrator (the one the election belongs to): the pool's membership and
+   * the jobs' claims live on its session.
+   */
+  readonly arbitrator: Arbitrator;
+  /** The pool's name, the same on every replica. Default: `<election name>.jobs`. */
+  readonly pool?: string;
+  /** This replica's share of the jobs, a positive integer (default 1). */
+  readonly weight?: number;
+  /** How often the pool's leader re-reads its members, ms (default 1000). */
+  readonly syncIntervalMs?: number;
 }
 
 /**
@@ -252,6 +277,10 @@ export interface SchedulerEvents {
   'clock-skew': [report: ClockSkewReport];
   /** A background failure (arbitrator unreachable, a record that failed to write). Retried. */
   error: [error: TenureError];
+  /** With `spread`: this replica now holds `job` (its claim's token fences the slots). */
+  'job-held': [job: string, token: Epoch];
+  /** With `spread`: this replica no longer holds `job` (its runs have settled). */
+  'job-released': [job: string];
 }
 
 /** Options of {@link Scheduler.trigger}. */
