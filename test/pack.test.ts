@@ -1,5 +1,5 @@
 // The published shape of tenure, as a consumer gets it: pack every published package
-// (@tenure/core, memory, etcd, zookeeper, cron, prometheus, testkit and tenure) the way
+// (@tenure/core, memory, etcd, zookeeper, cron, pool, prometheus, testkit and tenure) the way
 // `pnpm publish` would (workspace:^ ranges rewritten), check each tarball is publishable as it is
 // (README, metadata, engines, source maps that resolve), then npm install the tarballs into empty
 // projects, one per backend combination (tenure alone, with @tenure/etcd, with
@@ -24,6 +24,7 @@ const PACKAGES = [
   'etcd',
   'zookeeper',
   'cron',
+  'pool',
   'prometheus',
   'testkit',
   'tenure',
@@ -290,13 +291,14 @@ const tarballName = (name: string) =>
 
 /** The backend combinations a user installs: `npm i tenure`, `npm i tenure @tenure/etcd`, … */
 const COMBINATIONS = {
-  tenure: ['core', 'memory', 'cron', 'tenure'],
-  'tenure @tenure/etcd': ['core', 'memory', 'cron', 'tenure', 'etcd'],
-  'tenure @tenure/zookeeper': ['core', 'memory', 'cron', 'tenure', 'zookeeper'],
+  tenure: ['core', 'memory', 'cron', 'pool', 'tenure'],
+  'tenure @tenure/etcd': ['core', 'memory', 'cron', 'pool', 'tenure', 'etcd'],
+  'tenure @tenure/zookeeper': ['core', 'memory', 'cron', 'pool', 'tenure', 'zookeeper'],
   'tenure @tenure/etcd @tenure/zookeeper': [
     'core',
     'memory',
     'cron',
+    'pool',
     'tenure',
     'etcd',
     'zookeeper',
@@ -407,6 +409,7 @@ describe('the packed packages, installed with npm', () => {
       'tenure-cron-0.1.0.tgz',
       'tenure-etcd-0.1.0.tgz',
       'tenure-memory-0.1.0.tgz',
+      'tenure-pool-0.1.0.tgz',
       'tenure-prometheus-0.1.0.tgz',
       'tenure-testkit-0.1.0.tgz',
       'tenure-zookeeper-0.1.0.tgz',
@@ -467,6 +470,7 @@ describe('the packed packages, installed with npm', () => {
       '@tenure/core': '^0.1.0',
       '@tenure/cron': '^0.1.0',
       '@tenure/memory': '^0.1.0',
+      '@tenure/pool': '^0.1.0',
       commander: '^14.0.3',
     });
     expect(manifest.peerDependencies).toEqual({

@@ -145,6 +145,7 @@ describe('tenure command line', () => {
       'history',
       'trigger',
       'resign',
+      'pool',
     ]) {
       expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
     }

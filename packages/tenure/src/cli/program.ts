@@ -28,6 +28,7 @@ import { CliError, type CommandResult, EXIT, usageError } from './exit-codes.js'
 import { DEFAULT_GRACE_MS, graceSettings, maxGraceMs } from './grace.js';
 import { observeElection, type ReadOptions, showCandidates, showLeader } from './inspect.js';
 import { URL_ENV } from './open-arbitrator.js';
+import { showPool } from './pool-inspect.js';
 import { resignLeader } from './resign.js';
 import { runSupervisor } from './supervisor.js';
 
@@ -211,6 +212,26 @@ function buildProgram(settle: (result: CommandResult) => void, format: LogFormat
     { json: true },
   ).action(async (election: string, flags: CommonFlags) => {
     settle(await showCandidates(election, readOptions(flags)));
+  });
+
+  withCommonOptions(
+    program
+      .command('pool')
+      .summary('show a @tenure/pool: its leader, members, weights and assigned items')
+      .description(
+        'Reads the pool from outside, without joining it. --holders also asks each assigned item who holds it now (one read per item). Exit 1 when the pool has no member.',
+      )
+      .option('--holders', 'also show who holds each item now')
+      .argument('<pool>', 'the pool'),
+    { json: true },
+  ).action(async (pool: string, flags: CommonFlags & { holders?: boolean }) => {
+    settle(
+      await showPool(
+        pool,
+        { ...readOptions(flags), holders: flags.holders === true },
+        logOf(flags),
+      ),
+    );
   });
 
   withCommonOptions(
