@@ -1,8 +1,9 @@
 // One replica of a @tenure/state map in its own process, for test/state-faults. It runs the
 // *built* packages (packages/*/dist), as a user's service would.
 //
-//   node test/state-faults/state-replica.mjs --endpoints URL[,URL…] --ttl 2000 \
-//     --election e --map m --holder a [--lanes 4] [--check 100]
+//   node test/state-faults/state-replica.mjs --backend etcd|zookeeper \
+//     --endpoints URL[,URL…]|host:port[,…] --ttl 2000 --election e --map m --holder a \
+//     [--lanes 4] [--check 100]
 //
 // It campaigns at once and stays in the queue. While it leads, `lanes` writers each set a fresh
 // key `w-<holder>-<lane>-<n>` to `<holder>-<lane>-<n>` in turn (one write in flight per lane, so
@@ -34,6 +35,7 @@ import {
 
 const { values: args } = parseArgs({
   options: {
+    backend: { type: 'string', default: 'etcd' },
     endpoints: { type: 'string' },
     ttl: { type: 'string', default: '2000' },
     election: { type: 'string', default: 'state' },
@@ -43,22 +45,28 @@ const { values: args } = parseArgs({
     check: { type: 'string', default: '100' },
   },
 });
-if (!args.endpoints || !args.holder) {
-  process.stderr.write('state-replica: --endpoints and --holder are required\n');
+if (!args.endpoints || !args.holder || !['etcd', 'zookeeper'].includes(args.backend)) {
+  process.stderr.write('state-replica: --backend etcd|zookeeper, --endpoints, --holder required\n');
   process.exit(2);
 }
-requireBuilt('state-replica', ['core', 'etcd', 'state', 'testkit']);
+requireBuilt('state-replica', ['core', args.backend, 'state', 'testkit']);
 const { monotonicNow } = await import(dist('testkit').href);
 const { stateBackendOf } = await import(dist('core').href);
-const { createEtcdArbitrator } = await import(dist('etcd').href);
 const { openReplicatedMap } = await import(dist('state').href);
 const emit = eventWriter(args.holder, monotonicNow);
 reportFatal(emit);
 
-const arbitrator = createEtcdArbitrator({
-  endpoints: args.endpoints.split(','),
-  ttlMs: Number(args.ttl),
-});
+let arbitrator;
+if (args.backend === 'etcd') {
+  const { createEtcdArbitrator } = await import(dist('etcd').href);
+  arbitrator = createEtcdArbitrator({
+    endpoints: args.endpoints.split(','),
+    ttlMs: Number(args.ttl),
+  });
+} else {
+  const { createZooKeeperArbitrator } = await import(dist('zookeeper').href);
+  arbitrator = createZooKeeperArbitrator({ connect: args.endpoints, ttlMs: Number(args.ttl) });
+}
 arbitrator.on('error', () => {}); // retried
 const election = arbitrator.election(args.election, { value: args.holder });
 election.on('error', () => {});
@@ -71,6 +79,8 @@ const map = openReplicatedMap({
 map.on('error', () => {});
 let lastTerm;
 let stopping = false;
+/** The writer lanes running: `stop-writing` replies once they have all finished. */
+const lanes = new Set();
 
 async function lane(term, laneId) {
   let n = 0;
@@ -90,7 +100,10 @@ async function lane(term, laneId) {
 election.on('elected', (term) => {
   lastTerm = term;
   emit('elected', { epoch: String(term.epoch), key: term.key });
-  for (let i = 0; i < Number(args.lanes); i += 1) void lane(term, i);
+  for (let i = 0; i < Number(args.lanes); i += 1) {
+    const running = lane(term, i).finally(() => lanes.delete(running));
+    lanes.add(running);
+  }
 });
 election.on('ended', (term, reason) => emit('ended', { epoch: String(term.epoch), reason }));
 election.campaign().catch(() => {});
@@ -152,8 +165,14 @@ serveCommands(
         const read = await map.entries({ consistency: 'quorum' });
         return { entries: Object.fromEntries(read.entries), token: String(read.token) };
       }
+      case 'head': {
+        const backend = stateBackendOf(arbitrator, args.election, args.map);
+        return { token: String(await backend.head()) };
+      }
       case 'stop-writing':
+        // Every write in flight settles (and is reported) before the reply.
         stopping = true;
+        await Promise.all([...lanes]);
         return {};
       default:
         throw Object.assign(new Error(`unknown command ${command}`), { code: 'BAD_COMMAND' });
