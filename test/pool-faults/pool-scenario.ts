@@ -4,9 +4,9 @@
  * proxy, 64 items, and an independent witness per item that refuses a token lower than the
  * highest it has seen. The script: five members settle; one joins; one leaves gracefully; the
  * pool's leader is SIGKILLed; a member is SIGSTOPped for 2 × TTL; a member's connection is
- * black-holed for 2 × TTL. After each step the pool must settle (one assignment everywhere,
- * each item held by its owner and no one else), balanced within one item of each share, moving
- * no more than the stated bound; after a crash, pause or cut every item of the victim is held
+ * black-holed for 2 × TTL; then random steps of those kinds on random members. After each
+ * step the pool must settle (one assignment everywhere, each item held by its owner and no one
+ * else), balanced within one item of each share, moving no more than the stated bound; after a crash, pause or cut every item of the victim is held
  * again within TTL + a bound. Throughout, no two members hold an item at the same instant (the
  * handlers' valid writes of two tokens never interleave in time) and the witness accepts no
  * stale token.
@@ -52,8 +52,13 @@ export class ItemWitness {
   readonly accepted = new Map<string, Write[]>();
   readonly refused: { item: string; write: Write }[] = [];
   readonly #highest = new Map<string, bigint>();
+  /** Every write, accepted or not: the overlap check looks at when they were made. */
+  readonly #all = new Map<string, Write[]>();
 
   write(item: string, write: Write): void {
+    const all = this.#all.get(item) ?? [];
+    all.push(write);
+    this.#all.set(item, all);
     const highest = this.#highest.get(item);
     if (highest !== undefined && write.token < highest) {
       this.refused.push({ item, write });
@@ -68,7 +73,7 @@ export class ItemWitness {
   /** Two tokens of one item whose valid writes interleave in time: two holders at once. */
   overlaps(): string[] {
     const found: string[] = [];
-    for (const [item, writes] of this.accepted) {
+    for (const [item, writes] of this.#all) {
       const spans = new Map<bigint, { from: number; to: number; member: string }>();
       for (const w of writes) {
         const s = spans.get(w.token);
@@ -289,71 +294,93 @@ function seeded(seed: number): () => number {
 }
 
 /** The whole script (see the file's comment). */
-export async function poolUnderFaults(backend: PoolBackend): Promise<void> {
+export async function poolUnderFaults(backend: PoolBackend, randomSteps = 3): Promise<void> {
   const s = new PoolScenario(backend);
   const seed = Number(process.env.TENURE_POOL_SEED ?? Date.now() % 1_000_000);
   const random = seeded(seed);
-  const pick = (from: Member[]) => from[Math.floor(random() * from.length)]!;
+  const pick = <T>(from: readonly T[]) => from[Math.floor(random() * from.length)]!;
   const ttl = backend.ttlMs;
+  let owners = new Map<string, string>();
+  const sleepUntil = (at: number, ms: number) =>
+    new Promise((resolve) => setTimeout(resolve, Math.max(0, ms - (monotonicNow() - at))));
+
+  /** A join moves at most ⌈64/(N+1)⌉ items, all to the newcomer. */
+  const join = async () => {
+    const bound = Math.ceil(ITEM_COUNT / (s.live.length + 1));
+    const m = await s.join();
+    const next = await s.settle(`${m.id} joins`);
+    expect(s.moved(owners, next), `${m.id} joins`).toBeLessThanOrEqual(bound);
+    owners = next;
+  };
+  /** A graceful leave moves nothing but the leaver's items. */
+  const leave = async (m: Member) => {
+    await m.child.stop(s.timing.handoverMs);
+    m.gone = true;
+    const next = await s.settle(`${m.id} leaves`);
+    expect(s.moved(owners, next), `${m.id} leaves`).toBe(0);
+    owners = next;
+  };
+  /** SIGKILL: its items are held again within the expiry bound, nothing else moves. */
+  const kill = async (m: Member) => {
+    const items = [...m.held];
+    const at = monotonicNow();
+    const role = m.leading ? ' (leader)' : '';
+    m.child.kill();
+    m.gone = true;
+    await s.covered(m, items, at, `SIGKILL of ${m.id}${role}`);
+    const next = await s.settle(`SIGKILL of ${m.id}`);
+    expect(s.moved(owners, next), `SIGKILL of ${m.id}`).toBe(0);
+    owners = next;
+  };
+  /**
+   * SIGSTOP or a black-holed connection for 2 × TTL: the others take its items meanwhile (by
+   * its claims' local deadlines and its session's expiry); back, it rejoins as a member: a join.
+   */
+  const away = async (m: Member, how: 'SIGSTOP' | 'black hole') => {
+    const items = [...m.held];
+    const at = monotonicNow();
+    const role = m.leading ? ' (leader)' : '';
+    if (how === 'SIGSTOP') await m.child.pause(s.timing.handoverMs);
+    else m.proxy.cut();
+    m.gone = true;
+    await s.covered(m, items, at, `${how} of ${m.id}${role}`);
+    owners = await s.settle(`${how} of ${m.id}, without it`);
+    await sleepUntil(at, 2 * ttl);
+    m.held.clear();
+    const bound = Math.ceil(ITEM_COUNT / (s.live.length + 1));
+    if (how === 'SIGSTOP') await m.child.resume(s.timing.handoverMs);
+    else m.proxy.restore();
+    m.gone = false;
+    const next = await s.settle(`${m.id} back`);
+    expect(s.moved(owners, next), `${m.id} back`).toBeLessThanOrEqual(bound);
+    owners = next;
+  };
+
   try {
     await Promise.all(Array.from({ length: 5 }, () => s.join()));
-    let owners = await s.settle('five members start');
-
-    // A join moves at most ⌈64/6⌉ = 11 items, all to the newcomer.
-    await s.join();
-    let next = await s.settle('a join');
-    expect(s.moved(owners, next)).toBeLessThanOrEqual(Math.ceil(ITEM_COUNT / 6));
-    owners = next;
-
-    // A graceful leave moves nothing but the leaver's items.
-    const leaver = pick(s.live);
-    await leaver.child.stop(s.timing.handoverMs);
-    leaver.gone = true;
-    next = await s.settle(`${leaver.id} leaves`);
-    expect(s.moved(owners, next)).toBe(0);
-    owners = next;
-
-    // SIGKILL of the pool's leader: its items are held again within TTL + a bound, nothing
-    // else moves, and a new leader publishes.
-    const leader = s.live.find((m) => m.leading) ?? pick(s.live);
-    let items = [...leader.held];
-    let at = monotonicNow();
-    leader.child.kill();
-    leader.gone = true;
-    await s.covered(leader, items, at, `SIGKILL of ${leader.id} (leader)`);
-    next = await s.settle(`SIGKILL of ${leader.id}`);
-    expect(s.moved(owners, next)).toBe(0);
-    owners = next;
-
-    // SIGSTOP for 2 × TTL: the others take its items while it sleeps; on waking it stops its
-    // claims (their deadlines passed) and rejoins as a new member.
-    const sleeper = pick(s.live.filter((m) => !m.leading));
-    items = [...sleeper.held];
-    at = monotonicNow();
-    await sleeper.child.pause(s.timing.handoverMs);
-    sleeper.gone = true;
-    await s.covered(sleeper, items, at, `SIGSTOP of ${sleeper.id}`);
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.max(0, 2 * ttl - (monotonicNow() - at))),
-    );
-    sleeper.held.clear();
-    await sleeper.child.resume(s.timing.handoverMs);
-    sleeper.gone = false;
-    owners = await s.settle(`${sleeper.id} resumes`);
-
-    // A black-holed connection for 2 × TTL: the same, by the local deadline.
-    const cut = pick(s.live.filter((m) => !m.leading));
-    items = [...cut.held];
-    at = monotonicNow();
-    cut.proxy.cut();
-    cut.gone = true;
-    await s.covered(cut, items, at, `black hole of ${cut.id}`);
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.max(0, 2 * ttl - (monotonicNow() - at))),
-    );
-    cut.proxy.restore();
-    cut.gone = false;
-    await s.settle(`${cut.id} reconnects`);
+    owners = await s.settle('five members start');
+    // Each fault once, the pool's leader the SIGKILL's victim...
+    await join();
+    await leave(pick(s.live));
+    await kill(s.live.find((m) => m.leading) ?? pick(s.live));
+    await away(pick(s.live), 'SIGSTOP');
+    await away(pick(s.live), 'black hole');
+    // ...then random ones, on random members (the leader included), 3 to 7 members live.
+    for (let i = 0; i < randomSteps; i += 1) {
+      const n = s.live.length;
+      type Kind = 'join' | 'leave' | 'kill' | 'SIGSTOP' | 'black hole';
+      const kinds: Kind[] = [
+        ...(n < 7 ? (['join'] as const) : []),
+        ...(n > 3 ? (['leave', 'kill'] as const) : []),
+        'SIGSTOP',
+        'black hole',
+      ];
+      const kind = pick(kinds);
+      if (kind === 'join') await join();
+      else if (kind === 'leave') await leave(pick(s.live));
+      else if (kind === 'kill') await kill(pick(s.live));
+      else await away(pick(s.live), kind);
+    }
 
     expect(s.witness.overlaps(), `seed ${seed}`).toEqual([]);
     const writes = [...s.witness.accepted.values()].reduce((n, l) => n + l.length, 0);

@@ -24,8 +24,13 @@ class Witness {
   readonly accepted = new Map<string, Write[]>();
   readonly refused: { item: string; write: Write }[] = [];
   readonly #highest = new Map<string, bigint>();
+  /** Every write, accepted or not: the overlap check looks at when they were made. */
+  readonly #all = new Map<string, Write[]>();
 
   write(item: string, write: Write): boolean {
+    const all = this.#all.get(item) ?? [];
+    all.push(write);
+    this.#all.set(item, all);
     const highest = this.#highest.get(item);
     if (highest !== undefined && write.token < highest) {
       this.refused.push({ item, write });
@@ -38,10 +43,10 @@ class Witness {
     return true;
   }
 
-  /** Pairs of holders of one item whose valid-write intervals overlap. */
+  /** Pairs of holders of one item whose writes' intervals overlap (refused writes included). */
   overlaps(): string[] {
     const found: string[] = [];
-    for (const [item, writes] of this.accepted) {
+    for (const [item, writes] of this.#all) {
       const spans = new Map<bigint, { from: number; to: number; member: string }>();
       for (const w of writes) {
         const s = spans.get(w.token);
@@ -277,6 +282,32 @@ describe('pool on the memory arbitrator', () => {
       timeoutMs: timing.expiryMs,
       what: 'a to hold every item again',
     });
+  }, 30_000);
+
+  it('release after the work (G10): a moved item is resigned only once its handler settled, even a handler slow to stop', async () => {
+    witness = new Witness();
+    const items = ['y0', 'y1', 'y2', 'y3'];
+    // Writes every 10 ms until 150 ms after its signal aborts, without looking at the term: only
+    // the pool's wait for it keeps the next holder out meanwhile.
+    const lingering =
+      (id: string): NonNullable<PoolOptions['handler']> =>
+      async ({ item, token, signal }) => {
+        let stopAt = Number.POSITIVE_INFINITY;
+        signal.addEventListener('abort', () => {
+          stopAt = performance.now() + 150;
+        });
+        while (performance.now() < stopAt) {
+          witness.write(item, { member: id, token, at: performance.now() });
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+    const a = join('a', { items, handler: lingering('a') }, 'pg');
+    await waitFor(() => settled([a], items), { timeoutMs: timing.expiryMs, what: 'a alone' });
+    const b = join('b', { items, handler: lingering('b') }, 'pg');
+    await waitFor(() => settled([a, b], items), { timeoutMs: timing.expiryMs, what: 'a and b' });
+    expect(b.pool.heldItems().length).toBe(2);
+    expect(witness.overlaps()).toEqual([]);
+    expect(witness.refused).toEqual([]);
   }, 30_000);
 
   it('bad options are typed errors naming the field', () => {
