@@ -1,8 +1,6 @@
 // @tenure/state on a real arbitrator (TTL 2 s), replicas in separate processes
-// (test/state-faults/state-replica.mjs on the built packages); etcd-state.test.ts runs it.
-// The fixture and the scenarios take ZooKeeper too (--backend zookeeper); its test file waits
-// for two fixes of the ZooKeeper state backend (a subscription that does not resume after a
-// session expiry; an unhandled rejection in a write's view read after a connection loss).
+// (test/state-faults/state-replica.mjs on the built packages); etcd-state.test.ts and
+// zookeeper-state.test.ts run it.
 // While a replica leads, four writer lanes set fresh keys; every acknowledgement and refusal is
 // recorded with its token.
 //

@@ -11,8 +11,15 @@ import {
 } from '@tenure/core';
 import { SessionGoneError } from '@tenure/core/internal';
 import { barrier } from './state-barrier.js';
-import { encodeRecord, LOG_RETENTION, StateLayout, writeLimits } from './state-layout.js';
-import { StateReads } from './state-reads.js';
+import {
+  encodeHeader,
+  encodeRecord,
+  LOG_RETENTION,
+  type Retention,
+  StateLayout,
+  writeLimits,
+} from './state-layout.js';
+import { LogGapError, StateReads } from './state-reads.js';
 import { StateSubscription } from './state-subscription.js';
 import {
   Code,
@@ -43,10 +50,22 @@ export interface ZkStateContext {
 /** How many times a write is tried before it gives up with `UnavailableError`. */
 const ATTEMPTS = 5;
 
-/** What the writer knows of the map: its version, and which keys exist at that version. */
+/**
+ * What the writer knows of the map at one version: which keys exist, and the kept log (entries
+ * `first` … `version`, whose records take `bytes`).
+ */
 interface WriterView {
-  version: number;
+  readonly version: number;
+  readonly first: number;
+  readonly bytes: number;
   readonly exists: Map<string, boolean>;
+}
+
+/** The log entries one write trims, and the kept log after it. */
+interface TrimPlan {
+  readonly deletes: readonly number[];
+  readonly first: number;
+  readonly bytes: number;
 }
 
 type CommitResult = Array<{ type: number; err?: number; stat?: ZkStat }> | undefined;
@@ -58,8 +77,8 @@ type CommitResult = Array<{ type: number; err?: number; stat?: ZkStat }> | undef
  * **Writes** are one `multi`: `check` of the leader's znode (any version: a sequential path is
  * never reused, so its existence is the epoch), `setData` of the map node at the version the
  * writer expects (so writes apply in version order and at most once), `create` of the log
- * entry, the key nodes' `create`/`setData`/`delete`, and the `delete` of the log entry
- * {@link LOG_RETENTION} versions older. The token is the multi's zxid (the map node's new
+ * entry, the key nodes' `create`/`setData`/`delete`, and the `delete` of the oldest log entries
+ * past {@link LOG_RETENTION} (the map node's data says which entries are kept). The token is the multi's zxid (the map node's new
  * mzxid, from the `setData` result). After a lost reply the same multi is sent again: if the
  * first one was applied, the version check refuses the second and the log entry, which carries
  * the write's random id, shows it was ours, so a write is never applied twice.
@@ -78,11 +97,22 @@ export class ZkStateBackend implements StateBackend {
   readonly #subscriptions = new Set<StateSubscription>();
   #view: WriterView | undefined;
   #parentsMade = false;
-  /** A version whose log trimming is left out (its old entry is already gone). */
-  #skipGc: number | undefined;
+  /** The record sizes of log entries this backend wrote or looked at, by version. */
+  readonly #logSizes = new Map<number, number>();
+  /** A trim found an entry already gone (removed by hand): look at each before trimming it. */
+  #verifyTrims = false;
 
-  constructor(ctx: ZkStateContext, election: string, map: string) {
+  readonly #retention: Retention;
+
+  /** `retention`: how much of the log to keep (tests make it small). */
+  constructor(
+    ctx: ZkStateContext,
+    election: string,
+    map: string,
+    retention: Retention = LOG_RETENTION,
+  ) {
     this.#ctx = ctx;
+    this.#retention = retention;
     this.#layout = new StateLayout(ctx.root, election, map);
     this.#reads = new StateReads(this.#layout, () => ctx.timeoutMs());
     this.limits = writeLimits(this.#layout, aclBytes(ctx.acl));
@@ -104,7 +134,7 @@ export class ZkStateBackend implements StateBackend {
         if (uncertain !== undefined && view.version > uncertain) {
           // The map moved past the lost attempt's version: was that write ours?
           const found = await this.#reads.writeOrAbsent(conn, uncertain + 1);
-          if (found?.id === id) return this.#applied(found.version, found.token, ops);
+          if (found?.id === id) return this.#found(found.token);
           // Another write took that version: the lost attempt's version check can never pass.
           uncertain = undefined;
         }
@@ -112,13 +142,20 @@ export class ZkStateBackend implements StateBackend {
         if (error instanceof SessionGoneError) {
           // The fence's session is gone: a lost attempt before was applied by then or never.
           if (uncertain === undefined) throw this.#fencedOff(fence, error);
-          return this.#settle(fence, id, uncertain, ops, error);
+          return this.#settle(fence, id, uncertain, error);
         }
         lastError = error;
         continue;
       }
       const base = view.version;
-      const { transaction, gc } = this.#transaction(conn, fence, ops, view, record);
+      let plan: TrimPlan;
+      try {
+        plan = await this.#trimPlan(conn, view, record.length);
+      } catch (error) {
+        lastError = error;
+        continue;
+      }
+      const { transaction, trimsAt } = this.#transaction(conn, fence, ops, view, record, plan);
       let failure: ZkException | null;
       let results: CommitResult;
       try {
@@ -133,20 +170,20 @@ export class ZkStateBackend implements StateBackend {
         uncertain = base;
         this.#view = undefined;
         lastError = error;
-        if (error instanceof SessionGoneError) return this.#settle(fence, id, base, ops, error);
+        if (error instanceof SessionGoneError) return this.#settle(fence, id, base, error);
         continue;
       }
       if (!failure) {
         const stat = results?.[1]?.stat;
         if (!stat) throw new UnavailableError('ZooKeeper state write: no result for the map node');
-        return this.#applied(base + 1, longToBigInt(stat.mzxid), ops);
+        return this.#applied(view, plan, record.length, longToBigInt(stat.mzxid), ops);
       }
       const failedAt = results
         ? results.findIndex((r) => r.err !== undefined && r.err !== 0 && r.err !== -2)
         : -1;
       if (failedAt === 0) {
         // The fence: the leader's znode is gone. A lost attempt before may still have applied.
-        if (uncertain !== undefined) return this.#settle(fence, id, uncertain, ops, failure);
+        if (uncertain !== undefined) return this.#settle(fence, id, uncertain, failure);
         throw this.#fencedOff(fence, failure);
       }
       const code = codeOf(failure);
@@ -161,7 +198,7 @@ export class ZkStateBackend implements StateBackend {
       this.#view = undefined;
       lastError = conn.toTenureError(failure, 'state write');
       if (failedAt === 1 && code === Code.NO_NODE) this.#parentsMade = false;
-      if (gc !== undefined && failedAt === gc) this.#skipGc = base + 1;
+      if (failedAt >= trimsAt && code === Code.NO_NODE) this.#verifyTrims = true;
     }
     throw lastError instanceof UnavailableError
       ? lastError
@@ -175,19 +212,13 @@ export class ZkStateBackend implements StateBackend {
    * entry `base` + 1. Ours: the write was applied (its token). Otherwise it never will be (its
    * session or fence is gone, and the version moved on or nothing can write it any more).
    */
-  async #settle(
-    fence: StateFence,
-    id: string,
-    base: number,
-    ops: readonly StateOp[],
-    cause: unknown,
-  ): Promise<StateToken> {
+  async #settle(fence: StateFence, id: string, base: number, cause: unknown): Promise<StateToken> {
     let conn: ZkConnection;
     try {
       conn = await this.#connection();
       await barrier(conn, this.#ctx.timeoutMs());
       const found = await this.#reads.writeOrAbsent(conn, base + 1);
-      if (found?.id === id) return this.#applied(found.version, found.token, ops);
+      if (found?.id === id) return this.#found(found.token);
     } catch (error) {
       throw new UnavailableError(
         'ZooKeeper state write: its reply was lost and its outcome could not be read',
@@ -197,14 +228,65 @@ export class ZkStateBackend implements StateBackend {
     throw this.#fencedOff(fence, cause);
   }
 
-  #applied(version: number, token: StateToken, ops: readonly StateOp[]): StateToken {
-    const exists = this.#view?.version === version - 1 ? this.#view.exists : new Map();
+  #applied(
+    view: WriterView,
+    plan: TrimPlan,
+    recordBytes: number,
+    token: StateToken,
+    ops: readonly StateOp[],
+  ): StateToken {
+    const version = view.version + 1;
+    const exists = view.exists;
     for (const op of ops) exists.set(op.key, op.op === 'put');
-    this.#view = { version, exists };
+    for (const trimmed of plan.deletes) this.#logSizes.delete(trimmed);
+    this.#logSizes.set(version, recordBytes);
+    this.#view = { version, first: plan.first, bytes: plan.bytes, exists };
+    return this.#wrote(token);
+  }
+
+  /** Our write, found in the log after a lost reply: the view is not known, read it next time. */
+  #found(token: StateToken): StateToken {
+    this.#view = undefined;
+    return this.#wrote(token);
+  }
+
+  #wrote(token: StateToken): StateToken {
     for (const subscription of this.#subscriptions) {
       if (subscription.token < token) subscription.kick();
     }
     return token;
+  }
+
+  /**
+   * The oldest log entries the next write trims (see {@link LOG_RETENTION}): while more than
+   * `maxEntries` would be kept, or their records would take more than `maxBytes`, and more than
+   * `minEntries`. A size this backend does not know (an entry of an earlier leader) is read.
+   */
+  async #trimPlan(conn: ZkConnection, view: WriterView, recordBytes: number): Promise<TrimPlan> {
+    const next = view.version + 1;
+    const deletes: number[] = [];
+    let first = view.first;
+    let bytes = view.bytes + recordBytes;
+    while (deletes.length < this.#retention.trimPerWrite) {
+      const kept = next - first + 1;
+      if (kept <= this.#retention.minEntries) break;
+      if (kept <= this.#retention.maxEntries && bytes <= this.#retention.maxBytes) break;
+      let size = this.#verifyTrims ? undefined : this.#logSizes.get(first);
+      let present = true;
+      if (size === undefined) {
+        const [stat] = await conn.request<[ZkStat | null]>(
+          'state log size',
+          this.#ctx.timeoutMs(),
+          (cb) => conn.client.exists(this.#layout.entry(first), undefined, cb),
+        );
+        present = stat !== null;
+        size = stat?.dataLength ?? 0;
+      }
+      if (present) deletes.push(first);
+      bytes -= size;
+      first += 1;
+    }
+    return { deletes, first, bytes: Math.max(0, bytes) };
   }
 
   /**
@@ -219,17 +301,18 @@ export class ZkStateBackend implements StateBackend {
       (key) => known?.exists.get(key) === undefined,
     );
     if (known && missing.length === 0) return known;
-    const headRead = known ? undefined : this.#reads.head(conn);
-    const stats = missing.map((key) =>
-      conn.request<[ZkStat | null]>('state key read', this.#ctx.timeoutMs(), (cb) =>
-        conn.client.exists(this.#layout.key(key), undefined, cb),
+    // Sent together (answered in order): awaited together, so no rejection goes unhandled.
+    const [head, ...found] = await Promise.all([
+      known ? undefined : this.#reads.head(conn),
+      ...missing.map((key) =>
+        conn.request<[ZkStat | null]>('state key read', this.#ctx.timeoutMs(), (cb) =>
+          conn.client.exists(this.#layout.key(key), undefined, cb),
+        ),
       ),
-    );
-    const version = known ? known.version : (await headRead!).version;
-    const found = await Promise.all(stats);
+    ]);
     const exists = known ? known.exists : new Map<string, boolean>();
     for (const [i, key] of missing.entries()) exists.set(key, found[i]![0] !== null);
-    const view = { version, exists };
+    const view: WriterView = known ?? { ...head!, exists };
     this.#view = view;
     return view;
   }
@@ -240,14 +323,18 @@ export class ZkStateBackend implements StateBackend {
     ops: readonly StateOp[],
     view: WriterView,
     record: Buffer,
+    plan: TrimPlan,
   ) {
     const acl = this.#ctx.acl;
     const next = view.version + 1;
     const transaction = conn.client.transaction().check(fence.key, -1);
-    exactVersion(
-      transaction.setData(this.#layout.map, headerOf(fence, next), view.version),
-      view.version,
-    );
+    const header = encodeHeader({
+      version: next,
+      first: plan.first,
+      bytes: plan.bytes,
+      epoch: fence.epoch.toString(),
+    });
+    exactVersion(transaction.setData(this.#layout.map, header, view.version), view.version);
     transaction.create(this.#layout.entry(next), record, acl, zk.CreateMode.PERSISTENT);
     const exists = new Map<string, boolean>();
     for (const op of ops) {
@@ -264,13 +351,9 @@ export class ZkStateBackend implements StateBackend {
         exists.set(op.key, false);
       }
     }
-    let gc: number | undefined;
-    const old = next - LOG_RETENTION;
-    if (old >= 1 && this.#skipGc !== next) {
-      gc = transaction.ops.length;
-      transaction.remove(this.#layout.entry(old), -1);
-    }
-    return { transaction, gc };
+    const trimsAt = transaction.ops.length;
+    for (const version of plan.deletes) transaction.remove(this.#layout.entry(version), -1);
+    return { transaction, trimsAt };
   }
 
   async #makeParents(conn: ZkConnection): Promise<void> {
@@ -299,27 +382,56 @@ export class ZkStateBackend implements StateBackend {
     this.#parentsMade = true;
   }
 
-  async snapshot(): Promise<{ entries: ReadonlyMap<string, string>; token: StateToken }> {
-    const conn = await this.#connection();
-    await barrier(conn, this.#ctx.timeoutMs());
-    const state = await this.#reads.map(conn);
-    return { entries: state.entries, token: state.token };
+  snapshot(): Promise<{ entries: ReadonlyMap<string, string>; token: StateToken }> {
+    return this.#read(async (conn) => {
+      const state = await this.#reads.map(conn);
+      return { entries: state.entries, token: state.token };
+    });
   }
 
-  async get(key: string): Promise<{ value: string | undefined; token: StateToken }> {
-    const conn = await this.#connection();
-    await barrier(conn, this.#ctx.timeoutMs());
-    return this.#reads.key(conn, key);
+  get(key: string): Promise<{ value: string | undefined; token: StateToken }> {
+    return this.#read((conn) => this.#reads.key(conn, key));
+  }
+
+  /**
+   * A linearizable read: `read` on a connection after a barrier on it. A session replaced
+   * meanwhile is only a reason to retry (`UnavailableError`).
+   */
+  async #read<T>(read: (conn: ZkConnection) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const conn = await this.#connection();
+        await barrier(conn, this.#ctx.timeoutMs());
+        return await read(conn);
+      } catch (error) {
+        if (error instanceof SessionGoneError) {
+          throw new UnavailableError('ZooKeeper state read: the session changed; retry', {
+            cause: error,
+          });
+        }
+        // The log was trimmed past the read's start while it ran: read again, a few times.
+        if (error instanceof LogGapError) {
+          if (attempt < ATTEMPTS) continue;
+          throw new UnavailableError(
+            'ZooKeeper state read: the map changed faster than it could be read; retry',
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    }
   }
 
   async head(): Promise<StateToken> {
-    const conn = await this.#connection();
-    await barrier(conn, this.#ctx.timeoutMs());
-    const head = await this.#reads.head(conn);
+    let conn: ZkConnection | undefined;
+    const head = await this.#read(async (current) => {
+      conn = current;
+      return this.#reads.head(current);
+    });
     // A subscription behind the head, or whose watch is not on this connection (a new
     // session), reads again: a lost notification costs at most one head interval.
     for (const subscription of this.#subscriptions) {
-      if (subscription.token < head.token || !subscription.armedOn(conn)) subscription.kick();
+      if (subscription.token < head.token || !subscription.armedOn(conn!)) subscription.kick();
     }
     return head.token;
   }
@@ -350,11 +462,6 @@ export class ZkStateBackend implements StateBackend {
       { cause, epoch: fence.epoch },
     );
   }
-}
-
-/** The map node's data: who wrote its last version (for people reading the tree). */
-function headerOf(fence: StateFence, version: number): Buffer {
-  return Buffer.from(JSON.stringify({ version, epoch: fence.epoch.toString() }), 'utf8');
 }
 
 /** The wire size of an ACL list (what every create carries). */

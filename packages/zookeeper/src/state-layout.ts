@@ -9,8 +9,9 @@ import { encodeSegment } from './zk-queue.js';
  *   expects), so its mzxid is the token of the last write;
  * - one child per key, `<map node>/<key>`, whose data is the value;
  * - the write log `<map node>%log/<version, 10 digits>`: the operations of each write, created
- *   in the same `multi`, whose czxid is that write's token. The newest {@link LOG_RETENTION}
- *   entries are kept (each write deletes the one that many versions older).
+ *   in the same `multi`, whose czxid is that write's token. The entries from the map node's
+ *   `first` (its data, {@link MapHeader}) to its version exist; writes trim the oldest (see
+ *   {@link LOG_RETENTION}).
  *
  * Names are URI-encoded ({@link encodeSegment}); `%state` and `%log` can follow no encoded name
  * (`%` there only starts a hex escape), so neither term data (`<root>/tenure-data/<election>/`)
@@ -48,10 +49,57 @@ export function decodeKey(name: string): string {
 }
 
 /**
- * How many log entries a map keeps: a subscription more than this many writes behind (a paused
- * or partitioned replica) reads the whole map again instead of the log.
+ * How much of the log a map keeps: the newest `maxEntries` writes, fewer while their records
+ * take more than `maxBytes`, never fewer than `minEntries`. Writes trim the oldest entries, at
+ * most `trimPerWrite` each. A subscription that falls behind the oldest entry (a replica paused
+ * or cut off meanwhile) reads the whole map again; the log must also cover the writes made
+ * while such a read runs (about 0.1 ms per key, measured), or that read starts over.
  */
-export const LOG_RETENTION = 256;
+export const LOG_RETENTION: Retention = {
+  minEntries: 256,
+  maxEntries: 4096,
+  maxBytes: 32 * 1024 * 1024,
+  trimPerWrite: 8,
+};
+
+/** How much of the log a map keeps (see {@link LOG_RETENTION}). */
+export interface Retention {
+  readonly minEntries: number;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  readonly trimPerWrite: number;
+}
+
+/**
+ * The map node's data, rewritten by every write: the entries `first` … `version` of the log
+ * exist and their records take `bytes`; `epoch` wrote the last version.
+ */
+export interface MapHeader {
+  readonly version: number;
+  readonly first: number;
+  readonly bytes: number;
+  readonly epoch: string;
+}
+
+/** Encodes a {@link MapHeader}. */
+export function encodeHeader(header: MapHeader): Buffer {
+  return Buffer.from(JSON.stringify(header), 'utf8');
+}
+
+/**
+ * Decodes the map node's data: `first` 1 and `bytes` 0 when it holds none (made empty before its
+ * first write) or data tenure did not write.
+ */
+export function decodeHeader(data: Buffer | undefined): { first: number; bytes: number } {
+  try {
+    const parsed = JSON.parse((data ?? Buffer.alloc(0)).toString('utf8')) as Partial<MapHeader>;
+    const first = Number.isSafeInteger(parsed.first) && parsed.first! > 0 ? parsed.first! : 1;
+    const bytes = Number.isSafeInteger(parsed.bytes) && parsed.bytes! >= 0 ? parsed.bytes! : 0;
+    return { first, bytes };
+  } catch {
+    return { first: 1, bytes: 0 };
+  }
+}
 
 /**
  * ZooKeeper's request limit: `jute.maxbuffer`, 1 MiB − 1 by default; a larger request makes the
@@ -68,7 +116,7 @@ const MAX_OPS = 127;
  */
 export function writeLimits(layout: StateLayout, aclBytes: number): StateWriteLimits {
   const perOp = 64 + Buffer.byteLength(layout.map) + aclBytes;
-  const fixed = 4 * (256 + Buffer.byteLength(layout.log) + aclBytes);
+  const fixed = (4 + LOG_RETENTION.trimPerWrite) * (256 + Buffer.byteLength(layout.log) + aclBytes);
   // A key's bytes count up to 4 times (3 in its path, 1 in the log), a value's twice.
   const maxBytes = Math.floor((REQUEST_BUDGET - fixed - MAX_OPS * perOp) / 4);
   return { maxOps: MAX_OPS, maxBytes };

@@ -1,13 +1,24 @@
 import type { StateChange, StateToken } from '@tenure/core';
 import { UnavailableError } from '@tenure/core';
-import { decodeKey, decodeRecord, type LogRecord, type StateLayout } from './state-layout.js';
+import {
+  decodeHeader,
+  decodeKey,
+  decodeRecord,
+  type LogRecord,
+  type StateLayout,
+} from './state-layout.js';
 import { Code, codeOf, longToBigInt, type ZkEvent, type ZkStat } from './zk-client.js';
 import type { ZkConnection } from './zk-connection.js';
 
-/** The map node as one read saw it: the number of writes and the last one's token. */
+/**
+ * The map node as one read saw it: the number of writes, the last one's token, the oldest log
+ * entry kept and the bytes of the kept entries' records.
+ */
 export interface MapHead {
   readonly version: number;
   readonly token: StateToken;
+  readonly first: number;
+  readonly bytes: number;
 }
 
 /** A write read back from the log: its version, token and record. */
@@ -27,7 +38,7 @@ export interface MapState {
 const WINDOW = 256;
 
 /** A map never written: version 0, token 0 (the map node may exist, created empty). */
-const EMPTY: MapHead = { version: 0, token: 0n };
+const EMPTY: MapHead = { version: 0, token: 0n, first: 1, bytes: 0 };
 
 /** The log was trimmed past a version a reader needed: read the whole map instead. */
 export class LogGapError extends Error {
@@ -57,24 +68,19 @@ export class StateReads {
    * yet written needs).
    */
   async head(conn: ZkConnection, watcher?: (event: ZkEvent) => void): Promise<MapHead> {
-    if (!watcher) {
-      const [stat] = await conn.request<[ZkStat | null]>('state head', this.#timeoutMs(), (cb) =>
-        conn.client.exists(this.#layout.map, undefined, cb),
-      );
-      return headOf(stat);
-    }
     for (;;) {
       try {
-        const [, stat] = await conn.request<[Buffer | undefined, ZkStat]>(
-          'state watch',
+        const [data, stat] = await conn.request<[Buffer | undefined, ZkStat]>(
+          watcher ? 'state watch' : 'state head',
           this.#timeoutMs(),
           (cb) => conn.client.getData(this.#layout.map, watcher, cb),
           [Code.NO_NODE],
         );
-        return headOf(stat);
+        return headOf(data, stat);
       } catch (error) {
         if (codeOf(error) !== Code.NO_NODE) throw error;
       }
+      if (!watcher) return EMPTY;
       const [stat] = await conn.request<[ZkStat | null]>('state watch', this.#timeoutMs(), (cb) =>
         conn.client.exists(this.#layout.map, watcher, cb),
       );
@@ -163,6 +169,7 @@ export class StateReads {
     }
     const last = await this.head(conn);
     if (last.version > first.version) {
+      if (last.first > first.version + 1) throw new LogGapError(first.version + 1);
       for (const write of await this.writes(conn, first.version, last.version)) {
         apply(entries, write.changes);
       }
@@ -222,7 +229,7 @@ export function apply(entries: Map<string, string>, changes: readonly StateChang
   }
 }
 
-function headOf(stat: ZkStat | null | undefined): MapHead {
-  if (!stat || stat.version === 0) return EMPTY;
-  return { version: stat.version, token: longToBigInt(stat.mzxid) };
+function headOf(data: Buffer | undefined, stat: ZkStat): MapHead {
+  if (stat.version === 0) return EMPTY;
+  return { version: stat.version, token: longToBigInt(stat.mzxid), ...decodeHeader(data) };
 }

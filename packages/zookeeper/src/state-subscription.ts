@@ -149,6 +149,7 @@ export class StateSubscription {
     }
     this.#armed = conn;
     if (head.version === this.#version) return;
+    if (head.first > this.#version + 1) throw new LogGapError(this.#version + 1);
     const writes = await this.#reads.writes(conn, this.#version, head.version);
     for (const write of writes) {
       if (this.#isStopped()) return;

@@ -19,7 +19,9 @@ import {
 } from '@tenure/testkit';
 import { createZooKeeperArbitrator, type ZooKeeperArbitrator } from '@tenure/zookeeper';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LOG_RETENTION } from '../src/state-layout.js';
+import { ZkStateBackend, type ZkStateContext } from '../src/state-backend.js';
+import { LOG_RETENTION, type Retention, StateLayout } from '../src/state-layout.js';
+import { type ZkStat, zk } from '../src/zk-client.js';
 import { ZkConnection } from '../src/zk-connection.js';
 
 const TTL_MS = 4_000;
@@ -62,6 +64,51 @@ async function raw(): Promise<ZkConnection> {
   const conn = new ZkConnection({ connectString: server.connectString, sessionTimeoutMs: TTL_MS });
   await conn.open(timing.scale(10_000));
   return conn;
+}
+
+/** A log that a test can run past in a few writes. */
+const SMALL_LOG: Retention = {
+  minEntries: 4,
+  maxEntries: 16,
+  maxBytes: 1_000_000,
+  trimPerWrite: 8,
+};
+
+/**
+ * A backend on a raw connection (so a test sets the log's retention or drops a reply), fenced
+ * by an ephemeral node of that connection's session.
+ */
+async function direct(
+  connectString: string,
+  retention: Retention,
+  { requestMs = 2_000, election = `direct-${randomBytes(4).toString('hex')}` } = {},
+) {
+  const conn = new ZkConnection({ connectString, sessionTimeoutMs: TTL_MS });
+  await conn.open(timing.scale(10_000));
+  const acl = [new zk.ACL(zk.Permission.ALL, new zk.Id('world', 'anyone'))];
+  const ctx: ZkStateContext = {
+    connection: async () => conn,
+    onConnection: () => () => {},
+    root,
+    acl,
+    timeoutMs: () => requestMs,
+  };
+  const fenceKey = `${root}/fence-${randomBytes(4).toString('hex')}`;
+  await conn
+    .request<[string]>('root', 5_000, (cb) => conn.client.create(root, Buffer.alloc(0), acl, 0, cb))
+    .catch(() => {}); // exists already
+  await conn.request<[string]>('fence', 5_000, (cb) =>
+    conn.client.create(fenceKey, Buffer.alloc(0), acl, 1 /* ephemeral */, cb),
+  );
+  return {
+    conn,
+    ctx,
+    election,
+    layout: new StateLayout(root, election, 'm'),
+    backend: new ZkStateBackend(ctx, election, 'm', retention),
+    fence: { key: fenceKey, epoch: 1n },
+    close: () => conn.close(5_000),
+  };
 }
 
 function recorder(backend: StateBackend) {
@@ -248,37 +295,107 @@ describe('ZooKeeper state backend', () => {
   it('a subscriber cut off for more writes than the log keeps reads the whole map again', async () => {
     const [host, port] = server.connectString.split(',')[0]!.split(':');
     await using proxy = await startTcpProxy({ host: host!, port: Number(port) });
-    const a = arbitrator();
-    const b = createZooKeeperArbitrator({
-      connect: proxy.endpoint,
-      sessionTimeoutMs: TTL_MS,
-      root,
-    });
-    opened.push(b);
-    const { term } = await leader(a, 'trim');
-    const writer = stateBackendOf(a, 'trim', 'm');
-    const backend = stateBackendOf(b, 'trim', 'm');
-    const follower = recorder(backend);
+    const writer = await direct(server.connectString, SMALL_LOG);
+    const reader = await direct(proxy.endpoint, SMALL_LOG, { election: writer.election });
+    const follower = recorder(reader.backend);
     try {
-      await writer.write(term, [{ op: 'put', key: 'x', value: '1' }]);
+      await writer.backend.write(writer.fence, [{ op: 'put', key: 'x', value: '1' }]);
       await waitFor(() => follower.mirror.get('x') === '1', { timeoutMs: timing.scale(10_000) });
       proxy.cut();
       let last = 0n;
-      for (let i = 0; i < LOG_RETENTION + 5; i += 1) {
-        last = await writer.write(term, [{ op: 'put', key: `n${i % 7}`, value: `${i}` }]);
+      for (let i = 0; i < 3 * SMALL_LOG.maxEntries; i += 1) {
+        last = await writer.backend.write(writer.fence, [
+          { op: 'put', key: `n${i % 7}`, value: `${i}` },
+        ]);
       }
       proxy.restore();
-      // The proxy dropped what it held, notifications included, on a connection that lives on:
-      // @tenure/state's periodic head() finds the subscription behind and sets it going.
-      await waitFor(async () => (await backend.head()) === last && follower.token >= last, {
-        timeoutMs: timing.scale(20_000),
-      });
+      // The proxy dropped what it held, notifications included, on a connection that lives on
+      // (the session outlasts the cut): @tenure/state's periodic head() finds the subscription
+      // behind and sets it going.
+      await waitFor(
+        async () =>
+          (await reader.backend.head().catch(() => 0n)) === last && follower.token >= last,
+        { timeoutMs: timing.scale(20_000) },
+      );
       expect(follower.events.filter((e) => e.kind === 'snapshot').length).toBe(2);
-      expect(follower.mirror).toEqual((await writer.snapshot()).entries);
+      expect(follower.mirror).toEqual((await writer.backend.snapshot()).entries);
+      // The log keeps maxEntries entries, the oldest named in the map node.
+      const [log] = await writer.conn.request<[string[]]>('ls', 5_000, (cb) =>
+        writer.conn.client.getChildren(`${writer.layout.map}%log`, undefined, cb),
+      );
+      expect(log.length).toBe(SMALL_LOG.maxEntries);
     } finally {
       follower.stop();
+      await Promise.all([writer.close(), reader.close()]);
     }
   }, 60_000);
+
+  it('trims the log by the bytes of its records, never below minEntries', async () => {
+    const writer = await direct(server.connectString, {
+      minEntries: 2,
+      maxEntries: 100,
+      maxBytes: 5_000,
+      trimPerWrite: 8,
+    });
+    try {
+      for (let i = 0; i < 20; i += 1) {
+        await writer.backend.write(writer.fence, [
+          { op: 'put', key: 'k', value: 'v'.repeat(2_000) },
+        ]);
+      }
+      const [log] = await writer.conn.request<[string[]]>('ls', 5_000, (cb) =>
+        writer.conn.client.getChildren(`${writer.layout.map}%log`, undefined, cb),
+      );
+      expect(log.sort()).toEqual(['0000000019', '0000000020']);
+      // A second writer (a new leader) knows no sizes: it reads them.
+      const next = new ZkStateBackend(writer.ctx, writer.election, 'm', {
+        minEntries: 1,
+        maxEntries: 100,
+        maxBytes: 100,
+        trimPerWrite: 8,
+      });
+      await next.write(writer.fence, [{ op: 'put', key: 'k', value: 'w' }]);
+      const [after] = await writer.conn.request<[string[]]>('ls', 5_000, (cb) =>
+        writer.conn.client.getChildren(`${writer.layout.map}%log`, undefined, cb),
+      );
+      expect(after).toEqual(['0000000021']);
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it('a write whose reply is lost is sent again and applied once', async () => {
+    const writer = await direct(server.connectString, LOG_RETENTION, { requestMs: 500 });
+    try {
+      await writer.backend.write(writer.fence, [{ op: 'put', key: 'k', value: '0' }]);
+      // The next multi reaches the server, but its reply is dropped on the way back.
+      const client = writer.conn.client;
+      const transaction = client.transaction.bind(client);
+      let dropped = 0;
+      client.transaction = () => {
+        const t = transaction();
+        const commit = t.commit.bind(t);
+        t.commit = (callback) => {
+          if (dropped === 0) {
+            dropped += 1;
+            commit(() => {}); // applied; the caller never hears
+          } else commit(callback);
+        };
+        return t;
+      };
+      const token = await writer.backend.write(writer.fence, [{ op: 'put', key: 'k', value: '1' }]);
+      client.transaction = transaction;
+      expect(dropped).toBe(1);
+      const [, stat] = await writer.conn.request<[Buffer | undefined, ZkStat]>('get', 5_000, (cb) =>
+        writer.conn.client.getData(writer.layout.map, undefined, cb),
+      );
+      expect(stat.version, 'the map node took one version for the write').toBe(2);
+      expect(token).toBe(stat.mzxid.readBigUInt64BE(0));
+      expect(await writer.backend.get('k')).toEqual({ value: '1', token });
+    } finally {
+      await writer.close();
+    }
+  });
 
   it('limits one write below the request limit; a write at the limits is accepted', async () => {
     const a = arbitrator();
