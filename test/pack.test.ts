@@ -25,6 +25,7 @@ const PACKAGES = [
   'zookeeper',
   'cron',
   'pool',
+  'state',
   'prometheus',
   'testkit',
   'tenure',
@@ -291,14 +292,15 @@ const tarballName = (name: string) =>
 
 /** The backend combinations a user installs: `npm i tenure`, `npm i tenure @tenure/etcd`, … */
 const COMBINATIONS = {
-  tenure: ['core', 'memory', 'cron', 'pool', 'tenure'],
-  'tenure @tenure/etcd': ['core', 'memory', 'cron', 'pool', 'tenure', 'etcd'],
-  'tenure @tenure/zookeeper': ['core', 'memory', 'cron', 'pool', 'tenure', 'zookeeper'],
+  tenure: ['core', 'memory', 'cron', 'pool', 'state', 'tenure'],
+  'tenure @tenure/etcd': ['core', 'memory', 'cron', 'pool', 'state', 'tenure', 'etcd'],
+  'tenure @tenure/zookeeper': ['core', 'memory', 'cron', 'pool', 'state', 'tenure', 'zookeeper'],
   'tenure @tenure/etcd @tenure/zookeeper': [
     'core',
     'memory',
     'cron',
     'pool',
+    'state',
     'tenure',
     'etcd',
     'zookeeper',
@@ -411,6 +413,7 @@ describe('the packed packages, installed with npm', () => {
       'tenure-memory-0.1.0.tgz',
       'tenure-pool-0.1.0.tgz',
       'tenure-prometheus-0.1.0.tgz',
+      'tenure-state-0.1.0.tgz',
       'tenure-testkit-0.1.0.tgz',
       'tenure-zookeeper-0.1.0.tgz',
     ]);
@@ -471,6 +474,7 @@ describe('the packed packages, installed with npm', () => {
       '@tenure/cron': '^0.1.0',
       '@tenure/memory': '^0.1.0',
       '@tenure/pool': '^0.1.0',
+      '@tenure/state': '^0.1.0',
       commander: '^14.0.3',
     });
     expect(manifest.peerDependencies).toEqual({

@@ -1,7 +1,8 @@
 /**
  * `tenure`: leader election for Node services. Re-exports the interfaces, errors and helpers
- * of `@tenure/core`, the in-process arbitrator of `@tenure/memory` and the singleton cron jobs
- * of `@tenure/cron`, and adds {@link connect}, which opens an arbitrator from a URL
+ * of `@tenure/core`, the in-process arbitrator of `@tenure/memory`, the singleton cron jobs
+ * of `@tenure/cron` and the replicated map of `@tenure/state` ({@link openReplicatedMap}), and
+ * adds {@link connect}, which opens an arbitrator from a URL
  * (`memory://`, `etcd://…`, `zk://…`) and loads the etcd or ZooKeeper client only when a URL
  * asks for it. The adapters' factories have subpaths of their own, `tenure/etcd` and
  * `tenure/zookeeper`, so that importing `tenure` loads neither client.
@@ -107,6 +108,22 @@ export type {
   MemoryServerOptions,
 } from '@tenure/memory';
 export { createMemoryArbitrator, createMemoryServer, sharedMemoryServer } from '@tenure/memory';
+export type {
+  Consistency,
+  EntriesResult,
+  ReadOptions,
+  ReadResult,
+  ReplicatedMapEvents,
+  ReplicatedMapOptions,
+  WriteOptions,
+} from '@tenure/state';
+export {
+  MAX_STATE_VALUE_BYTES,
+  NotLeaderError,
+  openReplicatedMap,
+  ReplicatedMap,
+  StaleReadError,
+} from '@tenure/state';
 export type {
   ArbitratorScheme,
   ArbitratorTarget,
