@@ -273,7 +273,7 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
           w.sum += waitedMs;
           w.count += 1;
           w.max = Math.max(w.max, waitedMs);
-          this.emit('assigned', lease);
+          this.emit('assigned', lease, { waitedMs });
         },
         released: (released, token, reason) => {
           this.#stats.releases[reason] += 1;
@@ -370,6 +370,7 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
             this.#stats.published += 1;
             this.#stats.moved += plan.moved;
             this.#stats.placed += plan.placed;
+            this.emit('rebalanced', { generation, moved: plan.moved, placed: plan.placed });
             this.#apply(assignment);
           }
         } catch (error) {

@@ -74,12 +74,23 @@ export interface PoolStats {
 
 /** The events of a {@link Pool}. */
 export interface PoolEvents {
-  /** This member now holds `lease.item` (its claim's term began). */
-  assigned: [lease: ItemLease];
+  /**
+   * This member now holds `lease.item` (its claim's term began). `waitedMs`: from its campaign
+   * for the item (right after the assignment named it) to holding it, the time the item spent
+   * unowned after its move was decided, as far as this member can see it.
+   */
+  assigned: [lease: ItemLease, details: { readonly waitedMs: number }];
   /** This member no longer holds `item` (its handler has settled, unless past the deadline). */
   released: [item: string, token: Epoch, reason: ReleaseReason];
   /** A newer assignment was applied by this member. */
   assignment: [assignment: Assignment];
+  /**
+   * As the pool's leader, this member published a new assignment: `moved` items taken from a
+   * live member, `placed` items that had no live owner.
+   */
+  rebalanced: [
+    details: { readonly generation: number; readonly moved: number; readonly placed: number },
+  ];
   /** This member became (`true`) or stopped being (`false`) the pool's leader. */
   leading: [leading: boolean];
   /** A background failure, retried internally; or a handler that threw. */

@@ -13,7 +13,9 @@ import {
   type Term,
 } from '@tenure/core';
 import type { RunOutcome, RunRecord, RunTrigger, Scheduler, SkipReason } from '@tenure/cron';
+import type { Pool } from '@tenure/pool';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { PoolMetrics } from './pool-metrics.js';
 
 /** Options of {@link createTenureMetrics}. */
 export interface TenureMetricsOptions {
@@ -64,6 +66,16 @@ export interface TenureMetrics {
    *   {@link ConflictError} when it is instrumented already.
    */
   instrumentScheduler(scheduler: Scheduler): () => void;
+  /**
+   * Instruments a `@tenure/pool` member through its public events and stats: items held and
+   * assigned, leadership, claims and releases by reason, the items moved and placed by the
+   * assignments it published as leader, and how long its claims waited. Returns a function
+   * that stops it. (Instrumenting the member's arbitrator too adds a series per item election.)
+   *
+   * @throws {@link @tenure/core!InvalidArgumentError} for an object that is not a pool member;
+   *   {@link ConflictError} when it is instrumented already.
+   */
+  instrumentPool(pool: Pool): () => void;
 }
 
 const SESSION_STATES: readonly SessionState[] = ['granting', 'live', 'suspended', 'closed'];
@@ -116,6 +128,7 @@ class Metrics implements TenureMetrics {
   readonly registry: Registry;
   readonly #arbitrators = new Map<string, InstrumentedArbitrator>();
   readonly #schedulers = new Set<Scheduler>();
+  readonly #pools: PoolMetrics;
 
   readonly #sessionsGranted: Counter<'arbitrator'>;
   readonly #sessionsLost: Counter<'arbitrator'>;
@@ -136,6 +149,7 @@ class Metrics implements TenureMetrics {
 
   constructor(registry: Registry, prefix: string) {
     this.registry = registry;
+    this.#pools = new PoolMetrics(registry, prefix);
     const registers = [registry];
     const arbitrators = () => [...this.#arbitrators.values()];
     const schedulers = () => [...this.#schedulers];
@@ -448,6 +462,10 @@ class Metrics implements TenureMetrics {
       arbitrator.off('ended', onEnded);
       if (this.#arbitrators.get(name) === entry) this.#arbitrators.delete(name);
     };
+  }
+
+  instrumentPool(pool: Pool): () => void {
+    return this.#pools.instrument(pool);
   }
 
   instrumentScheduler(scheduler: Scheduler): () => void {
