@@ -96,6 +96,8 @@ export class ZkStateBackend implements StateBackend {
   readonly #reads: StateReads;
   readonly #subscriptions = new Set<StateSubscription>();
   #view: WriterView | undefined;
+  /** The write in flight (settled): the next one starts after it. */
+  #writing: Promise<unknown> = Promise.resolve();
   #parentsMade = false;
   /** The record sizes of log entries this backend wrote or looked at, by version. */
   readonly #logSizes = new Map<number, number>();
@@ -118,12 +120,22 @@ export class ZkStateBackend implements StateBackend {
     this.limits = writeLimits(this.#layout, aclBytes(ctx.acl));
   }
 
-  async write(fence: StateFence, ops: readonly StateOp[]): Promise<StateToken> {
+  write(fence: StateFence, ops: readonly StateOp[]): Promise<StateToken> {
+    // One write of this backend at a time: concurrent ones would each take the same version and
+    // all but one lose it (BAD_VERSION); @tenure/state batches them anyway.
+    const written = this.#writing.then(() => this.#write(fence, ops));
+    this.#writing = written.catch(() => {});
+    return written;
+  }
+
+  async #write(fence: StateFence, ops: readonly StateOp[]): Promise<StateToken> {
     const id = randomUUID();
     const record = encodeRecord(id, fence.epoch, ops);
     /** The version an attempt whose reply was lost wrote over: it may have been applied. */
     let uncertain: number | undefined;
     let lastError: unknown;
+    /** The version the last conflict lost to: a conflict past it is progress, not a failure. */
+    let conflictAt = -1;
     for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
       let conn: ZkConnection;
       let view: WriterView;
@@ -197,6 +209,12 @@ export class ZkStateBackend implements StateBackend {
       // nodes gone, or the old log entry already trimmed: read again and retry.
       this.#view = undefined;
       lastError = conn.toTenureError(failure, 'state write');
+      if (failedAt === 1 && code === Code.BAD_VERSION && base > conflictAt) {
+        // Another writer (an earlier leader's write still in flight, another backend of the
+        // map) took the version: the map moves on, so this costs no attempt.
+        conflictAt = base;
+        attempt -= 1;
+      }
       if (failedAt === 1 && code === Code.NO_NODE) this.#parentsMade = false;
       if (failedAt >= trimsAt && code === Code.NO_NODE) this.#verifyTrims = true;
     }

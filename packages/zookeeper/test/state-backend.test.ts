@@ -397,6 +397,21 @@ describe('ZooKeeper state backend', () => {
     }
   });
 
+  it('concurrent writes of one backend all apply, each once, in token order', async () => {
+    const a = arbitrator();
+    const { term } = await leader(a, 'concurrent');
+    const backend = stateBackendOf(a, 'concurrent', 'm');
+    const tokens = await Promise.all(
+      Array.from({ length: 64 }, (_, i) =>
+        backend.write(term, [{ op: 'put', key: `k${i}`, value: `${i}` }]),
+      ),
+    );
+    expect(new Set(tokens).size).toBe(64);
+    const all = await backend.snapshot();
+    expect(all.entries.size).toBe(64);
+    expect(all.token).toBe(tokens.reduce((max, t) => (t > max ? t : max), 0n));
+  });
+
   it('limits one write below the request limit; a write at the limits is accepted', async () => {
     const a = arbitrator();
     const { term } = await leader(a, 'big');
