@@ -310,6 +310,30 @@ describe('pool on the memory arbitrator', () => {
     expect(witness.refused).toEqual([]);
   }, 30_000);
 
+  it('an assignment too large for a candidate value is stored beside the election and read from there', async () => {
+    witness = new Witness();
+    // 400 items of 60 characters: about 25 kB of item names, over a value's 16 KiB.
+    const items = Array.from(
+      { length: 400 },
+      (_, i) => `${'x'.repeat(56)}${String(i).padStart(4, '0')}`,
+    );
+    const ms = [
+      join('s1', { items, handler: undefined }, 'ps'),
+      join('s2', { items, handler: undefined }, 'ps'),
+    ];
+    await waitFor(() => settled(ms, items), { timeoutMs: timing.expiryMs, what: '400 items' });
+    expect(countsOf(ms[0]!)).toBe(200);
+    const admin = createMemoryArbitrator({ server, ttlMs: TTL_MS, lazySession: true });
+    try {
+      const snapshot = await readPool(admin, 'ps');
+      expect(snapshot.assignment?.owners.size).toBe(400);
+      const leader = await admin.leader('ps.members');
+      expect(leader?.value).toMatch(/"stored":true/);
+    } finally {
+      await admin.close();
+    }
+  }, 30_000);
+
   it('bad options are typed errors naming the field', () => {
     const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS, lazySession: true });
     try {
