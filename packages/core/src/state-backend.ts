@@ -34,9 +34,10 @@
  * **Subscription.** {@link StateBackend.subscribe} delivers, to one listener and in token order,
  * a `snapshot` (the whole map at a token, from a linearizable read) and then `changes`, each the
  * complete effect of one write with that write's token, never a write in part and never one twice
- * past a later snapshot. After a reconnect it resumes after the last token it delivered; when it
- * cannot (etcd compaction, a ZooKeeper session expiry, a stream that broke), it delivers a new
- * `snapshot` with a larger or equal token. A listener ignores any event whose token is not above
+ * past a later snapshot. After a reconnect it either resumes after the last token it delivered
+ * or, when it cannot or will not (etcd compaction, a ZooKeeper log trimmed past it, a stream
+ * that broke: etcd's backend always re-reads, since etcd3's own resume can skip events), delivers
+ * a new `snapshot` with a larger or equal token. A listener ignores any event whose token is not above
  * the state it has (a snapshot may repeat the state it already holds). Failures go to
  * `listener.error` and are retried with backoff until the returned function is called.
  *
@@ -108,7 +109,10 @@ export interface StateWriteLimits {
 /**
  * One map of one election, as an adapter stores it. Every method maps the arbitrator's failures
  * to tenure errors: `UnavailableError` when unreachable (retriable), `LeadershipLostError` when a
- * write's fence fails, `ClosedError` once the arbitrator is closed.
+ * write's fence fails, `ClosedError` once the arbitrator is closed. Every promise settles: a
+ * request the arbitrator does not answer rejects with `UnavailableError` within the adapter's
+ * request deadline (`@tenure/state` sends one head read at a time, so a head that never settled
+ * would freeze its mirror's currency), and no rejection is ever left unhandled inside it.
  */
 export interface StateBackend {
   /** The limits of one {@link StateBackend.write}. */

@@ -53,6 +53,11 @@ const READ_OPTIONS = {
   signal: true,
 } as const satisfies OptionNames<ReadOptions>;
 
+/** Periods after which a head read in flight no longer holds the next one back. */
+const STUCK_HEAD_CHECKS = 10;
+/** The most head reads in flight at once (each one a period apart, stuck ones included). */
+const MAX_HEADS_IN_FLIGHT = 3;
+
 const CONSISTENCIES: readonly Consistency[] = ['follower', 'read-your-writes', 'quorum', 'leader'];
 
 type MapState = 'open' | 'closing' | 'closed';
@@ -97,7 +102,8 @@ export class ReplicatedMap extends SafeEmitter<ReplicatedMapEvents> implements A
   #closing: Promise<void> | undefined;
   #unsubscribe: () => void;
   #checkTimer: unknown;
-  #checking = false;
+  #headsInFlight = 0;
+  #lastHeadSentAt = 0;
   #leader: LeaderInfo | undefined;
   /** The token of this replica's last acknowledged write. */
   #acknowledged: StateToken = 0n;
@@ -434,18 +440,29 @@ export class ReplicatedMap extends SafeEmitter<ReplicatedMapEvents> implements A
     this.#checkTimer = this.#clock.setTimeout(() => this.#tick(), this.#currencyCheckMs);
   }
 
-  /** One head read, unless one is in flight: a black-holed one must not pile up more. */
+  /**
+   * One head read, unless one is in flight: a black-holed one must not pile up more. A head
+   * that has not settled after `STUCK_HEAD_CHECKS` periods (an adapter without a request
+   * deadline) no longer holds the next one back, up to `MAX_HEADS_IN_FLIGHT` at once; its
+   * answer, should it come, still counts (from its own send time).
+   */
   #checkCurrency(): void {
-    if (this.#checking || this.#state !== 'open') return;
-    this.#checking = true;
-    const sentAt = this.#clock.now();
+    if (this.#state !== 'open') return;
+    const now = this.#clock.now();
+    if (this.#headsInFlight > 0) {
+      const stuck = now - this.#lastHeadSentAt >= STUCK_HEAD_CHECKS * this.#currencyCheckMs;
+      if (!stuck || this.#headsInFlight >= MAX_HEADS_IN_FLIGHT) return;
+    }
+    this.#headsInFlight += 1;
+    this.#lastHeadSentAt = now;
+    const sentAt = now;
     this.#backend.head().then(
       (token) => {
-        this.#checking = false;
+        this.#headsInFlight -= 1;
         this.#mirror.noteHead(token, sentAt);
       },
       (error: unknown) => {
-        this.#checking = false;
+        this.#headsInFlight -= 1;
         this.#report(error);
       },
     );

@@ -1,3 +1,4 @@
+import { STATE_BACKEND, type StateBackend, stateBackendOf } from '@tenure/core';
 import { createMemoryArbitrator, createMemoryServer, type MemoryArbitrator } from '@tenure/memory';
 import { openReplicatedMap, type ReplicatedMap, StaleReadError } from '@tenure/state';
 import { Timing, waitFor } from '@tenure/testkit';
@@ -117,5 +118,47 @@ describe('ReplicatedMap on memory', () => {
     await expect(waiting).rejects.toMatchObject({ code: 'CLOSED' });
     await expect(follower.get('k')).rejects.toMatchObject({ code: 'CLOSED' });
     await follower.close();
+  });
+});
+
+describe('ReplicatedMap with a head read that never settles', () => {
+  it('is known current once later head reads answer (a stuck one no longer holds them back)', async () => {
+    const server = createMemoryServer();
+    opened.push(server);
+    const a = connect(server);
+    const election = a.election('e');
+    await election.campaign();
+    const b = connect(server);
+    // The adapter's own backend, but its first head read never settles (an adapter without a
+    // request deadline, its connection black-holed at that moment).
+    let heads = 0;
+    const stuckFirstHead = new Proxy(b, {
+      get(target, property, receiver) {
+        if (property !== STATE_BACKEND) return Reflect.get(target, property, receiver);
+        return (electionName: string, mapName: string): StateBackend => {
+          const backend = stateBackendOf(target, electionName, mapName);
+          return {
+            limits: backend.limits,
+            write: (fence, ops) => backend.write(fence, ops),
+            snapshot: () => backend.snapshot(),
+            get: (key) => backend.get(key),
+            subscribe: (listener) => backend.subscribe(listener),
+            head: () => {
+              heads += 1;
+              return heads === 1 ? new Promise<bigint>(() => {}) : backend.head();
+            },
+          };
+        };
+      },
+    });
+    const leader = open({ arbitrator: a, election, name: 'm' });
+    await leader.set('k', 'v');
+    const follower = open({ arbitrator: stuckFirstHead, election: 'e', name: 'm' });
+    await follower.ready();
+    await until(
+      () => follower.stalenessMs() < Number.POSITIVE_INFINITY,
+      'the follower to be known current',
+    );
+    expect(heads).toBeGreaterThan(1);
   });
 });
