@@ -35,6 +35,8 @@ export interface ClaimHooks {
   assigned(lease: ItemLease, waitedMs: number): void;
   released(item: string, token: Epoch, reason: ReleaseReason): void;
   error(error: TenureError): void;
+  /** The arbitrator was closed under the claim (no point in trying again). */
+  closed(): void;
 }
 
 /** Backoff after an unexpected campaign failure, ms. */
@@ -114,7 +116,8 @@ export class ItemClaim {
       });
     } catch (error) {
       this.#state = 'closed';
-      this.hooks.error(asTenureError(error, `claiming item ${this.item}`));
+      if (isClosed(error)) this.hooks.closed();
+      else this.hooks.error(asTenureError(error, `claiming item ${this.item}`));
       return;
     }
     this.#election = election;
@@ -126,6 +129,10 @@ export class ItemClaim {
           term = await election.campaign({ signal: unwanted });
         } catch (error) {
           if (unwanted.aborted) break;
+          if (isClosed(error)) {
+            this.hooks.closed();
+            break;
+          }
           this.hooks.error(asTenureError(error, `campaign for item ${this.item}`));
           await sleep(RETRY_MS, { signals: [unwanted] }).catch(() => {});
           continue;
@@ -193,6 +200,11 @@ export class ItemClaim {
       );
     }
   }
+}
+
+/** The election or its arbitrator was closed: nothing to retry. */
+function isClosed(error: unknown): boolean {
+  return isTenureError(error) && error.code === 'CLOSED';
 }
 
 function asTenureError(error: unknown, what: string): TenureError {

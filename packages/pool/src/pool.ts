@@ -1,5 +1,6 @@
 import {
   type Arbitrator,
+  ClosedError,
   defaultCandidateValue,
   type Election,
   type Epoch,
@@ -79,6 +80,8 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
   readonly #releasing = new Set<Promise<void>>();
   /** A stored assignment being fetched (one at a time; a newer pointer re-fetches). */
   #fetching = false;
+  /** Set once a loop found the arbitrator closed under this member (see #closedUnder). */
+  #arbitratorClosed = false;
   #pendingPointer: { epoch: Epoch; generation: number } | undefined;
   #stats = {
     claims: 0,
@@ -190,13 +193,36 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
 
   // --- following the leader's assignment ---
 
+  /** Running, and the arbitrator was not closed under this member. */
+  #running(): boolean {
+    return this.#state === 'running' && !this.#arbitratorClosed;
+  }
+
+  /**
+   * The arbitrator was closed without stop(): every loop ends (a closed arbitrator never comes
+   * back), once reported; stop() still releases what is left.
+   */
+  #closedUnder(): void {
+    if (this.#arbitratorClosed) return;
+    this.#arbitratorClosed = true;
+    this.#report(
+      new ClosedError(
+        `The arbitrator of pool member ${this.memberId} was closed: call stop() first`,
+      ),
+    );
+  }
+
   async #follow(): Promise<void> {
     const signal = this.#stopping.signal;
-    while (!signal.aborted) {
+    while (!signal.aborted && !this.#arbitratorClosed) {
       try {
         for await (const leader of this.#members.observe({ signal })) this.#onLeader(leader);
       } catch (error) {
         if (signal.aborted) return;
+        if (isTenureError(error) && error.code === 'CLOSED') {
+          this.#closedUnder();
+          return;
+        }
         this.#report(asTenureError(error, 'watching the pool leader'));
         await sleep(this.#options.syncIntervalMs, { signals: [signal] }).catch(() => {});
       }
@@ -221,10 +247,11 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
     if (this.#fetching) return;
     this.#fetching = true;
     try {
-      while (this.#pendingPointer !== undefined && this.#state === 'running') {
+      while (this.#pendingPointer !== undefined && this.#running()) {
         const wanted = this.#pendingPointer;
         const stored = await this.#members.get(ASSIGNMENT_KEY).catch((error: unknown) => {
-          this.#report(asTenureError(error, 'reading the stored assignment'));
+          if (isTenureError(error) && error.code === 'CLOSED') this.#closedUnder();
+          else this.#report(asTenureError(error, 'reading the stored assignment'));
           return undefined;
         });
         const parsed = stored === undefined ? undefined : decodeStored(stored.value);
@@ -246,7 +273,7 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
   #apply(next: Assignment): void {
     const current = this.#assignment;
     if (current !== undefined && !isOlder(current, next)) return;
-    if (this.#state !== 'running') return;
+    if (!this.#running()) return;
     this.#assignment = next;
     const mine = new Set(next.members.find((m) => m.id === this.memberId)?.items ?? []);
     for (const claim of this.#claims.values()) {
@@ -280,6 +307,7 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
           this.emit('released', released, token, reason);
         },
         error: (error) => this.#report(error),
+        closed: () => this.#closedUnder(),
       },
       () => this.#options.clock.now(),
       after,
@@ -295,7 +323,7 @@ class PoolMember extends SafeEmitter<PoolEvents> implements Pool {
         () => {},
       );
       const mine = this.#assignment?.owners.get(item) === this.memberId;
-      if (mine && this.#state === 'running' && !this.#claims.has(item)) this.#claim(item);
+      if (mine && this.#running() && !this.#claims.has(item)) this.#claim(item);
     });
   }
 

@@ -334,6 +334,20 @@ describe('pool on the memory arbitrator', () => {
     }
   }, 30_000);
 
+  it('an arbitrator closed under a running member ends its loops: no retry against a closed arbitrator', async () => {
+    witness = new Witness();
+    const m = join('lone', { items: ['k1', 'k2'] }, 'pc');
+    await waitFor(() => settled([m], ['k1', 'k2']), { timeoutMs: timing.expiryMs, what: 'lone' });
+    const errors: string[] = [];
+    m.pool.on('error', (error) => errors.push(error.code));
+    await m.arbitrator.close();
+    await new Promise((resolve) => setTimeout(resolve, 20 * SYNC_MS));
+    // Each loop may report the closing once; none retries.
+    expect(errors.length).toBeLessThanOrEqual(4);
+    await m.pool.stop();
+    expect(m.pool.state).toBe('stopped');
+  }, 30_000);
+
   it('bad options are typed errors naming the field', () => {
     const arbitrator = createMemoryArbitrator({ server, ttlMs: TTL_MS, lazySession: true });
     try {
