@@ -23,7 +23,9 @@ export interface ItemLease {
 
 /**
  * Runs while the member holds the item. When its signal aborts it should settle soon: the item
- * is handed over only after it has settled (or once the claim's local deadline has passed).
+ * is handed over only after it has settled (or once the claim's local deadline has passed). A
+ * handler that returns early leaves the claim held until the item moves or the member stops;
+ * one that throws is reported on `error` and the claim is kept too.
  */
 export type ItemHandler = (lease: ItemLease) => Promise<void> | void;
 
