@@ -1,7 +1,6 @@
-// @tenure/state on a real three-server ZooKeeper ensemble (session timeout 2 s), replicas in
-// separate processes: test/state-faults/state-scenario.ts says what is checked. The black-holed
-// follower connects through a proxy to the first member only.
-import { startZooKeeperEnsemble, Timing, type ZooKeeperEnsemble } from '@tenure/testkit';
+// @tenure/state on a real ZooKeeper (one server, session timeout 2 s), replicas in separate
+// processes: test/state-faults/state-scenario.ts says what is checked.
+import { type ZooKeeperForTests, zookeeperForTests } from '@tenure/testkit';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   blackHoledFollower,
@@ -10,21 +9,22 @@ import {
   TEST_MS,
 } from './state-scenario.js';
 
-describe('replicated map on a three-server ZooKeeper, replicas in separate processes', () => {
-  let ensemble: ZooKeeperEnsemble | undefined;
+describe('replicated map on ZooKeeper, replicas in separate processes', () => {
+  let zk: ZooKeeperForTests | undefined;
   let backend: StateBackendUnderTest | undefined;
   beforeAll(async () => {
-    ensemble = await startZooKeeperEnsemble(3);
-    const [host, port] = ensemble.members[0]!.connectString.split(':');
+    zk = await zookeeperForTests();
+    const connect = zk.connectString.replace(/\/.*$/, '');
+    const [host, port] = connect.split(',')[0]!.split(':');
     backend = {
       name: 'zookeeper',
-      endpoints: ensemble.connectString,
+      endpoints: connect,
       target: { host: host!, port: Number(port) },
       endpoint: (proxy) => proxy.endpoint,
     };
-  }, new Timing(2_000).scale(60_000));
+  }, 120_000);
   afterAll(async () => {
-    await ensemble?.stop();
+    await zk?.stop();
   });
 
   it(
