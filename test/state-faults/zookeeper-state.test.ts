@@ -1,6 +1,7 @@
-// @tenure/state on a real ZooKeeper (one server, session timeout 2 s), replicas in separate
-// processes: test/state-faults/state-scenario.ts says what is checked.
-import { type ZooKeeperForTests, zookeeperForTests } from '@tenure/testkit';
+// @tenure/state on a real three-server ZooKeeper ensemble (session timeout 2 s), replicas in
+// separate processes: test/state-faults/state-scenario.ts says what is checked. The black-holed
+// follower connects through a proxy to the first member only.
+import { startZooKeeperEnsemble, Timing, type ZooKeeperEnsemble } from '@tenure/testkit';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   blackHoledFollower,
@@ -9,22 +10,21 @@ import {
   TEST_MS,
 } from './state-scenario.js';
 
-describe('replicated map on ZooKeeper, replicas in separate processes', () => {
-  let zk: ZooKeeperForTests | undefined;
+describe('replicated map on a three-server ZooKeeper, replicas in separate processes', () => {
+  let ensemble: ZooKeeperEnsemble | undefined;
   let backend: StateBackendUnderTest | undefined;
   beforeAll(async () => {
-    zk = await zookeeperForTests();
-    const connect = zk.connectString.replace(/\/.*$/, '');
-    const [host, port] = connect.split(',')[0]!.split(':');
+    ensemble = await startZooKeeperEnsemble(3);
+    const [host, port] = ensemble.members[0]!.connectString.split(':');
     backend = {
       name: 'zookeeper',
-      endpoints: connect,
+      endpoints: ensemble.connectString,
       target: { host: host!, port: Number(port) },
       endpoint: (proxy) => proxy.endpoint,
     };
-  }, 120_000);
+  }, new Timing(2_000).scale(60_000));
   afterAll(async () => {
-    await zk?.stop();
+    await ensemble?.stop();
   });
 
   it(
