@@ -1,7 +1,8 @@
 /**
  * `tenure`: leader election for Node services. Re-exports the interfaces, errors and helpers
  * of `@tenure/core`, the in-process arbitrator of `@tenure/memory`, the singleton cron jobs
- * of `@tenure/cron` and the replicated map of `@tenure/state` ({@link openReplicatedMap}), and
+ * of `@tenure/cron`, the replicated map of `@tenure/state` ({@link openReplicatedMap}) and the
+ * work pools of `@tenure/pool` ({@link createPool}), and
  * adds {@link connect}, which opens an arbitrator from a URL
  * (`memory://`, `etcd://…`, `zk://…`) and loads the etcd or ZooKeeper client only when a URL
  * asks for it. The adapters' factories have subpaths of their own, `tenure/etcd` and
@@ -98,6 +99,7 @@ export type {
   SchedulerOptions,
   SchedulerState,
   SkipReason,
+  SpreadOptions,
   TriggerOptions,
 } from '@tenure/cron';
 export { CronSchedule, createScheduler, jitterDelay, MAX_ENUMERATED_SLOTS } from '@tenure/cron';
@@ -108,6 +110,22 @@ export type {
   MemoryServerOptions,
 } from '@tenure/memory';
 export { createMemoryArbitrator, createMemoryServer, sharedMemoryServer } from '@tenure/memory';
+export type {
+  Assignment,
+  AssignmentMember,
+  AssignmentPlan,
+  ItemHandler,
+  ItemLease,
+  MemberWeight,
+  Pool,
+  PoolEvents,
+  PoolOptions,
+  PoolSnapshot,
+  PoolState,
+  PoolStats,
+  ReleaseReason,
+} from '@tenure/pool';
+export { computeAssignment, createPool, readPool, setPoolItems } from '@tenure/pool';
 export type {
   Consistency,
   EntriesResult,
