@@ -255,7 +255,12 @@ export class ZkStateBackend implements StateBackend {
   ): StateToken {
     const version = view.version + 1;
     const exists = view.exists;
-    for (const op of ops) exists.set(op.key, op.op === 'put');
+    // Deleted keys leave the cache (a later put reads whether it exists): it holds live keys
+    // only, however many keys come and go.
+    for (const op of ops) {
+      if (op.op === 'put') exists.set(op.key, true);
+      else exists.delete(op.key);
+    }
     for (const trimmed of plan.deletes) this.#logSizes.delete(trimmed);
     this.#logSizes.set(version, recordBytes);
     this.#view = { version, first: plan.first, bytes: plan.bytes, exists };
