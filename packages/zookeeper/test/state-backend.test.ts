@@ -81,9 +81,13 @@ const SMALL_LOG: Retention = {
 async function direct(
   connectString: string,
   retention: Retention,
-  { requestMs = 2_000, election = `direct-${randomBytes(4).toString('hex')}` } = {},
+  {
+    requestMs = 2_000,
+    election = `direct-${randomBytes(4).toString('hex')}`,
+    sessionMs = TTL_MS,
+  } = {},
 ) {
-  const conn = new ZkConnection({ connectString, sessionTimeoutMs: TTL_MS });
+  const conn = new ZkConnection({ connectString, sessionTimeoutMs: sessionMs });
   await conn.open(timing.scale(10_000));
   const acl = [new zk.ACL(zk.Permission.ALL, new zk.Id('world', 'anyone'))];
   const ctx: ZkStateContext = {
@@ -329,6 +333,41 @@ describe('ZooKeeper state backend', () => {
       await Promise.all([writer.close(), reader.close()]);
     }
   }, 60_000);
+
+  it('a subscriber whose connection is reset (same session) keeps following without a head read', async () => {
+    const [host, port] = server.connectString.split(',')[0]!.split(':');
+    await using proxy = await startTcpProxy({ host: host!, port: Number(port) });
+    const writer = await direct(server.connectString, LOG_RETENTION);
+    // A session that outlives the gap.
+    const reader = await direct(proxy.endpoint, LOG_RETENTION, {
+      election: writer.election,
+      sessionMs: 20_000,
+    });
+    const follower = recorder(reader.backend);
+    try {
+      await writer.backend.write(writer.fence, [{ op: 'put', key: 'x', value: '1' }]);
+      await waitFor(() => follower.mirror.get('x') === '1', { timeoutMs: timing.scale(10_000) });
+      const session = reader.conn.sessionId;
+      // Reset, and no new connection until the write is done (the session outlives the gap).
+      proxy.cut();
+      proxy.reset();
+      await waitFor(() => !reader.conn.connected, { timeoutMs: timing.scale(10_000) });
+      // Written while the follower is away: the client sets its watch again on reconnecting
+      // (with the last zxid it saw), and the server fires it for the change it missed.
+      const t = await writer.backend.write(writer.fence, [{ op: 'put', key: 'x', value: '2' }]);
+      proxy.restore();
+      // The connection opened during the cut lost its handshake: drop it, as the arbitrator's
+      // heartbeat watchdog does, so the client reconnects now.
+      reader.conn.drop();
+      await waitFor(() => follower.token >= t, { timeoutMs: timing.scale(10_000) });
+      expect(reader.conn.sessionId).toBe(session);
+      expect(follower.mirror.get('x')).toBe('2');
+      expect(follower.events.map((e) => e.kind)).toEqual(['snapshot', 'changes', 'changes']);
+    } finally {
+      follower.stop();
+      await Promise.all([writer.close(), reader.close()]);
+    }
+  });
 
   it('trims the log by the bytes of its records, never below minEntries', async () => {
     const writer = await direct(server.connectString, {
