@@ -289,7 +289,9 @@ describe('ZooKeeper state backend', () => {
       await b.expireSession();
       const t = await writer.write(term, [{ op: 'put', key: 'x', value: '2' }]);
       await waitFor(() => follower.token >= t, { timeoutMs: timing.scale(10_000) });
-      expect(follower.events.map((e) => e.kind)).toEqual(['snapshot', 'changes', 'changes']);
+      // Resumed from the log, not read again (the first snapshot may already hold x = 1).
+      expect(follower.events.filter((e) => e.kind === 'snapshot').length).toBe(1);
+      expect(follower.events.at(-1)?.kind).toBe('changes');
       expect(follower.mirror).toEqual(new Map([['x', '2']]));
     } finally {
       follower.stop();
@@ -362,7 +364,9 @@ describe('ZooKeeper state backend', () => {
       await waitFor(() => follower.token >= t, { timeoutMs: timing.scale(10_000) });
       expect(reader.conn.sessionId).toBe(session);
       expect(follower.mirror.get('x')).toBe('2');
-      expect(follower.events.map((e) => e.kind)).toEqual(['snapshot', 'changes', 'changes']);
+      // Resumed from the watch, not read again (the first snapshot may already hold x = 1).
+      expect(follower.events.filter((e) => e.kind === 'snapshot').length).toBe(1);
+      expect(follower.events.at(-1)?.kind).toBe('changes');
     } finally {
       follower.stop();
       await Promise.all([writer.close(), reader.close()]);
