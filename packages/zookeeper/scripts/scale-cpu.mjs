@@ -5,11 +5,14 @@
 // `process.cpuUsage()` over a window, and the session's requests/s from the server's `cons`.
 // Builds alternate within each round, so load from elsewhere weighs on them alike.
 //
+// With --waiting, the measured child waits in the N elections instead: another child (of the
+// first build) leads them all first, and the measured one queues behind it.
+//
 // Usage (after `npx pnpm@9 run build`):
 //   node packages/zookeeper/scripts/scale-cpu.mjs [--count 1000] [--window 10] [--rounds 3]
-//        [--prof DIR] [dist …]
+//        [--waiting] [--prof DIR] [dist …]
 // Each dist is a build of @tenure/zookeeper (default: this one), e.g. another worktree's
-// packages/zookeeper/dist. --prof writes a .cpuprofile per child into DIR.
+// packages/zookeeper/dist. --prof writes a .cpuprofile per measured child into DIR.
 import { fork } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -18,7 +21,7 @@ import { parseArgs } from 'node:util';
 const here = fileURLToPath(import.meta.url);
 
 if (process.argv[2] === '--child') {
-  const [, , , dist, connect, countText, windowText] = process.argv;
+  const [, , , dist, connect, countText, windowText, prefix, role] = process.argv;
   const { createZooKeeperArbitrator } = await import(pathToFileURL(`${dist}/index.js`).href);
   const count = Number(countText);
   const arbitrator = createZooKeeperArbitrator({ connect, ttlMs: 10_000, root: '/scale-cpu' });
@@ -26,16 +29,27 @@ if (process.argv[2] === '--child') {
   arbitrator.on('error', () => {
     errors += 1;
   });
-  const prefix = `e-${process.pid}-`;
   const campaigns = [];
+  const elections = [];
   for (let i = 0; i < count; i += 1) {
     const election = arbitrator.election(`${prefix}${i}`);
+    elections.push(election);
     election.on('error', () => {
       errors += 1;
     });
     campaigns.push(election.campaign());
   }
-  await Promise.all(campaigns);
+  if (role === 'wait') {
+    // They end with the arbitrator's close.
+    for (const campaign of campaigns) campaign.catch(() => {});
+    // Every candidacy is queued once each election lists two candidates.
+    const queued = async (i) => (await elections[i].candidates()).length;
+    for (let i = 0; i < count; i += 1) {
+      while ((await queued(i)) < 2) await new Promise((r) => setTimeout(r, 100));
+    }
+  } else {
+    await Promise.all(campaigns);
+  }
   await new Promise((r) => setTimeout(r, 2_000));
   process.send({ type: 'ready', sessionId: arbitrator.sessionId });
   await new Promise((r) => process.once('message', r));
@@ -56,6 +70,7 @@ if (process.argv[2] === '--child') {
       window: { type: 'string', default: '10' },
       rounds: { type: 'string', default: '3' },
       prof: { type: 'string' },
+      waiting: { type: 'boolean', default: false },
     },
   });
   const dists =
@@ -88,9 +103,22 @@ if (process.argv[2] === '--child') {
               `--cpu-prof-name=b${i}-r${round}.cpuprofile`,
             ]
           : [];
-        const child = fork(here, ['--child', dist, zk.connectString, values.count, values.window], {
-          execArgv,
-        });
+        const prefix = `e-${round}-${i}-`;
+        const childArgs = (d, role) => [
+          '--child',
+          d,
+          zk.connectString,
+          values.count,
+          values.window,
+          prefix,
+          role,
+        ];
+        let leader;
+        if (values.waiting) {
+          leader = fork(here, childArgs(dists[0], 'lead'));
+          await new Promise((r) => leader.once('message', r));
+        }
+        const child = fork(here, childArgs(dist, values.waiting ? 'wait' : 'lead'), { execArgv });
         const next = () => new Promise((r) => child.once('message', r));
         const ready = await next();
         const before = await requestsOf(ready.sessionId);
@@ -99,6 +127,12 @@ if (process.argv[2] === '--child') {
         const after = await requestsOf(ready.sessionId);
         child.send('close');
         await new Promise((r) => child.once('exit', r));
+        if (leader) {
+          leader.send('go');
+          await new Promise((r) => leader.once('message', r));
+          leader.send('close');
+          await new Promise((r) => leader.once('exit', r));
+        }
         const cpu = (100 * window.cpuMs) / window.wallMs;
         const rps = ((after - before) * 1000) / window.wallMs;
         results[i].push(cpu);

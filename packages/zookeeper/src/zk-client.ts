@@ -161,7 +161,7 @@ interface JuteModule {
     GetChildren2Response: ChildrenReplyClass;
   };
   Request: new (
-    header: unknown,
+    header: { type: number },
     payload: unknown,
   ) => {
     toBuffer(): Buffer;
@@ -174,6 +174,8 @@ type ChildrenReplyClass = new () => ChildrenReply;
 interface ChildrenReply {
   children: string[] | undefined;
   stat: unknown;
+  /** The reply's bytes after its header (kept by tenure's patch). */
+  raw?: Buffer;
   deserialize(buffer: Buffer, offset: number): number;
 }
 
@@ -212,79 +214,186 @@ export function sync(
   manager.queue(request, (error) => callback(error ?? null));
 }
 
-/** ZooKeeper's opcode of `getEphemerals` (3.6 and later). */
-const GET_EPHEMERALS = 103;
+/** ZooKeeper's opcodes of the requests node-zookeeper-client lacks (3.6 and later). */
+const OPCODE = { getData: 4, multiRead: 22, getEphemerals: 103 } as const;
 
 /**
- * Sends ZooKeeper's `getEphemerals(prefixPath)` (3.6+), which node-zookeeper-client 1.1.3
- * lacks: one request that lists the paths of every ephemeral node the session owns whose path
- * starts with `prefixPath` (a string prefix; `/` lists them all), as the server the client is
- * connected to holds them when it answers. The request goes out as opcode 103 with the
- * `{ path }` record of `getACL` (the same wire record as `GetEphemeralsRequest`); once it is
- * serialized its header reads `getChildren2`, so the client decodes the reply (a list of
- * strings, `GetEphemeralsResponse`) with the record of that call, made to accept a reply that
- * ends after its list ({@link patchChildrenReplies}). Calls `callback` like the client's own
- * calls (an error, or `null` and the paths).
+ * Sends a request the client has no call for: `body` (the request's record, serialized) after
+ * a header of opcode `type`. Once serialized, the header reads `getChildren2`, so the client,
+ * which picks the record of a reply by that type (and drops the connection on one it does not
+ * know), decodes the reply with `getChildren2`'s record, which tenure makes keep the reply's
+ * bytes ({@link patchChildrenReplies}); `callback` gets those bytes (after the reply header),
+ * or the error the server answered.
  */
-export function getEphemerals(
+function sendRaw(
   client: ZkClient,
-  prefixPath: string,
-  callback: (error: ZkException | null, paths: string[]) => void,
+  type: number,
+  body: Buffer,
+  callback: (error: ZkException | null, reply: Buffer) => void,
 ): void {
   const manager = client.connectionManager;
   if (!manager) throw new Error('node-zookeeper-client has no connection manager');
   patchChildrenReplies();
   const header = new jute.protocol.RequestHeader();
-  header.type = GET_EPHEMERALS;
-  const payload = new jute.protocol.GetACLRequest();
-  payload.path = prefixPath;
+  const payload = {
+    byteLength: () => body.length,
+    serialize: (buffer: Buffer, offset: number) => body.copy(buffer, offset),
+    // The paths in `body` are absolute: tenure refuses a chroot in the connect string.
+    setChrootPath: () => {},
+  };
   const request = new jute.Request(header, payload);
   const serialize = request.toBuffer.bind(request);
   request.toBuffer = () => {
-    header.type = GET_EPHEMERALS;
+    header.type = type;
     try {
       return serialize();
     } finally {
       header.type = jute.OP_CODES.GET_CHILDREN2;
     }
   };
+  header.type = type;
   manager.queue(request, (error, response?: unknown) => {
+    if (error) {
+      callback(error, Buffer.alloc(0));
+      return;
+    }
+    const reply = (response as { payload?: ChildrenReply | null } | undefined)?.payload;
+    callback(null, reply?.raw ?? Buffer.alloc(0));
+  });
+}
+
+/**
+ * Sends ZooKeeper's `getEphemerals(prefixPath)` (3.6+), which node-zookeeper-client 1.1.3
+ * lacks: one request that lists the paths of every ephemeral node the session owns whose path
+ * starts with `prefixPath` (a string prefix; `/` lists them all), as the server the client is
+ * connected to holds them when it answers. Calls `callback` like the client's own calls (an
+ * error, or `null` and the paths).
+ */
+export function getEphemerals(
+  client: ZkClient,
+  prefixPath: string,
+  callback: (error: ZkException | null, paths: string[]) => void,
+): void {
+  // GetEphemeralsRequest { ustring prefixPath }; GetEphemeralsResponse { vector<ustring> }.
+  sendRaw(client, OPCODE.getEphemerals, writeString(prefixPath), (error, reply) => {
+    if (error) callback(error, []);
+    else callback(null, readStrings(reply, 0)?.values ?? []);
+  });
+}
+
+/** What one `getData` of a {@link multiGetData} found: the node's czxid, or an error code. */
+export type NodeRead = { readonly czxid: bigint } | { readonly error: number };
+
+/**
+ * Sends ZooKeeper's `multiRead` (3.6+) of one `getData` per path, with no watch, which
+ * node-zookeeper-client 1.1.3 lacks: one request, answered by the server the client is
+ * connected to from its tree when it answers; unlike a `multi`, each read succeeds or fails on
+ * its own (`NO_NODE` for a node that does not exist). Calls `callback` with an error, or `null`
+ * and one {@link NodeRead} per path, in order.
+ */
+export function multiGetData(
+  client: ZkClient,
+  paths: readonly string[],
+  callback: (error: ZkException | null, reads: NodeRead[]) => void,
+): void {
+  // MultiOperationRecord: per op a MultiHeader { int type, boolean done, int err } and its
+  // request (GetDataRequest { ustring path, boolean watch }); then a header with done set.
+  const parts: Buffer[] = [];
+  for (const path of paths) {
+    parts.push(multiHeader(OPCODE.getData, false, -1), writeString(path), Buffer.from([0]));
+  }
+  parts.push(multiHeader(-1, true, -1));
+  sendRaw(client, OPCODE.multiRead, Buffer.concat(parts), (error, reply) => {
     if (error) {
       callback(error, []);
       return;
     }
-    const reply = (response as { payload?: ChildrenReply | null } | undefined)?.payload;
-    callback(null, reply?.children ?? []);
+    const reads = readMultiGetData(reply, paths.length);
+    if (reads) callback(null, reads);
+    else callback(zk.Exception.create(Code.MARSHALLING_ERROR), []);
   });
+}
+
+function multiHeader(type: number, done: boolean, err: number): Buffer {
+  const buffer = Buffer.alloc(9);
+  buffer.writeInt32BE(type, 0);
+  buffer.writeUInt8(done ? 1 : 0, 4);
+  buffer.writeInt32BE(err, 5);
+  return buffer;
+}
+
+/** A jute `ustring`. */
+function writeString(value: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  const buffer = Buffer.alloc(4 + bytes.length);
+  buffer.writeInt32BE(bytes.length, 0);
+  bytes.copy(buffer, 4);
+  return buffer;
+}
+
+/** The size of a jute `Stat`; its first field is the czxid. */
+const STAT_BYTES = 68;
+
+/**
+ * A `MultiResponse` of `count` reads: per result a MultiHeader, then a GetDataResponse
+ * ({ buffer data, Stat }) or an ErrorResponse ({ int err }); then a header with done set.
+ * `undefined` if the bytes do not hold exactly that.
+ */
+function readMultiGetData(reply: Buffer, count: number): NodeRead[] | undefined {
+  const reads: NodeRead[] = [];
+  let at = 0;
+  for (;;) {
+    if (at + 9 > reply.length) return undefined;
+    const type = reply.readInt32BE(at);
+    const done = reply.readUInt8(at + 4) !== 0;
+    at += 9;
+    if (done) break;
+    if (type === OPCODE.getData) {
+      if (at + 4 > reply.length) return undefined;
+      const length = reply.readInt32BE(at);
+      at += 4 + Math.max(0, length);
+      if (at + STAT_BYTES > reply.length) return undefined;
+      reads.push({ czxid: reply.readBigUInt64BE(at) });
+      at += STAT_BYTES;
+    } else if (type === -1) {
+      if (at + 4 > reply.length) return undefined;
+      reads.push({ error: reply.readInt32BE(at) });
+      at += 4;
+    } else {
+      return undefined;
+    }
+  }
+  return reads.length === count ? reads : undefined;
 }
 
 let childrenPatched = false;
 
 /**
- * Makes node-zookeeper-client's record of `getChildren2`'s reply accept a reply that ends right
- * after its list of strings (no stat): the reply of `getEphemerals`, which the client decodes
- * with that record ({@link getEphemerals}). A real `getChildren2` reply always has its stat
- * after the list and decodes as before; without the patch a reply without one would throw from
- * the client's socket handler, where no caller can catch it. The client looks the record up on
- * its shared module object at each reply, so the replacement serves every client in the process.
+ * Makes node-zookeeper-client's record of `getChildren2`'s reply keep the reply's bytes, and
+ * not throw on a reply it cannot decode: the replies of the requests tenure sends under that
+ * type ({@link sendRaw}). A real `getChildren2` reply decodes as before; without the patch, a
+ * reply of another shape would throw from the client's socket handler, where no caller can
+ * catch it. The client looks the record up on its shared module object at each reply, so the
+ * replacement serves every client in the process.
  */
 function patchChildrenReplies(): void {
   if (childrenPatched) return;
   childrenPatched = true;
   const Original = jute.protocol.GetChildren2Response;
-  class ChildrenOrEphemeralsReply extends Original {
+  class ChildrenOrRawReply extends Original {
     override deserialize(buffer: Buffer, offset: number): number {
-      const list = readStrings(buffer, offset);
       // The client hands each reply over as a buffer that ends where the reply ends.
-      if (list === undefined || list.end !== buffer.length) {
+      this.raw = buffer.subarray(offset);
+      try {
         return super.deserialize(buffer, offset);
+      } catch {
+        this.children = undefined;
+        this.stat = undefined;
+        return buffer.length - offset;
       }
-      this.children = list.values;
-      this.stat = undefined;
-      return list.end - offset;
     }
   }
-  jute.protocol.GetChildren2Response = ChildrenOrEphemeralsReply;
+  jute.protocol.GetChildren2Response = ChildrenOrRawReply;
 }
 
 /** A jute `vector<ustring>` at `offset`, and where it ends; `undefined` if it overruns `buffer`. */
@@ -311,6 +420,7 @@ function readStrings(
 /** ZooKeeper's error codes that tenure handles by name. */
 export const Code = {
   CONNECTION_LOSS: -4,
+  MARSHALLING_ERROR: -5,
   UNIMPLEMENTED: -6,
   OPERATION_TIMEOUT: -7,
   NO_NODE: -101,

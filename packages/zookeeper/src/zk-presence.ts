@@ -4,7 +4,8 @@ import {
   codeOf,
   getEphemerals,
   longToBigInt,
-  type ZkException,
+  multiGetData,
+  type NodeRead,
   type ZkStat,
 } from './zk-client.js';
 import type { ZkConnection } from './zk-connection.js';
@@ -23,30 +24,36 @@ interface Request {
   reject(error: unknown): void;
 }
 
+/** Reads in one `multiRead`: a request of about 100 bytes per path, far below jute.maxbuffer. */
+const MAX_READS = 1_000;
+
 /**
  * Answers "do these nodes still exist?" for every election of one arbitrator, batching the
  * questions asked in the same turn of the event loop. The elections' periodic consistency
- * reads fall due together (core aligns them on the renewal interval), and most of the nodes
- * they ask about are the session's own (a candidate's node, which a leader checks): one
- * `getEphemerals` lists those, so an arbitrator leading 1,000 elections sends one request per
- * interval instead of 1,000 `exists`. A node the list does not hold (another session's: a
- * waiting candidate's predecessor; or one that is gone) is asked about with `exists`, as
- * before.
+ * reads fall due together (core aligns them on the renewal interval): one `getEphemerals`
+ * lists the session's own nodes (a candidate's node, which every candidate checks), and one
+ * `multiRead` per 1,000 of the others reads them (a waiting candidate's predecessor, another
+ * session's; or a node that is gone). An arbitrator leading 1,000 elections sends one request
+ * per interval instead of 1,000 `exists`, and one waiting in 1,000 two.
  *
  * What "present" means is unchanged: the node existed when the server answered, which is after
- * the question was asked. `getEphemerals` is answered, like `exists`, by the server the client
- * is connected to, from its tree at that moment, and lists only nodes that exist and belong to
- * the current session. A listed node is matched by its path alone, not its czxid: a candidate's
- * path carries a uuid drawn for its election and session, and that session makes a node under
- * it only while that election's candidacy has none (the one before has ended, and its check
- * with it), so a listed path is the candidacy's own node. A node of an earlier session is never
- * listed; `exists` finds it gone with its session.
+ * the question was asked. Both requests are answered, like `exists`, by the server the client
+ * is connected to, from its tree at that moment. `getEphemerals` lists only nodes that exist
+ * and belong to the current session; a listed node is matched by its path alone, not its
+ * czxid: a candidate's path carries a uuid drawn for its election and session, and that
+ * session makes a node under it only while that election's candidacy has none (the one before
+ * has ended, and its check with it), so a listed path is the candidacy's own node. A node of an
+ * earlier session is never listed, and its read finds it gone with its session. A read of a
+ * node with a czxid must find that czxid. Where the server knows neither request (before 3.6),
+ * or refuses a read (an ACL without READ), `exists` answers, one node at a time.
  */
 export class ZkPresence {
   readonly #ctx: ZkPresenceContext;
   #pending: Request[] = [];
-  /** `false` once the server refused `getEphemerals` (older than 3.6): `exists` alone. */
+  /** `false` once the server refused `getEphemerals`: nodes are read, not listed. */
   #listing = true;
+  /** `false` once the server refused `multiRead`: nodes are read with `exists`. */
+  #multiRead = true;
 
   constructor(ctx: ZkPresenceContext) {
     this.#ctx = ctx;
@@ -65,33 +72,42 @@ export class ZkPresence {
     this.#pending = [];
     let conn: ZkConnection;
     let listed: ReadonlySet<string>;
+    let read: ReadonlyMap<string, NodeRead>;
     try {
       conn = await this.#ctx.connection(this.#ctx.timeoutMs());
-      listed = await this.#list(conn, batch);
+      const paths = batch.flatMap((request) => request.keys.map((k) => k.key));
+      listed = await this.#list(conn, paths);
+      read = await this.#read(conn, [...new Set(paths.filter((path) => !listed.has(path)))]);
     } catch (error) {
       // A failed read fails the whole batch: the callers ignore it and read again next interval.
       for (const request of batch) request.reject(error);
       return;
     }
+    const answer = (key: QueuedKey): boolean | Promise<boolean> => {
+      if (listed.has(key.key)) return true;
+      const node = read.get(key.key);
+      if (node === undefined || ('error' in node && node.error !== Code.NO_NODE)) {
+        return this.#exists(conn, key);
+      }
+      return 'czxid' in node && (key.epoch === undefined || node.czxid === key.epoch);
+    };
     for (const request of batch) {
-      Promise.all(
-        request.keys.map((key) => (listed.has(key.key) ? true : this.#exists(conn, key))),
-      ).then(request.resolve, request.reject);
+      Promise.all(request.keys.map(answer)).then(request.resolve, request.reject);
     }
   }
 
-  /** The session's ephemeral nodes under the batch's keys' common prefix. */
-  async #list(conn: ZkConnection, batch: readonly Request[]): Promise<ReadonlySet<string>> {
-    if (!this.#listing) return new Set();
-    const prefix = commonPrefix(batch.flatMap((request) => request.keys.map((k) => k.key)));
+  /** The session's ephemeral nodes under the common prefix of `paths`. */
+  async #list(conn: ZkConnection, paths: readonly string[]): Promise<ReadonlySet<string>> {
+    if (!this.#listing || paths.length === 0) return new Set();
+    const prefix = commonPrefix(paths);
     try {
-      const [paths] = await conn.request<[string[]]>(
+      const [listed] = await conn.request<[string[]]>(
         'list own nodes',
         this.#ctx.timeoutMs(),
         (cb) => getEphemerals(conn.client, prefix === '' ? '/' : prefix, cb),
         [Code.UNIMPLEMENTED],
       );
-      return new Set(paths);
+      return new Set(listed);
     } catch (error) {
       if (codeOf(error) !== Code.UNIMPLEMENTED) throw error;
       this.#listing = false;
@@ -99,13 +115,43 @@ export class ZkPresence {
     }
   }
 
+  /** `getData` of each of `paths` (no watch), `MAX_READS` to a `multiRead`. */
+  async #read(conn: ZkConnection, paths: readonly string[]): Promise<Map<string, NodeRead>> {
+    const found = new Map<string, NodeRead>();
+    if (!this.#multiRead) return found;
+    const chunks: string[][] = [];
+    for (let start = 0; start < paths.length; start += MAX_READS) {
+      chunks.push(paths.slice(start, start + MAX_READS));
+    }
+    try {
+      const replies = await Promise.all(
+        chunks.map((chunk) =>
+          conn.request<[NodeRead[]]>(
+            'read nodes',
+            this.#ctx.timeoutMs(),
+            (cb) => multiGetData(conn.client, chunk, cb),
+            [Code.UNIMPLEMENTED],
+          ),
+        ),
+      );
+      replies.forEach(([reads], i) => {
+        chunks[i]?.forEach((path, j) => {
+          const node = reads[j];
+          if (node) found.set(path, node);
+        });
+      });
+      return found;
+    } catch (error) {
+      if (codeOf(error) !== Code.UNIMPLEMENTED) throw error;
+      this.#multiRead = false;
+      return found;
+    }
+  }
+
   /** `exists` with no watcher (none is left behind); a key with a czxid must still have it. */
   async #exists(conn: ZkConnection, key: QueuedKey): Promise<boolean> {
-    const [stat] = await conn.request<[ZkStat | null]>(
-      'read node',
-      this.#ctx.timeoutMs(),
-      (cb: (error: ZkException | null, stat: ZkStat | null) => void) =>
-        conn.client.exists(key.key, undefined, cb),
+    const [stat] = await conn.request<[ZkStat | null]>('read node', this.#ctx.timeoutMs(), (cb) =>
+      conn.client.exists(key.key, undefined, cb),
     );
     return stat !== null && (key.epoch === undefined || longToBigInt(stat.czxid) === key.epoch);
   }

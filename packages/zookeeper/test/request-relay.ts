@@ -16,6 +16,7 @@ export const Op = {
   ping: 11,
   getChildren2: 12,
   multi: 14,
+  multiRead: 22,
   setWatches: 101,
   getEphemerals: 103,
 } as const;
