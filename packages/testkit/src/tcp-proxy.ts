@@ -256,10 +256,15 @@ export async function startTcpProxy(
   });
 }
 
-/** Closes `socket` with an RST when it is connected, else just destroys it. */
+/**
+ * Closes `socket` with an RST when it is connected, else just destroys it. A socket whose end
+ * (FIN) has been asked for is destroyed plainly: while that shutdown is in flight libuv refuses
+ * the reset (EINVAL), and Node then never closes the socket's handle, which keeps the process
+ * alive (Node 20/22: `end()` then `resetAndDestroy()` leaks a TCPSocketWrap).
+ */
 export function hardClose(socket: Socket): void {
   if (socket.destroyed) return;
-  if (socket.connecting) socket.destroy();
+  if (socket.connecting || socket.writableEnded) socket.destroy();
   else socket.resetAndDestroy();
 }
 

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { startTcpProxy, Timing, waitFor } from '@tenure/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hardClose } from '../src/tcp-proxy.js';
 
 const timing = new Timing(1_000);
 const WAIT_MS = timing.scale(5_000);
@@ -200,6 +201,17 @@ describe('startTcpProxy', () => {
     const d = client(proxy.port);
     d.socket.write('two');
     await d.expectReceived('two');
+  });
+
+  it('hardClose() of a socket whose end is still in flight closes it (a reset there would leak its handle)', async () => {
+    const c = client(echoPort);
+    c.socket.write('fin');
+    await c.expectReceived('fin');
+    // end() starts a shutdown; a reset before it completes fails with EINVAL, after which Node
+    // never closes the handle: no 'close', and the process cannot exit.
+    c.socket.end();
+    hardClose(c.socket);
+    await waitFor(() => c.closed, { timeoutMs: WAIT_MS, what: 'the socket to close' });
   });
 
   it('resets a client whose target refuses the connection', async () => {
