@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { raceAbort, sleep } from './abort.js';
 import { Backoff } from './backoff.js';
 import type { Clock } from './clock.js';
@@ -252,6 +253,9 @@ export class SessionKeeper implements SessionSource {
         }
         this.deadline.acknowledge(sentAt);
         const controller = new AbortController();
+        // Every waiting candidacy of every election listens for the session's loss: many
+        // listeners here are the design, not a leak (Node warns past 10).
+        setMaxListeners(0, controller.signal);
         this.#current = { id: granted.id, controller };
         this.#state = 'live';
         this.#backoff.reset();
