@@ -59,6 +59,20 @@ describe('bench (smoke size)', () => {
     }
   }, 300_000);
 
+  it('answers --help with its usage, and an unknown flag with exit 2 and the usage, no stack trace', async () => {
+    const main = join(root, 'bench/dist/main.js');
+    const help = await run(process.execPath, [main, '--help'], { cwd: root });
+    expect(help.stdout).toMatch(/^Usage: node bench\/dist\/main\.js/);
+    const bad = await run(process.execPath, [main, '--nope'], { cwd: root }).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    expect(bad?.code).toBe(2);
+    expect(bad?.stderr).toMatch(/^bench: Unknown option '--nope'/);
+    expect(bad?.stderr).toContain('Usage: node bench/dist/main.js');
+    expect(bad?.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('runs a handover on each peer in another language, or says why it cannot', async () => {
     const main = join(root, 'bench/dist/main.js');
     const out = mkdtempSync(join(tmpdir(), 'tenure-bench-'));

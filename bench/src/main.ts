@@ -29,16 +29,35 @@ const SUITES = ['handover', 'failover', 'scale', 'herd', 'state'] as const;
 /** Suites run only when named in `--only`. */
 const OPTIONAL_SUITES = ['pool'] as const;
 
-const { values } = parseArgs({
-  options: {
-    size: { type: 'string', default: 'full' },
-    only: { type: 'string' },
-    out: { type: 'string', default: 'bench/results' },
-    backends: { type: 'string' },
-    handovers: { type: 'string' },
-    kills: { type: 'string' },
-  },
-});
+const USAGE = `Usage: node bench/dist/main.js [--size full|smoke] [--only SUITE,…] [--backends KIND,…]
+       [--handovers N] [--kills N] [--out DIR]
+Suites: ${[...SUITES, ...OPTIONAL_SUITES].join(', ')} (pool only when --only names it).
+Backends: ${[...CANDIDATE_BACKENDS, MIXED_ETCD_BACKEND].map((b) => b.kind).join(', ')}.`;
+
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        size: { type: 'string', default: 'full' },
+        only: { type: 'string' },
+        out: { type: 'string', default: 'bench/results' },
+        backends: { type: 'string' },
+        handovers: { type: 'string' },
+        kills: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    // An unknown or malformed flag: say which, and how to call it, without a stack trace.
+    console.error(`bench: ${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const { values } = parse();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const size = values.size as BenchSize;
 if (size !== 'full' && size !== 'smoke') {
   console.error(`bench: --size must be full or smoke (got ${values.size})`);
