@@ -34,10 +34,10 @@
  * **Subscription.** {@link StateBackend.subscribe} delivers, to one listener and in token order,
  * a `snapshot` (the whole map at a token, from a linearizable read) and then `changes`, each the
  * complete effect of one write with that write's token, never a write in part and never one twice
- * past a later snapshot. After a reconnect it either resumes after the last token it delivered
- * or, when it cannot or will not (etcd compaction, a ZooKeeper log trimmed past it, a stream
- * that broke: etcd's backend always re-reads, since etcd3's own resume can skip events), delivers
- * a new `snapshot` with a larger or equal token. A listener ignores any event whose token is not above
+ * past a later snapshot. After a reconnect it resumes after the last token it delivered (from
+ * its own record of it: etcd3's own resume can skip events) or, when it cannot (etcd compacted
+ * past it, a ZooKeeper log trimmed past it, resuming failed twice in a row), delivers a new
+ * `snapshot` with a larger or equal token. A listener ignores any event whose token is not above
  * the state it has (a snapshot may repeat the state it already holds). Failures go to
  * `listener.error` and are retried with backoff until the returned function is called.
  *

@@ -42,10 +42,12 @@ const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
  *   `Term.put` does), its ops and the marker; the token is the transaction's revision.
  * - snapshot / get / head: non-serializable (linearizable) ranges; head reads the marker alone.
  * - subscribe: a range of the map, then a watch of its prefix from just after it; the events
- *   of one transaction (one revision) are delivered as one batch. A broken stream or a cancelled
- *   watch (a compacted start revision) reads the map again and watches from that read, never
- *   from etcd3's idea of a resume revision (see etcd-watch.ts); the watch's creation reads again
- *   too (a delete at a compaction's revision may be missing from it, etcd issue 18089).
+ *   of one transaction (one revision) are delivered as one batch. After a broken stream it
+ *   watches again from just after the last token it delivered (its own, never etcd3's idea of
+ *   a resume revision, see etcd-watch.ts), with no read of the map; only when etcd has
+ *   compacted past that token does it read the whole map again. A watch's events are delivered
+ *   once a count-only read at its start proves it begins above the compaction (a delete at the
+ *   compaction's own revision may be missing from a replay, etcd issue 18089).
  */
 export class EtcdStateBackend implements StateBackend {
   readonly limits = ETCD_LIMITS;
@@ -127,17 +129,34 @@ export class EtcdStateBackend implements StateBackend {
     let cancelWatch: (() => Promise<void>) | undefined;
     let retryTimer: ReturnType<typeof setTimeout> | undefined;
     const backoff = new Backoff({ initialMs: 100, maxMs: 5_000 });
-    /** The token of the last event delivered: nothing at or below it is delivered again. */
+    /** The token of the last event delivered (`-1n`: none yet): nothing at or below it again. */
     let last = -1n;
     /** The events of the revision being received (one transaction), delivered at once after. */
     let batch: { token: StateToken; changes: StateChange[] } | undefined;
+    /**
+     * Batches of the current watch held back until it is known to start above etcd's compaction
+     * (see `watchFrom`); `undefined` once it is, and they are delivered as they come.
+     */
+    let held: { token: StateToken; changes: StateChange[] }[] | undefined;
+    /**
+     * Read the whole map before watching again: etcd compacted past the last token, or resuming
+     * failed twice in a row (etcd cancels a watch whose start it compacted; whatever the reason,
+     * a resume never loops).
+     */
+    let reread = false;
+    let failedResumes = 0;
 
+    const deliver = (pending: { token: StateToken; changes: StateChange[] }): void => {
+      if (stopped || pending.token <= last) return;
+      last = pending.token;
+      listener.event({ kind: 'changes', changes: pending.changes, token: pending.token });
+    };
     const flush = (): void => {
       const pending = batch;
       batch = undefined;
-      if (stopped || pending === undefined || pending.token <= last) return;
-      last = pending.token;
-      listener.event({ kind: 'changes', changes: pending.changes, token: pending.token });
+      if (pending === undefined) return;
+      if (held !== undefined) held.push(pending);
+      else deliver(pending);
     };
     const onEvent = (kv: IKeyValue, put: boolean): void => {
       const token = BigInt(kv.mod_revision);
@@ -167,29 +186,63 @@ export class EtcdStateBackend implements StateBackend {
       listener.error(toTenureError(error, 'state watch'));
       void cancelWatch?.();
       cancelWatch = undefined;
+      if (held !== undefined) failedResumes += 1;
+      if (failedResumes >= 2 || /compact/i.test((error as Error)?.message ?? '')) reread = true;
+      held = undefined;
+      batch = undefined;
       retryTimer = setTimeout(start, backoff.next());
+    };
+    /**
+     * Watches the map from just after `from`, a token whose state the listener holds. etcd may
+     * have compacted past it: it then cancels the watch (`fail` reads the map again), except
+     * when the watch starts exactly at the compaction's revision, where a delete can be missing
+     * from the replay (etcd issue 18089). So the watch's events are held back until a read at
+     * revision `from` succeeds, which proves the compaction was at or below `from` when the
+     * watch was already created; if that read finds `from` compacted, the map is read again.
+     */
+    const watchFrom = (from: StateToken): void => {
+      held = [];
+      batch = undefined;
+      cancelWatch = startWatch(this.#ctx.client, this.#prefix, true, from + 1n, {
+        onPut: (kv) => onEvent(kv, true),
+        onDelete: (kv) => onEvent(kv, false),
+        onCreated: () => {
+          this.#readableAt(from).then(
+            (readable) => {
+              if (stopped || held === undefined) return;
+              if (!readable) {
+                fail(new Error(`revision ${from} was compacted: reading the map again`));
+                return;
+              }
+              failedResumes = 0;
+              flush();
+              const pending = held;
+              held = undefined;
+              for (const b of pending) deliver(b);
+              backoff.reset();
+            },
+            (error: unknown) => fail(error),
+          );
+        },
+        onFailure: (error) => fail(error),
+      });
     };
     const start = (): void => {
       retryTimer = undefined;
       if (stopped) return;
+      // After a break, resume after the last token delivered; the first time (or after a
+      // compaction past it), read the whole map and watch from that read.
+      if (last >= 0n && !reread) {
+        watchFrom(last);
+        return;
+      }
       this.snapshot().then(
         (snapshot) => {
           if (stopped) return;
+          reread = false;
+          failedResumes = 0;
           deliverSnapshot(snapshot);
-          cancelWatch = startWatch(this.#ctx.client, this.#prefix, true, snapshot.token + 1n, {
-            onPut: (kv) => onEvent(kv, true),
-            onDelete: (kv) => onEvent(kv, false),
-            onCreated: () => {
-              this.snapshot().then(
-                (again) => {
-                  backoff.reset();
-                  deliverSnapshot(again);
-                },
-                (error: unknown) => fail(error),
-              );
-            },
-            onFailure: (error) => fail(error),
-          });
+          watchFrom(snapshot.token);
         },
         (error: unknown) => fail(error),
       );
@@ -201,6 +254,28 @@ export class EtcdStateBackend implements StateBackend {
       void cancelWatch?.();
       cancelWatch = undefined;
     };
+  }
+
+  /**
+   * Whether etcd still serves reads at `revision` (a count-only range of the map's prefix at it):
+   * `false` when it has compacted past it. Rejects on other failures.
+   */
+  async #readableAt(revision: StateToken): Promise<boolean> {
+    try {
+      await this.#ctx.client.kv.range(
+        {
+          key: this.#prefix,
+          range_end: this.#prefixEnd,
+          revision: String(revision),
+          count_only: true,
+        },
+        this.#ctx.deadline(),
+      );
+      return true;
+    } catch (error) {
+      if (/compacted/i.test((error as Error)?.message ?? '')) return false;
+      throw error;
+    }
   }
 
   #key(key: string): Buffer {
