@@ -20,6 +20,7 @@ import {
   type TcpProxy,
   type TcpProxyTarget,
   Timing,
+  TokenWitness,
   waitFor,
 } from '@tenure/testkit';
 import { expect } from 'vitest';
@@ -41,63 +42,6 @@ export interface PoolBackend {
   endpoint(proxy: TcpProxy): string;
 }
 
-interface Write {
-  readonly member: string;
-  readonly token: bigint;
-  readonly at: number;
-}
-
-/** Per item: the writes it accepted, and those it refused (a token below the highest seen). */
-export class ItemWitness {
-  readonly accepted = new Map<string, Write[]>();
-  readonly refused: { item: string; write: Write }[] = [];
-  readonly #highest = new Map<string, bigint>();
-  /** Every write, accepted or not: the overlap check looks at when they were made. */
-  readonly #all = new Map<string, Write[]>();
-
-  write(item: string, write: Write): void {
-    const all = this.#all.get(item) ?? [];
-    all.push(write);
-    this.#all.set(item, all);
-    const highest = this.#highest.get(item);
-    if (highest !== undefined && write.token < highest) {
-      this.refused.push({ item, write });
-      return;
-    }
-    this.#highest.set(item, write.token);
-    const list = this.accepted.get(item) ?? [];
-    list.push(write);
-    this.accepted.set(item, list);
-  }
-
-  /** Two tokens of one item whose valid writes interleave in time: two holders at once. */
-  overlaps(): string[] {
-    const found: string[] = [];
-    for (const [item, writes] of this.#all) {
-      const spans = new Map<bigint, { from: number; to: number; member: string }>();
-      for (const w of writes) {
-        const s = spans.get(w.token);
-        if (s === undefined) spans.set(w.token, { from: w.at, to: w.at, member: w.member });
-        else {
-          s.from = Math.min(s.from, w.at);
-          s.to = Math.max(s.to, w.at);
-        }
-      }
-      const sorted = [...spans].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      for (let i = 1; i < sorted.length; i += 1) {
-        const [ta, a] = sorted[i - 1]!;
-        const [tb, b] = sorted[i]!;
-        if (a.to >= b.from) {
-          found.push(
-            `${item}: ${a.member}@${ta} wrote until ${a.to}, ${b.member}@${tb} from ${b.from}`,
-          );
-        }
-      }
-    }
-    return found;
-  }
-}
-
 /** One member process and what the parent knows of it. */
 class Member {
   readonly held = new Set<string>();
@@ -115,7 +59,7 @@ class Member {
 /** A scenario's state: members, witness, the log of measured figures. */
 export class PoolScenario {
   readonly timing: Timing;
-  readonly witness = new ItemWitness();
+  readonly witness = new TokenWitness();
   readonly members: Member[] = [];
   readonly figures: string[] = [];
   readonly #backend: PoolBackend;
@@ -169,7 +113,7 @@ export class PoolScenario {
     switch (e.type) {
       case 'write':
         this.witness.write(String(e.item), {
-          member: m.id,
+          holder: m.id,
           token: BigInt(String(e.token)),
           at: e.t,
         });

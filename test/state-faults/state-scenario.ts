@@ -25,7 +25,7 @@ import {
   Timing,
   waitFor,
 } from '@tenure/testkit';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
 const FIXTURE = join(import.meta.dirname, 'state-replica.mjs');
@@ -317,4 +317,39 @@ export async function blackHoledFollower(backend: StateBackendUnderTest): Promis
   } finally {
     await r.stop();
   }
+}
+
+/**
+ * The state fault tests on the servers `start` brings up (and whose `stop` ends them): each
+ * backend's file calls it once, so the scenarios run in parallel across backends.
+ */
+export function describeStateFaults(
+  suite: string,
+  start: () => Promise<{ backend: StateBackendUnderTest; stop(): Promise<void> }>,
+): void {
+  describe(suite, () => {
+    let servers: { backend: StateBackendUnderTest; stop(): Promise<void> } | undefined;
+    beforeAll(async () => {
+      servers = await start();
+    }, timing.scale(60_000));
+    afterAll(async () => {
+      await servers?.stop();
+    });
+
+    it(
+      "leader SIGKILL, leader SIGSTOP past its term: no acknowledged write lost, a deposed leader's write and leader read refused, reads never older than their token",
+      async () => {
+        await leaderFailures(servers!.backend);
+      },
+      TEST_MS,
+    );
+
+    it(
+      "a black-holed follower's staleness is never smaller than its true lag",
+      async () => {
+        await blackHoledFollower(servers!.backend);
+      },
+      TEST_MS,
+    );
+  });
 }

@@ -1,6 +1,6 @@
 import { createMemoryArbitrator, createMemoryServer, type MemoryArbitrator } from '@tenure/memory';
 import { createPool, type Pool, type PoolOptions, readPool, setPoolItems } from '@tenure/pool';
-import { Timing, waitFor } from '@tenure/testkit';
+import { Timing, TokenWitness, waitFor } from '@tenure/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // Members of one pool on the memory arbitrator (one arbitrator, so one session, per member),
@@ -13,61 +13,6 @@ const timing = new Timing(TTL_MS);
 const SYNC_MS = 50;
 const ITEMS = Array.from({ length: 64 }, (_, i) => `item-${String(i).padStart(2, '0')}`);
 
-interface Write {
-  readonly member: string;
-  readonly token: bigint;
-  readonly at: number;
-}
-
-/** Per item: accepted writes, and refused ones (a token lower than one seen). */
-class Witness {
-  readonly accepted = new Map<string, Write[]>();
-  readonly refused: { item: string; write: Write }[] = [];
-  readonly #highest = new Map<string, bigint>();
-  /** Every write, accepted or not: the overlap check looks at when they were made. */
-  readonly #all = new Map<string, Write[]>();
-
-  write(item: string, write: Write): boolean {
-    const all = this.#all.get(item) ?? [];
-    all.push(write);
-    this.#all.set(item, all);
-    const highest = this.#highest.get(item);
-    if (highest !== undefined && write.token < highest) {
-      this.refused.push({ item, write });
-      return false;
-    }
-    this.#highest.set(item, write.token);
-    const list = this.accepted.get(item) ?? [];
-    list.push(write);
-    this.accepted.set(item, list);
-    return true;
-  }
-
-  /** Pairs of holders of one item whose writes' intervals overlap (refused writes included). */
-  overlaps(): string[] {
-    const found: string[] = [];
-    for (const [item, writes] of this.#all) {
-      const spans = new Map<bigint, { from: number; to: number; member: string }>();
-      for (const w of writes) {
-        const s = spans.get(w.token);
-        if (s === undefined) spans.set(w.token, { from: w.at, to: w.at, member: w.member });
-        else s.to = Math.max(s.to, w.at);
-      }
-      const sorted = [...spans.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
-      for (let i = 1; i < sorted.length; i += 1) {
-        const [tokenA, a] = sorted[i - 1]!;
-        const [tokenB, b] = sorted[i]!;
-        if (a.to >= b.from) {
-          found.push(
-            `${item}: ${a.member}@${tokenA} until ${a.to} vs ${b.member}@${tokenB} from ${b.from}`,
-          );
-        }
-      }
-    }
-    return found;
-  }
-}
-
 interface Member {
   readonly id: string;
   readonly arbitrator: MemoryArbitrator;
@@ -76,7 +21,7 @@ interface Member {
 
 const server = createMemoryServer();
 let members: Member[] = [];
-let witness: Witness;
+let witness: TokenWitness;
 
 afterEach(async () => {
   await Promise.all(
@@ -94,7 +39,7 @@ function handlerFor(id: string): NonNullable<PoolOptions['handler']> {
     while (!signal.aborted) {
       const at = performance.now();
       if (!term.isValid()) break;
-      witness.write(item, { member: id, token, at });
+      witness.write(item, { holder: id, token, at });
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
@@ -155,7 +100,7 @@ function moved(before: Map<string, string>, after: Map<string, string>, live: Se
 
 describe('pool on the memory arbitrator', () => {
   it('5 members, 64 items: balanced, a join moves ≤ ⌈64/6⌉, a leave moves only its items, a crash is covered within TTL + bound; never two holders', async () => {
-    witness = new Witness();
+    witness = new TokenWitness();
     const five = ['a', 'b', 'c', 'd', 'e'].map((id) => join(id));
     await waitSettled(five, 'five members to settle');
     for (const m of five) expect([12, 13]).toContain(countsOf(m));
@@ -206,7 +151,7 @@ describe('pool on the memory arbitrator', () => {
   }, 60_000);
 
   it('weights: a weight-3 member takes three times the items of a weight-1 member', async () => {
-    witness = new Witness();
+    witness = new TokenWitness();
     const ms = [join('w1', { weight: 1 }, 'pw'), join('w3', { weight: 3 }, 'pw')];
     await waitSettled(ms, 'the weighted pool to settle');
     expect(countsOf(ms[0]!)).toBe(16);
@@ -214,7 +159,7 @@ describe('pool on the memory arbitrator', () => {
   }, 30_000);
 
   it('items kept in the arbitrator change at run time; readPool shows the pool from outside', async () => {
-    witness = new Witness();
+    witness = new TokenWitness();
     const admin = createMemoryArbitrator({ server, ttlMs: TTL_MS });
     try {
       await setPoolItems(admin, 'pr', ['x', 'y']);
@@ -241,7 +186,7 @@ describe('pool on the memory arbitrator', () => {
   }, 30_000);
 
   it('events: assigned then released per claim, with the same token; stats count them', async () => {
-    witness = new Witness();
+    witness = new TokenWitness();
     const m = join('solo', { items: ['one', 'two'] }, 'pe');
     const seen: string[] = [];
     m.pool.on('assigned', (lease) => seen.push(`+${lease.item}@${lease.token}`));
@@ -259,7 +204,7 @@ describe('pool on the memory arbitrator', () => {
   }, 30_000);
 
   it('an item moved away and back while its claim still releases is claimed again (one candidacy per election and arbitrator)', async () => {
-    witness = new Witness();
+    witness = new TokenWitness();
     const items = ['x0', 'x1', 'x2', 'x3'];
     // a's handlers take 300 ms to settle after their signal aborts: its releases are slow.
     const slow: PoolOptions['handler'] = async ({ signal }) => {
@@ -285,7 +230,7 @@ describe('pool on the memory arbitrator', () => {
   }, 30_000);
 
   it('release after the work (G10): a moved item is resigned only once its handler settled, even a handler slow to stop', async () => {
-    witness = new Witness();
+    witness = new TokenWitness();
     const items = ['y0', 'y1', 'y2', 'y3'];
     // Writes every 10 ms until 150 ms after its signal aborts, without looking at the term: only
     // the pool's wait for it keeps the next holder out meanwhile.
@@ -297,7 +242,7 @@ describe('pool on the memory arbitrator', () => {
           stopAt = performance.now() + 150;
         });
         while (performance.now() < stopAt) {
-          witness.write(item, { member: id, token, at: performance.now() });
+          witness.write(item, { holder: id, token, at: performance.now() });
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
       };
@@ -311,7 +256,7 @@ describe('pool on the memory arbitrator', () => {
   }, 30_000);
 
   it('an assignment too large for a candidate value is stored beside the election and read from there', async () => {
-    witness = new Witness();
+    witness = new TokenWitness();
     // 400 items of 60 characters: about 25 kB of item names, over a value's 16 KiB.
     const items = Array.from(
       { length: 400 },
@@ -335,7 +280,7 @@ describe('pool on the memory arbitrator', () => {
   }, 30_000);
 
   it('an arbitrator closed under a running member ends its loops: no retry against a closed arbitrator', async () => {
-    witness = new Witness();
+    witness = new TokenWitness();
     const m = join('lone', { items: ['k1', 'k2'] }, 'pc');
     await waitFor(() => settled([m], ['k1', 'k2']), { timeoutMs: timing.expiryMs, what: 'lone' });
     const errors: string[] = [];

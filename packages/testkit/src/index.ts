@@ -76,6 +76,8 @@ export {
   waitFor,
   withTimeout,
 } from './timing.js';
+export type { WitnessedWrite } from './token-witness.js';
+export { TokenWitness } from './token-witness.js';
 export type { TrackedPromise, TrackedState } from './tracked-promise.js';
 export { track } from './tracked-promise.js';
 export type {
