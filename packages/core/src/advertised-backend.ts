@@ -18,12 +18,19 @@ export function advertisingBackend(
     join: (session: SessionRef, value: string) => backend.join(session, compose(value)),
     position: (own) => backend.position(own),
     waitDeleted: (predecessor, from, signals) => backend.waitDeleted(predecessor, from, signals),
-    watchDeleted: (own, onDeleted) => backend.watchDeleted(own, onDeleted),
+    watchDeleted: (own, onDeleted, onRewritten) =>
+      backend.watchDeleted(own, onDeleted, onRewritten),
     leave: (own) => backend.leave(own),
     proclaim: (own: QueueKey, value: string) => backend.proclaim(own, compose(value)),
     put: (own, key, value, options) => backend.put(own, key, value, options),
     delete: (own, key) => backend.delete(own, key),
     get: (key) => backend.get(key),
+    successor: async (own) => {
+      const next = await backend.successor(own);
+      return next === undefined ? undefined : withAdvertised(next);
+    },
+    inspect: (queued) => backend.inspect(queued),
+    nudge: (reading) => backend.nudge(reading),
     candidates: async () => (await backend.candidates()).map(withAdvertised),
     watchLeader: (
       onLeader: (leader: LeaderInfo | undefined) => void,

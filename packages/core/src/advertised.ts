@@ -18,8 +18,10 @@
  *   the members it knows: a later version only adds members, never changes what one means.
  * - `value`: the user's value (a string; required).
  * - `endpoint`: the advertised endpoint, an absolute URL with a host (optional).
+ * - `priority`: the candidate's priority, an integer from 1 to `MAX_PRIORITY` (optional;
+ *   absent means 0, and 0 is never written).
  *
- * Members a reader does not know are ignored (issue 17's `priority` will be one). A stored
+ * Members a reader does not know are ignored. A stored
  * value is read as an envelope only when it starts with `{` and is a JSON object with an
  * integer `tenure` ≥ 1 and a string `value`; anything else (a Curator or `etcdctl elect` value, a value of an older
  * tenure, a malformed envelope) is read as raw: no metadata, value = the stored string.
@@ -30,7 +32,7 @@
  */
 
 import { InvalidArgumentError } from './errors.js';
-import { describe, MAX_VALUE_BYTES } from './limits.js';
+import { describe, MAX_PRIORITY, MAX_VALUE_BYTES, validatePriority } from './limits.js';
 import type { LeaderInfo } from './types.js';
 
 /** The version of the envelope {@link encodeCandidateValue} writes. */
@@ -47,6 +49,8 @@ export interface CandidateMetadata {
    * observer reads it), at most {@link MAX_ENDPOINT_BYTES} UTF-8 bytes.
    */
   readonly endpoint?: string | undefined;
+  /** The candidate's priority, an integer from 0 (the default, not stored) to `MAX_PRIORITY`. */
+  readonly priority?: number | undefined;
 }
 
 /** A stored candidate value, parsed: the user's value and the metadata it carried. */
@@ -55,6 +59,8 @@ export interface ParsedCandidateValue {
   readonly value: string;
   /** The advertised endpoint, `undefined` when none (or not a valid URL). */
   readonly endpoint: string | undefined;
+  /** The advertised priority, `undefined` when none (read as 0) or not a valid priority. */
+  readonly priority?: number | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -103,21 +109,29 @@ function endpointProblem(endpoint: string): string | undefined {
 }
 
 /**
- * Checks the metadata of a candidate (the options it came from: `endpoint`). Returns the
- * metadata to store, with only the members that are set.
+ * Checks the metadata of a candidate (the options it came from: `endpoint`, `priority`).
+ * Returns the metadata to store, with only the members that are set (a priority of 0 is not).
  *
  * @throws {@link InvalidArgumentError} naming the member.
  */
 export function validateCandidateMetadata(metadata: {
   readonly endpoint?: unknown;
+  readonly priority?: unknown;
 }): CandidateMetadata {
-  if (metadata.endpoint === undefined) return {};
-  return { endpoint: validateEndpoint('endpoint', metadata.endpoint) };
+  const checked: { endpoint?: string; priority?: number } = {};
+  if (metadata.endpoint !== undefined) {
+    checked.endpoint = validateEndpoint('endpoint', metadata.endpoint);
+  }
+  if (metadata.priority !== undefined) {
+    const priority = validatePriority('priority', metadata.priority);
+    if (priority > 0) checked.priority = priority;
+  }
+  return checked;
 }
 
 /** `true` when `metadata` holds nothing to advertise. */
 function isEmpty(metadata: CandidateMetadata): boolean {
-  return metadata.endpoint === undefined;
+  return metadata.endpoint === undefined && metadata.priority === undefined;
 }
 
 /**
@@ -133,6 +147,7 @@ export function encodeCandidateValue(value: string, metadata: CandidateMetadata 
   if (isEmpty(checked) && readEnvelope(value) === undefined) return value;
   const envelope: Record<string, string | number> = { tenure: ADVERTISED_FORMAT_VERSION, value };
   if (checked.endpoint !== undefined) envelope.endpoint = checked.endpoint;
+  if (checked.priority !== undefined) envelope.priority = checked.priority;
   const encoded = JSON.stringify(envelope);
   const bytes = encoder.encode(encoded).length;
   if (bytes > MAX_VALUE_BYTES) {
@@ -152,14 +167,25 @@ export function encodeCandidateValue(value: string, metadata: CandidateMetadata 
 export function parseCandidateValue(stored: string): ParsedCandidateValue {
   const envelope = readEnvelope(stored);
   if (envelope === undefined) return { value: stored, endpoint: undefined };
-  const endpoint = envelope.endpoint;
-  return {
+  const { endpoint, priority } = envelope;
+  const parsed = {
     value: envelope.value,
     endpoint:
       typeof endpoint === 'string' && endpointProblem(endpoint) === undefined
         ? endpoint
         : undefined,
   };
+  return isPriority(priority) ? { ...parsed, priority } : parsed;
+}
+
+/** The priority a stored candidate value carries: 0 unless it is an envelope with one. */
+export function priorityOf(stored: string): number {
+  return parseCandidateValue(stored).priority ?? 0;
+}
+
+/** Whether `x` is a priority worth reporting (an integer from 1 to MAX_PRIORITY). */
+function isPriority(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= MAX_PRIORITY;
 }
 
 /**
@@ -170,13 +196,16 @@ export function parseCandidateValue(stored: string): ParsedCandidateValue {
 export function withAdvertised(info: LeaderInfo): LeaderInfo {
   if (readEnvelope(info.value) === undefined) return info;
   const parsed = parseCandidateValue(info.value);
-  return parsed.endpoint === undefined
-    ? { ...info, value: parsed.value }
-    : { ...info, value: parsed.value, endpoint: parsed.endpoint };
+  const read: { value: string; endpoint?: string; priority?: number } = { value: parsed.value };
+  if (parsed.endpoint !== undefined) read.endpoint = parsed.endpoint;
+  if (parsed.priority !== undefined) read.priority = parsed.priority;
+  return { ...info, ...read };
 }
 
 /** The envelope's members when `stored` is one, else `undefined`. */
-function readEnvelope(stored: string): { value: string; endpoint?: unknown } | undefined {
+function readEnvelope(
+  stored: string,
+): { value: string; endpoint?: unknown; priority?: unknown } | undefined {
   // Cheap test first: the leader watch parses every value it sees.
   if (!stored.startsWith('{') || !stored.includes('"tenure"')) return undefined;
   let parsed: unknown;
@@ -186,9 +215,14 @@ function readEnvelope(stored: string): { value: string; endpoint?: unknown } | u
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
-  const members = parsed as { tenure?: unknown; value?: unknown; endpoint?: unknown };
+  const members = parsed as {
+    tenure?: unknown;
+    value?: unknown;
+    endpoint?: unknown;
+    priority?: unknown;
+  };
   const version = members.tenure;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) return undefined;
   if (typeof members.value !== 'string') return undefined;
-  return { value: members.value, endpoint: members.endpoint };
+  return { value: members.value, endpoint: members.endpoint, priority: members.priority };
 }

@@ -39,6 +39,7 @@ export {
 } from './errors.js';
 export type { FenceStore } from './fence-gate.js';
 export { FenceGate, MemoryFenceStore } from './fence-gate.js';
+export { deferHandover } from './handover.js';
 export type {
   ElectionHealth,
   ElectionState,
@@ -49,8 +50,10 @@ export type {
 } from './health.js';
 export { DEFAULTS } from './lease-deadline.js';
 export {
+  DEFAULT_PREEMPT_AFTER_MS,
   MAX_KEY_BYTES,
   MAX_NAME_BYTES,
+  MAX_PRIORITY,
   MAX_STORED_VALUE_BYTES,
   MAX_TTL_MS,
   MAX_VALUE_BYTES,

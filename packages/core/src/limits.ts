@@ -10,6 +10,10 @@ export const MAX_KEY_BYTES = 200;
 export const MAX_STORED_VALUE_BYTES = 256 * 1024;
 /** The longest TTL accepted, in milliseconds (one day). */
 export const MAX_TTL_MS = 24 * 60 * 60 * 1000;
+/** The highest candidate priority (`ElectionOptions.priority`). */
+export const MAX_PRIORITY = 1_000_000_000;
+/** The default of `ElectionOptions.preemptAfterMs`, ms. */
+export const DEFAULT_PREEMPT_AFTER_MS = 10_000;
 
 const encoder = new TextEncoder();
 
@@ -113,6 +117,22 @@ export function validateDuration(
     throw new InvalidArgumentError(field, `must be greater than ${min} ms (got ${ms})`);
   if (ms > max) throw new InvalidArgumentError(field, `must be at most ${max} ms (got ${ms})`);
   return ms;
+}
+
+/** Checks a candidate priority: an integer from 0 to {@link MAX_PRIORITY}. */
+export function validatePriority(field: string, priority: unknown): number {
+  if (
+    typeof priority !== 'number' ||
+    !Number.isInteger(priority) ||
+    priority < 0 ||
+    priority > MAX_PRIORITY
+  ) {
+    throw new InvalidArgumentError(
+      field,
+      `must be an integer from 0 to ${MAX_PRIORITY} (got ${describe(priority)})`,
+    );
+  }
+  return priority;
 }
 
 /** Checks a fraction in `[0, max)`. Throws {@link InvalidArgumentError}. */

@@ -16,7 +16,12 @@ export interface ElectionMonitor {
 }
 
 /** The reasons after which the election stays in the queue and rejoins with a fresh key. */
-const REJOINS: ReadonlySet<EndReason> = new Set(['expired', 'session-lost', 'revoked']);
+const REJOINS: ReadonlySet<EndReason> = new Set([
+  'expired',
+  'session-lost',
+  'revoked',
+  'preempted',
+]);
 
 /**
  * A {@link QueueElection} that tells its arbitrator about its terms and failures as it emits

@@ -17,6 +17,7 @@ import { AsyncQueue, LeaderFilter } from './leader-feed.js';
 import {
   type NameRules,
   type OptionNames,
+  validateDuration,
   validateElectionName,
   validateOptions,
   validateSignal,
@@ -177,6 +178,10 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
     const value =
       options.value === undefined ? defaultCandidateValue() : validateValue('value', options.value);
     const advertised = validateCandidateMetadata(options);
+    const preemptAfterMs =
+      options.preemptAfterMs === undefined
+        ? undefined
+        : validateDuration('preemptAfterMs', options.preemptAfterMs);
     // Refuses now a value too long to store with its metadata.
     encodeCandidateValue(value, advertised);
     if (this.#closing) throw this.#closedError();
@@ -192,6 +197,9 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
         ttlMs: this.ttlMs,
         backend: advertisingBackend(this.#parts.backend(name), advertised),
         sessions: this.#sessions,
+        priority: advertised.priority,
+        preemptAfterMs,
+        now: () => this.#now(),
         delay: (ms) => this.#delay(ms),
         observe: (n, o) => this.observe(n, o),
         watchLeader: (onLeader, onError) => this.#leaders.subscribe(name, onLeader, onError),
@@ -448,6 +456,8 @@ export class QueueArbitrator extends SafeEmitter<ArbitratorEvents> implements Ar
 const ELECTION_OPTIONS = {
   value: true,
   endpoint: true,
+  priority: true,
+  preemptAfterMs: true,
 } as const satisfies OptionNames<ElectionOptions>;
 
 /** Ends that the candidate chose (logged as info; the others as warnings). */

@@ -17,6 +17,21 @@ export interface QueuedKey {
   readonly epoch?: bigint | undefined;
 }
 
+/**
+ * A candidate's key as one read saw it, with what a compare-and-set needs: see
+ * {@link QueueBackend.nudge}.
+ */
+export interface KeyReading {
+  readonly key: string;
+  readonly epoch: bigint;
+  /** The stored value as UTF-8 text (an advertised envelope, or a raw value). */
+  readonly value: string;
+  /** The stored bytes, exactly (a foreign candidate's value need not be valid UTF-8). */
+  readonly bytes: Uint8Array;
+  /** The key's modification version: etcd mod revision, ZooKeeper data version, memory revision. */
+  readonly version: string;
+}
+
 /** A live session as an election sees it. */
 export interface SessionRef {
   readonly id: string;
@@ -120,12 +135,36 @@ export interface QueueBackend {
   /**
    * Calls `onDeleted` once if `own` is deleted; returns a function that stops watching. Events
    * of this watch and of `waitDeleted` reach the candidate in the order of the changes.
+   * `onRewritten`, when given, is called with the stored value and version each time the watch
+   * sees `own` written while it keeps its epoch (a proclaim, or a preemption request of
+   * {@link QueueBackend.nudge}); where the arbitrator's watch reports no value (ZooKeeper), the
+   * adapter reads it as it re-arms the watch. Rewrites may be coalesced or lost with a
+   * reconnect: the writer of a nudge repeats it.
    */
-  watchDeleted(own: QueueKey, onDeleted: () => void): () => void;
+  watchDeleted(
+    own: QueueKey,
+    onDeleted: () => void,
+    onRewritten?: (value: string, version: string) => void,
+  ): () => void;
   /** Deletes `own` if it still has its epoch. Idempotent. */
   leave(own: QueueKey): Promise<void>;
-  /** Sets `own`'s value, fenced on its epoch. */
-  proclaim(own: QueueKey, value: string): Promise<void>;
+  /** Sets `own`'s value, fenced on its epoch; resolves with the key's new version. */
+  proclaim(own: QueueKey, value: string): Promise<string>;
+  /**
+   * The candidate right behind `own` in queue order, with its stored value; `undefined` when
+   * there is none. One read (ZooKeeper: the latch's children, then that child's data).
+   */
+  successor(own: QueueKey): Promise<LeaderInfo | undefined>;
+  /** Reads `queued`'s stored value and version; `undefined` when it is gone (or has another epoch). */
+  inspect(queued: QueuedKey): Promise<KeyReading | undefined>;
+  /**
+   * A preemption request: writes `reading`'s bytes back to its key unchanged (keeping its
+   * lease or ephemeral owner) if the key still has that epoch and version. The holder's own-key
+   * watch sees the write ({@link QueueBackend.watchDeleted}'s `onRewritten`); observers see the
+   * same value. Resolves `false` when the key changed or is gone. Never written to a key whose
+   * value is not exactly `reading.bytes`.
+   */
+  nudge(reading: KeyReading): Promise<boolean>;
   /** Writes beside the election, fenced on `own` (unfenced when `own` is `undefined`). */
   put(
     own: QueueKey | undefined,

@@ -12,16 +12,31 @@ export interface OwnKeyWatch {
   deleted: boolean;
   /** What a deletion means now (set by the wait, then by the term). */
   onDeleted: () => void;
+  /** What a write of the key means now (a preemption request, or the leader's own proclaim). */
+  onRewritten: (value: string, version: string) => void;
   stop: () => void;
 }
 
-/** Watches `own` for deletion; what a deletion means is set by whoever holds the watch. */
+/**
+ * Watches `own` for deletion and rewrites; what they mean is set by whoever holds the watch.
+ */
 export function watchOwnKey(backend: QueueBackend, own: QueueKey): OwnKeyWatch {
-  const watch: OwnKeyWatch = { deleted: false, onDeleted: () => {}, stop: () => {} };
-  watch.stop = backend.watchDeleted(own, () => {
-    watch.deleted = true;
-    watch.onDeleted();
-  });
+  const watch: OwnKeyWatch = {
+    deleted: false,
+    onDeleted: () => {},
+    onRewritten: () => {},
+    stop: () => {},
+  };
+  watch.stop = backend.watchDeleted(
+    own,
+    () => {
+      watch.deleted = true;
+      watch.onDeleted();
+    },
+    (value, version) => {
+      if (!watch.deleted) watch.onRewritten(value, version);
+    },
+  );
   return watch;
 }
 

@@ -1,4 +1,6 @@
 import { raceAbort, throwIfAborted } from './abort.js';
+import { abortableWait } from './abortable-wait.js';
+import { priorityOf } from './advertised.js';
 import { Backoff } from './backoff.js';
 import { CampaignWaiters } from './campaign-waiters.js';
 import {
@@ -10,8 +12,15 @@ import {
   type TenureError,
   UnavailableError,
 } from './errors.js';
+import { HandoverHolds, registerHandoverHolds } from './handover.js';
 import { LeaderEventsEmitter } from './leader-events.js';
-import { MAX_KEY_BYTES, validateName, validateSignal, validateValue } from './limits.js';
+import {
+  DEFAULT_PREEMPT_AFTER_MS,
+  MAX_KEY_BYTES,
+  validateName,
+  validateSignal,
+  validateValue,
+} from './limits.js';
 import {
   type LeaderWatchHandle,
   type QueueBackend,
@@ -59,7 +68,20 @@ export interface QueueElectionOptions {
   ): LeaderWatchHandle;
   /** The election was closed: the arbitrator forgets it, so a new candidacy for the name may start. */
   release(election: QueueElection): void;
+  /** The candidate's priority (validated; default 0): see {@link ElectionOptions.priority}. */
+  readonly priority?: number | undefined;
+  /** The stability period before a preemption, ms (validated; default {@link DEFAULT_PREEMPT_AFTER_MS}). */
+  readonly preemptAfterMs?: number | undefined;
+  /** The monotonic clock of the arbitrator, ms (default `performance.now`). */
+  now?(): number;
 }
+
+/** The longest wait between two preemption requests to a predecessor that stays put, ms. */
+const MAX_NUDGE_INTERVAL_MS = 60_000;
+/** The most a stability period grows after terms that ended involuntarily (×). */
+const MAX_PREEMPT_FACTOR = 8;
+/** How many versions of our own proclaims are remembered, to tell them from requests. */
+const OWN_VERSIONS_KEPT = 16;
 
 type ElectionState = 'idle' | 'campaigning' | 'leading' | 'closed';
 
@@ -97,6 +119,30 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   #candidacy: AbortController | undefined;
   #driver: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  // Preferred leaders (see ElectionOptions.priority and docs/concepts.md).
+  readonly #priority: number;
+  readonly #preemptAfterMs: number;
+  /** Grows the stability period after involuntary term ends (hysteresis), 1 to 8. */
+  #preemptFactor = 1;
+  /** When the current key joined the queue (monotonic ms). */
+  #joinedAt = 0;
+  /** When the connection last came back (monotonic ms); 0 if it never broke. */
+  #reconnectedAt = 0;
+  #suspended = false;
+  #electedAt = 0;
+  /** Proclaims in flight: a write of our key meanwhile may be ours. */
+  #proclaiming = 0;
+  /** Versions our proclaims wrote, so that their events are not taken for requests. */
+  readonly #ownVersions = new Set<string>();
+  /** While waiting: someone rewrote our key, asking us to step back (check it). */
+  #asked = false;
+  /** A leader's check of a request is in flight. */
+  #checkingRequest = false;
+  /** The last preemption request this candidate sent: to whom, and when it may repeat it. */
+  #lastRequest: { key: string; nextAt: number; intervalMs: number } | undefined;
+  /** The current term's handover holds, and the bound of the wait for them. */
+  #holds: HandoverHolds | undefined;
+  #holdBoundMs = 0;
 
   constructor(options: QueueElectionOptions) {
     super();
@@ -105,6 +151,8 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     this.#sessions = options.sessions;
     this.name = options.name;
     this.#value = options.value;
+    this.#priority = options.priority ?? 0;
+    this.#preemptAfterMs = options.preemptAfterMs ?? DEFAULT_PREEMPT_AFTER_MS;
     this.#exit = new QueueExit(options.backend, {
       backoff: () => this.#backoff(),
       delay: (ms) => options.delay(ms),
@@ -170,7 +218,17 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
         term?.endReason ? { reason: term.endReason, epoch: term.epoch } : {},
       );
     }
-    await this.#fenced(term, () => this.#backend.proclaim(own, value));
+    this.#proclaiming += 1;
+    try {
+      const version = await this.#fenced(term, () => this.#backend.proclaim(own, value));
+      this.#ownVersions.add(version);
+      if (this.#ownVersions.size > OWN_VERSIONS_KEPT) {
+        const oldest = this.#ownVersions.values().next().value;
+        if (oldest !== undefined) this.#ownVersions.delete(oldest);
+      }
+    } finally {
+      this.#proclaiming -= 1;
+    }
     this.#value = value;
   }
 
@@ -219,8 +277,14 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     this.#endTerm('session-lost');
   }
 
-  /** Relays a connection change of the arbitrator. */
+  /** Relays a connection change of the arbitrator (and restarts the stability period). */
   onConnection(state: ConnectionState): void {
+    if (state === 'suspended' || state === 'lost') {
+      this.#suspended = true;
+    } else {
+      this.#suspended = false;
+      this.#reconnectedAt = this.#now();
+    }
     this.emit('connection', state);
   }
 
@@ -285,6 +349,8 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
         session = await this.#sessions.ready([stop]);
         const own = await this.#backend.join(session, this.#value);
         this.#own = own;
+        this.#joinedAt = this.#now();
+        this.#asked = false;
         if (stop.aborted) break;
         if (own.epoch <= this.#lastEpoch) {
           // The join found the key of a term that has ended (its delete gave up): a term's
@@ -303,9 +369,15 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
           ownWatch.stop();
         }
         backoff.reset();
+        this.#adjustPreemptFactor(reason);
+        // Preempted: the key stays until the work of the term has settled (handover holds),
+        // then goes, and the candidate queues again behind the preferred one.
+        if (reason === 'preempted') await this.#awaitHolds(stop);
         // A term ends once: after `expired` the session may still hold our key, and a rejoin
         // would find that same key (the same epoch). Delete it first.
-        if (reason === 'expired') await this.#leaveBeforeRejoin(session, stop);
+        if (reason === 'expired' || reason === 'preempted') {
+          await this.#leaveBeforeRejoin(session, stop);
+        }
       } catch (error) {
         if (stop.aborted || error instanceof ClosedError) break;
         if (error instanceof AbortedError) continue; // the session was lost: wait for the next
@@ -342,9 +414,19 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     ownWatch.onDeleted = () => {
       for (const wake of [...this.#wakeups]) wake();
     };
+    // Our key rewritten by someone else: a candidate of higher priority behind us asks us to
+    // step back (see #askToPass). The loop checks it, since it alone decides to lead.
+    ownWatch.onRewritten = () => {
+      this.#asked = true;
+      for (const wake of [...this.#wakeups]) wake();
+    };
     for (;;) {
       throwIfAborted(stop);
       throwIfAborted(session.lost);
+      if (this.#asked) {
+        this.#asked = false;
+        if (await this.#stepBack(own)) return 'gone';
+      }
       // Re-read after a wait unless it proves we head the queue: a predecessor leaving does
       // not mean we won (G4), unless it was the head when we read and ours still exists.
       const position = await this.#backend.position(own);
@@ -374,6 +456,9 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
       // A watch can lose an event (see #checkPeriodically): while we wait, a read once per
       // renewal interval wakes the wait when the queue no longer matches what it waits for.
       const waitingFor = position.predecessor;
+      // A candidate of priority asks a predecessor of lower priority to let it pass, once stable.
+      const asking = this.#priority > 0 ? new AbortController() : undefined;
+      if (asking) void this.#askToPass(waitingFor, session, [stop, session.lost, asking.signal]);
       const stopCheck = checkPeriodically(this.#backend, this.#sessions, {
         own,
         predecessor: waitingFor,
@@ -391,6 +476,7 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
       } finally {
         stopCheck();
         headWatch?.abort();
+        asking?.abort();
       }
       // The head's deletion reached us before our predecessor's (a client's events come in
       // the order of the changes): our predecessor was the head when it left.
@@ -451,6 +537,11 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     this.#lastEpoch = own.epoch;
     this.#term = term;
     this.#termSession = session;
+    this.#electedAt = this.#now();
+    const holds = new HandoverHolds();
+    registerHandoverHolds(term, holds);
+    this.#holds = holds;
+    this.#ownVersions.clear();
     // While the term lasts, the session's deadline is checked every short tick, so that after a
     // pause the term ends before the user's callbacks that fell due meanwhile (see lease-deadline).
     const releaseWatchdog = sessions.holdWatchdog();
@@ -468,6 +559,8 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
 
       // Our key deleted: the term ends at once (G9), whatever a confirmation would say.
       ownWatch.onDeleted = () => this.#revoked(term, session);
+      // Our key rewritten unchanged by someone else: a preemption request.
+      ownWatch.onRewritten = (_value, version) => this.#onRequest(term, own, session, version);
       if (ownWatch.deleted) ownWatch.onDeleted();
       const reason = await term.ended;
       if (this.#state === 'leading') this.#transition('campaigning');
@@ -481,6 +574,139 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
       stopCheck();
       releaseWatchdog();
     }
+  }
+
+  /**
+   * A write of the leader's key that is not one of its proclaims: a candidate of higher
+   * priority asking for leadership. The leader reads its successor (the request carries no
+   * data) and, if it outranks this candidate, ends the term `preempted`; the key stays until
+   * the term's work has settled (see #awaitHolds).
+   */
+  #onRequest(term: ManagedTerm, own: QueueKey, session: SessionRef, version: string): void {
+    if (this.#ownVersions.delete(version)) return;
+    // A proclaim in flight may be what we saw; a real request is repeated.
+    if (this.#proclaiming > 0 || this.#checkingRequest || term.endReason !== undefined) return;
+    this.#checkingRequest = true;
+    this.#backend
+      .successor(own)
+      .then(
+        (next) => {
+          if (next === undefined || (next.priority ?? 0) <= this.#priority) return;
+          if (this.#term !== term || term.endReason !== undefined) return;
+          this.#holdBoundMs = this.#sessions.remainingMs(session.id);
+          this.#endTerm('preempted', term);
+        },
+        () => {
+          // Unreachable: the requester asks again.
+        },
+      )
+      .finally(() => {
+        this.#checkingRequest = false;
+      });
+  }
+
+  /**
+   * Waiting, our key was rewritten: steps back (deletes the key; the driver joins again, at
+   * the back) if the candidate right behind us has a higher priority. `true` when it did.
+   */
+  async #stepBack(own: QueueKey): Promise<boolean> {
+    try {
+      const next = await this.#backend.successor(own);
+      if (next === undefined || (next.priority ?? 0) <= this.#priority) return false;
+      await this.#backend.leave(own);
+      return true;
+    } catch {
+      // Unreachable: stay; the requester asks again.
+      return false;
+    }
+  }
+
+  /**
+   * Asks `predecessor` to let this candidate pass (rewrites its key unchanged, see
+   * {@link QueueBackend.nudge}) once this candidate has stood in the queue with an unbroken
+   * connection for the stability period, if the predecessor's priority is lower; repeats at
+   * growing intervals while it stays put. A tenure predecessor that leads hands over
+   * (`preempted`), one that waits steps back; a foreign one ignores it. Ends with the wait
+   * (`signals`).
+   */
+  async #askToPass(
+    predecessor: QueuedKey,
+    session: SessionRef,
+    signals: AbortSignal[],
+  ): Promise<void> {
+    while (!signals.some((s) => s.aborted)) {
+      try {
+        // Paced across waits: a request seen by the predecessor's successor (ZooKeeper) wakes
+        // the wait, which starts over here.
+        const last = this.#lastRequest?.key === predecessor.key ? this.#lastRequest : undefined;
+        const waitMs = Math.max(this.#unstableForMs(), last ? last.nextAt - this.#now() : 0);
+        if (waitMs > 0) {
+          await this.#sleep(waitMs, signals);
+          continue;
+        }
+        const reading = await raceAbort(this.#backend.inspect(predecessor), signals);
+        // Gone (the wait sees it) or of equal or higher priority: wait our turn.
+        if (reading === undefined || priorityOf(reading.value) >= this.#priority) return;
+        // Never while our session is suspended or past its deadline.
+        if (this.#unstableForMs() > 0 || !this.#sessions.isLive(session.id)) continue;
+        const intervalMs = last
+          ? Math.min(last.intervalMs * 2, MAX_NUDGE_INTERVAL_MS)
+          : Math.max(this.#sessions.renewIntervalMs, 1_000);
+        this.#lastRequest = { key: predecessor.key, nextAt: this.#now() + intervalMs, intervalMs };
+        await raceAbort(this.#backend.nudge(reading), signals);
+      } catch (error) {
+        if (error instanceof AbortedError || signals.some((s) => s.aborted)) return;
+        await this.#sleep(this.#sessions.renewIntervalMs, signals).catch(() => {});
+      }
+    }
+  }
+
+  /** How long until this candidate counts as stable (0 when it does). */
+  #unstableForMs(): number {
+    if (this.#suspended) return this.#sessions.renewIntervalMs;
+    const since = Math.max(this.#joinedAt, this.#reconnectedAt);
+    return since + this.#preemptAfterMs * this.#preemptFactor - this.#now();
+  }
+
+  /** Hysteresis: a term that ended involuntarily doubles the stability period (up to 8×). */
+  #adjustPreemptFactor(reason: EndReason): void {
+    if (this.#now() - this.#electedAt >= this.#preemptAfterMs) this.#preemptFactor = 1;
+    if (reason === 'expired' || reason === 'session-lost' || reason === 'revoked') {
+      this.#preemptFactor = Math.min(this.#preemptFactor * 2, MAX_PREEMPT_FACTOR);
+    }
+  }
+
+  /**
+   * After a preemption: waits until the work held for the term ({@link deferHandover}) has
+   * settled, or the term's deadline as it stood at the preemption, or the candidacy's end.
+   */
+  async #awaitHolds(stop: AbortSignal): Promise<void> {
+    const holds = this.#holds;
+    if (!holds) return;
+    try {
+      if (holds.idle) return;
+      let cancel: () => void = () => {};
+      const due = new Promise<void>((resolve) => {
+        cancel = this.#sessions.timer(resolve, Math.max(0, this.#holdBoundMs));
+      });
+      try {
+        await raceAbort(Promise.race([holds.settled(), due]), [stop]);
+      } finally {
+        cancel();
+      }
+    } finally {
+      holds.close();
+    }
+  }
+
+  #sleep(ms: number, signals: AbortSignal[]): Promise<void> {
+    return abortableWait<void>(signals, 'The wait before a preemption request', (resolve) =>
+      this.#sessions.timer(() => resolve(), Math.max(0, ms)),
+    );
+  }
+
+  #now(): number {
+    return this.#options.now ? this.#options.now() : performance.now();
   }
 
   #sessionOf(term: ManagedTerm): SessionRef | undefined {
@@ -549,6 +775,8 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     if (!term.end(reason)) return;
     this.#term = undefined;
     this.#termSession = undefined;
+    // Holds wait only after a preemption: after any other end the key goes (or is gone) now.
+    if (reason !== 'preempted') this.#holds?.close();
     this.emit('ended', term, reason);
   }
 

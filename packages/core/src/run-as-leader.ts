@@ -7,6 +7,7 @@ import {
   LeadershipLostError,
   TaskFailedError,
 } from './errors.js';
+import { deferHandover } from './handover.js';
 import { type OptionNames, validateDuration, validateOptions, validateSignal } from './limits.js';
 import type { Election, EndReason, Epoch, PutOptions, Term } from './types.js';
 
@@ -60,7 +61,9 @@ const REQUEUE_DELAY_MS = 1_000;
  * go through, for a last checkpoint. At that bound the term is resigned whether the task has
  * settled or not (a task that ignores its signal for longer is no longer protected). When the
  * term ends by itself (expired, revoked, session lost) there is nothing to release: the next
- * campaign starts once the task settled.
+ * campaign starts once the task settled. A preempted term (a candidate of higher priority took
+ * over, see `ElectionOptions.priority`) ends at once, but its key is released only once the
+ * task has settled, bounded the same way (see {@link deferHandover}).
  *
  * What a returning task means: it is done with this term. The term is resigned at once and
  * the candidate stays out of the queue for `requeueDelayMs` (default 1 s) before campaigning
@@ -106,6 +109,8 @@ export async function runAsLeader(
       if (isTenureError(error) && error.code === 'CLOSED') return;
       throw error;
     }
+    // A preemption hands over only once the task has settled (see deferHandover).
+    const releaseHandover = deferHandover(term);
     const taskTerm = new TaskTerm(term);
     const onAbort = () => taskTerm.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -123,6 +128,7 @@ export async function runAsLeader(
     } finally {
       signal?.removeEventListener('abort', onAbort);
       taskTerm.dispose();
+      releaseHandover();
     }
     const held = term.endReason === undefined;
     if (held) {

@@ -23,6 +23,12 @@ export interface LeaderInfo {
    * candidates of Curator, `etcdctl elect` or an older tenure.
    */
   readonly endpoint?: string | undefined;
+  /**
+   * The candidate's priority ({@link ElectionOptions.priority}), parsed from its stored value
+   * with no extra read; absent (`undefined`) means 0, as for every candidate that sets none
+   * and for candidates of Curator, `etcdctl elect` or an older tenure.
+   */
+  readonly priority?: number | undefined;
 }
 
 /**
@@ -33,8 +39,18 @@ export interface LeaderInfo {
  *   still be alive, but the leader can no longer prove it.
  * - `session-lost`: the arbitrator dropped the session (lease expired or revoked, ZooKeeper session expired).
  * - `revoked`: the candidate's key was deleted by someone else while the session lived.
+ * - `preempted`: a candidate of higher {@link ElectionOptions.priority} asked for leadership
+ *   and this one handed over gracefully: the term ended at once, its key stayed in the queue
+ *   until the work held with {@link deferHandover} settled, and the candidate queues again
+ *   behind the preferred one.
  */
-export type EndReason = 'resigned' | 'closed' | 'expired' | 'session-lost' | 'revoked';
+export type EndReason =
+  | 'resigned'
+  | 'closed'
+  | 'expired'
+  | 'session-lost'
+  | 'revoked'
+  | 'preempted';
 
 /** Connection states reported through `connection` events. */
 export type ConnectionState = 'connected' | 'suspended' | 'reconnected' | 'lost';
@@ -129,6 +145,24 @@ export interface ElectionOptions {
    * A proclaimed value keeps it.
    */
   endpoint?: string;
+  /**
+   * The candidate's priority: an integer from 0 (the default) to {@link MAX_PRIORITY}. When a
+   * candidate of higher priority than the leader has stood in the queue, connected, for
+   * {@link ElectionOptions.preemptAfterMs}, leadership passes to it gracefully (the leader's
+   * term ends `preempted` once its work has settled; candidates of lower priority queued
+   * between them step back behind it). Equal priorities keep queue order. Stored in the value
+   * beside it (see `encodeCandidateValue`) when above 0; candidates of Curator or
+   * `etcdctl elect` count as 0 and are never moved. See docs/concepts.md, "Preferred leaders".
+   */
+  priority?: number;
+  /**
+   * How long a candidate of higher priority than the leader must have stood in the queue with
+   * an unbroken connection before it asks for leadership, ms. Default
+   * {@link DEFAULT_PREEMPT_AFTER_MS}. After a term of this candidate ends involuntarily
+   * (expired, session lost, revoked) the wait doubles, up to 8 times, and returns to this
+   * value once a term has lasted this long. Only read when `priority` is above 0.
+   */
+  preemptAfterMs?: number;
 }
 
 /**

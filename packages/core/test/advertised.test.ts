@@ -56,7 +56,7 @@ describe('advertised candidate values', () => {
     // A later version that adds members: the known ones are read, the others ignored.
     expect(
       parseCandidateValue('{"tenure":2,"value":"v","priority":5,"endpoint":"http://h.example"}'),
-    ).toEqual({ value: 'v', endpoint: 'http://h.example' });
+    ).toEqual({ value: 'v', endpoint: 'http://h.example', priority: 5 });
     // An endpoint that is not an advertisable URL is dropped, the value kept.
     for (const endpoint of ['nope', 42, 'http://u:p@h.example', null]) {
       const stored = JSON.stringify({ tenure: 1, value: 'v', endpoint });

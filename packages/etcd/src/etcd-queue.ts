@@ -7,6 +7,7 @@ import {
 } from '@tenure/core';
 import {
   abortableWait,
+  type KeyReading,
   LeaderWatch,
   type LeaderWatchHandle,
   type QueueBackend,
@@ -198,7 +199,11 @@ export class EtcdQueue implements QueueBackend {
     });
   }
 
-  watchDeleted(own: QueueKey, onDeleted: () => void): () => void {
+  watchDeleted(
+    own: QueueKey,
+    onDeleted: () => void,
+    onRewritten?: (value: string, version: string) => void,
+  ): () => void {
     let stopped = false;
     const stop = new AbortController();
     let cancel: () => Promise<void> = () => Promise.resolve();
@@ -221,6 +226,7 @@ export class EtcdQueue implements QueueBackend {
         // compaction at its revision, etcd issue 18089) and the name reused.
         onPut: (kv) => {
           if (BigInt(kv.create_revision) !== own.epoch) fire();
+          else if (!stopped) onRewritten?.(kv.value.toString('utf8'), String(kv.mod_revision));
         },
         // Created: a delete between `start`'s read and now may have been compacted away.
         onCreated: () => {
@@ -282,7 +288,7 @@ export class EtcdQueue implements QueueBackend {
     );
   }
 
-  async proclaim(own: QueueKey, value: string): Promise<void> {
+  async proclaim(own: QueueKey, value: string): Promise<string> {
     const key = utf8(own.key);
     const response = await this.#txn(
       'proclaim',
@@ -291,6 +297,63 @@ export class EtcdQueue implements QueueBackend {
       [],
     );
     if (!response.succeeded) throw fencedOff('proclaim', own);
+    // The put's revision is the key's mod revision.
+    return String(response.header.revision);
+  }
+
+  async successor(own: QueueKey): Promise<LeaderInfo | undefined> {
+    const response = await this.#ctx.client.kv
+      .range(
+        {
+          key: this.#prefix,
+          range_end: this.#prefixEnd,
+          min_create_revision: String(own.epoch + 1n),
+          sort_order: SortOrder.Ascend,
+          sort_target: SortTarget.Create,
+          limit: 1,
+        },
+        this.#ctx.deadline(),
+      )
+      .catch(rethrow('read successor'));
+    const kv = response.kvs[0];
+    return kv ? toInfo(kv) : undefined;
+  }
+
+  async inspect(queued: QueuedKey): Promise<KeyReading | undefined> {
+    const response = await this.#ctx.client.kv
+      .range({ key: utf8(queued.key) }, this.#ctx.deadline())
+      .catch(rethrow('read candidate'));
+    const kv = response.kvs[0];
+    if (!kv) return undefined;
+    const epoch = BigInt(kv.create_revision);
+    if (queued.epoch !== undefined && epoch !== queued.epoch) return undefined;
+    return {
+      key: queued.key,
+      epoch,
+      value: kv.value.toString('utf8'),
+      bytes: kv.value,
+      version: String(kv.mod_revision),
+    };
+  }
+
+  async nudge(reading: KeyReading): Promise<boolean> {
+    const key = utf8(reading.key);
+    // The same bytes back, keeping the holder's lease, only if nothing changed since the read.
+    const response = await this.#txn(
+      'request preemption',
+      [
+        createRevisionIs(key, reading.epoch),
+        {
+          key,
+          target: CompareTarget.Mod,
+          result: CompareResult.Equal,
+          mod_revision: reading.version,
+        },
+      ],
+      [{ request_put: { key, value: Buffer.from(reading.bytes), ignore_lease: true } }],
+      [],
+    );
+    return response.succeeded;
   }
 
   async put(

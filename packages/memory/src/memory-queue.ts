@@ -7,6 +7,7 @@ import {
 } from '@tenure/core';
 import {
   abortableWait,
+  type KeyReading,
   LeaderWatch,
   type LeaderWatchHandle,
   type QueueBackend,
@@ -78,17 +79,77 @@ export class MemoryQueue implements QueueBackend {
     });
   }
 
-  watchDeleted(own: QueueKey, onDeleted: () => void): () => void {
-    return this.#watchDeletion(own, onDeleted);
+  watchDeleted(
+    own: QueueKey,
+    onDeleted: () => void,
+    onRewritten?: (value: string, version: string) => void,
+  ): () => void {
+    const unwatch = this.#watchDeletion(own, onDeleted);
+    if (!onRewritten) return unwatch;
+    let stopped = false;
+    const unwatchWrites = this.#server.watch(this.#name, (event) => {
+      const written = event.written;
+      if (!written || !matches(own, written.key, written.createRevision)) return;
+      const { value, modRevision } = written;
+      this.#link.deliver(() => {
+        if (!stopped) onRewritten(value, String(modRevision));
+      });
+    });
+    return () => {
+      stopped = true;
+      unwatchWrites();
+      unwatch();
+    };
   }
 
   async leave(own: QueueKey): Promise<void> {
     await this.#request('leave', () => this.#server.leave(this.#name, own.key, own.epoch));
   }
 
-  proclaim(own: QueueKey, value: string): Promise<void> {
-    return this.#request('proclaim', () =>
-      this.#server.proclaim(this.#name, own.key, own.epoch, value),
+  proclaim(own: QueueKey, value: string): Promise<string> {
+    return this.#request('proclaim', () => {
+      this.#server.proclaim(this.#name, own.key, own.epoch, value);
+      const entry = this.#server
+        .candidates(this.#name)
+        .entries.find((e) => e.key === own.key && e.createRevision === own.epoch);
+      return String(entry?.modRevision ?? '');
+    });
+  }
+
+  successor(own: QueueKey): Promise<LeaderInfo | undefined> {
+    return this.#request('read successor', () => {
+      const { entries } = this.#server.candidates(this.#name);
+      const index = entries.findIndex((e) => e.key === own.key && e.createRevision === own.epoch);
+      const next = index < 0 ? undefined : entries[index + 1];
+      return next === undefined ? undefined : toInfo(next);
+    });
+  }
+
+  inspect(queued: QueuedKey): Promise<KeyReading | undefined> {
+    return this.#request('read candidate', () => {
+      const entry = this.#server
+        .candidates(this.#name)
+        .entries.find((e) => matches(queued, e.key, e.createRevision));
+      if (!entry) return undefined;
+      return {
+        key: entry.key,
+        epoch: entry.createRevision,
+        value: entry.value,
+        bytes: Buffer.from(entry.value, 'utf8'),
+        version: String(entry.modRevision),
+      };
+    });
+  }
+
+  nudge(reading: KeyReading): Promise<boolean> {
+    return this.#request('request preemption', () =>
+      this.#server.rewrite(
+        this.#name,
+        reading.key,
+        reading.epoch,
+        BigInt(reading.version),
+        reading.value,
+      ),
     );
   }
 

@@ -19,6 +19,8 @@ export interface QueueEvent {
   readonly leader: LeaderInfo | undefined;
   /** The key that was deleted by this change, if any. */
   readonly deleted: { key: string; createRevision: bigint } | undefined;
+  /** The key whose value this change wrote (a proclaim or a rewrite), if any. */
+  readonly written?: QueueEntry | undefined;
 }
 
 /** Thrown by the server when a fenced request's key (with that create revision) is gone. */
@@ -160,7 +162,27 @@ export class MemoryServerImpl implements MemoryServer {
     this.#revision += 1n;
     entry.value = value;
     entry.modRevision = this.#revision;
-    if (this.#queues.get(election)?.[0] === entry) this.#notify(election, undefined);
+    this.#notify(election, undefined, { ...entry });
+  }
+
+  /**
+   * Writes `value` to a key only if it still has `createRevision` and `modRevision` (a
+   * preemption request); `false` when it changed or is gone.
+   */
+  rewrite(
+    election: string,
+    key: string,
+    createRevision: bigint,
+    modRevision: bigint,
+    value: string,
+  ): boolean {
+    const entry = this.#find(election, key, createRevision);
+    if (!entry || entry.modRevision !== modRevision) return false;
+    this.#revision += 1n;
+    entry.value = value;
+    entry.modRevision = this.#revision;
+    this.#notify(election, undefined, { ...entry });
+    return true;
   }
 
   /** Writes data beside the election, fenced on the holder's key and create revision (if any). */
@@ -250,7 +272,7 @@ export class MemoryServerImpl implements MemoryServer {
     this.#notify(election, { key: entry.key, createRevision: entry.createRevision });
   }
 
-  #notify(election: string, deleted: QueueEvent['deleted']): void {
+  #notify(election: string, deleted: QueueEvent['deleted'], written?: QueueEntry): void {
     const watchers = this.#watchers.get(election);
     if (!watchers || watchers.size === 0) return;
     const head = this.#queues.get(election)?.[0];
@@ -258,6 +280,7 @@ export class MemoryServerImpl implements MemoryServer {
       revision: this.#revision,
       leader: head && { value: head.value, epoch: head.createRevision, key: head.key },
       deleted,
+      written,
     };
     for (const watcher of [...watchers]) watcher(event);
   }

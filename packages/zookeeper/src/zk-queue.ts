@@ -9,6 +9,7 @@ import {
 } from '@tenure/core';
 import {
   abortableWait,
+  type KeyReading,
   LeaderWatch,
   type LeaderWatchHandle,
   type QueueBackend,
@@ -195,9 +196,14 @@ export class ZkQueue implements QueueBackend {
     });
   }
 
-  watchDeleted(own: QueueKey, onDeleted: () => void): () => void {
+  watchDeleted(
+    own: QueueKey,
+    onDeleted: () => void,
+    onRewritten?: (value: string, version: string) => void,
+  ): () => void {
     let stopped = false;
-    const arm = () => {
+    /** `rewritten`: the node's data changed; the read that re-arms the watch reports it. */
+    const arm = (rewritten = false) => {
       if (stopped) return;
       const watcher = (event: ZkEvent) => {
         if (stopped) return;
@@ -205,7 +211,7 @@ export class ZkQueue implements QueueBackend {
           stopped = true;
           onDeleted();
         } else {
-          arm();
+          arm(event.getType() === zk.Event.NODE_DATA_CHANGED);
         }
       };
       // getData, not exists: no watch is left behind when the node is already gone.
@@ -219,7 +225,10 @@ export class ZkQueue implements QueueBackend {
           ),
         )
         .then(
-          () => {},
+          ([data, stat]) => {
+            if (!rewritten || stopped || longToBigInt(stat.czxid) !== own.epoch) return;
+            onRewritten?.((data ?? Buffer.alloc(0)).toString('utf8'), String(stat.version));
+          },
           (error: unknown) => {
             if (codeOf(error) === Code.NO_NODE && !stopped) {
               stopped = true;
@@ -265,8 +274,67 @@ export class ZkQueue implements QueueBackend {
     this.#uncertain.delete(prefix);
   }
 
-  proclaim(own: QueueKey, value: string): Promise<void> {
+  proclaim(own: QueueKey, value: string): Promise<string> {
     return fenced('proclaim', own, () => this.#proclaim(own, value));
+  }
+
+  async successor(own: QueueKey): Promise<LeaderInfo | undefined> {
+    const conn = await this.#conn();
+    const children = await this.#children(conn, false);
+    const name = own.key.slice(this.#path.length + 1);
+    const index = children.findIndex((c) => c.name === name);
+    // Gone: whoever is behind us is no longer behind us.
+    if (index < 0) return undefined;
+    for (const next of children.slice(index + 1)) {
+      const info = await this.#info(conn, next.name);
+      if (info) return info; // else it left since the listing: the next one
+    }
+    return undefined;
+  }
+
+  async inspect(queued: QueuedKey): Promise<KeyReading | undefined> {
+    const conn = await this.#conn();
+    try {
+      const [data, stat] = await conn.request<[Buffer | undefined, ZkStat]>(
+        'read candidate',
+        this.#ctx.timeoutMs(),
+        (cb) => conn.client.getData(queued.key, undefined, cb),
+        [Code.NO_NODE],
+      );
+      const epoch = longToBigInt(stat.czxid);
+      if (queued.epoch !== undefined && epoch !== queued.epoch) return undefined;
+      const bytes = data ?? Buffer.alloc(0);
+      return {
+        key: queued.key,
+        epoch,
+        value: bytes.toString('utf8'),
+        bytes,
+        version: String(stat.version),
+      };
+    } catch (error) {
+      if (codeOf(error) === Code.NO_NODE) return undefined;
+      throw error;
+    }
+  }
+
+  async nudge(reading: KeyReading): Promise<boolean> {
+    const conn = await this.#conn();
+    try {
+      // The same bytes back, only at the version read (a sequential path is never reused, so
+      // the path and version name this very node and value).
+      await conn.request<[ZkStat]>(
+        'request preemption',
+        this.#ctx.timeoutMs(),
+        (cb) =>
+          conn.client.setData(reading.key, Buffer.from(reading.bytes), Number(reading.version), cb),
+        [Code.NO_NODE, Code.BAD_VERSION],
+      );
+      return true;
+    } catch (error) {
+      const code = codeOf(error);
+      if (code === Code.NO_NODE || code === Code.BAD_VERSION) return false;
+      throw error;
+    }
   }
 
   put(
@@ -289,15 +357,16 @@ export class ZkQueue implements QueueBackend {
     return fenced('delete', own, () => this.#delete(own, key));
   }
 
-  async #proclaim(own: QueueKey, value: string): Promise<void> {
+  async #proclaim(own: QueueKey, value: string): Promise<string> {
     const conn = await this.#conn();
     try {
-      await conn.request<[ZkStat]>(
+      const [stat] = await conn.request<[ZkStat]>(
         'proclaim',
         this.#ctx.timeoutMs(),
         (cb) => conn.client.setData(own.key, Buffer.from(value, 'utf8'), -1, cb),
         [Code.NO_NODE],
       );
+      return String(stat.version);
     } catch (error) {
       if (codeOf(error) === Code.NO_NODE) throw fencedOff('proclaim', own);
       throw error;
