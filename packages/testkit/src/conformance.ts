@@ -10,11 +10,13 @@ import { type Arbitrator, isStateCapable } from '@tenure/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { describeAdvertisedTests } from './conformance/advertised.js';
 import { describeCancellationTests } from './conformance/cancellation.js';
+import type { ForeignCandidate, SeverableArbitrator } from './conformance/context.js';
 import { ConformanceContext, type ConformanceTest, describeError } from './conformance/context.js';
 import { describeElectionTests } from './conformance/election.js';
 import { describeEpochTests } from './conformance/epochs.js';
 import { describeFencingTests } from './conformance/fencing.js';
 import { describeHandoverTests } from './conformance/handover.js';
+import { describePriorityTests } from './conformance/priority.js';
 import { describeSessionTests } from './conformance/sessions.js';
 import { describeStateTests } from './conformance/state.js';
 import { Timing } from './timing.js';
@@ -33,6 +35,20 @@ export interface ConformanceHarness {
   expireSession(arbitrator: Arbitrator): Promise<void>;
   /** Releases the backend (called once in `afterAll`). */
   close(): Promise<void>;
+  /**
+   * Opens an arbitrator whose connection to the backend the test can cut and restore (memory:
+   * `partition()`/`heal()`; etcd and ZooKeeper: a TCP proxy). Closed with the test.
+   */
+  connectSeverable(): Promise<SeverableArbitrator>;
+  /**
+   * Adds a foreign candidate to an election: a key as another client writes it (etcd: a key
+   * under `<election>/` with a lease of its own, as `etcdctl elect` does; ZooKeeper: a
+   * Curator-layout ephemeral sequential `_c_<uuid>-latch-` node). Required unless
+   * {@link ConformanceOptions.foreignCandidates} is `'none'`.
+   */
+  readonly addForeignCandidate?:
+    | ((election: string, value: Uint8Array) => Promise<ForeignCandidate>)
+    | undefined;
 }
 
 /** Options of {@link describeElectionConformance}. */
@@ -51,6 +67,12 @@ export interface ConformanceOptions {
    * day the adapter does implement it (so the option is removed then): never a silent skip.
    */
   replicatedState?: 'supported' | 'not-yet';
+  /**
+   * Whether other clients than tenure can campaign on the backend (etcd's `etcdctl elect`,
+   * Curator's `LeaderLatch`): `'supported'` (the default) runs the tests with a foreign
+   * candidate through `ConformanceHarness.addForeignCandidate`; `'none'` (memory) leaves them out.
+   */
+  foreignCandidates?: 'supported' | 'none';
 }
 
 /**
@@ -114,6 +136,7 @@ export function describeElectionConformance(
     describeSessionTests(test);
     describeCancellationTests(test, slashInNames);
     describeAdvertisedTests(test);
+    describePriorityTests(test, options.foreignCandidates ?? 'supported');
     if ((options.replicatedState ?? 'supported') === 'supported') describeStateTests(test);
     else {
       test('state SPI: not implemented yet (remove replicatedState: not-yet once it is)', async (t) => {

@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 
+export type { ForeignCandidate, SeverableArbitrator } from './conformance/context.js';
 export type { ConformanceHarness, ConformanceOptions } from './conformance.js';
 export { describeElectionConformance } from './conformance.js';
 export type {

@@ -23,6 +23,31 @@ import { type TrackedPromise, track } from '../tracked-promise.js';
 export interface ArbitratorSource {
   connect(): Promise<Arbitrator>;
   expireSession(arbitrator: Arbitrator): Promise<void>;
+  connectSeverable(): Promise<SeverableArbitrator>;
+  readonly addForeignCandidate?:
+    | ((election: string, value: Uint8Array) => Promise<ForeignCandidate>)
+    | undefined;
+}
+
+/** An arbitrator whose connection to the backend a test can cut (see `ConformanceHarness`). */
+export interface SeverableArbitrator {
+  readonly arbitrator: Arbitrator;
+  /** Cuts the connection: requests and renewals get no answer (or fail at once). */
+  cut(): Promise<void> | void;
+  /** Restores the connection cut by {@link SeverableArbitrator.cut}. */
+  heal(): Promise<void> | void;
+  /** Releases what the cut needs (a proxy), after the arbitrator is closed. */
+  close(): Promise<void>;
+}
+
+/** A candidate written by another client than tenure (see `ConformanceHarness`). */
+export interface ForeignCandidate {
+  /** Its key (etcd) or znode path (ZooKeeper), as `candidates()` reports it. */
+  readonly key: string;
+  /** Its stored bytes now, `undefined` when it is gone. */
+  read(): Promise<Uint8Array | undefined>;
+  /** Removes it (and its lease or session). Idempotent. */
+  remove(): Promise<void>;
 }
 
 /**
@@ -45,6 +70,7 @@ export class ConformanceContext {
   readonly timing: Timing;
   readonly #source: ArbitratorSource;
   readonly #arbitrators: Arbitrator[] = [];
+  readonly #severed: SeverableArbitrator[] = [];
   readonly #recordings: ElectionRecording[] = [];
   readonly #observers: ObserverRecording[] = [];
   readonly #trackers: Array<() => void> = [];
@@ -67,6 +93,33 @@ export class ConformanceContext {
     const arbitrator = await this.within(this.#source.connect(), 'harness.connect()');
     this.#arbitrators.push(arbitrator);
     return arbitrator;
+  }
+
+  /**
+   * Opens an arbitrator whose connection the test can cut; closed (then its proxy) by
+   * {@link ConformanceContext.dispose}.
+   */
+  async connectSeverable(): Promise<SeverableArbitrator> {
+    const severable = await this.within(
+      this.#source.connectSeverable(),
+      'harness.connectSeverable()',
+    );
+    this.#arbitrators.push(severable.arbitrator);
+    this.#severed.push(severable);
+    return severable;
+  }
+
+  /** Adds a foreign candidate to `election`, removed by {@link ConformanceContext.dispose}. */
+  async addForeignCandidate(election: string, value: Uint8Array): Promise<ForeignCandidate> {
+    const add = this.#source.addForeignCandidate;
+    if (add === undefined) {
+      throw new Error(
+        'The harness has no addForeignCandidate: give one, or pass foreignCandidates: none',
+      );
+    }
+    const foreign = await this.within(add(election, value), 'harness.addForeignCandidate()');
+    this.#disposers.push(() => foreign.remove());
+    return foreign;
   }
 
   /** Opens `n` arbitrators. */
@@ -193,6 +246,13 @@ export class ConformanceContext {
       }),
     );
     await Promise.all(closing);
+    for (const severable of this.#severed.splice(0)) {
+      await this.within(severable.close(), 'closing a severable connection').catch(
+        (error: unknown) => {
+          errors.push(error);
+        },
+      );
+    }
     await this.within(Promise.all(stopping), 'observe() iterators to end after close').catch(
       (error: unknown) => {
         errors.push(error);

@@ -1,0 +1,344 @@
+import { type Arbitrator, deferHandover, type LeaderInfo } from '@tenure/core';
+import { describe, expect } from 'vitest';
+import { expectEnded, expectStrictlyIncreasing } from './assertions.js';
+import type { ConformanceContext, ConformanceTest } from './context.js';
+
+/**
+ * Preferred leaders (issue 17): `ElectionOptions.priority` and `preemptAfterMs`. A candidate of
+ * higher priority than the leader takes over once it has stood in the queue, connected, for the
+ * stability period, and not before; the lower ones queued between step back without a term; the
+ * leader's term ends `preempted` and its key stays while work held with `deferHandover` runs,
+ * bounded by the term's deadline; equal and lower priorities never take over; foreign
+ * candidates are never deleted nor changed (registered unless `foreignCandidates` is `'none'`:
+ * memory has no foreign clients). Each stability period is the harness's TTL,
+ * so the tests take seconds; the lower bounds asserted follow from causality (a candidate
+ * cannot be stable before it joined, or reconnected), never from a machine's speed.
+ */
+export function describePriorityTests(
+  test: ConformanceTest,
+  foreignCandidates: 'supported' | 'none',
+): void {
+  describe('preferred leaders (priority)', () => {
+    test('a candidate of higher priority takes over within preemptAfterMs + one handover; those between step back with no term; the leader’s term ends `preempted`', async (t) => {
+      const [a, b, c, d, o] = (await t.connectMany(5)) as [
+        Arbitrator,
+        Arbitrator,
+        Arbitrator,
+        Arbitrator,
+        Arbitrator,
+      ];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t);
+      const observer = t.observe(o.observe(name));
+      const el = a.election(name, { value: 'l' });
+      const w1 = b.election(name, { value: 'w1' });
+      // Of priority above the leader's, but never stable during the test: only ever asked.
+      const w2 = c.election(name, { value: 'w2', priority: 3, preemptAfterMs: 3_600_000 });
+      const ep = d.election(name, { value: 'p', priority: 7, preemptAfterMs });
+      const [rl, rw1, rw2, rp] = [t.record(el), t.record(w1), t.record(w2), t.record(ep)];
+      const tl = await t.within(el.campaign(), 'campaign() of l');
+      t.track(w1.campaign());
+      t.track(w2.campaign());
+      await t.queueOf(el, 3);
+
+      const ended = t.next(el, 'ended', t.timing.scale(preemptAfterMs) + t.timing.handoverMs);
+      const joinedAt = performance.now();
+      const tp = await t.within(
+        ep.campaign(),
+        'the preferred candidate to lead (preemptAfterMs + one handover)',
+        t.timing.scale(preemptAfterMs) + t.timing.handoverMs,
+      );
+      const tookMs = performance.now() - joinedAt;
+      expect(
+        tookMs,
+        'the preferred candidate led before it was stable for preemptAfterMs',
+      ).toBeGreaterThanOrEqual(preemptAfterMs);
+      const [endedTerm, reason] = await ended.promise;
+      expect(endedTerm).toBe(tl);
+      expect(reason).toBe('preempted');
+      expectEnded(tl, 'preempted');
+      expect(await t.within(tl.ended, 'term.ended of l')).toBe('preempted');
+      expect(tp.epoch > tl.epoch).toBe(true);
+      expect(rw1.terms, 'w1 stepped back without a term').toHaveLength(0);
+      expect(rw2.terms, 'w2 stepped back without a term').toHaveLength(0);
+      expect(rl.terms).toEqual([tl]);
+      expect(rp.terms).toEqual([tp]);
+
+      // The preempted leader and those that stepped back queue again, behind the preferred one.
+      const queue = await t.queueOf(ep, 4);
+      expect(queue[0]).toMatchObject({ key: tp.key, value: 'p', priority: 7, epoch: tp.epoch });
+      expect(
+        queue
+          .slice(1)
+          .map((q) => q.value)
+          .sort(),
+      ).toEqual(['l', 'w1', 'w2']);
+      expect(queue.find((q) => q.value === 'w2')?.priority).toBe(3);
+      expect(queue.find((q) => q.value === 'l')?.priority).toBeUndefined();
+
+      // One change per leader change, for observers and for leader-changed listeners alike.
+      await t.until(() => observer.items.some((i) => i?.epoch === tp.epoch), 'the observer');
+      await t.until(() => rw1.leaders.some((i) => i?.epoch === tp.epoch), 'leader-changed');
+      for (const [what, seen] of [
+        ['observe()', observer.items],
+        ['leader-changed of w1', rw1.leaders],
+        ['leader-changed of w2', rw2.leaders],
+      ] as const) {
+        expectOneChangePerLeader(seen, what);
+        expect(
+          seen.filter((i) => i !== undefined).map((i) => i.epoch),
+          what,
+        ).toEqual([tl.epoch, tp.epoch]);
+      }
+      // The preempted candidate's own listeners see the same single change.
+      expectOneChangePerLeader(rl.leaders, 'leader-changed of l');
+    });
+
+    test('lower and equal priorities never take over; equal priorities keep queue order', async (t) => {
+      const [a, b, c, d] = (await t.connectMany(4)) as [
+        Arbitrator,
+        Arbitrator,
+        Arbitrator,
+        Arbitrator,
+      ];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t);
+      const options = (value: string, priority: number) => ({ value, priority, preemptAfterMs });
+      const el = a.election(name, { value: 'l' });
+      const p1 = b.election(name, options('p1', 5));
+      const p2 = c.election(name, options('p2', 5));
+      const lo = d.election(name, options('lo', 2));
+      const [rl, r1, r2, rlo] = [t.record(el), t.record(p1), t.record(p2), t.record(lo)];
+      const tl = await t.within(el.campaign(), 'campaign() of l');
+      const pp1 = t.track(p1.campaign());
+      await t.queueOf(el, 2);
+      const pp2 = t.track(p2.campaign());
+      await t.queueOf(el, 3);
+      const plo = t.track(lo.campaign());
+      await t.queueOf(el, 4);
+
+      // p1 takes over from l (priority 0); p2, equal to p1, and lo, lower, never do.
+      const t1 = await t.within(
+        pp1.promise,
+        'p1 to lead',
+        t.timing.scale(preemptAfterMs) + t.timing.handoverMs,
+      );
+      expectEnded(tl, 'preempted');
+      await quiet(t, 2.5 * preemptAfterMs);
+      expect(p1.term, 'p1 still leads').toBe(t1);
+      expect(t1.isValid()).toBe(true);
+      expect(r2.terms, 'p2 (equal priority) never led').toHaveLength(0);
+      expect(rlo.terms, 'lo (lower priority) never led').toHaveLength(0);
+      expect(rl.terms).toEqual([tl]);
+      expect(pp2.settled).toBe(false);
+      expect(plo.settled).toBe(false);
+      const queue = await t.queueOf(el, 4);
+      expect(queue.slice(0, 3).map((q) => q.value)).toEqual(['p1', 'p2', 'lo']);
+
+      // The equal one is next in queue order.
+      await t.within(p1.resign(), 'resign() of p1');
+      const t2 = await t.within(pp2.promise, 'p2 to lead after p1 resigned');
+      expect(t2.epoch > t1.epoch).toBe(true);
+      await quiet(t, 1.5 * preemptAfterMs);
+      expect(p2.term).toBe(t2);
+      expect(rlo.terms).toHaveLength(0);
+      expect(r1.terms).toEqual([t1]);
+    });
+
+    test('deferHandover keeps the preempted leader’s key, and no new leader, until released', async (t) => {
+      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t);
+      const el = a.election(name, { value: 'l' });
+      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const rp = t.record(ep);
+      const tl = await t.within(el.campaign(), 'campaign() of l');
+      const release = deferHandover(tl);
+      const ended = t.next(el, 'ended', t.timing.scale(preemptAfterMs) + t.timing.handoverMs);
+      const pp = t.track(ep.campaign());
+      const [, reason] = await ended.promise;
+      expect(reason).toBe('preempted');
+      expectEnded(tl, 'preempted');
+      // The term ended at once; its key stays while the hold lasts (well within its bound:
+      // the term's remaining time at the preemption, at least two thirds of a TTL).
+      await delay(t.timing.ttlMs / 4);
+      expect(rp.terms, 'a new leader while the hold lasted').toHaveLength(0);
+      expect((await t.within(ep.leader(), 'leader()'))?.key).toBe(tl.key);
+      release();
+      release(); // idempotent
+      const tp = await t.within(pp.promise, 'the preferred candidate to lead after the release');
+      expect(tp.epoch > tl.epoch).toBe(true);
+    });
+
+    test('a hold never released is bounded by the term’s deadline', async (t) => {
+      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t);
+      const el = a.election(name, { value: 'l' });
+      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const tl = await t.within(el.campaign(), 'campaign() of l');
+      deferHandover(tl); // never released
+      const tp = await t.within(
+        ep.campaign(),
+        'the preferred candidate to lead once the hold’s bound passed',
+        t.timing.scale(preemptAfterMs) + t.timing.expiryMs,
+      );
+      expectEnded(tl, 'preempted');
+      expect(tp.epoch > tl.epoch).toBe(true);
+      // l queues again (on etcd and memory under the same key name): with a new epoch.
+      const queue = await t.queueOf(ep, 2);
+      expect(queue.map((q) => q.epoch)).not.toContain(tl.epoch);
+    });
+
+    test('resign() and close() during a hold release the key at once', async (t) => {
+      const [a, b, c] = (await t.connectMany(3)) as [Arbitrator, Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t);
+      const bound = t.timing.scale(preemptAfterMs) + t.timing.handoverMs;
+      const el = a.election(name, { value: 'l' });
+      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const eq = c.election(name, { value: 'q', priority: 2, preemptAfterMs });
+      const tl = await t.within(el.campaign(), 'campaign() of l');
+      deferHandover(tl); // never released: resign() must not wait for it
+      const endedL = t.next(el, 'ended', bound);
+      const pp = t.track(ep.campaign());
+      expect((await endedL.promise)[1]).toBe('preempted');
+      await t.within(el.resign(), 'resign() during the hold');
+      const afterResign = await t.within(el.candidates(), 'candidates()');
+      expect(afterResign.map((q) => q.key)).not.toContain(tl.key);
+      const tp = await t.within(pp.promise, 'p to lead after l resigned');
+      expect(tp.epoch > tl.epoch).toBe(true);
+
+      deferHandover(tp);
+      const endedP = t.next(ep, 'ended', bound);
+      const pq = t.track(eq.campaign());
+      expect((await endedP.promise)[1]).toBe('preempted');
+      expectEnded(tp, 'preempted');
+      await t.within(ep.close(), 'close() during the hold');
+      const afterClose = await t.within(eq.candidates(), 'candidates()');
+      expect(afterClose.map((q) => q.key)).not.toContain(tp.key);
+      const tq = await t.within(pq.promise, 'q to lead after p closed');
+      expectStrictlyIncreasing([tl.epoch, tp.epoch, tq.epoch], 'the epochs of l, p, q');
+    });
+
+    test('candidates() and leader() report each priority; a proclaim keeps it', async (t) => {
+      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      const ea = a.election(name, { value: 'a', priority: 4, preemptAfterMs: 3_600_000 });
+      const eb = b.election(name, { value: 'b', priority: 0 });
+      const ta = await t.within(ea.campaign(), 'campaign() of a');
+      t.track(eb.campaign());
+      const [first, second] = await t.queueOf(eb, 2);
+      expect(first).toMatchObject({ key: ta.key, value: 'a', priority: 4 });
+      // Priority 0 is not stored: the value reads exactly as a plain one.
+      expect(second).toEqual({ key: second?.key, value: 'b', epoch: second?.epoch });
+      await t.within(ea.proclaim('a2'), 'proclaim()');
+      const leader = await t.until(async () => {
+        const now = await b.leader(name);
+        return now?.value === 'a2' ? now : undefined;
+      }, 'the proclaimed value');
+      expect(leader.priority).toBe(4);
+      expect(ea.term).toBe(ta);
+    });
+
+    test('a candidate suspended during its stability period does not preempt until stable again', async (t) => {
+      const a = await t.connect();
+      const severable = await t.connectSeverable();
+      const name = t.name('prio');
+      const preemptAfterMs = 2 * stability(t);
+      const el = a.election(name, { value: 'l' });
+      const ep = severable.arbitrator.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const tl = await t.within(el.campaign(), 'campaign() of l');
+      const pp = t.track(ep.campaign());
+      await t.queueOf(el, 2);
+
+      const suspended = t.next(ep, 'connection', t.timing.expiryMs);
+      await severable.cut();
+      expect((await suspended.promise)[0]).toMatch(/^(suspended|lost)$/);
+      await severable.heal();
+      const healedAt = performance.now();
+      const tp = await t.within(
+        pp.promise,
+        'the preferred candidate to lead once stable again',
+        t.timing.scale(preemptAfterMs) + t.timing.expiryMs,
+      );
+      expect(
+        performance.now() - healedAt,
+        'preempted before being stable for preemptAfterMs since the connection came back',
+      ).toBeGreaterThanOrEqual(preemptAfterMs);
+      expectEnded(tl, 'preempted');
+      expect(tp.epoch > tl.epoch).toBe(true);
+    });
+
+    if (foreignCandidates === 'none') return;
+    test('a foreign candidate ahead is never deleted nor changed; the preferred one waits behind it', async (t) => {
+      const [a, b, o] = (await t.connectMany(3)) as [Arbitrator, Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t);
+      // Not valid UTF-8: a rewrite through a string would change these bytes.
+      const bytes = Uint8Array.from([0xff, 0x00, 0x41, 0xfe, 0xc3]);
+      const foreign = await t.addForeignCandidate(name, bytes);
+      const observer = t.observe(o.observe(name));
+      const ew = a.election(name, { value: 'w' });
+      const ep = b.election(name, { value: 'p', priority: 9, preemptAfterMs });
+      const [rw, rp] = [t.record(ew), t.record(ep)];
+      const pw = t.track(ew.campaign());
+      await t.queueOf(ew, 2);
+      const pp = t.track(ep.campaign());
+      await t.queueOf(ew, 3);
+
+      // p asks w (tenure, priority 0) to let it pass, then keeps asking the foreign leader,
+      // which ignores it: several requests at growing intervals fit in this wait.
+      await quiet(t, 3 * preemptAfterMs + 4_000);
+      expect(Buffer.from((await foreign.read()) ?? [])).toEqual(Buffer.from(bytes));
+      const queue = await t.queueOf(ew, 3);
+      expect(queue[0]?.key).toBe(foreign.key);
+      expect(queue.slice(1).map((q) => q.value)).toEqual(['p', 'w']);
+      expect(rw.terms).toHaveLength(0);
+      expect(rp.terms).toHaveLength(0);
+      expect(pp.settled || pw.settled).toBe(false);
+      const leaders = observer.items.filter((i) => i !== undefined);
+      expect(
+        leaders.map((i) => i.key),
+        'observe() saw the nudged leader once',
+      ).toEqual([foreign.key]);
+      expectOneChangePerLeader(rp.leaders, 'leader-changed of p');
+
+      await foreign.remove();
+      const tp = await t.within(pp.promise, 'p to lead once the foreign one left');
+      expect(ep.term).toBe(tp);
+      expect(rw.terms).toHaveLength(0);
+    });
+  });
+}
+
+/** The stability period the tests use: the TTL, at most 1 s (short tests). */
+function stability(t: ConformanceContext): number {
+  return Math.min(t.timing.ttlMs, 1_000);
+}
+
+/**
+ * Lets `ms` pass (scaled by the timing factor): the time in which something must NOT happen.
+ * A longer wait only makes such a test stricter.
+ */
+function quiet(t: ConformanceContext, ms: number): Promise<void> {
+  return delay(t.timing.scale(ms));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Fails if a leader (same epoch and value) is reported twice in a row, or twice at all. */
+function expectOneChangePerLeader(seen: ReadonlyArray<LeaderInfo | undefined>, what: string): void {
+  const keys = seen.map((l) => (l === undefined ? 'none' : `${l.epoch}:${l.value}`));
+  for (let i = 1; i < keys.length; i += 1) {
+    if (keys[i] === keys[i - 1]) {
+      throw new Error(`${what}: the same leader twice in a row (${keys.join(' → ')})`);
+    }
+  }
+  const leaders = keys.filter((k) => k !== 'none');
+  if (new Set(leaders).size !== leaders.length) {
+    throw new Error(`${what}: a leader reported twice (${keys.join(' → ')})`);
+  }
+}
