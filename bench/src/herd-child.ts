@@ -5,6 +5,9 @@
  * Candidates do not listen to `leader-changed` until told to. Driven over IPC by `herd.ts`
  * (see `herd-protocol.ts`).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import type { Arbitrator, Election, LeaderInfo } from '@tenure/core';
 import { type Campaign, type ElectionObserver, Etcd3 } from 'etcd3';
 import { createBenchArbitrator } from './bench-arbitrator.js';
@@ -22,6 +25,8 @@ interface Candidate {
   /** Starts listening to leader changes; `onLeader` gets the leader's epoch (or key). */
   listen(onLeader: (id: string | undefined) => void): Promise<void>;
   close(): Promise<void>;
+  /** The renewal interval of the candidate's session, ms. */
+  intervalMs(): number;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -65,6 +70,8 @@ function tenureCandidate(
       );
     },
     close: () => arbitrator.close(),
+    // Core renews (and runs the elections' consistency checks) every third of the granted TTL.
+    intervalMs: () => arbitrator.health().session.ttlMs / 3,
   };
 }
 
@@ -105,6 +112,8 @@ function etcd3Candidate(
       await campaign?.resign().catch(noteError);
       client.close();
     },
+    // etcd3 renews its lease every third of its TTL.
+    intervalMs: () => ttlMs / 3,
   };
 }
 
@@ -129,8 +138,48 @@ async function resign(slot: number): Promise<void> {
   send({ type: 'resigned', slot, at, doneAt: now() });
 }
 
+/**
+ * `TENURE_HERD_PROFILE_DIR`: a CPU profile of this process from `listen` to `close`, written
+ * there as `herd-<pid>.cpuprofile` (for finding where a change's CPU time goes).
+ */
+const PROFILE_DIR = process.env.TENURE_HERD_PROFILE_DIR;
+let profiler: Session | undefined;
+/** When the profile started, and each change's first and last event here (`performance.now()`). */
+const profileMarks = {
+  startedAt: 0,
+  /** The monotonic clock (the profile's timestamps, µs / 1000) less `performance.now()`. */
+  clockOffsetMs: 0,
+  changes: [] as { first: number; last: number }[],
+};
+
+function post<T>(session: Session, method: string): Promise<T> {
+  return new Promise((resolve, reject) =>
+    session.post(method, (error, result) => (error ? reject(error) : resolve(result as T))),
+  );
+}
+
+async function startProfile(): Promise<void> {
+  if (PROFILE_DIR === undefined || profiler) return;
+  profiler = new Session();
+  profiler.connect();
+  await post(profiler, 'Profiler.enable');
+  await post(profiler, 'Profiler.start');
+  profileMarks.startedAt = performance.now();
+  profileMarks.clockOffsetMs = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+}
+
+async function stopProfile(): Promise<void> {
+  if (PROFILE_DIR === undefined || !profiler) return;
+  const { profile } = await post<{ profile: unknown }>(profiler, 'Profiler.stop');
+  writeFileSync(join(PROFILE_DIR, `herd-${process.pid}.cpuprofile`), JSON.stringify(profile));
+  writeFileSync(join(PROFILE_DIR, `herd-${process.pid}.marks.json`), JSON.stringify(profileMarks));
+  profiler.disconnect();
+  profiler = undefined;
+}
+
 /** Reports once every candidate of this process has seen a leader id. */
 async function listen(): Promise<void> {
+  await startProfile();
   const seen = new Map<string, number>();
   const total = candidates.length;
   const onLeader = () => {
@@ -140,13 +189,35 @@ async function listen(): Promise<void> {
       last = id;
       const count = (seen.get(id) ?? 0) + 1;
       seen.set(id, count);
-      if (count === total) send({ type: 'all-seen', epoch: id, at: now() });
+      if (count === 1 && profiler) {
+        profileMarks.changes.push({ first: performance.now(), last: Number.NaN });
+      }
+      if (count === total) {
+        const mark = profileMarks.changes[profileMarks.changes.length - 1];
+        if (mark && profiler) mark.last = performance.now();
+        send({ type: 'all-seen', epoch: id, at: now(), cpuMs: cpuMs() });
+      }
     };
   };
   await Promise.all(candidates.map((c) => c.listen(onLeader())));
 }
 
+function cpuMs(): number {
+  const cpu = process.cpuUsage();
+  return (cpu.user + cpu.system) / 1_000;
+}
+
+function usage(): void {
+  send({
+    type: 'usage',
+    cpuMs: cpuMs(),
+    timeOrigin: performance.timeOrigin,
+    intervalMs: candidates[0]?.intervalMs() ?? Number.NaN,
+  });
+}
+
 async function close(): Promise<void> {
+  await stopProfile().catch(noteError);
   await Promise.all(candidates.map((c) => c.close().catch(noteError)));
   send({ type: 'closed', errors: errors.count, firstErrors: errors.first });
   process.disconnect?.();
@@ -160,7 +231,9 @@ process.on('message', (request: HerdRequest) => {
         ? resign(request.slot)
         : request.type === 'listen'
           ? listen()
-          : close();
+          : request.type === 'usage'
+            ? Promise.resolve().then(usage)
+            : close();
   task.catch((error: unknown) => {
     send({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
   });

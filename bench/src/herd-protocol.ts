@@ -21,6 +21,8 @@ export type HerdRequest =
   | { readonly type: 'resign'; readonly slot: number }
   /** Every candidate of this process starts listening to `leader-changed` (tenure only). */
   | { readonly type: 'listen' }
+  /** Reports this process's CPU time and the clock of its periodic work (a `usage` report). */
+  | { readonly type: 'usage' }
   | { readonly type: 'close' };
 
 /** Child → suite. Times are `performance.timeOrigin + performance.now()`, ms. */
@@ -34,7 +36,26 @@ export type HerdReport =
       readonly doneAt: number;
     }
   /** Every listening candidate of this process has seen the leader with `epoch`. */
-  | { readonly type: 'all-seen'; readonly epoch: string; readonly at: number }
+  | {
+      readonly type: 'all-seen';
+      readonly epoch: string;
+      readonly at: number;
+      /** `process.cpuUsage()` then, user + system, ms. */
+      readonly cpuMs: number;
+    }
+  | {
+      readonly type: 'usage';
+      /** `process.cpuUsage()`, user + system, ms since the process started. */
+      readonly cpuMs: number;
+      /**
+       * `performance.timeOrigin`: the instant (ms since the epoch) from which this process's
+       * monotonic clock counts. tenure aligns each arbitrator's periodic checks to multiples of
+       * the renewal interval on that clock, so they fall at `timeOrigin + k × intervalMs`.
+       */
+      readonly timeOrigin: number;
+      /** The renewal interval of this process's arbitrators (granted TTL / 3), ms. */
+      readonly intervalMs: number;
+    }
   | {
       readonly type: 'closed';
       readonly errors: number;

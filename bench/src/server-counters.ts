@@ -1,8 +1,9 @@
 /**
  * The servers' own counters, read from outside: etcd's Prometheus `/metrics` and ZooKeeper's
- * four-letter words (`mntr`, `wchs`, `conf`). The scale and herd suites count requests, watches
+ * four-letter words (`mntr`, `wchs`, `conf`), and CPU times from `/proc`. The scale and herd suites count requests, watches
  * and sessions with these, never with tenure's own bookkeeping.
  */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fourLetterWord } from '@tenure/testkit';
 
 /** One scrape of etcd's `/metrics`: `name{labels}` (labels as etcd prints them) → value. */
@@ -256,4 +257,76 @@ export async function readZkConnections(server: ZkServer): Promise<ZkConnectionS
     });
   }
   return stats;
+}
+
+/** Clock ticks per second of `/proc` times (`getconf CLK_TCK`: 100 on Linux). */
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * The process listening on TCP `port` (a server the testkit started), found through
+ * `/proc/net/tcp{,6}` and the sockets in `/proc/<pid>/fd`; `undefined` where `/proc` cannot
+ * tell (not Linux, or another user's process).
+ */
+export function listeningPid(port: number): number | undefined {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      // State 0A: LISTEN.
+      if (local === undefined || fields[3] !== '0A') continue;
+      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) {
+        inodes.add(`socket:[${fields[9]}]`);
+      }
+    }
+  }
+  if (inodes.size === 0) return undefined;
+  for (const entry of safeReaddir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    for (const fd of safeReaddir(`/proc/${entry}/fd`)) {
+      try {
+        if (inodes.has(readlinkSync(`/proc/${entry}/fd/${fd}`))) return Number(entry);
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+  return undefined;
+}
+
+function safeReaddir(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU time (user + system, all threads) process `pid` has used, ms (10 ms resolution). */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name (which may hold spaces), from field 3 (state) on.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1_000) / CLOCK_TICKS_PER_S;
+}
+
+/** The whole machine's CPU time from `/proc/stat`, ms summed over every core: busy and all. */
+export function machineCpuMs(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = ticks.reduce((sum, t) => sum + t, 0);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return {
+    busy: ((total - idle) * 1_000) / CLOCK_TICKS_PER_S,
+    total: (total * 1_000) / CLOCK_TICKS_PER_S,
+  };
 }
