@@ -55,6 +55,7 @@ const REASONS: Record<EndReason, string> = {
   expired: 'its local deadline passed without a renewal',
   'session-lost': 'the arbitrator dropped its session',
   revoked: 'its key was deleted by someone else',
+  preempted: 'a candidate of higher priority took over, once its work had settled',
 };
 
 /**

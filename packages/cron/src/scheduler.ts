@@ -2,6 +2,7 @@ import {
   AbortedError,
   ClosedError,
   ConflictError,
+  deferHandover,
   type Election,
   type EndReason,
   IllegalStateError,
@@ -304,6 +305,15 @@ class CronScheduler extends SafeEmitter<SchedulerEvents> implements Scheduler {
       lead,
     );
     if (this.#clock) this.#track(this.#clock.lead(signal), lead);
+    // A preempted term hands over once its runs have settled (they are aborted with the term).
+    const releaseHandover = deferHandover(term);
+    void term.ended
+      .then(() =>
+        Promise.allSettled(
+          [...this.#jobs.values()].flatMap((job) => [...job.active].map((run) => run.finished)),
+        ),
+      )
+      .finally(releaseHandover);
     return term.ended.then((reason) => {
       if (this.#lead === lead) {
         this.#lead = undefined;

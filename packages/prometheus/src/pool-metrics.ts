@@ -11,6 +11,7 @@ const RELEASE_REASONS: ReadonlySet<string> = new Set<ReleaseReason>([
   'expired',
   'session-lost',
   'revoked',
+  'preempted',
 ]);
 
 /**

@@ -532,6 +532,7 @@ const END_REASONS: ReadonlySet<string> = new Set<EndReason>([
   'expired',
   'session-lost',
   'revoked',
+  'preempted',
 ]);
 const ERROR_CODES: ReadonlySet<string> = new Set<TenureErrorCode>([
   'INVALID_ARGUMENT',

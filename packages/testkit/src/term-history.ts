@@ -282,6 +282,7 @@ const END_REASONS: ReadonlySet<string> = new Set<EndReason>([
   'expired',
   'session-lost',
   'revoked',
+  'preempted',
 ]);
 
 /**

@@ -21,19 +21,43 @@ export interface ReadOptions {
 
 /**
  * A leader or candidate as `--json` prints it (the epoch as a decimal string: it is a bigint).
- * `endpoint` is there only when the candidate advertises one (`tenure run --endpoint`).
+ * `endpoint` is there only when the candidate advertises one (`tenure run --endpoint`), and
+ * `priority` only when it has one above 0 (`tenure run --priority`).
  */
 export interface LeaderJson {
   readonly value: string;
   readonly epoch: string;
   readonly key: string;
   readonly endpoint?: string;
+  readonly priority?: number;
 }
 
 /** `info` for JSON output. */
 export function leaderJson(info: LeaderInfo): LeaderJson {
-  const json = { value: info.value, epoch: formatEpoch(info.epoch), key: info.key };
-  return info.endpoint === undefined ? json : { ...json, endpoint: info.endpoint };
+  return {
+    value: info.value,
+    epoch: formatEpoch(info.epoch),
+    key: info.key,
+    ...(info.endpoint === undefined ? {} : { endpoint: info.endpoint }),
+    ...(info.priority === undefined ? {} : { priority: info.priority }),
+  };
+}
+
+/**
+ * A table's columns with a PRIORITY column before the last one (the key) when any row has a
+ * priority: an election without priorities prints as it always did.
+ */
+function withPriorities(
+  headers: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  priorities: ReadonlyArray<number | undefined>,
+): [string[], string[][]] {
+  if (priorities.every((p) => p === undefined)) return [[...headers], rows.map((r) => [...r])];
+  const at = headers.length - 1;
+  return [
+    [...headers.slice(0, at), 'PRIORITY', ...headers.slice(at)],
+    rows.map((r, i) => [...r.slice(0, at), String(priorities[i] ?? 0), ...r.slice(at)]),
+  ];
 }
 
 /**
@@ -123,6 +147,8 @@ export interface CandidateJson {
   readonly epoch: string | null;
   /** Only when the candidate advertises one. */
   readonly endpoint?: string;
+  /** Only when the candidate has a priority above 0. */
+  readonly priority?: number;
 }
 
 /** `tenure candidates NAME`: the queue in order, the leader first. */
@@ -136,15 +162,19 @@ export async function showCandidates(name: string, options: ReadOptions): Promis
     revision: formatEpoch(c.epoch),
     epoch: index === 0 ? formatEpoch(c.epoch) : null,
     ...(c.endpoint === undefined ? {} : { endpoint: c.endpoint }),
+    ...(c.priority === undefined ? {} : { priority: c.priority }),
   }));
   if (options.json) {
     write(`${JSON.stringify(rows)}\n`);
   } else {
     // A waiting candidate holds no term: its number is its key's creation, not an epoch.
-    const [headers, cells] = withEndpoints(
-      ['#', 'ROLE', 'REVISION', 'VALUE', 'KEY'],
-      rows.map((c) => [String(c.position), c.role, c.revision, c.value, c.key]),
-      rows.map((c) => c.endpoint),
+    const [headers, cells] = withPriorities(
+      ...withEndpoints(
+        ['#', 'ROLE', 'REVISION', 'VALUE', 'KEY'],
+        rows.map((c) => [String(c.position), c.role, c.revision, c.value, c.key]),
+        rows.map((c) => c.endpoint),
+      ),
+      rows.map((c) => c.priority),
     );
     write(formatTable(headers, cells));
   }

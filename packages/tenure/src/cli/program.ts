@@ -6,7 +6,13 @@
  */
 
 import { createRequire } from 'node:module';
-import { DEFAULTS, isTenureError, validateEndpoint } from '@tenure/core';
+import {
+  DEFAULT_PREEMPT_AFTER_MS,
+  DEFAULTS,
+  isTenureError,
+  MAX_PRIORITY,
+  validateEndpoint,
+} from '@tenure/core';
 import {
   Command,
   InvalidArgumentError as CommanderArgumentError,
@@ -63,6 +69,14 @@ function endpointArgument(text: string): string {
       isTenureError(error) ? error.message.replace(/^Invalid --endpoint: /, '') : String(error),
     );
   }
+}
+
+function priorityArgument(text: string): number {
+  const n = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= 0 && n <= MAX_PRIORITY)) {
+    throw new CommanderArgumentError(`expected a whole number from 0 to ${MAX_PRIORITY}.`);
+  }
+  return n;
 }
 
 function positiveInteger(text: string): number {
@@ -158,6 +172,16 @@ function buildProgram(settle: (result: CommandResult) => void, format: LogFormat
         endpointArgument,
       )
       .option(
+        '--priority <n>',
+        'campaign with this priority (default 0): a candidate of higher priority than the leader, once it has stood in the queue for --preempt-after, takes over gracefully (the leader stops its command with the grace first); tenure candidates show it',
+        priorityArgument,
+      )
+      .option(
+        '--preempt-after <duration>',
+        `how long this candidate must stand in the queue, connected, before its priority preempts a leader of lower priority (default: ${formatDuration(DEFAULT_PREEMPT_AFTER_MS)})`,
+        positiveDuration,
+      )
+      .option(
         '--grace <duration>',
         `how long the command may take to stop after SIGTERM (default: ${formatDuration(DEFAULT_GRACE_MS)}, or TTL/3 − TTL × maxDrift − margin if that is less: ${formatDuration(maxGraceMs(graceSettings({})))} at the default TTL of ${formatDuration(DEFAULTS.ttlMs)})`,
         durationArgument,
@@ -183,6 +207,8 @@ function buildProgram(settle: (result: CommandResult) => void, format: LogFormat
           election: flags.election,
           value: flags.value,
           endpoint: flags.endpoint,
+          priority: flags.priority,
+          preemptAfterMs: flags.preemptAfter,
           graceMs: flags.grace,
           once: flags.once === true,
           waitTimeoutMs: flags.waitTimeout,
@@ -322,6 +348,8 @@ interface RunFlags {
   readonly election: string;
   readonly value?: string;
   readonly endpoint?: string;
+  readonly priority?: number;
+  readonly preemptAfter?: number;
   readonly grace?: number;
   readonly once?: boolean;
   readonly waitTimeout?: number;

@@ -15,6 +15,7 @@
 
 import {
   type Arbitrator,
+  deferHandover,
   type Election,
   type EndReason,
   formatEpoch,
@@ -44,6 +45,10 @@ export interface RunOptions {
   readonly value: string | undefined;
   /** `--endpoint`: the URL this candidate advertises (checked by the parser), if any. */
   readonly endpoint?: string | undefined;
+  /** `--priority` (checked by the parser), if given. */
+  readonly priority?: number | undefined;
+  /** `--preempt-after`, ms, if given. */
+  readonly preemptAfterMs?: number | undefined;
   /** `--grace`, ms; `undefined` for the default. */
   readonly graceMs: number | undefined;
   readonly once: boolean;
@@ -170,6 +175,8 @@ export async function runSupervisor(options: RunOptions, log: CliLog): Promise<C
     const election = arbitrator.election(options.election, {
       ...(options.value === undefined ? {} : { value: options.value }),
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(options.preemptAfterMs === undefined ? {} : { preemptAfterMs: options.preemptAfterMs }),
     });
     const logError = errorLogger(log);
     arbitrator.on('error', logError);
@@ -231,12 +238,14 @@ async function lead(
   const settings = graceSettings(checkUrl(options.url));
   for (;;) {
     const advertising = options.endpoint === undefined ? '' : `, advertising ${options.endpoint}`;
+    const ranked = options.priority ? `, priority ${options.priority}` : '';
     log.info(
-      `campaigning in "${options.election}" as ${JSON.stringify(election.value)}${advertising}`,
+      `campaigning in "${options.election}" as ${JSON.stringify(election.value)}${advertising}${ranked}`,
       {
         election: options.election,
         value: election.value,
         ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+        ...(options.priority ? { priority: options.priority } : {}),
       },
     );
     let term: Term;
@@ -345,6 +354,8 @@ async function supervise(
   log: CliLog,
 ): Promise<Supervised> {
   const watch = new AbortController();
+  // A preemption hands over only once the child is gone.
+  const releaseHandover = deferHandover(term);
   // The runner enforces the deadline it was last told: tell it of every renewal (the session
   // event), and look again every TTL/10 (renewals the event does not report).
   const extend = () => {
@@ -391,6 +402,15 @@ async function supervise(
       if (exit.stoppedBy === 'runner-died') {
         log.warn("the child's runner died; the child's group was killed");
       }
+    } else if (outcome.kind === 'term-ended' && outcome.reason === 'preempted') {
+      // Preempted: the key stays in the queue until the child is gone (deferHandover), so no
+      // successor runs yet and the child gets its grace (the runner still kills it at the
+      // deadline it was last told).
+      log.info(
+        `term ${formatEpoch(term.epoch)} preempted by a candidate of higher priority; stopping the child (grace ${formatDuration(graceMs)})`,
+        { epoch: formatEpoch(term.epoch), reason: outcome.reason },
+      );
+      exit = await child.stop(graceMs);
     } else if (outcome.kind === 'term-ended') {
       // A term that ended before its deadline (its key deleted, its session gone) may have a
       // successor now: no grace.
@@ -407,6 +427,7 @@ async function supervise(
     log.info(`child stopped: ${describeExit(exit)}`, exitFields(term, exit));
     return { kind: 'stopped', exit };
   } finally {
+    releaseHandover();
     watch.abort();
     unsubscribe();
     clearInterval(poll);
