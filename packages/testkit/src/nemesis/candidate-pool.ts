@@ -23,6 +23,8 @@ export interface Slot {
   leading: { epoch: string; key: string; t: number } | undefined;
   /** Set when the nemesis killed the current process on purpose. */
   killed: boolean;
+  /** More command-line arguments of its processes (e.g. `--priority 5`). */
+  readonly args: readonly string[];
 }
 
 /** One process incarnation, for collecting its history afterwards. */
@@ -63,8 +65,15 @@ export class CandidatePool {
     this.#options = options;
   }
 
-  /** Adds the slot `holder`, with a proxy to each of `clientPorts` (no process yet). */
-  async addSlot(holder: string, clientPorts: readonly number[]): Promise<Slot> {
+  /**
+   * Adds the slot `holder`, with a proxy to each of `clientPorts` (no process yet); its
+   * processes get `args` after the usual ones.
+   */
+  async addSlot(
+    holder: string,
+    clientPorts: readonly number[],
+    args: readonly string[] = [],
+  ): Promise<Slot> {
     const proxies = await Promise.all(
       clientPorts.map((port) => startTcpProxy({ host: '127.0.0.1', port })),
     );
@@ -75,6 +84,7 @@ export class CandidatePool {
       child: undefined,
       leading: undefined,
       killed: false,
+      args,
     };
     this.slots.push(slot);
     return slot;
@@ -108,6 +118,7 @@ export class CandidatePool {
         file,
         '--witness',
         options.witnessUrl,
+        ...slot.args,
       ],
       { cwd: options.cwd, timeoutMs: options.startMs },
     );

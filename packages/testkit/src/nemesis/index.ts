@@ -6,6 +6,8 @@
  * @packageDocumentation
  */
 
+export type { CandidatePoolOptions, Slot } from './candidate-pool.js';
+export { CandidatePool } from './candidate-pool.js';
 export type {
   DeleteWindow,
   FaultOutcome,
@@ -15,6 +17,8 @@ export type {
   TermSpan,
 } from './checker.js';
 export { checkNemesisHistory, reconstructTerms } from './checker.js';
+export type { Cluster } from './cluster.js';
+export { startCluster } from './cluster.js';
 export type { FaultKind, NemesisArbitrator } from './faults.js';
 export {
   assertFaultKinds,
