@@ -257,84 +257,90 @@ async function lead(
       if (wait.expired()) throw waitTimedOut(options, 'queued');
       throw error;
     }
-    // The TTL the arbitrator granted may differ from the one asked for (etcd raises a TTL below
-    // its minimum, ZooKeeper clamps session timeouts).
-    const granted = { ...settings, ttlMs: arbitrator.ttlMs };
-    let graceMs: number;
+    // A preemption hands over only once the child is gone: held from the term's start.
+    const releaseHandover = deferHandover(term);
     try {
-      graceMs = resolveGrace(options.graceMs, granted);
-    } catch (error) {
-      await resignWithin(election, granted.ttlMs, log);
-      throw error instanceof CliError
-        ? new CliError(
-            error.exitCode,
-            `the arbitrator granted a TTL of ${formatDuration(granted.ttlMs)}: ${error.message}`,
-          )
-        : error;
-    }
-    if (stop.signal.aborted) {
-      await resignWithin(election, granted.ttlMs, log);
-      return leaveBySignal(stop.received()!, log);
-    }
-    if (!term.isValid()) continue;
-    wait.disarm();
-    log.info(
-      `elected: epoch ${formatEpoch(term.epoch)} in "${term.election}" (TTL ${formatDuration(granted.ttlMs)}, grace ${formatDuration(graceMs)} of at most ${formatDuration(maxGraceMs(granted))})`,
-      {
-        election: term.election,
-        epoch: formatEpoch(term.epoch),
-        key: term.key,
-        ttlMs: granted.ttlMs,
-        graceMs,
-      },
-    );
-    let child: ChildGroup;
-    try {
-      child = await ChildGroup.start(options.command, {
-        env: {
-          ...process.env,
-          TENURE_ELECTION: term.election,
-          TENURE_EPOCH: formatEpoch(term.epoch),
-          TENURE_KEY: term.key,
-          ...(options.endpoint === undefined ? {} : { TENURE_ENDPOINT: options.endpoint }),
-        },
-        guard,
-        deadlineNs: deadlineNs(term),
-        graceMs,
-        onSignalled: (event) =>
-          log.info(
-            event.reason === 'kill'
-              ? `term ${formatEpoch(term.epoch)}: ${event.signal} to the child`
-              : `term ${formatEpoch(term.epoch)}: no renewal acknowledged and ${formatDuration(Math.max(0, Math.round(event.leftMs)))} left; ${event.signal === 'SIGTERM' ? 'stopping the child (SIGTERM, then SIGKILL at the deadline)' : 'SIGKILL to the child'}`,
-          ),
-      });
-    } catch (error) {
-      await resignWithin(election, granted.ttlMs, log);
-      if (error instanceof DeadlinePassedError) {
-        log.info(`term ${formatEpoch(term.epoch)}: ${error.message}`);
-        if (stop.signal.aborted) return leaveBySignal(stop.received()!, log);
-        if (options.once) return EXIT.leadershipLost;
-        continue;
+      // The TTL the arbitrator granted may differ from the one asked for (etcd raises a TTL below
+      // its minimum, ZooKeeper clamps session timeouts).
+      const granted = { ...settings, ttlMs: arbitrator.ttlMs };
+      let graceMs: number;
+      try {
+        graceMs = resolveGrace(options.graceMs, granted);
+      } catch (error) {
+        await resignWithin(election, granted.ttlMs, log);
+        throw error instanceof CliError
+          ? new CliError(
+              error.exitCode,
+              `the arbitrator granted a TTL of ${formatDuration(granted.ttlMs)}: ${error.message}`,
+            )
+          : error;
       }
-      throw error;
-    }
-    log.info(`started ${JSON.stringify(options.command.join(' '))} as pid ${child.pid}`, {
-      epoch: formatEpoch(term.epoch),
-      childPid: child.pid,
-    });
-    const result = await supervise(child, term, arbitrator, graceMs, stop, log);
-    if (result.kind === 'exited') {
-      log.info(`child ${describeExit(result.exit)}; resigning`, exitFields(term, result.exit));
+      if (stop.signal.aborted) {
+        await resignWithin(election, granted.ttlMs, log);
+        return leaveBySignal(stop.received()!, log);
+      }
+      if (!term.isValid()) continue;
+      wait.disarm();
+      log.info(
+        `elected: epoch ${formatEpoch(term.epoch)} in "${term.election}" (TTL ${formatDuration(granted.ttlMs)}, grace ${formatDuration(graceMs)} of at most ${formatDuration(maxGraceMs(granted))})`,
+        {
+          election: term.election,
+          epoch: formatEpoch(term.epoch),
+          key: term.key,
+          ttlMs: granted.ttlMs,
+          graceMs,
+        },
+      );
+      let child: ChildGroup;
+      try {
+        child = await ChildGroup.start(options.command, {
+          env: {
+            ...process.env,
+            TENURE_ELECTION: term.election,
+            TENURE_EPOCH: formatEpoch(term.epoch),
+            TENURE_KEY: term.key,
+            ...(options.endpoint === undefined ? {} : { TENURE_ENDPOINT: options.endpoint }),
+          },
+          guard,
+          deadlineNs: deadlineNs(term),
+          graceMs,
+          onSignalled: (event) =>
+            log.info(
+              event.reason === 'kill'
+                ? `term ${formatEpoch(term.epoch)}: ${event.signal} to the child`
+                : `term ${formatEpoch(term.epoch)}: no renewal acknowledged and ${formatDuration(Math.max(0, Math.round(event.leftMs)))} left; ${event.signal === 'SIGTERM' ? 'stopping the child (SIGTERM, then SIGKILL at the deadline)' : 'SIGKILL to the child'}`,
+            ),
+        });
+      } catch (error) {
+        await resignWithin(election, granted.ttlMs, log);
+        if (error instanceof DeadlinePassedError) {
+          log.info(`term ${formatEpoch(term.epoch)}: ${error.message}`);
+          if (stop.signal.aborted) return leaveBySignal(stop.received()!, log);
+          if (options.once) return EXIT.leadershipLost;
+          continue;
+        }
+        throw error;
+      }
+      log.info(`started ${JSON.stringify(options.command.join(' '))} as pid ${child.pid}`, {
+        epoch: formatEpoch(term.epoch),
+        childPid: child.pid,
+      });
+      const result = await supervise(child, term, arbitrator, graceMs, stop, log);
+      if (result.kind === 'exited') {
+        log.info(`child ${describeExit(result.exit)}; resigning`, exitFields(term, result.exit));
+        await resignWithin(election, granted.ttlMs, log);
+        return exitCodeOf(result.exit);
+      }
+      // The term ended, or was about to: the child is gone. Give up a term whose renewals lag
+      // (it cannot vouch for itself), then rejoin the queue or stop.
       await resignWithin(election, granted.ttlMs, log);
-      return exitCodeOf(result.exit);
-    }
-    // The term ended, or was about to: the child is gone. Give up a term whose renewals lag
-    // (it cannot vouch for itself), then rejoin the queue or stop.
-    await resignWithin(election, granted.ttlMs, log);
-    if (stop.signal.aborted) return exitCodeOf(result.exit);
-    if (options.once) {
-      log.info('leadership lost; exiting (--once)');
-      return EXIT.leadershipLost;
+      if (stop.signal.aborted) return exitCodeOf(result.exit);
+      if (options.once) {
+        log.info('leadership lost; exiting (--once)');
+        return EXIT.leadershipLost;
+      }
+    } finally {
+      releaseHandover();
     }
   }
 }
@@ -354,8 +360,6 @@ async function supervise(
   log: CliLog,
 ): Promise<Supervised> {
   const watch = new AbortController();
-  // A preemption hands over only once the child is gone.
-  const releaseHandover = deferHandover(term);
   // The runner enforces the deadline it was last told: tell it of every renewal (the session
   // event), and look again every TTL/10 (renewals the event does not report).
   const extend = () => {
@@ -427,7 +431,6 @@ async function supervise(
     log.info(`child stopped: ${describeExit(exit)}`, exitFields(term, exit));
     return { kind: 'stopped', exit };
   } finally {
-    releaseHandover();
     watch.abort();
     unsubscribe();
     clearInterval(poll);
