@@ -4,7 +4,7 @@ import { type PeerCommand, type PeerKind, preparePeer } from './peers.js';
 import type { BenchServers } from './suite.js';
 
 /** A backend's kind: a candidate kind, or `etcd-mixed` (tenure and Go in one election). */
-export type BackendKind = CandidateKind | 'etcd-mixed';
+export type BackendKind = CandidateKind | 'etcd-mixed' | 'tenure-etcd-variant';
 
 /** One election implementation the handover and failover suites measure. */
 export interface CandidateBackend {
@@ -29,6 +29,8 @@ export interface CandidateBackend {
    * backends alternate in one election, so each handover goes from one library to the other.
    */
   readonly mix?: readonly CandidateBackend[];
+  /** Extra Node flags of its candidate processes (the diagnostic variant backend). */
+  readonly nodeArgs?: readonly string[];
 }
 
 const etcd = (s: BenchServers) => s.etcdEndpoint;
@@ -80,17 +82,46 @@ export const MIXED_ETCD_BACKEND: CandidateBackend = {
   mix: [byKind('tenure-etcd'), byKind('go-election')],
 };
 
+/**
+ * For A/B measurements in one run: tenure on etcd again, its candidates started with the Node
+ * flags in `TENURE_BENCH_VARIANT_NODE_ARGS` (space-separated; e.g. `--require ./patch.cjs`
+ * that configures or patches a dependency). Its notes compare it with the etcd peers like
+ * tenure's. Not in a default run.
+ */
+export const VARIANT_ETCD_BACKEND: CandidateBackend = {
+  ...backend('tenure-etcd-variant', 'tenure (variant)', 'etcd', node),
+  tenure: true,
+  mix: [
+    {
+      ...byKind('tenure-etcd'),
+      nodeArgs: (process.env.TENURE_BENCH_VARIANT_NODE_ARGS ?? '')
+        .split(' ')
+        .filter((a) => a !== ''),
+    },
+  ],
+};
+
+/** The backends a run measures only when `--backends` names them. */
+export const DIAGNOSTIC_BACKENDS: readonly CandidateBackend[] = [
+  MIXED_ETCD_BACKEND,
+  VARIANT_ETCD_BACKEND,
+];
+
 /** What a backend's pool starts: its one candidate kind, or the kinds of its mix, in turn. */
 export async function launchersOf(backend: CandidateBackend): Promise<CandidateLauncher[]> {
   const parts = backend.mix ?? [backend];
   return Promise.all(
-    parts.map(async (b) => ({ kind: b.kind as CandidateKind, peer: await b.prepare() })),
+    parts.map(async (b) => ({
+      kind: b.kind as CandidateKind,
+      peer: await b.prepare(),
+      ...(b.nodeArgs ? { nodeArgs: b.nodeArgs } : {}),
+    })),
   );
 }
 
 /** The backends a run measures: those whose kind `--backends` names, else all but the mixed. */
 export function selectedBackends(kinds: readonly string[] | undefined): CandidateBackend[] {
-  return [...CANDIDATE_BACKENDS, MIXED_ETCD_BACKEND].filter((b) =>
+  return [...CANDIDATE_BACKENDS, ...DIAGNOSTIC_BACKENDS].filter((b) =>
     kinds === undefined ? b.mix === undefined : kinds.includes(b.kind),
   );
 }

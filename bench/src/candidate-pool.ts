@@ -75,6 +75,8 @@ export interface CandidatePoolOptions {
 export interface CandidateLauncher {
   readonly kind: CandidateKind;
   readonly peer: PeerCommand | undefined;
+  /** Extra Node flags (Node candidates only). */
+  readonly nodeArgs?: readonly string[];
 }
 
 class Member implements Candidate {
@@ -203,7 +205,7 @@ export class CandidatePool {
     this.#created += 1;
     const name = `c${this.#created}`;
     const members = this.#options.members;
-    const { kind, peer } = members[(this.#created - 1) % members.length]!;
+    const { kind, peer, nodeArgs = [] } = members[(this.#created - 1) % members.length]!;
     const config: CandidateConfig = {
       kind,
       endpoint: this.#options.endpoint,
@@ -215,7 +217,11 @@ export class CandidatePool {
     // its events, one JSON object per line.
     const child = peer
       ? spawn(peer.file, [...peer.args, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 2] })
-      : fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 2, 2, 'ipc'] });
+      : fork(WORKER, [JSON.stringify(config)], {
+          stdio: ['ignore', 2, 2, 'ipc'],
+          // Diagnostics (a CPU profile of the candidates: `--cpu-prof --cpu-prof-dir=DIR`).
+          execArgv: [...process.execArgv, ...nodeArgs, ...nodeArgsFromEnv()],
+        });
     const member = new Member(name, kind, child);
     this.#members.add(member);
     const ready = new Promise<Candidate>((resolve, reject) => {
@@ -364,4 +370,9 @@ export class LoadSampler {
       `the tails).`
     );
   }
+}
+
+/** Extra Node flags for the Node candidates, space-separated in `TENURE_BENCH_CANDIDATE_NODE_ARGS`. */
+function nodeArgsFromEnv(): string[] {
+  return (process.env.TENURE_BENCH_CANDIDATE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 }

@@ -83,6 +83,15 @@ interface HandoverSplit {
   readonly afterEventMs: number;
   /** The requests the next candidate sent after the event and before `elected`, in order. */
   readonly requestsAfterEvent: string[];
+  /** Absolute CLOCK_MONOTONIC ns of each step and the pids (to line up with packet captures). */
+  readonly at: {
+    readonly resigner: number;
+    readonly next: number;
+    readonly t0: string;
+    readonly sent: string;
+    readonly event: string;
+    readonly elected: string;
+  };
 }
 
 export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
@@ -254,7 +263,7 @@ class HandoverRun {
       this.#samplesMs.push(ms);
       this.#directions.push(direction);
       this.#resignCallMs.push(elapsedMs(resigned.t0, resigned.t1));
-      const split = splitOf(resigned, next, direction);
+      const split = splitOf(resigned, next, direction, leader.candidate.pid, next.candidate.pid);
       if (split) this.#splits.push(split);
     }
     const queue = this.#queue;
@@ -343,7 +352,13 @@ async function measureInterleaved(
   }
 }
 
-function splitOf(resigned: Resigned, next: Elected, direction: string): HandoverSplit | undefined {
+function splitOf(
+  resigned: Resigned,
+  next: Elected,
+  direction: string,
+  resigner: number,
+  nextPid: number,
+): HandoverSplit | undefined {
   const request = resigned.leaveRequest;
   const trace = next.trace;
   if (!request || !trace) return undefined;
@@ -355,6 +370,14 @@ function splitOf(resigned: Resigned, next: Elected, direction: string): Handover
     requestsAfterEvent: trace.after
       .filter((r) => r.sent <= next.t)
       .map((r) => (r.reply !== undefined && r.reply <= next.t ? r.op : `${r.op} (in flight)`)),
+    at: {
+      resigner,
+      next: nextPid,
+      t0: String(resigned.t0),
+      sent: String(request.sent),
+      event: String(trace.deleteEventAt),
+      elected: String(next.t),
+    },
   };
 }
 

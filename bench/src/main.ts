@@ -10,7 +10,9 @@
  * `--backends` picks the libraries of the handover and failover suites by candidate kind
  * (default all): tenure-etcd, go-election, etcd3-election, tenure-zookeeper, kazoo-election,
  * curator-latch, and etcd-mixed (tenure and Go alternating in one election, handover only: its
- * notes split the handovers by direction, tenure → Go and Go → tenure). `--handovers` and `--kills` set how many handovers and crash failovers each
+ * notes split the handovers by direction, tenure → Go and Go → tenure) and tenure-etcd-variant
+ * (tenure on etcd with the Node flags in `TENURE_BENCH_VARIANT_NODE_ARGS`, handover only: an
+ * A/B of a configured or patched dependency in one run). `--handovers` and `--kills` set how many handovers and crash failovers each
  * measures (default: 200 and 20 at full size, 10 and 3 at smoke size). So tenure's etcd
  * handover against etcd's Go client alone is
  * `node bench/dist/main.js --only handover --backends tenure-etcd,go-election --handovers 30`.
@@ -21,7 +23,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findEtcdBinary, startEtcd, startZooKeeper } from '@tenure/testkit';
-import { CANDIDATE_BACKENDS, MIXED_ETCD_BACKEND } from './candidate-backends.js';
+import { CANDIDATE_BACKENDS, DIAGNOSTIC_BACKENDS } from './candidate-backends.js';
 import { renderLatencyChart, renderMarkdown } from './report.js';
 import type { BenchContext, BenchSize, Suite, SuiteResult } from './suite.js';
 
@@ -32,7 +34,7 @@ const OPTIONAL_SUITES = ['pool'] as const;
 const USAGE = `Usage: node bench/dist/main.js [--size full|smoke] [--only SUITE,…] [--backends KIND,…]
        [--handovers N] [--kills N] [--out DIR]
 Suites: ${[...SUITES, ...OPTIONAL_SUITES].join(', ')} (pool only when --only names it).
-Backends: ${[...CANDIDATE_BACKENDS, MIXED_ETCD_BACKEND].map((b) => b.kind).join(', ')}.`;
+Backends: ${[...CANDIDATE_BACKENDS, ...DIAGNOSTIC_BACKENDS].map((b) => b.kind).join(', ')}.`;
 
 function parse() {
   try {
@@ -73,7 +75,7 @@ for (const name of only) {
   }
 }
 
-const kinds = [...CANDIDATE_BACKENDS, MIXED_ETCD_BACKEND].map((b) => b.kind as string);
+const kinds = [...CANDIDATE_BACKENDS, ...DIAGNOSTIC_BACKENDS].map((b) => b.kind as string);
 const backends = values.backends?.split(',').map((s) => s.trim());
 for (const kind of backends ?? []) {
   if (!kinds.includes(kind)) {
