@@ -20,6 +20,7 @@ import {
 } from '@tenure/core/internal';
 import { ConstantBackoff, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
 import { type ComparatorBuilder, Etcd3, type IOptions } from 'etcd3';
+import { DeleteAhead } from './delete-ahead.js';
 import { EtcdQueue } from './etcd-queue.js';
 import {
   endWatchStream,
@@ -65,6 +66,7 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, Stat
       QueueArbitratorParts,
       'transport' | 'session' | 'onGranted' | 'logger' | 'lazySession'
     >,
+    deleteAhead: DeleteAhead | undefined,
   ) {
     registerWatchAnchor(client);
     const presence = new PresenceBatcher(client, deadline);
@@ -75,6 +77,7 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, Stat
       nameRules: { allowSlash: false },
       backend: (name) => new EtcdQueue(name, { client, namespace, deadline, presence }),
       shutdown: async () => {
+        deleteAhead?.close();
         releaseWatchAnchor(client);
         client.close();
         endWatchStream(client);
@@ -214,24 +217,34 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   const client = new Etcd3(clientOptions);
   tolerateUnknownWatchResponses(client);
   pipelineWatchCreation(client);
+  // A resign's delete goes on a call started ahead (see DeleteAhead); not with auth, whose
+  // token may expire while the call waits.
+  const deleteAhead = auth === undefined ? new DeleteAhead(client) : undefined;
+  deleteAhead?.install();
   /** The TTL in force: etcd may grant more than asked (see onGranted). */
   let grantedTtlMs = ttlMs;
-  return new EtcdArbitratorImpl(client, namespace, deadline, {
-    logger,
-    lazySession: options.lazySession ?? false,
-    // A renewal takes no longer than a third of the TTL, whatever the request deadline.
-    transport: new LeaseTransport(client, () => Math.min(timeoutMs, grantedTtlMs / 3), namespace),
-    session: {
-      ttlMs,
-      maxDrift: options.maxDrift,
-      marginMs: options.marginMs,
+  return new EtcdArbitratorImpl(
+    client,
+    namespace,
+    deadline,
+    {
+      logger,
+      lazySession: options.lazySession ?? false,
+      // A renewal takes no longer than a third of the TTL, whatever the request deadline.
+      transport: new LeaseTransport(client, () => Math.min(timeoutMs, grantedTtlMs / 3), namespace),
+      session: {
+        ttlMs,
+        maxDrift: options.maxDrift,
+        marginMs: options.marginMs,
+      },
+      onGranted: (granted) => {
+        grantedTtlMs = granted;
+        // etcd raised the TTL (below its minimum): scale the request deadline with it.
+        if (requestTimeoutMs === undefined) timeoutMs = Math.min(5_000, granted / 2);
+      },
     },
-    onGranted: (granted) => {
-      grantedTtlMs = granted;
-      // etcd raised the TTL (below its minimum): scale the request deadline with it.
-      if (requestTimeoutMs === undefined) timeoutMs = Math.min(5_000, granted / 2);
-    },
-  });
+    deleteAhead,
+  );
 }
 
 /** A gRPC failure that means the request never left: no connection to that member. */

@@ -3,7 +3,7 @@
 // any of them. Each helper degrades to doing nothing when etcd3 no longer has the member, so an
 // upgrade cannot break the client at runtime; packages/etcd/test/etcd3-internals.test.ts fails
 // instead, on a real client and a real etcd, when a member is gone or changed its shape.
-import type { Etcd3 } from 'etcd3';
+import { castGrpcError, type Etcd3 } from 'etcd3';
 
 /**
  * Ends etcd3's shared watch stream. `Etcd3.close()` closes its gRPC channels, but gRPC lets
@@ -199,7 +199,10 @@ export interface Authenticator {
 /** The part of etcd3's private connection pool that the lease renewal uses. */
 export interface ConnectionPool {
   /** Runs `fn` on one member, picked at random by etcd3, with that member's service client. */
-  withConnection<T>(service: 'Lease', fn: (connection: PoolConnection) => Promise<T>): Promise<T>;
+  withConnection<T>(
+    service: 'Lease' | 'KV',
+    fn: (connection: PoolConnection) => Promise<T>,
+  ): Promise<T>;
   /** etcd3's own reaction to a failed call: resets the member's connections. */
   markFailed(resource: unknown, error: unknown): void;
   /** etcd3's authenticator, if it still has one by that name. */
@@ -246,4 +249,107 @@ function isAuthenticator(value: unknown): value is Authenticator {
     typeof Reflect.get(value, 'invalidateMetadata') === 'function' &&
     typeof Reflect.get(value, 'getMetadata') === 'function'
   );
+}
+
+/** A unary call whose request message is written later (grpc-js's client-stream call). */
+export interface PendingCall {
+  /** Writes the request message. */
+  write(request: unknown): void;
+  /** Half-closes: etcd then answers. */
+  end(): void;
+  /** Ends the call unanswered (RST_STREAM); its callback gets a CANCELLED error. */
+  cancel(): void;
+}
+
+/** etcd's KV Txn method on etcd3's grpc-js service client: its path and codecs. */
+interface TxnMethod {
+  readonly path: string;
+  requestSerialize(value: unknown): Buffer;
+  responseDeserialize(bytes: Buffer): unknown;
+}
+
+/** The part of etcd3's KV service client (a grpc-js `Client`) that {@link startTxnCall} uses. */
+interface KvServiceClient {
+  readonly txn?: Partial<TxnMethod>;
+  makeClientStreamRequest?(
+    path: string,
+    serialize: (value: unknown) => Buffer,
+    deserialize: (bytes: Buffer) => unknown,
+    metadata: unknown,
+    options: { deadline: number },
+    callback: (error: Error | null, response?: unknown) => void,
+  ): PendingCall;
+}
+
+/**
+ * Starts an etcd `KV/Txn` call on one member (etcd3 picks it, as for any call) without its
+ * request: its HTTP/2 stream is opened and its headers sent now, and `write()` + `end()` later
+ * send only the message. `onEnd` is called once, with the reply or the failure (etcd3's typed
+ * error); a call whose connection broke before its message went ends with an error then.
+ *
+ * etcd3 has no API for this: it sends each request through its connection pool
+ * (`Namespace.pool`, private) as one grpc-js unary call. A unary call is a client-stream call
+ * that sends one message, so grpc-js's public `makeClientStreamRequest` on etcd3's own service
+ * client, with that method's path and codecs, makes the same request on the same channel.
+ *
+ * @returns `undefined` when this etcd3 lacks a member used here, or the pool refused (closed).
+ */
+export async function startTxnCall(
+  client: Etcd3,
+  onEnd: (error: Error | undefined, response: unknown) => void,
+): Promise<PendingCall | undefined> {
+  const pool = connectionPool(client);
+  if (pool === undefined) return undefined;
+  return pool.withConnection('KV', async (connection) => {
+    const service = connection.client as unknown as KvServiceClient | undefined;
+    const method = service?.txn;
+    if (
+      typeof service?.makeClientStreamRequest !== 'function' ||
+      typeof method?.path !== 'string' ||
+      typeof method.requestSerialize !== 'function' ||
+      typeof method.responseDeserialize !== 'function'
+    ) {
+      return undefined;
+    }
+    return service.makeClientStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      connection.metadata,
+      // No deadline on the call itself: it may wait long for its message. The sender bounds
+      // the wait from when the message goes (see DeleteAhead).
+      { deadline: Number.POSITIVE_INFINITY },
+      (error, response) => onEnd(error ? castGrpcError(error) : undefined, response),
+    );
+  });
+}
+
+/**
+ * Lets `route` send etcd3's `KV/Txn` requests of `client` its own way: etcd3 calls it with each
+ * request and the call options it was given, and sends the request itself when `route` returns
+ * `undefined`. Works on etcd3's private connection pool (`Namespace.pool`, its `exec`), through
+ * which every `client.kv.txn()` and etcd3's builders go; replaced on this client only.
+ *
+ * @returns whether the pool's `exec` was found and wrapped.
+ */
+export function routeTxnRequests(
+  client: Etcd3,
+  route: (request: unknown, options: unknown) => Promise<unknown> | undefined,
+): boolean {
+  const pool: unknown = Reflect.get(client, 'pool');
+  if (typeof pool !== 'object' || pool === null) return false;
+  const exec: unknown = Reflect.get(pool, 'exec');
+  if (typeof exec !== 'function') return false;
+  Reflect.set(
+    pool,
+    'exec',
+    (service: unknown, method: unknown, payload: unknown, options: unknown): unknown => {
+      if (service === 'KV' && method === 'txn') {
+        const sent = route(payload, options);
+        if (sent !== undefined) return sent;
+      }
+      return exec.call(pool, service, method, payload, options);
+    },
+  );
+  return true;
 }

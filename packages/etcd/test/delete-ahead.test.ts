@@ -1,0 +1,148 @@
+// A leader's delete goes on a Txn call started before it (packages/etcd/src/delete-ahead.ts):
+// the client starts a KV/Txn call with no message while the candidate leads, and the resign's
+// delete is written on it, with no unary Txn call of its own (counted on etcd3's grpc-js service
+// client). After a reset connection a call is started again and carries the delete; close()
+// leaves no call open (etcd counts no cancelled Txn: the close's delete used the call).
+import { createEtcdArbitrator, type EtcdArbitrator } from '@tenure/etcd';
+import {
+  type EtcdNode,
+  startEtcd,
+  startTcpProxy,
+  type TcpProxy,
+  Timing,
+  waitFor,
+} from '@tenure/testkit';
+import type { Etcd3 } from 'etcd3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+const TTL_MS = 2_000;
+const timing = new Timing(TTL_MS);
+
+let node: EtcdNode;
+const cleanups: Array<() => unknown> = [];
+
+beforeAll(async () => {
+  node = await startEtcd();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  await node?.stop();
+});
+
+/** etcd's count of KV/Txn calls cancelled by their client (grpc-prometheus). */
+async function txnCallsCancelled(): Promise<number> {
+  const text = await (await fetch(`${node.endpoint}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('grpc_server_handled_total{') &&
+        l.includes('grpc_code="Canceled"') &&
+        l.includes('grpc_method="Txn"'),
+    );
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+/** Counts the Txn calls the client's KV service client makes: unary, and started without a message. */
+async function countTxnCalls(client: Etcd3): Promise<{ unary: number; ahead: number }> {
+  const counts = { unary: 0, ahead: 0 };
+  const pool = Reflect.get(client, 'pool') as {
+    withConnection(
+      service: string,
+      fn: (c: { client: object }) => Promise<object>,
+    ): Promise<object>;
+  };
+  const service = await pool.withConnection('KV', async ({ client: kv }) => kv);
+  const proto = Object.getPrototypeOf(service) as Record<string, (...args: unknown[]) => unknown>;
+  const txn = proto.txn!;
+  const wrapped = Object.assign(function (this: unknown, ...args: unknown[]) {
+    counts.unary += 1;
+    return txn.apply(this, args);
+  }, txn);
+  proto.txn = wrapped;
+  const stream = proto.makeClientStreamRequest!;
+  proto.makeClientStreamRequest = function (this: unknown, ...args: unknown[]) {
+    if (args[0] === '/etcdserverpb.KV/Txn') counts.ahead += 1;
+    return stream.apply(this, args);
+  };
+  cleanups.push(() => {
+    proto.txn = txn;
+    proto.makeClientStreamRequest = stream;
+  });
+  return counts;
+}
+
+function arbitratorAt(endpoint: string): EtcdArbitrator {
+  const arbitrator = createEtcdArbitrator({ endpoints: [endpoint], ttlMs: TTL_MS });
+  arbitrator.on('error', () => {});
+  cleanups.push(() => arbitrator.close());
+  return arbitrator;
+}
+
+describe('etcd: a Txn call started ahead for the next delete', () => {
+  it('is open while the candidate leads, carries the resign, and is started again', async () => {
+    const arbitrator = arbitratorAt(node.endpoint);
+    const election = arbitrator.election('ahead', { value: 'a' });
+    const counts = await countTxnCalls(arbitrator.client);
+    const term = await election.campaign();
+    await waitFor(() => counts.ahead === 1, {
+      timeoutMs: timing.handoverMs,
+      what: 'a Txn call started ahead',
+    });
+    const unaryBefore = counts.unary;
+    await election.resign();
+    expect(counts.unary).toBe(unaryBefore); // the delete went on the call started ahead
+    expect(await election.candidates()).toEqual([]);
+    expect(term.isValid()).toBe(false);
+    await waitFor(() => counts.ahead === 2, {
+      timeoutMs: timing.handoverMs,
+      what: 'the next call started ahead',
+    });
+  });
+
+  it('starts a call again after a broken connection, and the delete goes on it', async () => {
+    const url = new URL(node.endpoint);
+    const proxy: TcpProxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+    cleanups.push(() => proxy.close());
+    const arbitrator = arbitratorAt(proxy.url);
+    const counts = await countTxnCalls(arbitrator.client);
+    const election = arbitrator.election('ahead-broken', { value: 'a' });
+    await election.campaign();
+    await waitFor(() => counts.ahead === 1, {
+      timeoutMs: timing.handoverMs,
+      what: 'the call started ahead',
+    });
+    proxy.reset(); // every connection through the proxy: the call ends unused
+    // The term survives a reset (the lease is renewed on a new connection). The next transaction
+    // (the term's periodic check) finds the call ended and starts another, on a new connection.
+    await waitFor(() => counts.ahead === 2, {
+      timeoutMs: timing.handoverMs,
+      what: 'a call started again after the broken one',
+    });
+    const unaryBefore = counts.unary;
+    await election.resign();
+    expect(counts.unary).toBe(unaryBefore);
+    expect(await election.candidates()).toEqual([]);
+  });
+
+  it('ends with close(): no call started ahead is left open', async () => {
+    const arbitrator = arbitratorAt(node.endpoint);
+    const counts = await countTxnCalls(arbitrator.client);
+    await arbitrator.election('ahead-close', { value: 'a' }).campaign();
+    await waitFor(() => counts.ahead === 1, {
+      timeoutMs: timing.handoverMs,
+      what: 'the call started ahead',
+    });
+    const cancelled = await txnCallsCancelled();
+    await arbitrator.close();
+    // The leader's delete on close went on the call started ahead; no other call was open.
+    await waitFor(async () => (await txnCallsCancelled()) === cancelled, {
+      timeoutMs: timing.handoverMs,
+      what: 'etcd to count no cancelled Txn',
+    });
+  });
+});
