@@ -130,8 +130,11 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   #reconnectedAt = 0;
   #suspended = false;
   #electedAt = 0;
-  /** Proclaims in flight: a write of our key meanwhile may be ours. */
-  #proclaiming = 0;
+  /**
+   * Proclaims in flight, each settling once its version is in #ownVersions: a write of our key
+   * seen meanwhile may be one of them.
+   */
+  readonly #proclaims = new Set<Promise<void>>();
   /** Versions our proclaims wrote, so that their events are not taken for requests. */
   readonly #ownVersions = new Set<string>();
   /** While waiting: someone rewrote our key, asking us to step back (check it). */
@@ -218,16 +221,19 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
         term?.endReason ? { reason: term.endReason, epoch: term.epoch } : {},
       );
     }
-    this.#proclaiming += 1;
-    try {
+    const proclaimed = (async () => {
       const version = await this.#fenced(term, () => this.#backend.proclaim(own, value));
       this.#ownVersions.add(version);
       if (this.#ownVersions.size > OWN_VERSIONS_KEPT) {
         const oldest = this.#ownVersions.values().next().value;
         if (oldest !== undefined) this.#ownVersions.delete(oldest);
       }
+    })();
+    this.#proclaims.add(proclaimed);
+    try {
+      await proclaimed;
     } finally {
-      this.#proclaiming -= 1;
+      this.#proclaims.delete(proclaimed);
     }
     this.#value = value;
   }
@@ -583,9 +589,22 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
    * the term's work has settled (see #awaitHolds).
    */
   #onRequest(term: ManagedTerm, own: QueueKey, session: SessionRef, version: string): void {
+    // A proclaim in flight may be what we saw: decide once those in flight now have settled
+    // (not by dropping it: a leader that proclaims all the time would never be preempted).
+    // (Those begun later cannot have written it.)
+    const inFlight = [...this.#proclaims];
+    if (inFlight.length > 0) {
+      void Promise.allSettled(inFlight).then(() => this.#checkRequest(term, own, session, version));
+    } else {
+      this.#checkRequest(term, own, session, version);
+    }
+  }
+
+  /** {@link #onRequest} once no proclaim that could have written `version` is in flight. */
+  #checkRequest(term: ManagedTerm, own: QueueKey, session: SessionRef, version: string): void {
     if (this.#ownVersions.delete(version)) return;
-    // A proclaim in flight may be what we saw; a real request is repeated.
-    if (this.#proclaiming > 0 || this.#checkingRequest || term.endReason !== undefined) return;
+    // A check in flight may answer it; if it does not, the requester asks again.
+    if (this.#checkingRequest || term.endReason !== undefined) return;
     this.#checkingRequest = true;
     this.#backend
       .successor(own)

@@ -38,6 +38,12 @@ import { type Child, LATCH, sortChildren } from './zk-latch.js';
 import { ZkLeaderSource } from './zk-leader-source.js';
 import type { ZkPresence } from './zk-presence.js';
 
+/**
+ * The most writes of its own node one watch event reports to a candidate: a leader remembers
+ * only its last few proclaims anyway, and a request is repeated.
+ */
+const MAX_REPORTED_WRITES = 64;
+
 /** How a {@link ZkQueue} reaches ZooKeeper. */
 export interface ZkQueueContext {
   /** The connection of `sessionId`; throws {@link SessionGoneError} if it is not current. */
@@ -202,8 +208,10 @@ export class ZkQueue implements QueueBackend {
     onRewritten?: (value: string, version: string) => void,
   ): () => void {
     let stopped = false;
-    /** `rewritten`: the node's data changed; the read that re-arms the watch reports it. */
-    const arm = (rewritten = false) => {
+    /** The highest data version a read saw (a node is created at version 0). */
+    let seen = 0;
+    /** Re-arms the watch; its read reports the writes since the last one. */
+    const arm = () => {
       if (stopped) return;
       const watcher = (event: ZkEvent) => {
         if (stopped) return;
@@ -211,7 +219,7 @@ export class ZkQueue implements QueueBackend {
           stopped = true;
           onDeleted();
         } else {
-          arm(event.getType() === zk.Event.NODE_DATA_CHANGED);
+          arm();
         }
       };
       // getData, not exists: no watch is left behind when the node is already gone.
@@ -226,8 +234,18 @@ export class ZkQueue implements QueueBackend {
         )
         .then(
           ([data, stat]) => {
-            if (!rewritten || stopped || longToBigInt(stat.czxid) !== own.epoch) return;
-            onRewritten?.((data ?? Buffer.alloc(0)).toString('utf8'), String(stat.version));
+            if (stopped || longToBigInt(stat.czxid) !== own.epoch) return;
+            const previous = seen;
+            seen = Math.max(seen, stat.version);
+            if (stat.version <= previous) return;
+            // One event may stand for several writes (a watch fires once until re-armed, and
+            // this read may come after more): data versions count every write, so report each
+            // one since the last read, and the candidate tells its own proclaims from a request.
+            const value = (data ?? Buffer.alloc(0)).toString('utf8');
+            const from = Math.max(previous + 1, stat.version - MAX_REPORTED_WRITES + 1);
+            for (let v = from; v <= stat.version; v += 1) {
+              onRewritten?.(value, String(v));
+            }
           },
           (error: unknown) => {
             if (codeOf(error) === Code.NO_NODE && !stopped) {

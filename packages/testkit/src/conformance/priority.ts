@@ -1,7 +1,7 @@
 import { type Arbitrator, deferHandover, type LeaderInfo } from '@tenure/core';
 import { describe, expect } from 'vitest';
 import { expectEnded, expectStrictlyIncreasing } from './assertions.js';
-import type { ConformanceContext, ConformanceTest } from './context.js';
+import { type ConformanceContext, type ConformanceTest, describeError } from './context.js';
 
 /**
  * Preferred leaders (issue 17): `ElectionOptions.priority` and `preemptAfterMs`. A candidate of
@@ -219,6 +219,39 @@ export function describePriorityTests(
       expect(afterClose.map((q) => q.key)).not.toContain(tp.key);
       const tq = await t.within(pq.promise, 'q to lead after p closed');
       expectStrictlyIncreasing([tl.epoch, tp.epoch, tq.epoch], 'the epochs of l, p, q');
+    });
+
+    test('a leader that proclaims all the time is still preempted (a request is not taken for its own write)', async (t) => {
+      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t);
+      const el = a.election(name, { value: 'l' });
+      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const tl = await t.within(el.campaign(), 'campaign() of l');
+      // A status value rewritten back to back, as a leader reporting its progress might.
+      let proclaims = 0;
+      const proclaiming = (async () => {
+        while (tl.isValid()) {
+          proclaims += 1;
+          await el.proclaim(`l-${proclaims}`).catch(() => {});
+          // One turn of the event loop between two, so that renewals and events run (memory
+          // answers at once).
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      t.onDispose(() => proclaiming);
+      const tp = await t
+        .within(
+          ep.campaign(),
+          'the preferred candidate to lead (preemptAfterMs + one handover)',
+          t.timing.scale(preemptAfterMs) + t.timing.handoverMs,
+        )
+        .catch((error: unknown) => {
+          throw new Error(`${describeError(error)}; the leader proclaimed ${proclaims} times`);
+        });
+      expectEnded(tl, 'preempted');
+      expect(tp.epoch > tl.epoch).toBe(true);
+      await t.within(proclaiming, 'the proclaim loop to stop');
     });
 
     test('candidates() and leader() report each priority; a proclaim keeps it', async (t) => {
