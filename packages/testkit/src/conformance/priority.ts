@@ -190,6 +190,32 @@ export function describePriorityTests(
       expect(queue.map((q) => q.epoch)).not.toContain(tl.epoch);
     });
 
+    test('the preempted leader’s session lost during the hold: the preferred one leads, the term stays ended `preempted`, the old leader rejoins behind', async (t) => {
+      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t);
+      const el = a.election(name, { value: 'l' });
+      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const rl = t.record(el);
+      const tl = await t.within(el.campaign(), 'campaign() of l');
+      const release = deferHandover(tl);
+      const ended = t.next(el, 'ended', t.timing.scale(preemptAfterMs) + t.timing.handoverMs);
+      const pp = t.track(ep.campaign());
+      expect((await ended.promise)[1]).toBe('preempted');
+      await t.expire(a);
+      const tp = await t.within(pp.promise, 'p to lead once l’s session was dropped');
+      expect(tp.epoch > tl.epoch).toBe(true);
+      release();
+      // l queues again with its new session, behind p; its ended term ended once.
+      const queue = await t.queueOf(ep, 2, t.timing.expiryMs);
+      expect(queue[0]?.epoch).toBe(tp.epoch);
+      expect((queue[1]?.epoch ?? 0n) > tp.epoch).toBe(true);
+      expect(await tl.ended).toBe('preempted');
+      expect(rl.events.filter((e) => e.type === 'ended')).toHaveLength(1);
+      expect(rl.terms).toEqual([tl]);
+      expect(ep.term).toBe(tp);
+    });
+
     test('resign() and close() during a hold release the key at once', async (t) => {
       const [a, b, c] = (await t.connectMany(3)) as [Arbitrator, Arbitrator, Arbitrator];
       const name = t.name('prio');
@@ -252,6 +278,36 @@ export function describePriorityTests(
       expectEnded(tl, 'preempted');
       expect(tp.epoch > tl.epoch).toBe(true);
       await t.within(proclaiming, 'the proclaim loop to stop');
+    });
+
+    test('two preferred candidates joining together: the higher one leads; the lower one leads at most once, never after it', async (t) => {
+      const [a, b, c] = (await t.connectMany(3)) as [Arbitrator, Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t);
+      const el = a.election(name, { value: 'l' });
+      const e5 = b.election(name, { value: 'p5', priority: 5, preemptAfterMs });
+      const e9 = c.election(name, { value: 'p9', priority: 9, preemptAfterMs });
+      const [r5, r9] = [t.record(e5), t.record(e9)];
+      const tl = await t.within(el.campaign(), 'campaign() of l');
+      t.track(e5.campaign());
+      const p9 = t.track(e9.campaign());
+      // p5 becomes stable first (by the time its join took): it may lead for one handover
+      // before p9 asks it to pass (memory: always; etcd and ZooKeeper: p9's request usually
+      // overtakes it). Never more than that, and never p5 after p9.
+      const t9 = await t.within(
+        p9.promise,
+        'p9 to lead (preemptAfterMs + two handovers)',
+        t.timing.scale(preemptAfterMs) + 2 * t.timing.handoverMs,
+      );
+      expectEnded(tl, 'preempted');
+      expect(r5.terms.length, 'terms of p5, queued between l and p9').toBeLessThanOrEqual(1);
+      for (const t5 of r5.terms) {
+        expectEnded(t5, 'preempted');
+        expect(t5.epoch < t9.epoch).toBe(true);
+      }
+      await quiet(t, 1.5 * preemptAfterMs);
+      expect(r9.terms).toEqual([t9]);
+      expect(r5.terms.length).toBeLessThanOrEqual(1);
     });
 
     test('candidates() and leader() report each priority; a proclaim keeps it', async (t) => {
