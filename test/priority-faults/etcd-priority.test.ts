@@ -25,8 +25,13 @@ afterAll(async () => {
 
 describe.sequential('preferred leaders on etcd, candidates in separate processes', () => {
   it(
-    'SIGKILL, SIGSTOP and cuts of the leader and of the preferred candidate around each preemption: never two valid terms, epochs in order, the highest priority leads after each heal',
-    () => preemptionsUnderFaults('etcd', cluster!, 1701),
+    'SIGKILL of the leader, SIGSTOP of the preferred candidate and a cut of the leader, each around a preemption: never two valid terms, epochs in order, the highest priority leads after each heal',
+    () =>
+      preemptionsUnderFaults('etcd', cluster!, 1701, [
+        'kill-leader',
+        'pause-preferred',
+        'cut-leader',
+      ]),
     TEST_MS,
   );
 

@@ -204,24 +204,25 @@ class PriorityRun {
 /** The most a preferred candidate may take to lead after the faults healed. */
 const RECOVERY_MS = timing.scale(MAX_PREEMPT_FACTOR * PREEMPT_MS) + timing.expiryMs;
 
-const FAULTS = [
-  'kill-leader',
-  'pause-leader',
-  'cut-leader',
-  'kill-preferred',
-  'pause-preferred',
-  'cut-preferred',
-] as const;
+/** The faults of {@link preemptionsUnderFaults}: each file runs some (CI runs every file). */
+export type PriorityFault =
+  | 'kill-leader'
+  | 'pause-leader'
+  | 'cut-leader'
+  | 'kill-preferred'
+  | 'pause-preferred'
+  | 'cut-preferred';
 
 /**
- * Candidates of priorities 0, 0, 5 and 9; `steps` preemptions of the priority-9 candidate,
- * each hit by one fault (in a seeded order) at a random point around it. After each, the
+ * Candidates of priorities 0, 0, 5 and 9; one preemption of the priority-9 candidate per fault
+ * of `faults`, each hit by it (in a seeded order) at a random point around the preemption. After each, the
  * priority-9 candidate leads again; the checker finds nothing.
  */
 export async function preemptionsUnderFaults(
   arbitrator: NemesisArbitrator,
   cluster: Cluster,
   seed: number,
+  faults: readonly PriorityFault[],
 ): Promise<void> {
   const random = new SeededRandom(seed);
   const run = await PriorityRun.start(arbitrator, cluster, 'faults');
@@ -233,7 +234,7 @@ export async function preemptionsUnderFaults(
     await run.waitLeads(p5, RECOVERY_MS, 'p5 to take over from c0');
     const p9 = await run.candidate('p9', 9);
     await run.waitLeads(p9, RECOVERY_MS, 'p9 to take over from p5');
-    const kinds = [...FAULTS].sort(() => random.next() - 0.5);
+    const kinds = [...faults].sort(() => random.next() - 0.5);
     for (const kind of kinds) {
       // A term that lasted the stability period resets p9's hysteresis (see preemptAfterMs).
       await sleep(PREEMPT_MS);

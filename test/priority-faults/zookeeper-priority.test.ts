@@ -25,8 +25,13 @@ afterAll(async () => {
 
 describe.sequential('preferred leaders on zookeeper, candidates in separate processes', () => {
   it(
-    'SIGKILL, SIGSTOP and cuts of the leader and of the preferred candidate around each preemption: never two valid terms, epochs in order, the highest priority leads after each heal',
-    () => preemptionsUnderFaults('zk', cluster!, 1702),
+    'SIGKILL of the preferred candidate, SIGSTOP of the leader and a cut of the preferred candidate, each around a preemption: never two valid terms, epochs in order, the highest priority leads after each heal',
+    () =>
+      preemptionsUnderFaults('zk', cluster!, 1702, [
+        'kill-preferred',
+        'pause-leader',
+        'cut-preferred',
+      ]),
     TEST_MS,
   );
 
