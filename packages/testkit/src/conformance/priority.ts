@@ -1,7 +1,13 @@
 import { type Arbitrator, deferHandover, type LeaderInfo } from '@tenure/core';
 import { describe, expect } from 'vitest';
 import { expectEnded, expectStrictlyIncreasing } from './assertions.js';
-import { type ConformanceContext, type ConformanceTest, describeError } from './context.js';
+import {
+  assertTenureError,
+  type ConformanceContext,
+  type ConformanceTest,
+  describeError,
+  thrownBy,
+} from './context.js';
 
 /**
  * Preferred leaders (issue 17): `ElectionOptions.priority` and `preemptAfterMs`. A candidate of
@@ -308,6 +314,35 @@ export function describePriorityTests(
       await quiet(t, 1.5 * preemptAfterMs);
       expect(r9.terms).toEqual([t9]);
       expect(r5.terms.length).toBeLessThanOrEqual(1);
+    });
+
+    test('a bad priority or preemptAfterMs is refused at once with INVALID_ARGUMENT naming it', async (t) => {
+      const a = await t.connect();
+      const bad: Array<[string, Record<string, unknown>]> = [
+        ['priority', { priority: -1 }],
+        ['priority', { priority: 1.5 }],
+        ['priority', { priority: '5' }],
+        ['priority', { priority: Number.NaN }],
+        ['priority', { priority: 1_000_000_001 }],
+        ['preemptAfterMs', { priority: 1, preemptAfterMs: 0 }],
+        ['preemptAfterMs', { priority: 1, preemptAfterMs: -5 }],
+        ['preemptAfterMs', { priority: 1, preemptAfterMs: Number.POSITIVE_INFINITY }],
+        ['preemptAfterMs', { priority: 1, preemptAfterMs: '10s' }],
+      ];
+      for (const [field, options] of bad) {
+        const what = `election(${JSON.stringify(options)})`;
+        assertTenureError(
+          thrownBy(() => a.election(t.name('prio'), options), what),
+          'INVALID_ARGUMENT',
+          what,
+          field,
+        );
+      }
+      // The bounds themselves are accepted, and the arbitrator stays usable.
+      const top = a.election(t.name('prio'), { priority: 1_000_000_000, preemptAfterMs: 1 });
+      const zero = a.election(t.name('prio'), { priority: 0 });
+      await t.within(top.close(), 'close()');
+      await t.within(zero.close(), 'close()');
     });
 
     test('candidates() and leader() report each priority; a proclaim keeps it', async (t) => {
