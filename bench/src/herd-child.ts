@@ -47,6 +47,7 @@ let candidates: Candidate[] = [];
 function tenureCandidate(
   slot: number,
   arbitrator: Arbitrator,
+  backend: 'etcd' | 'zookeeper',
   name: string,
 ): Candidate & { campaign(): void } {
   arbitrator.on('error', noteError);
@@ -70,8 +71,9 @@ function tenureCandidate(
       );
     },
     close: () => arbitrator.close(),
-    // Core renews (and runs the elections' consistency checks) every third of the granted TTL.
-    intervalMs: () => arbitrator.health().session.ttlMs / 3,
+    // Core renews, and runs the elections' consistency checks, every `renewFraction` of the
+    // granted TTL: a third on etcd (core's default), a quarter on ZooKeeper (its arbitrator.ts).
+    intervalMs: () => arbitrator.health().session.ttlMs * (backend === 'zookeeper' ? 1 / 4 : 1 / 3),
   };
 }
 
@@ -123,7 +125,7 @@ function start(request: Extract<HerdRequest, { type: 'start' }>): void {
       return etcd3Candidate(slot, request.connect, request.election, request.ttlMs);
     }
     const arbitrator = createBenchArbitrator({ ...request, backend: request.backend });
-    return tenureCandidate(slot, arbitrator, request.election);
+    return tenureCandidate(slot, arbitrator, request.backend, request.election);
   });
   candidates = made;
   for (const candidate of made) candidate.campaign();

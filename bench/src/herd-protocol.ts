@@ -19,7 +19,7 @@ export type HerdRequest =
     }
   /** The candidate `slot` (the leader) resigns. */
   | { readonly type: 'resign'; readonly slot: number }
-  /** Every candidate of this process starts listening to `leader-changed` (tenure only). */
+  /** Every candidate of this process starts listening to `leader-changed` (etcd3: `observe()`). */
   | { readonly type: 'listen' }
   /** Reports this process's CPU time and the clock of its periodic work (a `usage` report). */
   | { readonly type: 'usage' }
