@@ -11,11 +11,11 @@ const RESTART_DELAY_MS = 50;
 /**
  * Keeps one etcd `KV/Txn` call started ahead, its headers already sent, for the client's next
  * delete-only transaction (a resign's or close's delete of the candidate key, a fenced
- * `term.delete`): that transaction then only writes its message. The send path of etcd3 and
- * grpc-js (policies, the call's layers, a new HTTP/2 stream) took 0.8–1.0 ms of CPU between
- * `kv.txn()` and the request's bytes on the socket in an idle process, against 0.15 ms for Go's
- * client; with the call started ahead, 0.45–0.5 ms (packages/etcd/scripts/delete-latency.mjs).
- * A resign's delete is what the next leader waits for.
+ * `term.delete`): that transaction then only writes its message. From `kv.txn()` to the
+ * delete's bytes on the socket, etcd3 and grpc-js (policies, the call's layers, a new HTTP/2
+ * stream) took 0.97 ms at the median in a resigning leader, against 0.14 ms for Go's client;
+ * with the call started ahead, 0.54 ms (bench/scripts/handover-wire.py, docs/etcd.md). A
+ * resign's delete is what the next leader waits for.
  *
  * Every other transaction goes the usual way, and so does a delete when no call is ready (the
  * one started ahead failed or is in use), so the effect is on latency only. One open call per
