@@ -78,6 +78,10 @@ export interface QueueElectionOptions {
 
 /** The longest wait between two preemption requests to a predecessor that stays put, ms. */
 const MAX_NUDGE_INTERVAL_MS = 60_000;
+/** How many requests in a row may fail on a changed key before they count as made. */
+const MAX_NUDGE_CONFLICTS = 20;
+/** The pause before a request that failed on a changed key is tried again, ms. */
+const NUDGE_CONFLICT_DELAY_MS = 20;
 /** The most a stability period grows after terms that ended involuntarily (×). */
 const MAX_PREEMPT_FACTOR = 8;
 /** How many versions of our own proclaims are remembered, to tell them from requests. */
@@ -653,6 +657,7 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     session: SessionRef,
     signals: AbortSignal[],
   ): Promise<void> {
+    let conflicts = 0;
     while (!signals.some((s) => s.aborted)) {
       try {
         // Paced across waits: a request seen by the predecessor's successor (ZooKeeper) wakes
@@ -671,8 +676,19 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
         const intervalMs = last
           ? Math.min(last.intervalMs * 2, MAX_NUDGE_INTERVAL_MS)
           : Math.max(this.#sessions.renewIntervalMs, 1_000);
+        const previous = this.#lastRequest;
         this.#lastRequest = { key: predecessor.key, nextAt: this.#now() + intervalMs, intervalMs };
-        await raceAbort(this.#backend.nudge(reading), signals);
+        const nudged = await raceAbort(this.#backend.nudge(reading), signals);
+        if (nudged) {
+          conflicts = 0;
+        } else if (conflicts < MAX_NUDGE_CONFLICTS) {
+          // The key changed between our read and our write (its holder proclaimed): no request
+          // was made, so it does not count; read and ask again soon (a leader that proclaims
+          // all the time would otherwise make every request fail, at ever longer intervals).
+          conflicts += 1;
+          this.#lastRequest = previous;
+          await this.#sleep(NUDGE_CONFLICT_DELAY_MS, signals);
+        }
       } catch (error) {
         if (error instanceof AbortedError || signals.some((s) => s.aborted)) return;
         await this.#sleep(this.#sessions.renewIntervalMs, signals).catch(() => {});
