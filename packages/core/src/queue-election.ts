@@ -84,8 +84,13 @@ const MAX_NUDGE_CONFLICTS = 20;
 const NUDGE_CONFLICT_DELAY_MS = 20;
 /** The most a stability period grows after terms that ended involuntarily (×). */
 const MAX_PREEMPT_FACTOR = 8;
-/** How many versions of our own proclaims are remembered, to tell them from requests. */
-const OWN_VERSIONS_KEPT = 16;
+/**
+ * How many versions of our own proclaims are remembered, to tell them from requests. Each is
+ * forgotten when its event is seen, so this bounds the proclaims whose events are still on
+ * their way: one forgotten too early reads as a request, and a request from a successor of
+ * higher priority preempts at once, stable or not (16 were exceeded by 17 proclaims at once).
+ */
+const OWN_VERSIONS_KEPT = 4_096;
 
 type ElectionState = 'idle' | 'campaigning' | 'leading' | 'closed';
 
