@@ -368,6 +368,39 @@ export function describePriorityTests(
       expect(rp.terms).toHaveLength(0);
     });
 
+    test('hysteresis: after each involuntary end of its term, the preferred candidate waits twice as long before it asks again', async (t) => {
+      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      // Longer than the pacing of repeated requests (1 s, doubling): the waits measured here
+      // are the stability periods, not that pacing.
+      const preemptAfterMs = Math.max(stability(t), 1_000);
+      const el = a.election(name, { value: 'l' });
+      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const rl = t.record(el);
+      await t.within(el.campaign(), 'campaign() of l');
+      let elected = t.next(ep, 'elected', t.timing.scale(preemptAfterMs) + t.timing.handoverMs);
+      let from = performance.now();
+      t.track(ep.campaign());
+      for (const factor of [1, 2]) {
+        const [term] = await elected.promise;
+        const waited = performance.now() - from;
+        expect(waited, `the wait before takeover ${factor}`).toBeGreaterThanOrEqual(
+          factor * preemptAfterMs,
+        );
+        // The term ends involuntarily at once (its session dropped): the next wait doubles.
+        // l leads in between (it was preempted, then first in the queue).
+        const next = 2 * factor;
+        elected = t.next(ep, 'elected', t.timing.scale(next * preemptAfterMs) + t.timing.expiryMs);
+        from = performance.now();
+        await t.expire(b);
+        // etcd: the revoked lease's key deletion may reach the candidate first (`revoked`).
+        expect(await t.within(term.ended, 'the term to end')).toMatch(/^(session-lost|revoked)$/);
+      }
+      await elected.promise;
+      expect(performance.now() - from).toBeGreaterThanOrEqual(4 * preemptAfterMs);
+      expect(rl.terms.length, 'l led between the takeovers').toBeGreaterThanOrEqual(3);
+    });
+
     test('candidates() and leader() report each priority; a proclaim keeps it', async (t) => {
       const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
       const name = t.name('prio');
