@@ -151,7 +151,9 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   /** A leader's check of a request is in flight. */
   #checkingRequest = false;
   /** The last preemption request this candidate sent: to whom, and when it may repeat it. */
-  #lastRequest: { key: string; nextAt: number; intervalMs: number } | undefined;
+  #lastRequest:
+    | { key: string; epoch: bigint | undefined; nextAt: number; intervalMs: number }
+    | undefined;
   /** The current term's handover holds, and the bound of the wait for them. */
   #holds: HandoverHolds | undefined;
   #holdBoundMs = 0;
@@ -667,7 +669,13 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
       try {
         // Paced across waits: a request seen by the predecessor's successor (ZooKeeper) wakes
         // the wait, which starts over here.
-        const last = this.#lastRequest?.key === predecessor.key ? this.#lastRequest : undefined;
+        // Per key *and* epoch: etcd and memory name a candidate's key after its session, so a
+        // predecessor that queued again (preempted, then rejoined) has the same key name.
+        const last =
+          this.#lastRequest?.key === predecessor.key &&
+          this.#lastRequest.epoch === predecessor.epoch
+            ? this.#lastRequest
+            : undefined;
         const waitMs = Math.max(this.#unstableForMs(), last ? last.nextAt - this.#now() : 0);
         if (waitMs > 0) {
           await this.#sleep(waitMs, signals);
@@ -682,7 +690,12 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
           ? Math.min(last.intervalMs * 2, MAX_NUDGE_INTERVAL_MS)
           : Math.max(this.#sessions.renewIntervalMs, 1_000);
         const previous = this.#lastRequest;
-        this.#lastRequest = { key: predecessor.key, nextAt: this.#now() + intervalMs, intervalMs };
+        this.#lastRequest = {
+          key: predecessor.key,
+          epoch: predecessor.epoch,
+          nextAt: this.#now() + intervalMs,
+          intervalMs,
+        };
         const nudged = await raceAbort(this.#backend.nudge(reading), signals);
         if (nudged) {
           conflicts = 0;

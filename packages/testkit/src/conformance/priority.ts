@@ -401,6 +401,31 @@ export function describePriorityTests(
       expect(rl.terms.length, 'l led between the takeovers').toBeGreaterThanOrEqual(3);
     });
 
+    test('repeated takeovers from the same candidate are not slowed down by the pacing of requests', async (t) => {
+      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+      const name = t.name('prio');
+      const preemptAfterMs = stability(t) / 4;
+      const el = a.election(name, { value: 'l' });
+      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      await t.within(el.campaign(), 'campaign() of l');
+      // Each round, p takes over from l, then resigns: l (preempted, queued again) leads, and
+      // p, queued behind it, asks it again. Nothing failed: each takeover takes the stability
+      // period and a handover.
+      for (let round = 1; round <= 5; round += 1) {
+        const tp = await t.within(
+          ep.campaign(),
+          `takeover ${round} (preemptAfterMs + one handover)`,
+          t.timing.scale(preemptAfterMs) + t.timing.handoverMs,
+        );
+        await t.queueOf(ep, 2);
+        await t.within(ep.resign(), 'resign() of p');
+        await t.until(async () => {
+          const leader = await b.leader(name);
+          return leader !== undefined && leader.epoch > tp.epoch && leader.value === 'l';
+        }, 'l to lead again');
+      }
+    });
+
     test('candidates() and leader() report each priority; a proclaim keeps it', async (t) => {
       const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
       const name = t.name('prio');
