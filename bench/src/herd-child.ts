@@ -43,6 +43,9 @@ const noteError = (error: unknown) => {
 };
 
 let candidates: Candidate[] = [];
+let started: Extract<HerdRequest, { type: 'start' }> | undefined;
+/** `listen-shared`: one more arbitrator in this process, whose election the listeners share. */
+let shared: { arbitrator: Arbitrator; election: Election } | undefined;
 
 function tenureCandidate(
   slot: number,
@@ -128,6 +131,7 @@ function start(request: Extract<HerdRequest, { type: 'start' }>): void {
     return tenureCandidate(slot, arbitrator, request.backend, request.election);
   });
   candidates = made;
+  started = request;
   for (const candidate of made) candidate.campaign();
   send({ type: 'started', slots: made.length });
 }
@@ -180,11 +184,13 @@ async function stopProfile(): Promise<void> {
 }
 
 /** Reports once every candidate of this process has seen a leader id. */
-async function listen(): Promise<void> {
-  await startProfile();
+/**
+ * A listener factory whose listeners report (`all-seen`) once `total` of them have seen a
+ * leader id.
+ */
+function tracker(total: number): () => (id: string | undefined) => void {
   const seen = new Map<string, number>();
-  const total = candidates.length;
-  const onLeader = () => {
+  return () => {
     let last: string | undefined;
     return (id: string | undefined) => {
       if (id === undefined || id === last) return;
@@ -201,7 +207,35 @@ async function listen(): Promise<void> {
       }
     };
   };
+}
+
+/** Every candidate of this process listens, each on its own arbitrator. */
+async function listen(): Promise<void> {
+  // The shared listeners stop: from now on each candidate follows the leader itself.
+  shared?.election.removeAllListeners('leader-changed');
+  await startProfile();
+  const onLeader = tracker(candidates.length);
   await Promise.all(candidates.map((c) => c.listen(onLeader())));
+}
+
+/**
+ * As many listeners as this process has candidates, all on ONE more arbitrator (tenure only):
+ * they share its one watch of the election.
+ */
+async function listenShared(): Promise<void> {
+  if (!started || started.backend === 'etcd3') throw new Error('listen-shared: tenure only');
+  const arbitrator = createBenchArbitrator({ ...started, backend: started.backend });
+  arbitrator.on('error', noteError);
+  const election = arbitrator.election(started.election, { value: 'observer' });
+  election.on('error', noteError);
+  shared = { arbitrator, election };
+  const onLeader = tracker(candidates.length);
+  for (let i = 0; i < candidates.length; i += 1) {
+    const report = onLeader();
+    election.on('leader-changed', (leader: LeaderInfo | undefined) =>
+      report(leader?.epoch.toString()),
+    );
+  }
 }
 
 function cpuMs(): number {
@@ -220,7 +254,10 @@ function usage(): void {
 
 async function close(): Promise<void> {
   await stopProfile().catch(noteError);
-  await Promise.all(candidates.map((c) => c.close().catch(noteError)));
+  await Promise.all([
+    ...candidates.map((c) => c.close().catch(noteError)),
+    shared?.arbitrator.close().catch(noteError),
+  ]);
   send({ type: 'closed', errors: errors.count, firstErrors: errors.first });
   process.disconnect?.();
 }
@@ -233,9 +270,11 @@ process.on('message', (request: HerdRequest) => {
         ? resign(request.slot)
         : request.type === 'listen'
           ? listen()
-          : request.type === 'usage'
-            ? Promise.resolve().then(usage)
-            : close();
+          : request.type === 'listen-shared'
+            ? listenShared()
+            : request.type === 'usage'
+              ? Promise.resolve().then(usage)
+              : close();
   task.catch((error: unknown) => {
     send({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
   });

@@ -21,6 +21,11 @@ export type HerdRequest =
   | { readonly type: 'resign'; readonly slot: number }
   /** Every candidate of this process starts listening to `leader-changed` (etcd3: `observe()`). */
   | { readonly type: 'listen' }
+  /**
+   * This process opens one more arbitrator (tenure only) and puts as many `leader-changed`
+   * listeners on its election as the process has candidates: they share one watch.
+   */
+  | { readonly type: 'listen-shared' }
   /** Reports this process's CPU time and the clock of its periodic work (a `usage` report). */
   | { readonly type: 'usage' }
   | { readonly type: 'close' };

@@ -58,7 +58,11 @@ const GOAL_HANDOVER_RATIO = 2;
 
 const CHILD = fileURLToPath(new URL('./herd-child.js', import.meta.url));
 
-type Mode = 'quiet' | 'listening';
+/**
+ * Nobody listens to `leader-changed`; N listeners share one arbitrator per process (one watch
+ * each); or each candidate listens on its own arbitrator.
+ */
+type Mode = 'quiet' | 'shared' | 'listening';
 
 /** CPU time used over a window, ms. */
 interface CpuUse {
@@ -397,12 +401,13 @@ async function measureSize(
     );
     let waiting = n - 1;
     // The etcd3 Election has no leader-changed: its candidates listen with `observe()`.
-    const modes = ['quiet', 'listening'] as const;
+    const modes: readonly Mode[] =
+      backend === 'etcd3' ? ['quiet', 'listening'] : ['quiet', 'shared', 'listening'];
     for (const mode of modes) {
       const modeNotes: string[] = [];
-      if (mode === 'listening') {
+      if (mode !== 'quiet') {
         const leaderEpoch = group.leaderEpoch;
-        group.broadcast({ type: 'listen' });
+        group.broadcast({ type: mode === 'shared' ? 'listen-shared' : 'listen' });
         const seen = await group.waitAllSeen(leaderEpoch, processes, CHANGE_TIMEOUT_MS);
         if (!seen) {
           modeNotes.push(
@@ -432,11 +437,11 @@ async function measureSize(
           break;
         }
         let fanout: Fanout | undefined;
-        if (mode === 'listening') {
+        if (mode !== 'quiet') {
           const seen = await group.waitAllSeen(next.epoch, processes, CHANGE_TIMEOUT_MS);
           if (!seen) {
             modeNotes.push(
-              `${label(backend)} ${n} listening: not every listener saw change ${r + 1} within ${CHANGE_TIMEOUT_MS / 1000} s.`,
+              `${label(backend)} ${n} ${mode}: not every listener saw change ${r + 1} within ${CHANGE_TIMEOUT_MS / 1000} s.`,
             );
           } else {
             // Read at once: /proc counts in 10 ms ticks, and the next ones are the idle's.
@@ -756,7 +761,12 @@ function label(backend: HerdBackend): string {
 }
 
 function row(m: HerdMeasurement): string[] {
-  const listening = m.mode === 'quiet' ? 'none' : `all ${m.candidates}`;
+  const listening =
+    m.mode === 'quiet'
+      ? 'none'
+      : m.mode === 'shared'
+        ? `${m.candidates}, on one shared arbitrator per process`
+        : `all ${m.candidates}, each on its own arbitrator`;
   if (m.failure && m.changes.length === 0) {
     return [
       label(m.backend),
@@ -837,6 +847,7 @@ function notes(measurements: readonly HerdMeasurement[], repeats: number): strin
         `${label(backend)}, every candidate listening${backend === 'etcd3' ? ' (observe())' : ' to leader-changed'}: ${perListener.map((p) => `${num(p.extra)} read(s) more than nobody listening at N=${p.n} (${p.per.toFixed(2)} per listener)`).join('; ')}; ${verdict}.`,
       );
     }
+    lines.push(...sharedNotes(backend, quiet, measurements));
     lines.push(...handoverNotes(backend, quiet, listening));
     const bytes = quiet.map((m) => `${kib(summarize(m).traffic)} at N=${m.candidates}`);
     const readBytes =
@@ -873,6 +884,27 @@ function backgroundText(measurements: readonly HerdMeasurement[]): string {
   return parts.length > 0 ? parts.join(', ') : 'none measured';
 }
 
+/** The listeners that share one arbitrator per process: what they cost, and the handover. */
+function sharedNotes(
+  backend: HerdBackend,
+  quiet: readonly HerdMeasurement[],
+  measurements: readonly HerdMeasurement[],
+): string[] {
+  const rows = measurements.flatMap((m) => {
+    const q = quiet.find((x) => x.candidates === m.candidates);
+    if (m.backend !== backend || m.mode !== 'shared' || m.changes.length === 0 || !q) return [];
+    return [{ m, s: summarize(m), q: summarize(q) }];
+  });
+  const largest = rows[rows.length - 1];
+  if (!largest) return [];
+  const processes = Math.min(PROCESSES, largest.m.candidates);
+  const ratio = largest.s.handoverMs / largest.q.handoverMs;
+  const oneWatch = rows.every((r) => r.s.notifications - r.q.notifications <= processes + 1);
+  return [
+    `${label(backend)}, N listeners sharing one more arbitrator per process (${processes} in all): ${rows.map((r) => `${num(r.s.reads - r.q.reads)} read(s) and ${num(r.s.notifications - r.q.notifications)} notification(s) more than nobody listening at N=${r.m.candidates}`).join('; ')}: one watch per election per arbitrator, ${oneWatch ? 'met' : 'MISSED'}. Handover at N=${largest.m.candidates}: ${largest.s.handoverMs.toFixed(1)} ms against ${largest.q.handoverMs.toFixed(1)} ms with none (${ratio.toFixed(1)}×; goal ≤ ${GOAL_HANDOVER_RATIO}×: ${ratio <= GOAL_HANDOVER_RATIO ? 'met' : 'MISSED'}).`,
+  ];
+}
+
 /**
  * The handover with every candidate listening against nobody listening, at the largest N, and
  * the CPU time the listeners added per change, per notification.
@@ -892,7 +924,7 @@ function handoverNotes(
   const cpu = ls.fanoutClientCpu + ls.fanoutServerCpu;
   const micro = (ms: number) => `${Math.round((ms / n) * 1000)} µs`;
   return [
-    `${label(backend)}, handover at N=${n}: ${ls.handoverMs.toFixed(1)} ms with every candidate listening, ${qs.handoverMs.toFixed(1)} ms with none (${ratio.toFixed(1)}×; ${backend === 'etcd3' ? 'for comparison (peer)' : `goal ≤ ${GOAL_HANDOVER_RATIO}×: ${ratio <= GOAL_HANDOVER_RATIO ? 'met' : 'MISSED'}`}). From the resign until the last of the ${n} listeners had the event (${num(ls.fanoutMs)} ms), the candidate processes used ${num(ls.fanoutClientCpu)} ms of CPU beyond their background (at the idle window's rate) and the server ${num(ls.fanoutServerCpu)} ms (${micro(ls.fanoutClientCpu)} and ${micro(ls.fanoutServerCpu)} per listener): ${(cpu / ls.fanoutMs).toFixed(1)} of the ${cpus().length} cores busy throughout (the whole machine: ${(ls.fanoutMachineCpu / ls.fanoutMs).toFixed(1)}).`,
+    `${label(backend)}, handover at N=${n}: ${ls.handoverMs.toFixed(1)} ms with every candidate listening${backend === 'etcd3' ? '' : ' (each on its own arbitrator: N watches)'}, ${qs.handoverMs.toFixed(1)} ms with none (${ratio.toFixed(1)}×; ${backend === 'etcd3' ? 'for comparison (peer)' : `goal ≤ ${GOAL_HANDOVER_RATIO}×: ${ratio <= GOAL_HANDOVER_RATIO ? 'met' : 'MISSED'}`}). From the resign until the last of the ${n} listeners had the event (${num(ls.fanoutMs)} ms), the candidate processes used ${num(ls.fanoutClientCpu)} ms of CPU beyond their background (at the idle window's rate) and the server ${num(ls.fanoutServerCpu)} ms (${micro(ls.fanoutClientCpu)} and ${micro(ls.fanoutServerCpu)} per listener): ${(cpu / ls.fanoutMs).toFixed(1)} of the ${cpus().length} cores busy throughout (the whole machine: ${(ls.fanoutMachineCpu / ls.fanoutMs).toFixed(1)}).`,
   ];
 }
 
