@@ -254,12 +254,13 @@ export function describePriorityTests(
     });
 
     test('a leader that proclaims often is still preempted (a request is not taken for its own write)', async (t) => {
-      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+      const [a, b, o] = (await t.connectMany(3)) as [Arbitrator, Arbitrator, Arbitrator];
       const name = t.name('prio');
       const preemptAfterMs = stability(t);
       const el = a.election(name, { value: 'l' });
       const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
       const tl = await t.within(el.campaign(), 'campaign() of l');
+      const observer = t.observe(o.observe(name));
       // A status value rewritten every few ms, as a leader reporting its progress might: a
       // proclaim is in flight much of the time. (Back to back, a proclaim is always in flight
       // and on ZooKeeper the request's compare-and-set almost never finds the key unchanged.)
@@ -284,6 +285,14 @@ export function describePriorityTests(
       expectEnded(tl, 'preempted');
       expect(tp.epoch > tl.epoch).toBe(true);
       await t.within(proclaiming, 'the proclaim loop to stop');
+      // A request writes back the bytes it read only if nothing was written since: it never
+      // puts an older value back over a newer proclaim.
+      await t.until(() => observer.items.some((i) => i?.epoch === tp.epoch), 'the observer');
+      const seen = observer.items
+        .filter((i) => i?.epoch === tl.epoch && i.value.startsWith('l-'))
+        .map((i) => Number(i?.value.slice(2)));
+      expect(seen.length, 'proclaimed values observed').toBeGreaterThan(0);
+      expect(seen, 'the leader’s values went back').toEqual([...seen].sort((x, y) => x - y));
     });
 
     test('two preferred candidates joining together: the higher one leads; the lower one leads at most once, never after it', async (t) => {
