@@ -78,15 +78,22 @@ export class DeleteAhead {
     return reply;
   }
 
+  /** Whether a call started ahead is ready for a delete. */
+  get #hasReady(): boolean {
+    return this.#ready !== undefined && !this.#ready.broken;
+  }
+
   #start(): void {
-    if (this.#closed || this.#starting) return;
+    // One call at a time: a transaction while a delete's reply is pending starts the next call
+    // at once, and the restart after the reply must not start a second.
+    if (this.#closed || this.#starting || this.#hasReady) return;
     this.#starting = true;
     const ready = new ReadyCall();
     startTxnCall(this.#client, (error, response) => ready.onEnd(error, response))
       .then(
         (call) => {
           if (call === undefined) return;
-          if (this.#closed) {
+          if (this.#closed || this.#hasReady) {
             call.cancel();
             return;
           }

@@ -1,8 +1,9 @@
 // A leader's delete goes on a Txn call started before it (packages/etcd/src/delete-ahead.ts):
 // the client starts a KV/Txn call with no message while the candidate leads, and the resign's
 // delete is written on it, with no unary Txn call of its own (counted on etcd3's grpc-js service
-// client). After a reset connection a call is started again and carries the delete; close()
-// leaves no call open (etcd counts no cancelled Txn: the close's delete used the call).
+// client). After a reset connection a call is started again and carries the delete; a
+// transaction that overlaps a delete leaves one call started ahead, not two; close() leaves no
+// call open (etcd counts no cancelled Txn: the close's delete used the call).
 import { createEtcdArbitrator, type EtcdArbitrator } from '@tenure/etcd';
 import {
   type EtcdNode,
@@ -127,6 +128,26 @@ describe('etcd: a Txn call started ahead for the next delete', () => {
     await election.resign();
     expect(counts.unary).toBe(unaryBefore);
     expect(await election.candidates()).toEqual([]);
+  });
+
+  it('keeps one call started ahead when a transaction overlaps a delete', async () => {
+    const arbitrator = arbitratorAt(node.endpoint);
+    const counts = await countTxnCalls(arbitrator.client);
+    const term = await arbitrator.election('ahead-overlap', { value: 'a' }).campaign();
+    await waitFor(() => counts.ahead === 1, {
+      timeoutMs: timing.handoverMs,
+      what: 'the call started ahead',
+    });
+    await term.put('k', 'v'); // a put goes the usual way
+    // The delete takes the call; the put sent before its reply starts the next one at once. The
+    // restart after the delete's reply must not start another.
+    await Promise.all([term.delete('k'), term.put('k2', 'v')]);
+    await waitFor(() => counts.ahead === 2, {
+      timeoutMs: timing.handoverMs,
+      what: 'the next call started ahead',
+    });
+    await new Promise((resolve) => setTimeout(resolve, timing.handoverMs));
+    expect(counts.ahead).toBe(2);
   });
 
   it('ends with close(): no call started ahead is left open', async () => {
