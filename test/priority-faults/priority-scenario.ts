@@ -19,7 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monotonicNow, Timing, waitFor } from '@tenure/testkit';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CandidatePool,
   type Cluster,
@@ -51,6 +51,60 @@ export const timing = new Timing(TTL_MS);
 /** Starts the three-member cluster the file's tests share. */
 export function startPriorityCluster(arbitrator: NemesisArbitrator): Promise<Cluster> {
   return startCluster(arbitrator, 3, undefined);
+}
+
+/** What a fault file names the fault of its test. */
+const FAULT_NAMES: Record<PriorityFault, string> = {
+  'kill-leader': 'SIGKILL of the leader',
+  'pause-leader': 'SIGSTOP of the leader',
+  'cut-leader': 'a cut of the leader',
+  'kill-preferred': 'SIGKILL of the preferred candidate',
+  'pause-preferred': 'SIGSTOP of the preferred candidate',
+  'cut-preferred': 'a cut of the preferred candidate',
+};
+
+/**
+ * Registers one arbitrator's fault file: a three-member cluster shared by the file's tests,
+ * {@link preemptionsUnderFaults} with `faults` (each file runs some: CI runs every file),
+ * {@link flappingConnection} and {@link crashAfterTakeover}.
+ */
+export function describePriorityFaults(
+  arbitrator: NemesisArbitrator,
+  name: string,
+  seed: number,
+  faults: readonly PriorityFault[],
+): void {
+  const testMs = timing.scale(120_000);
+  let cluster: Cluster | undefined;
+
+  beforeAll(async () => {
+    cluster = await startPriorityCluster(arbitrator);
+  }, timing.scale(60_000));
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  describe.sequential(`preferred leaders on ${name}, candidates in separate processes`, () => {
+    const named = faults.map((fault) => FAULT_NAMES[fault]);
+    it(
+      `${named.slice(0, -1).join(', ')} and ${named.at(-1)}, each around a preemption: never two valid terms, epochs in order, the highest priority leads after each heal`,
+      () => preemptionsUnderFaults(arbitrator, cluster!, seed, faults),
+      testMs,
+    );
+
+    it(
+      'a preferred candidate whose connection flaps faster than preemptAfterMs never preempts; it does once it holds',
+      () => flappingConnection(arbitrator, cluster!, 2),
+      testMs,
+    );
+
+    it(
+      'a preferred candidate killed right after each takeover: at most one preemption per preemptAfterMs + TTL',
+      () => crashAfterTakeover(arbitrator, cluster!, 2),
+      testMs,
+    );
+  });
 }
 
 /** One test's candidates, witness and fault log, on the shared cluster. */

@@ -1,4 +1,4 @@
-import { type Arbitrator, deferHandover, type LeaderInfo } from '@tenure/core';
+import { type Arbitrator, deferHandover, type Election, type LeaderInfo } from '@tenure/core';
 import { describe, expect } from 'vitest';
 import { expectEnded, expectStrictlyIncreasing } from './assertions.js';
 import {
@@ -152,11 +152,7 @@ export function describePriorityTests(
     });
 
     test('deferHandover keeps the preempted leader’s key, and no new leader, until released', async (t) => {
-      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
-      const name = t.name('prio');
-      const preemptAfterMs = stability(t);
-      const el = a.election(name, { value: 'l' });
-      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const { el, ep, preemptAfterMs } = await leaderAndPreferred(t);
       const rp = t.record(ep);
       const tl = await t.within(el.campaign(), 'campaign() of l');
       const release = deferHandover(tl);
@@ -177,11 +173,7 @@ export function describePriorityTests(
     });
 
     test('a hold never released is bounded by the term’s deadline', async (t) => {
-      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
-      const name = t.name('prio');
-      const preemptAfterMs = stability(t);
-      const el = a.election(name, { value: 'l' });
-      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const { el, ep, preemptAfterMs } = await leaderAndPreferred(t);
       const tl = await t.within(el.campaign(), 'campaign() of l');
       deferHandover(tl); // never released
       const tp = await t.within(
@@ -197,11 +189,7 @@ export function describePriorityTests(
     });
 
     test('the preempted leader’s session lost during the hold: the preferred one leads, the term stays ended `preempted`, the old leader rejoins behind', async (t) => {
-      const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
-      const name = t.name('prio');
-      const preemptAfterMs = stability(t);
-      const el = a.election(name, { value: 'l' });
-      const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+      const { a, el, ep, preemptAfterMs } = await leaderAndPreferred(t);
       const rl = t.record(el);
       const tl = await t.within(el.campaign(), 'campaign() of l');
       const release = deferHandover(tl);
@@ -527,6 +515,26 @@ export function describePriorityTests(
 }
 
 /** The stability period the tests use: the TTL, at most 1 s (short tests). */
+/**
+ * Two arbitrators, and on one new election a candidate `l` of priority 0 on the first and a
+ * candidate `p` of priority 1 on the second (stability period {@link stability}); neither has
+ * campaigned yet.
+ */
+async function leaderAndPreferred(t: ConformanceContext): Promise<{
+  a: Arbitrator;
+  name: string;
+  preemptAfterMs: number;
+  el: Election;
+  ep: Election;
+}> {
+  const [a, b] = (await t.connectMany(2)) as [Arbitrator, Arbitrator];
+  const name = t.name('prio');
+  const preemptAfterMs = stability(t);
+  const el = a.election(name, { value: 'l' });
+  const ep = b.election(name, { value: 'p', priority: 1, preemptAfterMs });
+  return { a, name, preemptAfterMs, el, ep };
+}
+
 function stability(t: ConformanceContext): number {
   return Math.min(t.timing.ttlMs, 1_000);
 }
