@@ -44,39 +44,24 @@ export function leaderJson(info: LeaderInfo): LeaderJson {
 }
 
 /**
- * A table's columns with a PRIORITY column before the last one (the key) when any row has a
- * priority: an election without priorities prints as it always did.
+ * A table's columns with one more column, `header`, before the last one (the key) when any row
+ * has a cell for it (`missing` where a row has none): an election where no candidate
+ * advertises an endpoint or a priority prints as it always did.
  */
-function withPriorities(
-  headers: readonly string[],
-  rows: ReadonlyArray<readonly string[]>,
-  priorities: ReadonlyArray<number | undefined>,
+function withColumn(
+  header: string,
+  missing: string,
+  [headers, rows]: [readonly string[], ReadonlyArray<readonly string[]>],
+  cells: ReadonlyArray<string | undefined>,
 ): [string[], string[][]] {
-  if (priorities.every((p) => p === undefined)) return [[...headers], rows.map((r) => [...r])];
+  if (cells.every((c) => c === undefined)) return [[...headers], rows.map((r) => [...r])];
   const at = headers.length - 1;
-  return [
-    [...headers.slice(0, at), 'PRIORITY', ...headers.slice(at)],
-    rows.map((r, i) => [...r.slice(0, at), String(priorities[i] ?? 0), ...r.slice(at)]),
-  ];
-}
-
-/**
- * A table's columns with an ENDPOINT column before the last one (the key) when any row
- * advertises an endpoint: an election without endpoints prints as it always did.
- */
-function withEndpoints(
-  headers: readonly string[],
-  rows: ReadonlyArray<readonly string[]>,
-  endpoints: ReadonlyArray<string | undefined>,
-): [string[], string[][]] {
-  if (endpoints.every((e) => e === undefined)) return [[...headers], rows.map((r) => [...r])];
-  const at = headers.length - 1;
-  const insert = <T>(list: readonly T[], item: T) => [
+  const insert = (list: readonly string[], item: string) => [
     ...list.slice(0, at),
     item,
     ...list.slice(at),
   ];
-  return [insert(headers, 'ENDPOINT'), rows.map((r, i) => insert(r, endpoints[i] ?? '-'))];
+  return [insert(headers, header), rows.map((r, i) => insert(r, cells[i] ?? missing))];
 }
 
 /**
@@ -118,9 +103,10 @@ export async function showLeader(
   if (options.json) {
     write(`${JSON.stringify(leader === undefined ? null : leaderJson(leader))}\n`);
   } else if (leader !== undefined) {
-    const [headers, rows] = withEndpoints(
-      ['EPOCH', 'VALUE', 'KEY'],
-      [[formatEpoch(leader.epoch), leader.value, leader.key]],
+    const [headers, rows] = withColumn(
+      'ENDPOINT',
+      '-',
+      [['EPOCH', 'VALUE', 'KEY'], [[formatEpoch(leader.epoch), leader.value, leader.key]]],
       [leader.endpoint],
     );
     write(formatTable(headers, rows));
@@ -168,13 +154,19 @@ export async function showCandidates(name: string, options: ReadOptions): Promis
     write(`${JSON.stringify(rows)}\n`);
   } else {
     // A waiting candidate holds no term: its number is its key's creation, not an epoch.
-    const [headers, cells] = withPriorities(
-      ...withEndpoints(
-        ['#', 'ROLE', 'REVISION', 'VALUE', 'KEY'],
-        rows.map((c) => [String(c.position), c.role, c.revision, c.value, c.key]),
+    const [headers, cells] = withColumn(
+      'PRIORITY',
+      '0',
+      withColumn(
+        'ENDPOINT',
+        '-',
+        [
+          ['#', 'ROLE', 'REVISION', 'VALUE', 'KEY'],
+          rows.map((c) => [String(c.position), c.role, c.revision, c.value, c.key]),
+        ],
         rows.map((c) => c.endpoint),
       ),
-      rows.map((c) => c.priority),
+      rows.map((c) => (c.priority === undefined ? undefined : String(c.priority))),
     );
     write(formatTable(headers, cells));
   }
