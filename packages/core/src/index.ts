@@ -21,6 +21,7 @@ export { Backoff } from './backoff.js';
 export { defaultCandidateValue } from './candidate-id.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { systemClock } from './clock.js';
+export { END_REASONS, isEndReason } from './end-reasons.js';
 export { formatEpoch, parseEpoch } from './epoch.js';
 export type { TenureErrorCode, TenureErrorOptions } from './errors.js';
 export {

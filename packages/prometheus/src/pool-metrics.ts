@@ -1,4 +1,4 @@
-import { ConflictError, InvalidArgumentError } from '@tenure/core';
+import { ConflictError, END_REASONS, InvalidArgumentError } from '@tenure/core';
 import type { Pool, ReleaseReason } from '@tenure/pool';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -6,12 +6,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 const RELEASE_REASONS: ReadonlySet<string> = new Set<ReleaseReason>([
   'moved',
   'stopped',
-  'resigned',
-  'closed',
-  'expired',
-  'session-lost',
-  'revoked',
-  'preempted',
+  ...END_REASONS,
 ]);
 
 /**

@@ -5,6 +5,7 @@ import {
   type ElectionState,
   type EndReason,
   InvalidArgumentError,
+  isEndReason,
   parseEpoch,
   type SessionEvent,
   type SessionState,
@@ -299,7 +300,7 @@ class Metrics implements TenureMetrics {
     });
     this.#termsEnded = new Counter({
       name: `${prefix}election_terms_ended_total`,
-      help: 'Per election: terms of this replica that ended, by reason: resigned, closed (chosen), expired (no renewal acknowledged before the local deadline), session-lost, revoked (the key deleted by someone else).',
+      help: 'Per election: terms of this replica that ended, by reason: resigned, closed (chosen), expired (no renewal acknowledged before the local deadline), session-lost, revoked (the key deleted by someone else), preempted (a candidate of higher priority took over).',
       labelNames: ['arbitrator', 'election', 'reason'],
       registers,
     });
@@ -525,15 +526,7 @@ class Metrics implements TenureMetrics {
 }
 
 // Label values from fixed sets: anything unexpected (a newer tenure) becomes `other`, so a
-// label never takes an unbounded value.
-const END_REASONS: ReadonlySet<string> = new Set<EndReason>([
-  'resigned',
-  'closed',
-  'expired',
-  'session-lost',
-  'revoked',
-  'preempted',
-]);
+// label never takes an unbounded value. End reasons come from core's one list.
 const ERROR_CODES: ReadonlySet<string> = new Set<TenureErrorCode>([
   'INVALID_ARGUMENT',
   'LEADERSHIP_LOST',
@@ -565,7 +558,7 @@ function oneOf(set: ReadonlySet<string>, value: unknown): string {
   return typeof value === 'string' && set.has(value) ? value : 'other';
 }
 
-const endReason = (reason: EndReason) => oneOf(END_REASONS, reason);
+const endReason = (reason: EndReason): string => (isEndReason(reason) ? reason : 'other');
 const errorCode = (code: TenureErrorCode) => oneOf(ERROR_CODES, code);
 const runTrigger = (trigger: RunTrigger) => oneOf(TRIGGERS, trigger);
 const skipReason = (reason: SkipReason) => oneOf(SKIP_REASONS, reason);

@@ -12,7 +12,7 @@
  */
 
 import type { Election, EndReason, Term } from '@tenure/core';
-import { InvalidArgumentError, parseEpoch } from '@tenure/core';
+import { InvalidArgumentError, isEndReason, parseEpoch } from '@tenure/core';
 
 /**
  * One term as its holder saw it: valid from `start` until `end` (ms on the machine's monotonic
@@ -276,15 +276,6 @@ export function serializeRecord(record: TermRecord): string {
   });
 }
 
-const END_REASONS: ReadonlySet<string> = new Set<EndReason>([
-  'resigned',
-  'closed',
-  'expired',
-  'session-lost',
-  'revoked',
-  'preempted',
-]);
-
 /**
  * Decodes a line written by {@link serializeRecord}. Throws `InvalidArgumentError` (field
  * `record`, or `epoch`) for anything else.
@@ -310,7 +301,7 @@ export function parseRecord(line: string): TermRecord {
   if (typeof epoch !== 'string') {
     throw new InvalidArgumentError('epoch', 'must be a string of decimal digits');
   }
-  if (reason !== undefined && (typeof reason !== 'string' || !END_REASONS.has(reason))) {
+  if (reason !== undefined && !isEndReason(reason)) {
     throw new InvalidArgumentError('record', `has an unknown "reason" ${JSON.stringify(reason)}`);
   }
   return {
