@@ -314,11 +314,15 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   async #close(): Promise<void> {
     const wasIn = this.#state !== 'idle';
     this.#transition('closed');
+    const leaving = this.#leaveFirst('closed');
+    if (leaving) await afterIo();
+    leaving?.announce();
     this.#endTerm('closed');
     this.#candidacy?.abort();
     this.#rejectWaiters(this.#closedError());
     this.stopLeaderWatch();
     await this.#driver;
+    await leaving?.deleted;
     if (wasIn) await this.#leave(this.#own);
     this.#options.release(this);
     this.removeAllListeners();
@@ -336,20 +340,20 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     const candidacy = this.#candidacy;
     this.#candidacy = undefined;
     this.#transition('idle');
-    const term = this.#term;
-    const own = this.#own;
-    if (reason) this.#endTerm(reason);
-    // A leader's key goes first, once its term has ended here: the next candidate leads as soon
-    // as the deletion reaches it, without waiting for this candidacy's driver, watches and
-    // timers to wind down.
-    const leaving = term && own?.epoch === term.epoch ? this.#leave(own) : undefined;
-    candidacy?.abort();
-    this.#rejectWaiters(
-      new AbortedError(`The campaign for "${this.name}" was withdrawn by resign()`),
-    );
     const driver = this.#driver;
+    const leaving = reason ? this.#leaveFirst(reason) : undefined;
+    // (A leader has none as a rule: the error is made only for someone to receive it.)
+    if (this.#waiters.size > 0) {
+      this.#rejectWaiters(
+        new AbortedError(`The campaign for "${this.name}" was withdrawn by resign()`),
+      );
+    }
+    // A campaign() from here on starts a candidacy of its own, which none of this touches.
+    if (leaving) await afterIo();
+    leaving?.announce();
+    candidacy?.abort();
     await driver;
-    await leaving;
+    await leaving?.deleted;
     // A campaign() since then has a driver of its own, and the key is now its key.
     if (this.#candidacy === undefined) await this.#leave(this.#own);
   }
@@ -581,10 +585,10 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
       if (ownWatch.deleted) ownWatch.onDeleted();
       const reason = await term.ended;
       if (this.#state === 'leading') this.#transition('campaigning');
-      // Resigned: the key's delete, which the next leader waits for, has just been sent.
-      // Winding the term's watches and timers down waits for the next turn of the event loop,
-      // so that the delete is written out before that work, not after it. (Only then: after an
-      // involuntary end the driver rejoins at once.)
+      // Resigned or closed: the key's delete has just been sent (#leaveFirst). Winding the
+      // term's watches and timers down waits for the next turn of the event loop, so that the
+      // delete is written out before that work, not after it; by then the candidacy has been
+      // stopped too. (Only then: after an involuntary end the driver rejoins at once.)
       if (reason === 'resigned' || reason === 'closed') await afterIo();
       return reason;
     } finally {
@@ -802,6 +806,23 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     }
   }
 
+  /**
+   * Ends the term (`reason`) and, when it leads, deletes its key at once. The term ends first
+   * (G1), its signal aborted; the key's delete is written next; and what else the end sets off
+   * (the `ended` event, with the arbitrator's logs and metrics, and, in the caller, the
+   * candidacy's wind-down) waits for `announce()`. Node sends an HTTP/2 request's frames once
+   * the current turn of the event loop has run out, so whatever runs before then delays the
+   * delete that the next leader waits for: the caller awaits {@link afterIo}, then announces.
+   * Returns `undefined` when there was no term to end.
+   */
+  #leaveFirst(reason: EndReason): { deleted: Promise<void>; announce(): void } | undefined {
+    const term = this.#term;
+    const own = this.#own;
+    if (!term || !this.#endTerm(reason, term, { quiet: true })) return undefined;
+    const deleted = own?.epoch === term.epoch ? this.#leave(own) : Promise.resolve();
+    return { deleted, announce: () => this.emit('ended', term, reason) };
+  }
+
   /** Leaves the queue (see {@link QueueExit.leave}). */
   async #leave(own: QueueKey | undefined): Promise<void> {
     if (!own) return;
@@ -822,15 +843,20 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     return new Backoff({ initialMs: Math.min(50, ttl / 10), maxMs: Math.max(ttl / 3, 50) });
   }
 
-  #endTerm(reason: EndReason, only?: ManagedTerm): void {
+  /**
+   * Ends the current term (or only `only`) with `reason` and emits `ended`, unless `quiet` (the
+   * caller emits it later). Returns whether a term ended.
+   */
+  #endTerm(reason: EndReason, only?: ManagedTerm, options: { quiet?: boolean } = {}): boolean {
     const term = this.#term;
-    if (!term || (only && term !== only)) return;
-    if (!term.end(reason)) return;
+    if (!term || (only && term !== only)) return false;
+    if (!term.end(reason)) return false;
     this.#term = undefined;
     this.#termSession = undefined;
     // Holds wait only after a preemption: after any other end the key goes (or is gone) now.
     if (reason !== 'preempted') this.#holds?.close();
-    this.emit('ended', term, reason);
+    if (!options.quiet) this.emit('ended', term, reason);
+    return true;
   }
 
   #rejectWaiters(error: TenureError): void {

@@ -75,7 +75,14 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, Stat
       kind: 'etcd',
       // No "/" in names: election "a" reads the prefix "a/", which would also hold "a/b/…".
       nameRules: { allowSlash: false },
-      backend: (name) => new EtcdQueue(name, { client, namespace, deadline, presence }),
+      backend: (name) =>
+        new EtcdQueue(name, {
+          client,
+          namespace,
+          deadline,
+          presence,
+          ...(deleteAhead ? { prepareDelete: (request) => deleteAhead.prepare(request) } : {}),
+        }),
       shutdown: async () => {
         deleteAhead?.close();
         releaseWatchAnchor(client);

@@ -28,6 +28,12 @@ const RESTART_DELAY_MS = 50;
  */
 export class DeleteAhead {
   readonly #client: Etcd3;
+  /** Requests encoded ahead ({@link DeleteAhead.prepare}), by the request object itself. */
+  readonly #encoded = new WeakMap<object, Buffer>();
+  /** The Txn method's encoder, known once a call has started. */
+  #encode: ((request: unknown) => Buffer) | undefined;
+  /** The request last prepared before the encoder was known: encoded when it is. */
+  #unencoded: object | undefined;
   #ready: ReadyCall | undefined;
   #starting = false;
   #restart: ReturnType<typeof setTimeout> | undefined;
@@ -44,6 +50,19 @@ export class DeleteAhead {
    */
   install(): boolean {
     return routeTxnRequests(this.#client, (request, options) => this.#route(request, options));
+  }
+
+  /**
+   * Encodes a delete-only transaction now, while nothing waits on it, so that when this same
+   * object is sent (`client.kv.txn(request)`) only its bytes are written: a candidate prepares
+   * the delete of its key when it joins. Encoding the request took about a third of the time
+   * from `kv.txn()` to the delete's bytes on the socket. Before the first call has started (the
+   * encoder comes with it) the request waits for it. Does nothing for another kind of request.
+   */
+  prepare(request: object): void {
+    if (!isDeleteOnly(request)) return;
+    if (this.#encode === undefined) this.#unencoded = request;
+    else this.#encoded.set(request, this.#encode(request));
   }
 
   /** Cancels the call started ahead and starts no other. Idempotent. */
@@ -64,7 +83,10 @@ export class DeleteAhead {
       return undefined;
     }
     this.#ready = undefined;
-    const reply = ready.send(request, deadlineOf(options));
+    const reply = ready.send(
+      (request !== null && typeof request === 'object' && this.#encoded.get(request)) || request,
+      deadlineOf(options),
+    );
     const again = () => {
       if (this.#closed) return;
       this.#restart = setTimeout(() => {
@@ -99,6 +121,12 @@ export class DeleteAhead {
           }
           ready.call = call;
           this.#ready = ready;
+          if (this.#encode === undefined) {
+            this.#encode = call.encode;
+            const waiting = this.#unencoded;
+            this.#unencoded = undefined;
+            if (waiting !== undefined) this.prepare(waiting);
+          }
         },
         () => {
           // The pool refused (closed, no member): the next transaction tries again.

@@ -24,6 +24,7 @@ import {
   type Etcd3,
   type ICompare,
   type IRequestOp,
+  type ITxnRequest,
   type ITxnResponse,
   SortOrder,
   SortTarget,
@@ -42,6 +43,8 @@ export interface EtcdQueueContext {
   deadline(): { deadline: Date };
   /** The arbitrator's batcher of presence reads (default: one of this queue's own). */
   readonly presence?: PresenceBatcher | undefined;
+  /** Encodes a delete-only transaction ahead of its sending (see DeleteAhead.prepare). */
+  prepareDelete?(request: ITxnRequest): void;
 }
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -72,6 +75,8 @@ export class EtcdQueue implements QueueBackend {
   readonly #dataPrefix: string;
   /** The revision of the last read of each own key's position (watches start after it). */
   readonly #readAt = new Map<string, bigint>();
+  /** The delete of the key joined last, built (and encoded) when it joined. */
+  #leaveRequest: { key: string; epoch: bigint; request: ITxnRequest } | undefined;
 
   constructor(name: string, ctx: EtcdQueueContext) {
     this.#ctx = ctx;
@@ -94,13 +99,22 @@ export class EtcdQueue implements QueueBackend {
     if (response.succeeded) {
       const own = { key: key.toString('utf8'), epoch: BigInt(response.header.revision) };
       this.#readAt.set(own.key, own.epoch);
+      this.#prepareLeave(own);
       return own;
     }
     const kv = response.responses[0]?.response_range.kvs[0];
     if (!kv) return this.join(session, value); // deleted in between: try again
     const own = { key: key.toString('utf8'), epoch: BigInt(kv.create_revision) };
     this.#readAt.set(own.key, BigInt(response.header.revision));
+    this.#prepareLeave(own);
     return own;
+  }
+
+  /** Builds the delete of `own` now: a resign then only sends it (see DeleteAhead.prepare). */
+  #prepareLeave(own: QueueKey): void {
+    const request = leaveRequest(own);
+    this.#leaveRequest = { key: own.key, epoch: own.epoch, request };
+    this.#ctx.prepareDelete?.(request);
   }
 
   async position(own: QueueKey): Promise<QueuePosition> {
@@ -279,13 +293,12 @@ export class EtcdQueue implements QueueBackend {
   }
 
   async leave(own: QueueKey): Promise<void> {
-    const key = utf8(own.key);
-    await this.#txn(
-      'leave',
-      [createRevisionIs(key, own.epoch)],
-      [{ request_delete_range: { key } }],
-      [],
-    );
+    const prepared = this.#leaveRequest;
+    const request =
+      prepared?.key === own.key && prepared.epoch === own.epoch
+        ? prepared.request
+        : leaveRequest(own);
+    await this.#ctx.client.kv.txn(request, this.#ctx.deadline()).catch(rethrow('leave'));
   }
 
   async proclaim(own: QueueKey, value: string): Promise<string> {
@@ -484,4 +497,14 @@ function fencedOff(what: string, own: QueueKey): LeadershipLostError {
   return new LeadershipLostError(
     `${what} was refused by etcd: the key ${own.key} with create revision ${own.epoch} is gone`,
   );
+}
+
+/** The transaction that deletes `own` if it is still that key (same create revision). */
+function leaveRequest(own: QueueKey): ITxnRequest {
+  const key = utf8(own.key);
+  return {
+    compare: [createRevisionIs(key, own.epoch)],
+    success: [{ request_delete_range: { key } }],
+    failure: [],
+  };
 }

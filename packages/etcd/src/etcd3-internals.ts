@@ -253,8 +253,10 @@ function isAuthenticator(value: unknown): value is Authenticator {
 
 /** A unary call whose request message is written later (grpc-js's client-stream call). */
 export interface PendingCall {
-  /** Writes the request message. */
+  /** Writes the request message: a request object, or bytes from {@link PendingCall.encode}. */
   write(request: unknown): void;
+  /** The method's own encoding of `request`, for a {@link PendingCall.write} later. */
+  encode(request: unknown): Buffer;
   /** Half-closes: etcd then answers. */
   end(): void;
   /** Ends the call unanswered (RST_STREAM); its callback gets a CANCELLED error. */
@@ -278,7 +280,7 @@ interface KvServiceClient {
     metadata: unknown,
     options: { deadline: number },
     callback: (error: Error | null, response?: unknown) => void,
-  ): PendingCall;
+  ): Omit<PendingCall, 'encode'>;
 }
 
 /**
@@ -311,9 +313,12 @@ export async function startTxnCall(
     ) {
       return undefined;
     }
-    return service.makeClientStreamRequest(
+    const serialize = method.requestSerialize.bind(method);
+    const encode = (request: unknown): Buffer => serialize(request);
+    const call = service.makeClientStreamRequest(
       method.path,
-      method.requestSerialize,
+      // Bytes encoded ahead go as they are.
+      (request) => (Buffer.isBuffer(request) ? request : encode(request)),
       method.responseDeserialize,
       connection.metadata,
       // No deadline on the call itself: it may wait long for its message. The sender bounds
@@ -321,6 +326,12 @@ export async function startTxnCall(
       { deadline: Number.POSITIVE_INFINITY },
       (error, response) => onEnd(error ? castGrpcError(error) : undefined, response),
     );
+    return {
+      write: (request) => call.write(request),
+      encode,
+      end: () => call.end(),
+      cancel: () => call.cancel(),
+    };
   });
 }
 

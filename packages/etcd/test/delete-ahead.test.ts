@@ -3,7 +3,9 @@
 // delete is written on it, with no unary Txn call of its own (counted on etcd3's grpc-js service
 // client). After a reset connection a call is started again and carries the delete; a
 // transaction that overlaps a delete leaves one call started ahead, not two; close() leaves no
-// call open (etcd counts no cancelled Txn: the close's delete used the call).
+// call open (etcd counts no cancelled Txn: the close's delete used the call). A resign writes its
+// delete right after its term's end, as bytes encoded when the candidate joined, and before the
+// `ended` event runs.
 import { createEtcdArbitrator, type EtcdArbitrator } from '@tenure/etcd';
 import {
   type EtcdNode,
@@ -48,9 +50,16 @@ async function txnCallsCancelled(): Promise<number> {
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
+/** What {@link countTxnCalls} counts, and a hook on each message written on a call started ahead. */
+interface TxnCalls {
+  unary: number;
+  ahead: number;
+  onWrite?: (message: unknown) => void;
+}
+
 /** Counts the Txn calls the client's KV service client makes: unary, and started without a message. */
-async function countTxnCalls(client: Etcd3): Promise<{ unary: number; ahead: number }> {
-  const counts = { unary: 0, ahead: 0 };
+async function countTxnCalls(client: Etcd3): Promise<TxnCalls> {
+  const counts: TxnCalls = { unary: 0, ahead: 0 };
   const pool = Reflect.get(client, 'pool') as {
     withConnection(
       service: string,
@@ -67,8 +76,17 @@ async function countTxnCalls(client: Etcd3): Promise<{ unary: number; ahead: num
   proto.txn = wrapped;
   const stream = proto.makeClientStreamRequest!;
   proto.makeClientStreamRequest = function (this: unknown, ...args: unknown[]) {
-    if (args[0] === '/etcdserverpb.KV/Txn') counts.ahead += 1;
-    return stream.apply(this, args);
+    if (args[0] !== '/etcdserverpb.KV/Txn') return stream.apply(this, args);
+    counts.ahead += 1;
+    const call = stream.apply(this, args) as {
+      write(message: unknown, ...rest: unknown[]): boolean;
+    };
+    const write = call.write;
+    call.write = function (this: unknown, message: unknown, ...rest: unknown[]) {
+      counts.onWrite?.(message);
+      return write.call(this, message, ...rest);
+    };
+    return call;
   };
   cleanups.push(() => {
     proto.txn = txn;
@@ -103,6 +121,36 @@ describe('etcd: a Txn call started ahead for the next delete', () => {
       timeoutMs: timing.handoverMs,
       what: 'the next call started ahead',
     });
+  });
+
+  it("writes a resign's delete first: encoded at the join, the term already invalid, its listeners after", async () => {
+    const arbitrator = arbitratorAt(node.endpoint);
+    const election = arbitrator.election('ahead-first', { value: 'a' });
+    const counts = await countTxnCalls(arbitrator.client);
+    const term = await election.campaign();
+    await waitFor(() => counts.ahead === 1, {
+      timeoutMs: timing.handoverMs,
+      what: 'a Txn call started ahead',
+    });
+    let atWrite: { encoded: boolean; valid: boolean; signalled: boolean } | undefined;
+    counts.onWrite = (message) => {
+      atWrite ??= {
+        encoded: Buffer.isBuffer(message),
+        valid: term.isValid(),
+        signalled: term.signal.aborted,
+      };
+    };
+    const heard: string[] = [];
+    const when = () => (atWrite ? 'after the delete' : 'before the delete');
+    term.signal.addEventListener('abort', () => heard.push(`signal ${when()}`));
+    election.on('ended', () => heard.push(`ended ${when()}`));
+    await election.resign();
+    // The delete went as bytes encoded when the candidate joined, once the term had ended (G1),
+    // and before the rest of the end ran (the `ended` event, the arbitrator's logs and metrics).
+    expect(atWrite).toEqual({ encoded: true, valid: false, signalled: true });
+    expect(heard).toEqual(['signal before the delete', 'ended after the delete']);
+    expect(term.endReason).toBe('resigned');
+    expect(await election.candidates()).toEqual([]);
   });
 
   it('starts a call again after a broken connection, and the delete goes on it', async () => {
