@@ -4,7 +4,11 @@ import { type PeerCommand, type PeerKind, preparePeer } from './peers.js';
 import type { BenchServers } from './suite.js';
 
 /** A backend's kind: a candidate kind, or `etcd-mixed` (tenure and Go in one election). */
-export type BackendKind = CandidateKind | 'etcd-mixed' | 'tenure-etcd-variant';
+export type BackendKind =
+  | CandidateKind
+  | 'etcd-mixed'
+  | 'tenure-etcd-variant'
+  | 'tenure-zookeeper-variant';
 
 /** One election implementation the handover and failover suites measure. */
 export interface CandidateBackend {
@@ -83,28 +87,33 @@ export const MIXED_ETCD_BACKEND: CandidateBackend = {
 };
 
 /**
- * For A/B measurements in one run: tenure on etcd again, its candidates started with the Node
- * flags in `TENURE_BENCH_VARIANT_NODE_ARGS` (space-separated; e.g. `--require ./patch.cjs`
- * that configures or patches a dependency). Its notes compare it with the etcd peers like
- * tenure's. Not in a default run.
+ * For A/B measurements in one run: tenure on etcd (or ZooKeeper) again, its candidates started
+ * with the Node flags in `TENURE_BENCH_VARIANT_NODE_ARGS` (space-separated; e.g. `--require
+ * ./patch.cjs` that configures or patches a dependency, or `--import` of a loader hook that
+ * swaps in another build). Its notes compare it with the peers of its arbitrator like tenure's.
+ * Not in a default run.
  */
-export const VARIANT_ETCD_BACKEND: CandidateBackend = {
-  ...backend('tenure-etcd-variant', 'tenure (variant)', 'etcd', node),
-  tenure: true,
-  mix: [
-    {
-      ...byKind('tenure-etcd'),
-      nodeArgs: (process.env.TENURE_BENCH_VARIANT_NODE_ARGS ?? '')
-        .split(' ')
-        .filter((a) => a !== ''),
-    },
-  ],
-};
+function variantOf(kind: 'tenure-etcd' | 'tenure-zookeeper'): CandidateBackend {
+  const original = byKind(kind);
+  return {
+    ...backend(`${kind}-variant`, 'tenure (variant)', original.server, node),
+    tenure: true,
+    mix: [
+      {
+        ...original,
+        nodeArgs: (process.env.TENURE_BENCH_VARIANT_NODE_ARGS ?? '')
+          .split(' ')
+          .filter((a) => a !== ''),
+      },
+    ],
+  };
+}
 
 /** The backends a run measures only when `--backends` names them. */
 export const DIAGNOSTIC_BACKENDS: readonly CandidateBackend[] = [
   MIXED_ETCD_BACKEND,
-  VARIANT_ETCD_BACKEND,
+  variantOf('tenure-etcd'),
+  variantOf('tenure-zookeeper'),
 ];
 
 /** What a backend's pool starts: its one candidate kind, or the kinds of its mix, in turn. */

@@ -10,9 +10,10 @@
  * `--backends` picks the libraries of the handover and failover suites by candidate kind
  * (default all): tenure-etcd, go-election, etcd3-election, tenure-zookeeper, kazoo-election,
  * curator-latch, and etcd-mixed (tenure and Go alternating in one election, handover only: its
- * notes split the handovers by direction, tenure → Go and Go → tenure) and tenure-etcd-variant
- * (tenure on etcd with the Node flags in `TENURE_BENCH_VARIANT_NODE_ARGS`, handover only: an
- * A/B of a configured or patched dependency in one run). `--handovers` and `--kills` set how many handovers and crash failovers each
+ * notes split the handovers by direction, tenure → Go and Go → tenure) and tenure-etcd-variant,
+ * tenure-zookeeper-variant (tenure with the Node flags in `TENURE_BENCH_VARIANT_NODE_ARGS`,
+ * handover only: an A/B of a configured or patched dependency, or of another build, in one
+ * run). `--handovers` and `--kills` set how many handovers and crash failovers each
  * measures (default: 200 and 20 at full size, 10 and 3 at smoke size). So tenure's etcd
  * handover against etcd's Go client alone is
  * `node bench/dist/main.js --only handover --backends tenure-etcd,go-election --handovers 30`.
