@@ -314,13 +314,14 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   async #close(): Promise<void> {
     const wasIn = this.#state !== 'idle';
     this.#transition('closed');
+    // A closed election reports no more leader changes, its own leaving included.
+    this.stopLeaderWatch();
     const leaving = this.#leaveFirst('closed');
     if (leaving) await afterIo();
     leaving?.announce();
     this.#endTerm('closed');
     this.#candidacy?.abort();
     this.#rejectWaiters(this.#closedError());
-    this.stopLeaderWatch();
     await this.#driver;
     await leaving?.deleted;
     if (wasIn) await this.#leave(this.#own);
