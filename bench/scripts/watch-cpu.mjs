@@ -1,7 +1,7 @@
 // node bench/scripts/watch-cpu.mjs [events] (after the build). What one etcd watch event costs a
 // Node process that sleeps between events, in CPU (user + system, process.cpuUsage): through
-// etcd3 (grpc-js, protobuf.js, etcd3's watch manager: what tenure's watches go through), and
-// through a bare HTTP/2 stream of etcd's Watch method with the gRPC framing and the protobuf
+// etcd3 (grpc-js, protobuf.js, etcd3's watch manager: what tenure's watches go through), through
+// grpc-js alone (the messages as bytes, decoded by hand), and through a bare HTTP/2 stream of etcd's Watch method with the gRPC framing and the protobuf
 // done by hand (the floor for Node: its HTTP/2 session, the socket, the wake-up). One etcd
 // started by the testkit; a writer puts the watched key once per millisecond or so; each watcher
 // is a process of its own, measured from its first event to its last. Two rounds each.
@@ -19,7 +19,7 @@ else await main(Number(role ?? 2000));
 async function main(events) {
   const node = await startEtcd();
   try {
-    for (const mode of ['etcd3', 'raw', 'etcd3', 'raw']) {
+    for (const mode of ['etcd3', 'grpc-js', 'raw', 'etcd3', 'grpc-js', 'raw']) {
       const key = `watch-cpu/${mode}-${process.hrtime.bigint()}`;
       const child = fork(fileURLToPath(import.meta.url), [
         'watch',
@@ -43,7 +43,7 @@ async function main(events) {
       }
       const r = await result;
       console.log(
-        `${mode.padEnd(5)} ${r.events} events: ${r.cpuUsPerEvent.toFixed(1)} µs of CPU per event`,
+        `${mode.padEnd(7)} ${r.events} events: ${r.cpuUsPerEvent.toFixed(1)} µs of CPU per event`,
       );
       client.close();
     }
@@ -71,10 +71,29 @@ async function watch(mode, endpoint, key, total) {
     process.send({ ready: true });
     return;
   }
-  // WatchRequest { create_request (1) { key (1) } } in one gRPC frame.
+  // WatchRequest { create_request (1) { key (1) } }.
   const k = Buffer.from(key);
   const create = Buffer.concat([Buffer.from([0x0a, k.length]), k]);
   const request = Buffer.concat([Buffer.from([0x0a, create.length]), create]);
+  if (mode === 'grpc-js') {
+    // grpc-js without etcd3 or protobuf.js: a bidi call on etcd3's own Watch service client
+    // (its private connection pool), the messages passed through as bytes.
+    const client = new Etcd3({ hosts: endpoint });
+    const service = await client.pool.withConnection('Watch', async (c) => c.client);
+    const call = service.makeBidiStreamRequest(
+      '/etcdserverpb.Watch/Watch',
+      (bytes) => bytes,
+      (bytes) => bytes,
+    );
+    call.on('data', (message) => {
+      const n = countEvents(message);
+      if (n > 0) onEvents(n);
+      else process.send({ ready: true });
+    });
+    call.write(request);
+    return;
+  }
+  // The same in one gRPC frame on a bare HTTP/2 stream.
   const frame = Buffer.alloc(5 + request.length);
   frame.writeUInt32BE(request.length, 1);
   request.copy(frame, 5);
