@@ -22,6 +22,7 @@ import { ConstantBackoff, ExponentialBackoff, handleWhen, noop, retry } from 'co
 import { type ComparatorBuilder, Etcd3, type IOptions } from 'etcd3';
 import { DeleteAhead } from './delete-ahead.js';
 import { EtcdQueue } from './etcd-queue.js';
+import { registerWatchHub } from './etcd-watch.js';
 import {
   endWatchStream,
   pipelineWatchCreation,
@@ -52,6 +53,7 @@ const ETCD_OPTIONS = {
 
 import { PresenceBatcher } from './presence.js';
 import { registerWatchAnchor, releaseWatchAnchor } from './watch-anchor.js';
+import { WatchHub } from './watch-hub.js';
 
 class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, StateCapable {
   readonly client: Etcd3;
@@ -67,8 +69,10 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, Stat
       'transport' | 'session' | 'onGranted' | 'logger' | 'lazySession'
     >,
     deleteAhead: DeleteAhead | undefined,
+    watchHub: WatchHub,
   ) {
     registerWatchAnchor(client);
+    registerWatchHub(client, watchHub);
     const presence = new PresenceBatcher(client, deadline);
     super({
       ...parts,
@@ -85,6 +89,7 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, Stat
         }),
       shutdown: async () => {
         deleteAhead?.close();
+        watchHub.close();
         releaseWatchAnchor(client);
         client.close();
         endWatchStream(client);
@@ -251,6 +256,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
       },
     },
     deleteAhead,
+    new WatchHub(client, auth !== undefined),
   );
 }
 

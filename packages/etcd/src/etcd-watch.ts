@@ -1,5 +1,14 @@
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { ensureWatchAnchor } from './watch-anchor.js';
+import { prefixRangeEnd } from './watch-codec.js';
+import type { WatchHub } from './watch-hub.js';
+
+const hubs = new WeakMap<Etcd3, WatchHub>();
+
+/** Sends the watches of `client` through `hub` (see watch-hub.ts) while it is usable. */
+export function registerWatchHub(client: Etcd3, hub: WatchHub): void {
+  hubs.set(client, hub);
+}
 
 /** Handlers of a watch. */
 export interface WatchHandlers {
@@ -16,7 +25,8 @@ export interface WatchHandlers {
  * created it, and `onFailure` once, after which it delivers nothing more, if etcd cancels it
  * (e.g. the start revision was compacted) or its stream breaks (the owner reads again and
  * watches from that read: tenure never resumes from etcd3's idea of the last revision).
- * Returns a cancel function.
+ * Returns a cancel function. Goes through the client's {@link WatchHub} when it has one, else
+ * through etcd3's watches.
  */
 export function startWatch(
   client: Etcd3,
@@ -25,6 +35,12 @@ export function startWatch(
   start: bigint | undefined,
   handlers: WatchHandlers,
 ): () => Promise<void> {
+  const hub = hubs.get(client);
+  if (hub?.usable) {
+    const bytes = typeof key === 'string' ? Buffer.from(key) : key;
+    const cancel = hub.watch(bytes, isPrefix ? prefixRangeEnd(bytes) : undefined, start, handlers);
+    return async () => cancel();
+  }
   ensureWatchAnchor(client, key);
   let builder = client.watch();
   builder = isPrefix ? builder.prefix(key) : builder.key(key);

@@ -200,7 +200,7 @@ export interface Authenticator {
 export interface ConnectionPool {
   /** Runs `fn` on one member, picked at random by etcd3, with that member's service client. */
   withConnection<T>(
-    service: 'Lease' | 'KV',
+    service: 'Lease' | 'KV' | 'Watch',
     fn: (connection: PoolConnection) => Promise<T>,
   ): Promise<T>;
   /** etcd3's own reaction to a failed call: resets the member's connections. */
@@ -363,4 +363,91 @@ export function routeTxnRequests(
     },
   );
   return true;
+}
+
+/** A `Watch/Watch` call whose messages are bytes both ways (see {@link openWatchCall}). */
+export interface RawWatchCall {
+  /** Writes one encoded WatchRequest. */
+  write(request: Buffer): void;
+  /** Ends the call (RST_STREAM); no handler is called after. */
+  cancel(): void;
+}
+
+/** What a {@link RawWatchCall} reports. */
+export interface RawWatchHandlers {
+  /** One WatchResponse, undecoded. */
+  onMessage(bytes: Buffer): void;
+  /** The call is over (the connection broke, etcd ended it): called once, not after a cancel. */
+  onEnd(error: Error): void;
+}
+
+/**
+ * Opens etcd's `Watch/Watch` bidirectional call on one member (etcd3 picks it, as for any
+ * call), with its messages passed through as bytes: tenure encodes its requests and decodes the
+ * replies itself (watch-codec.ts), and matches them to its watches (watch-hub.ts). etcd3 has no
+ * API for this: its watch manager owns the one stream it opens. grpc-js's public
+ * `makeBidiStreamRequest` on etcd3's own Watch service client (from its private connection pool)
+ * makes the call on the same channel, with the same metadata (the auth token).
+ *
+ * @returns `undefined` when this etcd3 lacks a member used here.
+ */
+export async function openWatchCall(
+  client: Etcd3,
+  handlers: RawWatchHandlers,
+): Promise<RawWatchCall | undefined> {
+  const pool = connectionPool(client);
+  if (pool === undefined) return undefined;
+  return pool.withConnection('Watch', async (connection) => {
+    const service = connection.client as unknown as WatchServiceClient | undefined;
+    if (typeof service?.makeBidiStreamRequest !== 'function') return undefined;
+    const call = service.makeBidiStreamRequest(
+      '/etcdserverpb.Watch/Watch',
+      passThrough,
+      passThrough,
+      connection.metadata,
+      {},
+    );
+    let over = false;
+    const end = (error: Error) => {
+      if (over) return;
+      over = true;
+      handlers.onEnd(error);
+    };
+    call.on('data', (bytes: unknown) => {
+      if (!over && Buffer.isBuffer(bytes)) handlers.onMessage(bytes);
+    });
+    call.on('error', (error: unknown) =>
+      end(castGrpcError(error instanceof Error ? error : new Error(String(error)))),
+    );
+    call.on('end', () => end(new Error('etcd ended the watch stream')));
+    return {
+      write: (request) => {
+        if (!over) call.write(request);
+      },
+      cancel: () => {
+        if (over) return;
+        over = true;
+        call.cancel();
+      },
+    };
+  });
+}
+
+/** The part of etcd3's Watch service client (a grpc-js `Client`) that {@link openWatchCall} uses. */
+interface WatchServiceClient {
+  makeBidiStreamRequest?(
+    path: string,
+    serialize: (value: Buffer) => Buffer,
+    deserialize: (bytes: Buffer) => Buffer,
+    metadata: unknown,
+    options: object,
+  ): {
+    on(event: string, listener: (value: unknown) => void): unknown;
+    write(message: Buffer): boolean;
+    cancel(): void;
+  };
+}
+
+function passThrough(bytes: Buffer): Buffer {
+  return bytes;
 }

@@ -1,6 +1,7 @@
-// The watch stream stays open while an arbitrator lives (watch-anchor.ts): a resigning
-// leader's last watch going must not tear etcd3's watch stream down (that delayed the
-// resign's delete, and the rejoin paid for a new stream). Read from etcd's own gauges.
+// The watch stream stays open while an arbitrator lives (watch-hub.ts; watch-anchor.ts when
+// etcd3's own watches are used): a resigning leader's last watch going must not tear the watch
+// stream down (that delayed the resign's delete, and the rejoin paid for a new stream). Read
+// from etcd's own gauges.
 import { createEtcdArbitrator } from '@tenure/etcd';
 import { type EtcdNode, startEtcd, Timing, waitFor } from '@tenure/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -30,16 +31,16 @@ it('keeps its one watch stream open across resigns, and closes it with the arbit
     expect(await streams()).toBe(0); // no watch yet, no stream
     const election = arbitrator.election('anchored');
     await election.campaign();
-    await waitFor(async () => (await watchers()) === 2, { timeoutMs: timing.scale(5_000) });
-    expect(await streams()).toBe(1); // the leader's own key, and the anchor
+    await waitFor(async () => (await watchers()) === 1, { timeoutMs: timing.scale(5_000) });
+    expect(await streams()).toBe(1); // the leader's own key
     for (let i = 0; i < 3; i += 1) {
       await election.resign();
-      // The own-key watch goes; the stream stays (it went to 0 before the anchor).
-      await waitFor(async () => (await watchers()) === 1, { timeoutMs: timing.scale(5_000) });
+      // The own-key watch goes, the last one; the stream stays.
+      await waitFor(async () => (await watchers()) === 0, { timeoutMs: timing.scale(5_000) });
       expect(await streams()).toBe(1);
       await election.campaign();
     }
-    await waitFor(async () => (await watchers()) === 2, { timeoutMs: timing.scale(5_000) });
+    await waitFor(async () => (await watchers()) === 1, { timeoutMs: timing.scale(5_000) });
     expect(await streams()).toBe(1);
   } finally {
     await arbitrator.close();
