@@ -175,6 +175,8 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   }
   const logger = validateLogger('logger', options.logger);
 
+  /** The longest wait before a watch stream is opened again after failures (etcd3's or tenure's). */
+  const watchReopenMaxMs = Math.max(100, Math.min(1_000, ttlMs / 3));
   const clientOptions: IOptions = {
     hosts,
     // tenure retries with its own backoff and deadlines; etcd3's circuit breaker would keep
@@ -198,7 +200,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
       // (etcd3 types this as a backoff state and calls its next() for the first delay.)
       watchBackoff: new ExponentialBackoff({
         initialDelay: Math.min(50, ttlMs / 10),
-        maxDelay: Math.max(100, Math.min(1_000, ttlMs / 3)),
+        maxDelay: watchReopenMaxMs,
       }).next(),
     },
     // A private subchannel per client: grpc-js otherwise shares subchannels process-wide, and a
@@ -256,7 +258,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
       },
     },
     deleteAhead,
-    new WatchHub(client, auth !== undefined),
+    new WatchHub(client, { auth: auth !== undefined, maxReopenMs: watchReopenMaxMs }),
   );
 }
 

@@ -219,8 +219,7 @@ class Reader {
     else if (wireType === 2) {
       const length = this.uint();
       this.#pos += length;
-    }
-    else if (wireType === 1) this.#pos += 8;
+    } else if (wireType === 1) this.#pos += 8;
     else if (wireType === 5) this.#pos += 4;
     else throw new RangeError(`wire type ${wireType} is not expected in etcd's watch replies`);
     if (this.#pos > this.#end) throw new RangeError('field runs past the message');

@@ -30,7 +30,12 @@ class Stream {
   /** Created watches, by etcd's id. */
   readonly active = new Map<string, Watch>();
   call: RawWatchCall | undefined;
+  /** Whether etcd answered anything on it. */
+  answered = false;
 }
+
+/** Back-off between streams that end before etcd answers anything on them: 50 ms, doubling. */
+const REOPEN_FIRST_MS = 50;
 
 /**
  * The etcd watches of one client, on one `Watch/Watch` stream of tenure's own.
@@ -53,6 +58,9 @@ class Stream {
  *   then delayed the delete's event at the next leader (watch-anchor.ts has the figures).
  * - **A cancel** is written at once for a created watch, and right after its "created" reply
  *   for one still being created; nothing of a cancelled watch is delivered after `cancel()`.
+ * - **Streams that die unanswered** (etcd resets each one at once) are reopened with a back-off,
+ *   50 ms doubling up to `maxReopenMs`: the first again at once, so a single reset costs no
+ *   delay.
  * - **A creation etcd refuses** ("created" and "canceled" in one reply: permission denied, a
  *   bad range) fails that watch alone. With auth, the stream is then reopened with a new token:
  *   etcd checks a watch's permission with the token the stream was opened with.
@@ -60,17 +68,25 @@ class Stream {
 export class WatchHub {
   readonly #client: Etcd3;
   readonly #auth: boolean;
+  readonly #maxReopenMs: number;
   #stream: Stream | undefined;
   /** Watches waiting for the stream being opened. */
   #queued: Watch[] = [];
   #opening = false;
   #closed = false;
   #usable = true;
+  /** Streams in a row that ended unanswered. */
+  #deadStreams = 0;
+  #reopen: ReturnType<typeof setTimeout> | undefined;
 
-  /** `auth`: whether the client sends a token (etcd auth). */
-  constructor(client: Etcd3, auth: boolean) {
+  /**
+   * @param options.auth - whether the client sends a token (etcd auth).
+   * @param options.maxReopenMs - the longest back-off between streams that die unanswered.
+   */
+  constructor(client: Etcd3, options: { auth: boolean; maxReopenMs: number }) {
     this.#client = client;
-    this.#auth = auth;
+    this.#auth = options.auth;
+    this.#maxReopenMs = options.maxReopenMs;
   }
 
   /**
@@ -109,6 +125,8 @@ export class WatchHub {
   /** Ends the stream; its watches hear nothing more. Idempotent. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#reopen);
+    this.#reopen = undefined;
     const stream = this.#stream;
     this.#stream = undefined;
     for (const watch of this.#queued) watch.state = 'over';
@@ -143,6 +161,19 @@ export class WatchHub {
   #open(): void {
     if (this.#opening || this.#closed) return;
     this.#opening = true;
+    if (this.#deadStreams > 1) {
+      const delay = Math.min(REOPEN_FIRST_MS * 2 ** (this.#deadStreams - 2), this.#maxReopenMs);
+      this.#reopen = setTimeout(() => {
+        this.#reopen = undefined;
+        this.#openNow();
+      }, delay);
+      return;
+    }
+    this.#openNow();
+  }
+
+  #openNow(): void {
+    if (this.#closed) return;
     const stream = new Stream();
     openWatchCall(this.#client, {
       onMessage: (bytes) => this.#onMessage(stream, bytes),
@@ -167,6 +198,7 @@ export class WatchHub {
       },
       (error: unknown) => {
         this.#opening = false;
+        this.#deadStreams += 1;
         this.#failQueued(error instanceof Error ? error : new Error(String(error)));
       },
     );
@@ -179,6 +211,10 @@ export class WatchHub {
   }
 
   #onMessage(stream: Stream, bytes: Buffer): void {
+    if (!stream.answered) {
+      stream.answered = true;
+      this.#deadStreams = 0;
+    }
     let reply: WatchReply;
     try {
       reply = decodeReply(bytes);
@@ -234,6 +270,7 @@ export class WatchHub {
 
   #onEnd(stream: Stream, error: Error): void {
     if (this.#stream === stream) this.#stream = undefined;
+    if (!stream.answered) this.#deadStreams += 1;
     const watches = [...stream.creating, ...stream.active.values()];
     stream.creating.length = 0;
     stream.active.clear();
