@@ -1,10 +1,15 @@
 // node bench/scripts/watch-cpu.mjs [events] (after the build). What one etcd watch event costs a
-// Node process that sleeps between events, in CPU (user + system, process.cpuUsage): through
-// etcd3 (grpc-js, protobuf.js, etcd3's watch manager: what tenure's watches go through), through
-// grpc-js alone (the messages as bytes, decoded by hand), and through a bare HTTP/2 stream of etcd's Watch method with the gRPC framing and the protobuf
-// done by hand (the floor for Node: its HTTP/2 session, the socket, the wake-up). One etcd
-// started by the testkit; a writer puts the watched key once per millisecond or so; each watcher
-// is a process of its own, measured from its first event to its last. Two rounds each.
+// Node process that sleeps between events, in CPU (user + system, process.cpuUsage), by path:
+// - etcd3: grpc-js, protobuf.js and etcd3's watch manager (what tenure's watches went through
+//   before its own stream, and still do when etcd3 lacks what that needs);
+// - tenure: tenure's own watch stream (packages/etcd/src/watch-hub.ts), as its elections use it;
+// - grpc-js: a Watch call on etcd3's own service client, the messages as bytes, counted by hand;
+// - channel: the same one layer down, on grpc-js's channel (no Duplex stream, no interceptors);
+// - raw: a bare HTTP/2 stream of etcd's Watch method, the gRPC framing and the protobuf done by
+//   hand (the floor for Node: its HTTP/2 session, the socket, the wake-up).
+// One etcd started by the testkit; a writer puts the watched key once per millisecond or so;
+// each watcher is a process of its own, measured from its first event to its last. Two rounds
+// each; WATCH_CPU_MODES=etcd3,tenure picks the paths and their order.
 
 import { fork } from 'node:child_process';
 import http2 from 'node:http2';
@@ -19,7 +24,10 @@ else await main(Number(role ?? 2000));
 async function main(events) {
   const node = await startEtcd();
   try {
-    for (const mode of ['etcd3', 'grpc-js', 'raw', 'etcd3', 'grpc-js', 'raw']) {
+    for (const mode of (
+      process.env.WATCH_CPU_MODES ??
+      'etcd3,tenure,grpc-js,channel,raw,etcd3,tenure,grpc-js,channel,raw'
+    ).split(',')) {
       const key = `watch-cpu/${mode}-${process.hrtime.bigint()}`;
       const child = fork(fileURLToPath(import.meta.url), [
         'watch',
@@ -75,6 +83,38 @@ async function watch(mode, endpoint, key, total) {
   const k = Buffer.from(key);
   const create = Buffer.concat([Buffer.from([0x0a, k.length]), k]);
   const request = Buffer.concat([Buffer.from([0x0a, create.length]), create]);
+  if (mode === 'tenure') {
+    // tenure's own watch stream (packages/etcd/src/watch-hub.ts), as its elections use it.
+    const { WatchHub } = await import('../../packages/etcd/dist/watch-hub.js');
+    const client = new Etcd3({ hosts: endpoint });
+    const hub = new WatchHub(client, { auth: false, maxReopenMs: 1_000 });
+    hub.watch(Buffer.from(key), undefined, undefined, {
+      onCreated: () => process.send({ ready: true }),
+      onPut: () => onEvents(1),
+    });
+    return;
+  }
+  if (mode === 'channel') {
+    // grpc-js's channel layer alone: a call made on the Watch client's channel, no Duplex stream.
+    const client = new Etcd3({ hosts: endpoint });
+    const { client: service, metadata } = await client.pool.withConnection('Watch', async (c) => c);
+    const call = service
+      .getChannel()
+      .createCall('/etcdserverpb.Watch/Watch', Number.POSITIVE_INFINITY, undefined, null, 0xffff);
+    call.start(metadata.clone(), {
+      onReceiveMetadata: () => {},
+      onReceiveMessage: (message) => {
+        const n = countEvents(message);
+        if (n > 0) onEvents(n);
+        else process.send({ ready: true });
+        call.startRead();
+      },
+      onReceiveStatus: () => {},
+    });
+    call.sendMessageWithContext({ callback: () => {} }, request);
+    call.startRead();
+    return;
+  }
   if (mode === 'grpc-js') {
     // grpc-js without etcd3 or protobuf.js: a bidi call on etcd3's own Watch service client
     // (its private connection pool), the messages passed through as bytes.
