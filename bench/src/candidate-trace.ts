@@ -2,9 +2,10 @@
  * Where a handover's time goes, for the etcd candidates: a record of every etcd request the
  * process sends (KV and lease calls, watch cancels) and of every watch delete event it
  * receives, each with `process.hrtime.bigint()`. It wraps methods of the etcd3 package's
- * prototypes (shared by tenure's adapter and the etcd3 Election) and costs a closure and a
- * clock read per request; nothing is sent to the parent until after an `elected` timestamp.
+ * prototypes (shared by tenure's adapter and the etcd3 Election), hears tenure's own watch
+ * events on their diagnostics channel, and costs a closure and a clock read per request; nothing is sent to the parent until after an `elected` timestamp.
  */
+import { subscribe } from 'node:diagnostics_channel';
 import { KVClient, LeaseClient, Watcher } from 'etcd3';
 import type { TracedRequest } from './candidate-protocol.js';
 
@@ -56,6 +57,12 @@ export class EtcdTrace {
       if (event === 'delete') self.#lastDelete = process.hrtime.bigint();
       return emit.call(this, event, ...args);
     };
+    // tenure's own watch stream (packages/etcd/src/watch-hub.ts) says so on a diagnostics channel.
+    subscribe('tenure:etcd:watch-event', (message) => {
+      if ((message as { type?: unknown }).type === 'delete') {
+        this.#lastDelete = process.hrtime.bigint();
+      }
+    });
   }
 
   /** The first delete or lease revoke sent at or after `from` (what a resign hands over with). */

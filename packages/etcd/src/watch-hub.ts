@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import type { Etcd3 } from 'etcd3';
 import type { WatchHandlers } from './etcd-watch.js';
 import {
@@ -33,6 +34,13 @@ class Stream {
   /** Whether etcd answered anything on it. */
   answered = false;
 }
+
+/**
+ * A diagnostics channel that hears of each watch event as it is delivered: `{ type: 'put' |
+ * 'delete', key: Buffer }`. For tracing (the bench's handover trace subscribes to it); not part
+ * of the API. Publishing costs nothing while nobody subscribes.
+ */
+const WATCH_EVENTS = channel('tenure:etcd:watch-event');
 
 /** Back-off between streams that end before etcd answers anything on them: 50 ms, doubling. */
 const REOPEN_FIRST_MS = 50;
@@ -300,6 +308,7 @@ function deliver(watch: Watch, reply: WatchReply): void {
   for (const event of reply.events) {
     // A handler may cancel the watch: nothing more then.
     if (watch.state !== 'active') return;
+    if (WATCH_EVENTS.hasSubscribers) WATCH_EVENTS.publish({ type: event.type, key: event.kv.key });
     if (event.type === 'put') guarded(() => watch.handlers.onPut?.(event.kv));
     else guarded(() => watch.handlers.onDelete?.(event.kv));
   }
