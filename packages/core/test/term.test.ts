@@ -49,6 +49,28 @@ describe('ManagedTerm', () => {
     expect(term.remainingMs()).toBe(0);
   });
 
+  it('a signal read before the end aborts during end(), before end() returns; read after, it is aborted already', () => {
+    const { term } = makeTerm();
+    const signal = term.signal;
+    expect(term.signal).toBe(signal);
+    const heard: unknown[] = [];
+    signal.addEventListener('abort', () => heard.push(signal.reason, term.isValid()));
+    term.end('preempted');
+    expect(heard).toHaveLength(2);
+    expect(heard[0]).toBeInstanceOf(LeadershipLostError);
+    expect((heard[0] as LeadershipLostError).reason).toBe('preempted');
+    expect(heard[1]).toBe(false);
+    expect(term.signal).toBe(signal);
+
+    // Never read while the term ran: made at the first read, aborted, with the same reason.
+    const late = makeTerm().term;
+    late.end('resigned');
+    expect(late.signal.aborted).toBe(true);
+    expect((late.signal.reason as LeadershipLostError).reason).toBe('resigned');
+    expect((late.signal.reason as LeadershipLostError).message).toMatch(/ended \(resigned\)/);
+    expect(late.signal).toBe(late.signal);
+  });
+
   it('refuses fenced writes locally once invalid, before any I/O', async () => {
     const { term, writes } = makeTerm();
     await term.put('cursor', '1');
