@@ -2,7 +2,7 @@ import type { LeaderInfo } from '@tenure/core';
 import type { LeaderSnapshot, LeaderSource, LeaderWatchEvents } from '@tenure/core/internal';
 import { type Etcd3, type IKeyValue, SortOrder, SortTarget } from 'etcd3';
 import { rethrow } from './etcd-errors.js';
-import { startWatch } from './etcd-watch.js';
+import { createdUnchanged, startWatch } from './etcd-watch.js';
 
 /** What an {@link EtcdLeaderSource} reads and watches. */
 export interface EtcdLeaderSourceContext {
@@ -39,13 +39,17 @@ export class EtcdLeaderSource implements LeaderSource {
     const snapshot = await this.#snapshot();
     // Stopped during the read: arm nothing that would outlive the watch.
     if (this.#stopped) return snapshot;
-    this.#cancel = startWatch(this.#ctx.client, this.#ctx.prefix, true, snapshot.revision + 1n, {
+    const start = snapshot.revision + 1n;
+    this.#cancel = startWatch(this.#ctx.client, this.#ctx.prefix, true, start, {
       onPut: (kv) => events.run(async () => this.#apply(kv, true, events)),
       onDelete: (kv) => events.run(async () => this.#apply(kv, false, events)),
       // Created: a change between the read above and now may have been compacted away (a
       // delete at exactly a compaction's revision, etcd issue 18089). Read the queue again;
-      // events up to that read's revision are then skipped.
-      onCreated: () => events.run(async () => events.offer(await this.#snapshot())),
+      // events up to that read's revision are then skipped. Not when nothing was written since.
+      onCreated: (revision) => {
+        if (createdUnchanged(start, revision)) return;
+        events.run(async () => events.offer(await this.#snapshot()));
+      },
       // A broken stream or a cancelled watch: read and watch again from our own read.
       onFailure: () => events.restart(),
     });

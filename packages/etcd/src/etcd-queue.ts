@@ -31,7 +31,7 @@ import {
 } from 'etcd3';
 import { rethrow } from './etcd-errors.js';
 import { EtcdLeaderSource, toInfo } from './etcd-leader-source.js';
-import { startWatch } from './etcd-watch.js';
+import { createdUnchanged, startWatch } from './etcd-watch.js';
 import { PresenceBatcher } from './presence.js';
 
 /** How an {@link EtcdQueue} reaches etcd. */
@@ -199,8 +199,10 @@ export class EtcdQueue implements QueueBackend {
           if (BigInt(kv.create_revision) !== predecessor.epoch) finish('reread');
         },
         // Created: the delete may have happened, and been compacted away, between the read
-        // that `start` comes from and the watch's creation. One read tells.
-        onCreated: () => {
+        // that `start` comes from and the watch's creation. One read tells, unless etcd had
+        // written nothing since that read.
+        onCreated: (revision) => {
+          if (createdUnchanged(start, revision)) return;
           void this.#stillThere(predecessor).then((there) => {
             // Gone, or not known (the read failed, so a compacted delete could hide): read the
             // queue again rather than trust the watch alone.
@@ -242,8 +244,10 @@ export class EtcdQueue implements QueueBackend {
           if (BigInt(kv.create_revision) !== own.epoch) fire();
           else if (!stopped) onRewritten?.(kv.value.toString('utf8'), String(kv.mod_revision));
         },
-        // Created: a delete between `start`'s read and now may have been compacted away.
-        onCreated: () => {
+        // Created: a delete between `start`'s read and now may have been compacted away (not
+        // when etcd had written nothing since that read).
+        onCreated: (revision) => {
+          if (createdUnchanged(start, revision)) return;
           void this.#stillThere(own).then((there) => {
             if (there === false) fire();
             else if (there === undefined && mine === generation && !stopped) {

@@ -20,6 +20,8 @@ export interface WatchReply {
   /** Set when the watch was cancelled because its start revision was compacted. */
   readonly compactRevision: string;
   readonly cancelReason: string;
+  /** The header's revision: etcd's store revision when it made the reply ("0" if absent). */
+  readonly revision: string;
   readonly events: readonly WatchEvent[];
 }
 
@@ -58,10 +60,14 @@ export function decodeReply(bytes: Buffer): WatchReply {
   let canceled = false;
   let compactRevision = '0';
   let cancelReason = '';
+  let revision = '0';
   const events: WatchEvent[] = [];
   while (reader.more()) {
     const tag = reader.uint();
     switch (tag) {
+      case (1 << 3) | 2:
+        revision = readHeaderRevision(reader.sub());
+        break;
       case (2 << 3) | 0:
         watchId = reader.int64();
         break;
@@ -84,7 +90,18 @@ export function decodeReply(bytes: Buffer): WatchReply {
         reader.skip(tag & 7);
     }
   }
-  return { watchId, created, canceled, compactRevision, cancelReason, events };
+  return { watchId, created, canceled, compactRevision, cancelReason, revision, events };
+}
+
+/** ResponseHeader's revision (field 3). */
+function readHeaderRevision(reader: Reader): string {
+  let revision = '0';
+  while (reader.more()) {
+    const tag = reader.uint();
+    if (tag === ((3 << 3) | 0)) revision = reader.int64();
+    else reader.skip(tag & 7);
+  }
+  return revision;
 }
 
 function readEvent(reader: Reader): WatchEvent {

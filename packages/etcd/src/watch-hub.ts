@@ -271,7 +271,8 @@ export class WatchHub {
     }
     watch.state = 'active';
     stream.active.set(reply.watchId, watch);
-    guarded(() => watch.handlers.onCreated?.());
+    const revision = BigInt(reply.revision);
+    guarded(() => watch.handlers.onCreated?.(revision));
     // Events sent with the reply (etcd sends none, but the format allows them).
     if (reply.events.length > 0 && watch.state === 'active') deliver(watch, reply);
   }
