@@ -31,7 +31,7 @@ class Stream {
   /** Created watches, by etcd's id. */
   readonly active = new Map<string, Watch>();
   call: RawWatchCall | undefined;
-  /** Whether etcd answered anything on it. */
+  /** Whether etcd created a watch on it (a refusal does not count). */
   answered = false;
 }
 
@@ -66,7 +66,8 @@ const REOPEN_FIRST_MS = 50;
  *   then delayed the delete's event at the next leader (watch-anchor.ts has the figures).
  * - **A cancel** is written at once for a created watch, and right after its "created" reply
  *   for one still being created; nothing of a cancelled watch is delivered after `cancel()`.
- * - **Streams that die unanswered** (etcd resets each one at once) are reopened with a back-off,
+ * - **Streams that die unanswered** (etcd resets each one at once, or refuses every watch on
+ *   it with auth) are reopened with a back-off,
  *   50 ms doubling up to `maxReopenMs`: the first again at once, so a single reset costs no
  *   delay.
  * - **A creation etcd refuses** ("created" and "canceled" in one reply: permission denied, a
@@ -219,10 +220,6 @@ export class WatchHub {
   }
 
   #onMessage(stream: Stream, bytes: Buffer): void {
-    if (!stream.answered) {
-      stream.answered = true;
-      this.#deadStreams = 0;
-    }
     let reply: WatchReply;
     try {
       reply = decodeReply(bytes);
@@ -262,6 +259,10 @@ export class WatchHub {
         this.#endStream(stream, new Error('watch stream reopened with a new token'));
       }
       return;
+    }
+    if (!stream.answered) {
+      stream.answered = true;
+      this.#deadStreams = 0;
     }
     watch.id = reply.watchId;
     if (watch.state === 'over') {

@@ -18,6 +18,7 @@ import {
   withTimeout,
 } from '@tenure/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WatchHub } from '../src/watch-hub.js';
 import { etcdctlOk } from './etcdctl-process.js';
 import { createTestCertificates, type TestCertificates } from './test-certificates.js';
 
@@ -439,6 +440,43 @@ describe('etcd auth', () => {
       await watcher.cancel();
       await asRoot(['del', `${dataRange}watched`]);
     } finally {
+      await arbitrator.close();
+    }
+  });
+
+  it("tenure's own watch stream: a refused watch fails alone, and the stream comes back with a new token for the next", async () => {
+    const arbitrator = createEtcdArbitrator({
+      endpoints,
+      ttlMs: TTL_MS,
+      namespace,
+      auth: { username: 'app', password: appPassword },
+    });
+    arbitrator.on('error', () => {});
+    const hub = new WatchHub(arbitrator.client, { auth: true, maxReopenMs: 1_000 });
+    try {
+      const refusals: Error[] = [];
+      hub.watch(Buffer.from('unrelated/x'), undefined, undefined, {
+        onFailure: (error) => refusals.push(error),
+      });
+      await waitFor(() => refusals.length === 1, {
+        timeoutMs: timing.handoverMs,
+        what: 'the refusal',
+      });
+      expect(String(refusals[0])).toMatch(/permission denied/);
+      const puts: string[] = [];
+      let created = false;
+      hub.watch(Buffer.from(`${dataRange}hub`), undefined, undefined, {
+        onCreated: () => {
+          created = true;
+        },
+        onPut: (kv) => puts.push(kv.value.toString()),
+      });
+      await waitFor(() => created, { timeoutMs: timing.handoverMs, what: 'the allowed watch' });
+      await asRoot(['put', `${dataRange}hub`, 'v']);
+      await waitFor(() => puts.length === 1, { timeoutMs: timing.handoverMs, what: 'its event' });
+      await asRoot(['del', `${dataRange}hub`]);
+    } finally {
+      hub.close();
       await arbitrator.close();
     }
   });
