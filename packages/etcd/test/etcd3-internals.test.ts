@@ -131,7 +131,7 @@ describe('the etcd3 internals tenure reaches for', () => {
     expect(await Promise.all(seen)).toEqual(watchers.map((_, i) => `pipelined/${i}`));
   });
 
-  it("the pool's withConnection hands over the member, its lease service and the metadata", async () => {
+  it("the pool's withConnection hands over the member, its lease and watch services and the metadata", async () => {
     const client = (await arbitratorAt(node.endpoint)).client;
     const withConnection = member(member(client, 'pool'), 'withConnection') as (
       service: string,
@@ -143,6 +143,11 @@ describe('the etcd3 internals tenure reaches for', () => {
     expect(member(connection.resource, 'getServiceClient')).toBeTypeOf('function');
     expect(member(connection.client, 'leaseKeepAlive')).toBeTypeOf('function');
     expect(connection).toHaveProperty('metadata');
+    // tenure's own watch stream (watch-hub.ts) is a bidi call on the Watch service client.
+    const watch = (await withConnection.call(member(client, 'pool'), 'Watch', async (c) => c)) as {
+      client: unknown;
+    };
+    expect(member(watch.client, 'makeBidiStreamRequest')).toBeTypeOf('function');
   });
 
   it('etcd3 still throws on a watch response it does not track; the patched client drops it', async () => {
