@@ -329,6 +329,27 @@ describe('watch hub', () => {
     expect(attempts).toBeLessThanOrEqual(12);
   });
 
+  it('close() on a black-holed connection, then the client: no socket stays open', async () => {
+    const url = new URL(node.endpoint);
+    const proxy: TcpProxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+    cleanups.push(() => proxy.close());
+    const c = new Etcd3({ hosts: proxy.endpoint });
+    const hub = new WatchHub(c, { auth: false, maxReopenMs: 1_000 });
+    const r = recorder();
+    hub.watch(Buffer.from('hub/black-holed'), undefined, undefined, r.handlers);
+    await settle('created', () => r.seen.length === 1);
+    proxy.cut(); // nothing goes through any more, not even the stream's end
+    hub.close();
+    c.close();
+    // gRPC keeps a channel's connection while a call on it is open: the hub's own cancel ends
+    // the call locally, so the connection goes with the client.
+    await waitFor(() => socketsTo(proxy.port) === 0, {
+      timeoutMs: timing.handoverMs,
+      what: 'the connection to the proxy to close',
+    });
+    expect(r.seen).toEqual(['created']);
+  });
+
   it('close() ends the stream at etcd, and no handler runs after it', async () => {
     const c = client();
     const hub = new WatchHub(c, { auth: false, maxReopenMs: 1_000 });
@@ -413,6 +434,19 @@ async function gauge(name: string): Promise<number> {
   const text = await (await fetch(node.metricsUrl)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return Number(line?.split(' ')[1] ?? Number.NaN);
+}
+
+/** This process's open TCP sockets to `port`. */
+function socketsTo(port: number): number {
+  const get = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
+  const handles = typeof get === 'function' ? get.call(process) : [];
+  return handles.filter(
+    (h) =>
+      typeof h === 'object' &&
+      h !== null &&
+      (h as { remotePort?: unknown }).remotePort === port &&
+      (h as { destroyed?: unknown }).destroyed !== true,
+  ).length;
 }
 
 const watcherCount = () => gauge('etcd_debugging_mvcc_watcher_total');
