@@ -75,7 +75,7 @@ export async function expireZooKeeperSession(
   }
   const deadline = performance.now() + timeoutMs;
   const failures: string[] = [];
-  const progress = { granted: false };
+  const progress = { granted: false, unanswered: false };
   // The owner's client reconnects as soon as its connection is moved away, and takes the
   // session back, which closes this one's: try again (every server in turn) until the bound.
   for (let attempt = 0; performance.now() < deadline; attempt += 1) {
@@ -89,7 +89,11 @@ export async function expireZooKeeperSession(
         progress,
       );
       // Refused after an earlier attempt had the session and sent the close: that closed it.
-      return closed || progress.granted;
+      // So did one whose connection the server closed without a word after it had read our
+      // connect and close (seen under load: the server closes the session's connections,
+      // ours too, before our replies leave); a session that had expired before is refused
+      // with a reply.
+      return closed || progress.granted || progress.unanswered;
     } catch (error) {
       failures.push(`${server.host}:${server.port}: ${(error as Error).message}`);
     }
@@ -114,20 +118,24 @@ function parseSessionId(sessionId: bigint | string): bigint {
 
 /**
  * One attempt on one server: connect to the session, then close it. Sets `progress.granted`
- * once the server has handed it the session (the close is on its way then).
+ * once the server has handed it the session (the close is on its way then), and
+ * `progress.unanswered` when the server closed the connection, after both requests had gone,
+ * without answering either.
  */
 function closeSession(
   host: string,
   port: number,
   id: bigint,
   timeoutMs: number,
-  progress: { granted: boolean },
+  progress: { granted: boolean; unanswered: boolean },
 ): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
     const socket: Socket = connect({ host, port });
     let received = Buffer.alloc(0);
     let phase: 'connecting' | 'closing' = 'connecting';
+    let done = false;
     const finish = (error: Error | undefined, result = false) => {
+      done = true;
       clearTimeout(timer);
       socket.removeAllListeners('data');
       socket.destroy();
@@ -139,7 +147,12 @@ function closeSession(
       timeoutMs,
     );
     socket.on('error', (error) => finish(error));
-    socket.on('close', () => finish(new Error('the server closed the connection')));
+    let sent = false;
+    let answered = false;
+    socket.on('close', () => {
+      if (!done && sent && !answered) progress.unanswered = true;
+      finish(new Error('the server closed the connection'));
+    });
     socket.on('connect', () => {
       const password = zooKeeperSessionPassword(id);
       const body = Buffer.alloc(4 + 8 + 4 + 8 + 4 + password.length + 1);
@@ -155,9 +168,12 @@ function closeSession(
       close.writeInt32BE(CLOSE_SESSION, 4);
       // Both at once: the server reads the close as soon as the session is ours, leaving the
       // owner's client the least time to take it back in between.
-      socket.write(Buffer.concat([frame(body), frame(close)]));
+      socket.write(Buffer.concat([frame(body), frame(close)]), () => {
+        sent = true;
+      });
     });
     socket.on('data', (chunk: Buffer) => {
+      answered = true;
       received = Buffer.concat([received, chunk]);
       for (;;) {
         if (received.length < 4) return;
