@@ -33,6 +33,8 @@ class Stream {
   call: RawWatchCall | undefined;
   /** Whether etcd created a watch on it (a refusal does not count). */
   answered = false;
+  /** Why it ended, once it has. */
+  ended: Error | undefined;
 }
 
 /**
@@ -49,9 +51,9 @@ const REOPEN_FIRST_MS = 50;
  * The etcd watches of one client, on one `Watch/Watch` stream of tenure's own.
  *
  * etcd3's watch manager turned each event into objects twice (protobuf.js's message, then its
- * own), and every watch event cost a process about 225 µs of CPU against about 140 for the same
- * event read as bytes on a call of etcd3's own Watch service client (bench/scripts/watch-cpu.mjs).
- * A handover's event reaches two or three processes, and a herd's notification every listener.
+ * own): a watch event cost a process that sleeps between events about 227 µs of CPU through
+ * etcd3, about 153 here (bench/scripts/watch-cpu.mjs). A handover's event reaches two or three
+ * processes, and a herd's notification every listener.
  *
  * - **Creation is pipelined.** Create requests go out at once, one after the other; etcd
  *   answers them in the order it read them (one server goroutine reads a stream's requests and
@@ -67,9 +69,8 @@ const REOPEN_FIRST_MS = 50;
  * - **A cancel** is written at once for a created watch, and right after its "created" reply
  *   for one still being created; nothing of a cancelled watch is delivered after `cancel()`.
  * - **Streams that die unanswered** (etcd resets each one at once, or refuses every watch on
- *   it with auth) are reopened with a back-off,
- *   50 ms doubling up to `maxReopenMs`: the first again at once, so a single reset costs no
- *   delay.
+ *   it with auth) are reopened with a back-off, 50 ms doubling up to `maxReopenMs`: the first
+ *   again at once, so a single reset costs no delay.
  * - **A creation etcd refuses** ("created" and "canceled" in one reply: permission denied, a
  *   bad range) fails that watch alone. With auth, the stream is then reopened with a new token:
  *   etcd checks a watch's permission with the token the stream was opened with.
@@ -199,6 +200,12 @@ export class WatchHub {
           call.cancel();
           return;
         }
+        // Ended already (gRPC can fail a call before this continuation runs): its queued
+        // watches fail as they would have on it, and the next watch opens another.
+        if (stream.ended !== undefined) {
+          this.#failQueued(stream.ended);
+          return;
+        }
         stream.call = call;
         this.#stream = stream;
         const queued = this.#queued;
@@ -279,6 +286,7 @@ export class WatchHub {
   }
 
   #onEnd(stream: Stream, error: Error): void {
+    stream.ended = error;
     if (this.#stream === stream) this.#stream = undefined;
     if (!stream.answered) this.#deadStreams += 1;
     const watches = [...stream.creating, ...stream.active.values()];

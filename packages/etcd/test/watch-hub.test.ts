@@ -306,6 +306,38 @@ describe('watch hub', () => {
     expect(watches.map((w) => w.seen)).toEqual(watches.map(() => ['created', 'failure']));
   });
 
+  it('a stream that fails before the hub has it fails its queued watches; the next watch opens another', async () => {
+    const c = client();
+    // gRPC may end a call before the continuation that hands it to the hub runs: inject that
+    // (the only stand-in in this file: real etcd otherwise).
+    const pool = Reflect.get(c, 'pool') as {
+      withConnection(s: string, fn: (x: { client: unknown }) => Promise<unknown>): Promise<unknown>;
+    };
+    const service = (await pool.withConnection('Watch', async (x) => x.client)) as {
+      makeBidiStreamRequest(...args: unknown[]): NodeJS.EventEmitter;
+    };
+    const make = service.makeBidiStreamRequest;
+    let failNext = true;
+    service.makeBidiStreamRequest = function (this: unknown, ...args: unknown[]) {
+      const call = make.apply(this, args);
+      if (failNext) {
+        failNext = false;
+        queueMicrotask(() => call.emit('error', new Error('failed at once')));
+      }
+      return call;
+    };
+    const hub = hubOf(c);
+    const first = recorder();
+    hub.watch(Buffer.from('hub/early-end'), undefined, undefined, first.handlers);
+    await settle('the first watch to fail', () => first.failures.length === 1);
+    expect(first.failures[0]?.message).toMatch(/failed at once/);
+    const second = recorder();
+    hub.watch(Buffer.from('hub/early-end'), undefined, undefined, second.handlers);
+    await settle('the second watch created', () => second.seen.length === 1);
+    await c.put('hub/early-end').value('x');
+    await settle('its event', () => second.seen.length === 2);
+  });
+
   it('streams that die unanswered are opened again with a back-off, not in a loop', async () => {
     // Nothing listens there: every stream fails before etcd answers anything.
     const proxy = await startTcpProxy({ host: '127.0.0.1', port: 1 });
