@@ -411,6 +411,8 @@ export async function openWatchCall(
     const end = (error: Error) => {
       if (over) return;
       over = true;
+      // Over for us: make sure it is for gRPC too (a no-op on a call that has ended).
+      call.cancel();
       handlers.onEnd(error);
     };
     call.on('data', (bytes: unknown) => {

@@ -387,6 +387,10 @@ export function describePriorityTests(
         // The term ends involuntarily at once (its session dropped): the next wait doubles.
         // l leads in between (it was preempted, then first in the queue).
         const next = 2 * factor;
+        // l back in the queue behind p first: were p's session to go before l had queued
+        // again, p's new key would come first and p would lead at once, with no wait at all
+        // (seen on ZooKeeper in a clean-clone run: 6.8 ms).
+        await t.queueOf(el, 2);
         elected = t.next(ep, 'elected', t.timing.scale(next * preemptAfterMs) + t.timing.expiryMs);
         from = performance.now();
         await t.expire(b);
