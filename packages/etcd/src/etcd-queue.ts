@@ -32,6 +32,7 @@ import {
 import { rethrow } from './etcd-errors.js';
 import { EtcdLeaderSource, toInfo } from './etcd-leader-source.js';
 import { createdUnchanged, startWatch } from './etcd-watch.js';
+import { prefixEnd } from './key-range.js';
 import { PresenceBatcher } from './presence.js';
 
 /** How an {@link EtcdQueue} reaches etcd. */
@@ -48,18 +49,6 @@ export interface EtcdQueueContext {
 }
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
-
-/** The first key after every key that starts with `prefix` (etcd's range end for a prefix). */
-export function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i -= 1) {
-    if ((end[i] as number) < 0xff) {
-      end[i] = (end[i] as number) + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
-}
 
 /**
  * One election's queue on etcd, in the layout of etcd's Go `concurrency.Election` and

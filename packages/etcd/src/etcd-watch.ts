@@ -1,6 +1,6 @@
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { prefixEnd } from './key-range.js';
 import { ensureWatchAnchor } from './watch-anchor.js';
-import { prefixRangeEnd } from './watch-codec.js';
 import type { WatchHub } from './watch-hub.js';
 
 const hubs = new WeakMap<Etcd3, WatchHub>();
@@ -42,7 +42,7 @@ export function startWatch(
   const hub = hubs.get(client);
   if (hub?.usable) {
     const bytes = typeof key === 'string' ? Buffer.from(key) : key;
-    const cancel = hub.watch(bytes, isPrefix ? prefixRangeEnd(bytes) : undefined, start, handlers);
+    const cancel = hub.watch(bytes, isPrefix ? prefixEnd(bytes) : undefined, start, handlers);
     return async () => cancel();
   }
   ensureWatchAnchor(client, key);

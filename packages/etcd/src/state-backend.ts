@@ -12,8 +12,8 @@ import {
 } from '@tenure/core';
 import { CompareResult, CompareTarget, type Etcd3, type IKeyValue, type IRequestOp } from 'etcd3';
 import { rethrow, toTenureError } from './etcd-errors.js';
-import { prefixEnd } from './etcd-queue.js';
 import { startWatch } from './etcd-watch.js';
+import { prefixEnd } from './key-range.js';
 
 /** How an {@link EtcdStateBackend} reaches etcd. */
 export interface EtcdStateContext {

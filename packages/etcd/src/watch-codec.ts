@@ -39,19 +39,6 @@ export function encodeCancel(watchId: string): Buffer {
   return field(2, Buffer.concat([Buffer.from([1 << 3]), varint(BigInt.asUintN(64, id))]));
 }
 
-/** The end of the range of every key that starts with `prefix` (etcd's `GetPrefixRangeEnd`). */
-export function prefixRangeEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i -= 1) {
-    if (end[i] !== 0xff) {
-      end[i] = (end[i] as number) + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  // All 0xff (or empty): every key from `prefix` on.
-  return Buffer.from([0]);
-}
-
 /** Reads a WatchResponse. Throws on bytes that are not one. */
 export function decodeReply(bytes: Buffer): WatchReply {
   const reader = new Reader(bytes, 0, bytes.length);
@@ -87,7 +74,7 @@ export function decodeReply(bytes: Buffer): WatchReply {
         events.push(readEvent(reader.sub()));
         break;
       default:
-        reader.skip(tag & 7);
+        reader.skipField(tag & 7);
     }
   }
   return { watchId, created, canceled, compactRevision, cancelReason, revision, events };
@@ -99,7 +86,7 @@ function readHeaderRevision(reader: Reader): string {
   while (reader.more()) {
     const tag = reader.uint();
     if (tag === ((3 << 3) | 0)) revision = reader.int64();
-    else reader.skip(tag & 7);
+    else reader.skipField(tag & 7);
   }
   return revision;
 }
@@ -111,7 +98,7 @@ function readEvent(reader: Reader): WatchEvent {
     const tag = reader.uint();
     if (tag === ((1 << 3) | 0)) type = reader.uint() === 1 ? 'delete' : 'put';
     else if (tag === ((2 << 3) | 2)) kv = readKeyValue(reader.sub());
-    else reader.skip(tag & 7);
+    else reader.skipField(tag & 7);
   }
   return { type, kv: kv ?? readKeyValue(new Reader(Buffer.alloc(0), 0, 0)) };
 }
@@ -147,7 +134,7 @@ function readKeyValue(reader: Reader): IKeyValue {
         lease = reader.int64();
         break;
       default:
-        reader.skip(tag & 7);
+        reader.skipField(tag & 7);
     }
   }
   return {
@@ -231,7 +218,7 @@ class Reader {
     return reader;
   }
 
-  skip(wireType: number): void {
+  skipField(wireType: number): void {
     if (wireType === 0) this.uint64Skip();
     else if (wireType === 2) {
       const length = this.uint();

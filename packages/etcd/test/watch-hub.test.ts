@@ -15,7 +15,8 @@ import {
 import { Etcd3, type IKeyValue, KVClient } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createdUnchanged, type WatchHandlers } from '../src/etcd-watch.js';
-import { decodeReply, encodeCancel, encodeCreate, prefixRangeEnd } from '../src/watch-codec.js';
+import { prefixEnd } from '../src/key-range.js';
+import { decodeReply, encodeCancel, encodeCreate } from '../src/watch-codec.js';
 import { WatchHub } from '../src/watch-hub.js';
 
 const timing = new Timing(2_000);
@@ -89,6 +90,16 @@ function recorder() {
 
 const settle = (what: string, check: () => boolean) =>
   waitFor(check, { timeoutMs: timing.handoverMs, what });
+
+/** A new watch of `key` on `hub` is created and sees `writer`'s put of `value`, and only that. */
+async function watchAgain(hub: WatchHub, writer: Etcd3, key: string, value: string): Promise<void> {
+  const r = recorder();
+  hub.watch(Buffer.from(key), undefined, undefined, r.handlers);
+  await settle('a new watch created', () => r.seen.length === 1);
+  await writer.put(key).value(value);
+  await settle('its event', () => r.seen.length === 2);
+  expect(r.seen).toEqual(['created', `put ${key} ${value}`]);
+}
 
 describe('watch codec', () => {
   it('reads what protobuf.js writes: events, ids, revisions past 2^53, negative ids, cancels', async () => {
@@ -172,7 +183,7 @@ describe('watch codec', () => {
       create_request: { key, range_end: Buffer.alloc(0), start_revision: '0' },
     });
     expect(
-      codecs.requestDeserialize(encodeCreate(key, prefixRangeEnd(key), 9007199254740993n)),
+      codecs.requestDeserialize(encodeCreate(key, prefixEnd(key), 9007199254740993n)),
     ).toMatchObject({
       create_request: {
         key,
@@ -183,8 +194,8 @@ describe('watch codec', () => {
     expect(codecs.requestDeserialize(encodeCancel('300'))).toMatchObject({
       cancel_request: { watch_id: '300' },
     });
-    expect(prefixRangeEnd(Buffer.from([0x61, 0xff]))).toEqual(Buffer.from([0x62]));
-    expect(prefixRangeEnd(Buffer.from([0xff]))).toEqual(Buffer.from([0]));
+    expect(prefixEnd(Buffer.from([0x61, 0xff]))).toEqual(Buffer.from([0x62]));
+    expect(prefixEnd(Buffer.from([0xff]))).toEqual(Buffer.from([0]));
   });
 });
 
@@ -219,7 +230,7 @@ describe('watch hub', () => {
     const prefix = Buffer.from('hub/prefix/');
     const cancel = hub.watch(
       prefix,
-      prefixRangeEnd(prefix),
+      prefixEnd(prefix),
       BigInt(first.header.revision) + 1n,
       r.handlers,
     );
@@ -274,11 +285,7 @@ describe('watch hub', () => {
     expect(r.failures[0]?.message).toMatch(/compacted/);
     expect(r.seen.filter((s) => s !== 'created')).toEqual(['failure']);
     // The stream lives on for the others.
-    const s = recorder();
-    hub.watch(Buffer.from('hub/compacted'), undefined, undefined, s.handlers);
-    await settle('another watch created', () => s.seen.length === 1);
-    await c.put('hub/compacted').value('4');
-    await settle('its event', () => s.seen.length === 2);
+    await watchAgain(hub, c, 'hub/compacted', '4');
   });
 
   it('a broken stream fails every watch on it once, and the next watch opens another', async () => {
@@ -297,12 +304,7 @@ describe('watch hub', () => {
     proxy.reset();
     await settle('every watch failed', () => watches.every((w) => w.failures.length === 1));
     await direct.put('hub/broken/0').value('after');
-    const again = recorder();
-    hub.watch(Buffer.from('hub/broken/0'), undefined, undefined, again.handlers);
-    await settle('a new stream', () => again.seen.length === 1);
-    await direct.put('hub/broken/0').value('later');
-    await settle('its event', () => again.seen.length === 2);
-    expect(again.seen[1]).toBe('put hub/broken/0 later');
+    await watchAgain(hub, direct, 'hub/broken/0', 'later');
     expect(watches.map((w) => w.seen)).toEqual(watches.map(() => ['created', 'failure']));
   });
 
@@ -331,11 +333,7 @@ describe('watch hub', () => {
     hub.watch(Buffer.from('hub/early-end'), undefined, undefined, first.handlers);
     await settle('the first watch to fail', () => first.failures.length === 1);
     expect(first.failures[0]?.message).toMatch(/failed at once/);
-    const second = recorder();
-    hub.watch(Buffer.from('hub/early-end'), undefined, undefined, second.handlers);
-    await settle('the second watch created', () => second.seen.length === 1);
-    await c.put('hub/early-end').value('x');
-    await settle('its event', () => second.seen.length === 2);
+    await watchAgain(hub, c, 'hub/early-end', 'x');
   });
 
   it('streams that die unanswered are opened again with a back-off, not in a loop', async () => {
