@@ -6,7 +6,10 @@ noting which process owns which connection, then splits each etcd handover of th
 (`splits[].at`: the CLOCK_MONOTONIC times the candidates recorded, and their pids) with the
 packets: resign() called -> the delete request's call -> the delete's bytes leave the resigner ->
 etcd's watch event bytes leave for the next candidate -> the event in its code -> `elected`.
-Prints p50 / p90 / p99 of each step per library. Needs root and tcpdump
+Prints p50 / p90 / p99 of each step per library, the steps of the slowest handovers, and what
+each library's candidates send etcd between handovers (new HTTP/2 streams, i.e. gRPC calls, and
+frames per candidate per second: renewals, checks, pings), which a handover can run into.
+Needs root and tcpdump
 (`apt-get install -y tcpdump`). Packet times are CLOCK_REALTIME; the offset to CLOCK_MONOTONIC
 is read before the run.
 
@@ -109,11 +112,47 @@ def analyse(out):
                 steps[name].append(ms / 1e6)
         print(f"{backend['backend']} ({len(steps['total'])} handovers matched)")
         for name, values in steps.items():
-            values.sort()
             if not values:
                 continue
-            q = lambda p: values[min(len(values) - 1, round(p * (len(values) - 1)))]
+            ordered = sorted(values)
+            q = lambda p: ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
             print(f'  {name:38s} p50 {q(.5):6.2f}  p90 {q(.9):6.2f}  p99 {q(.99):6.2f} ms')
+        slowest = sorted(zip(*steps.values()), key=lambda row: -row[-1])[:5]
+        if slowest:
+            print('  slowest (ms): ' + ' | '.join(name.split(' -> ')[-1] for name in steps))
+            for row in slowest:
+                print('    ' + '  '.join(f'{ms:6.2f}' for ms in row))
+        background(backend, found, owner, port)
+
+
+def background(backend, found, owner, port):
+    """Frames the library's candidates send etcd outside the handovers (1 ms before each resign to
+    5 ms after its `elected`), per candidate per second: new streams (gRPC calls) and all frames."""
+    windows = sorted((int(s['at']['t0']) - 1_000_000, int(s['at']['elected']) + 5_000_000)
+                     for s in backend['splits'] if s.get('at'))
+    pids = {s['at'][k] for s in backend['splits'] if s.get('at') for k in ('resigner', 'next')}
+    if not windows or not pids:
+        return
+    starts = [w[0] for w in windows]
+    streams = frames = 0
+    for t, source, destination, payload in found:
+        if destination != port or owner.get(source) not in pids:
+            continue
+        if t < windows[0][0] or t > windows[-1][1]:
+            continue
+        i = bisect.bisect_right(starts, t) - 1
+        if i >= 0 and t <= windows[i][1]:
+            continue
+        at = 0
+        while at + 9 <= len(payload):
+            length, kind = int.from_bytes(payload[at:at + 3], 'big'), payload[at + 3]
+            frames += 1
+            # A HEADERS frame from the client opens a stream: one gRPC call.
+            streams += kind == 1
+            at += 9 + length
+    seconds = (windows[-1][1] - windows[0][0]) / 1e9 * len(pids)
+    print(f'  between handovers, per candidate: {streams / seconds:.2f} calls/s, '
+          f'{frames / seconds:.2f} HTTP/2 frames/s sent to etcd')
 
 
 if __name__ == '__main__':
