@@ -25,9 +25,12 @@ import { EtcdQueue } from './etcd-queue.js';
 import { registerWatchHub } from './etcd-watch.js';
 import {
   endWatchStream,
+  openH2WatchCall,
   pipelineWatchCreation,
+  startH2TxnCall,
   tolerateUnknownWatchResponses,
 } from './etcd3-internals.js';
+import { EtcdH2 } from './h2-transport.js';
 import { LeaseTransport } from './lease-transport.js';
 import type {
   EtcdArbitrator,
@@ -70,6 +73,7 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, Stat
     >,
     deleteAhead: DeleteAhead | undefined,
     watchHub: WatchHub,
+    h2: EtcdH2 | undefined,
   ) {
     registerWatchAnchor(client);
     registerWatchHub(client, watchHub);
@@ -90,6 +94,7 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, Stat
       shutdown: async () => {
         deleteAhead?.close();
         watchHub.close();
+        h2?.close();
         releaseWatchAnchor(client);
         client.close();
         endWatchStream(client);
@@ -231,9 +236,15 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   const client = new Etcd3(clientOptions);
   tolerateUnknownWatchResponses(client);
   pipelineWatchCreation(client);
+  // The watch stream and the delete started ahead go on tenure's own HTTP/2 connection (see
+  // EtcdH2); not with auth, whose token etcd3 keeps.
+  const h2 = auth === undefined ? new EtcdH2(hosts, tls) : undefined;
   // A resign's delete goes on a call started ahead (see DeleteAhead); not with auth, whose
   // token may expire while the call waits.
-  const deleteAhead = auth === undefined ? new DeleteAhead(client) : undefined;
+  const deleteAhead =
+    h2 !== undefined
+      ? new DeleteAhead(client, (onEnd) => startH2TxnCall(client, h2, onEnd))
+      : undefined;
   deleteAhead?.install();
   /** The TTL in force: etcd may grant more than asked (see onGranted). */
   let grantedTtlMs = ttlMs;
@@ -258,7 +269,12 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
       },
     },
     deleteAhead,
-    new WatchHub(client, { auth: auth !== undefined, maxReopenMs: watchReopenMaxMs }),
+    new WatchHub(client, {
+      auth: auth !== undefined,
+      maxReopenMs: watchReopenMaxMs,
+      ...(h2 !== undefined ? { open: (handlers) => openH2WatchCall(h2, handlers) } : {}),
+    }),
+    h2,
   );
 }
 

@@ -38,9 +38,22 @@ export class DeleteAhead {
   #starting = false;
   #restart: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  readonly #startCall: (
+    onEnd: (error: Error | undefined, response: unknown) => void,
+  ) => Promise<PendingCall | undefined>;
 
-  constructor(client: Etcd3) {
+  /**
+   * @param start - starts a Txn call ahead; by default a grpc-js call on etcd3's own KV service
+   *   client ({@link startTxnCall}).
+   */
+  constructor(
+    client: Etcd3,
+    start?: (
+      onEnd: (error: Error | undefined, response: unknown) => void,
+    ) => Promise<PendingCall | undefined>,
+  ) {
     this.#client = client;
+    this.#startCall = start ?? ((onEnd) => startTxnCall(client, onEnd));
   }
 
   /**
@@ -112,7 +125,7 @@ export class DeleteAhead {
     if (this.#closed || this.#starting || this.#hasReady) return;
     this.#starting = true;
     const ready = new ReadyCall();
-    startTxnCall(this.#client, (error, response) => ready.onEnd(error, response))
+    this.#startCall((error, response) => ready.onEnd(error, response))
       .then(
         (call) => {
           if (call === undefined) return;

@@ -4,6 +4,7 @@
 // upgrade cannot break the client at runtime; packages/etcd/test/etcd3-internals.test.ts fails
 // instead, on a real client and a real etcd, when a member is gone or changed its shape.
 import { castGrpcError, type Etcd3 } from 'etcd3';
+import type { EtcdH2 } from './h2-transport.js';
 
 /**
  * Ends etcd3's shared watch stream. `Etcd3.close()` closes its gRPC channels, but gRPC lets
@@ -333,6 +334,95 @@ export async function startTxnCall(
       cancel: () => call.cancel(),
     };
   });
+}
+
+/** The Txn method's codecs, per client, once read from etcd3's KV service client. */
+const txnCodecs = new WeakMap<Etcd3, Pick<TxnMethod, 'requestSerialize' | 'responseDeserialize'>>();
+
+/**
+ * {@link startTxnCall} on tenure's own HTTP/2 connection (`h2`): the same request, encoded and
+ * decoded by etcd3's own codecs for the method, on a bare HTTP/2 stream instead of a grpc-js
+ * call. A cancel ends the call with etcd3's CANCELLED error, as grpc-js's does.
+ *
+ * @returns `undefined` when this etcd3 lacks a member used here, or the pool refused (closed).
+ */
+export async function startH2TxnCall(
+  client: Etcd3,
+  h2: EtcdH2,
+  onEnd: (error: Error | undefined, response: unknown) => void,
+): Promise<PendingCall | undefined> {
+  let codec = txnCodecs.get(client);
+  if (codec === undefined) {
+    const pool = connectionPool(client);
+    if (pool === undefined) return undefined;
+    const method = await pool.withConnection('KV', async (connection) => {
+      return (connection.client as unknown as KvServiceClient | undefined)?.txn;
+    });
+    if (
+      typeof method?.requestSerialize !== 'function' ||
+      typeof method.responseDeserialize !== 'function'
+    ) {
+      return undefined;
+    }
+    codec = {
+      requestSerialize: method.requestSerialize.bind(method),
+      responseDeserialize: method.responseDeserialize.bind(method),
+    };
+    txnCodecs.set(client, codec);
+  }
+  const { requestSerialize, responseDeserialize } = codec;
+  let response: unknown;
+  let over = false;
+  const end = (error: Error | undefined, reply: unknown) => {
+    if (over) return;
+    over = true;
+    onEnd(error, reply);
+  };
+  const call = h2.call('/etcdserverpb.KV/Txn', {
+    onMessage: (bytes) => {
+      try {
+        response = responseDeserialize(bytes);
+      } catch (error) {
+        end(error instanceof Error ? error : new Error(String(error)), undefined);
+      }
+    },
+    onEnd: (error) => {
+      if (error !== undefined) end(error, undefined);
+      else if (response === undefined)
+        end(new Error('etcd ended the Txn call without a reply'), undefined);
+      else end(undefined, response);
+    },
+  });
+  if (call === undefined) return undefined;
+  const encode = (request: unknown): Buffer => requestSerialize(request);
+  return {
+    write: (request) => call.write(Buffer.isBuffer(request) ? request : encode(request)),
+    encode,
+    end: () => call.end(),
+    cancel: () => {
+      call.cancel();
+      end(
+        castGrpcError(Object.assign(new Error('1 CANCELLED: Cancelled on client'), { code: 1 })),
+        undefined,
+      );
+    },
+  };
+}
+
+/**
+ * {@link openWatchCall} on tenure's own HTTP/2 connection (`h2`): a bare HTTP/2 stream of
+ * etcd's `Watch/Watch`, its messages framed by hand.
+ */
+export async function openH2WatchCall(
+  h2: EtcdH2,
+  handlers: RawWatchHandlers,
+): Promise<RawWatchCall | undefined> {
+  const call = h2.call('/etcdserverpb.Watch/Watch', {
+    onMessage: (bytes) => handlers.onMessage(bytes),
+    onEnd: (error) => handlers.onEnd(error ?? new Error('etcd ended the watch stream')),
+  });
+  if (call === undefined) return undefined;
+  return { write: (request) => call.write(request), cancel: () => call.cancel() };
 }
 
 /**

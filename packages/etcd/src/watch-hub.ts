@@ -6,6 +6,7 @@ import {
   connectionPool,
   openWatchCall,
   type RawWatchCall,
+  type RawWatchHandlers,
 } from './etcd3-internals.js';
 import { decodeReply, encodeCancel, encodeCreate, type WatchReply } from './watch-codec.js';
 
@@ -88,15 +89,26 @@ export class WatchHub {
   /** Streams in a row that ended unanswered. */
   #deadStreams = 0;
   #reopen: ReturnType<typeof setTimeout> | undefined;
+  readonly #openCall: (handlers: RawWatchHandlers) => Promise<RawWatchCall | undefined>;
 
   /**
    * @param options.auth - whether the client sends a token (etcd auth).
    * @param options.maxReopenMs - the longest back-off between streams that die unanswered.
+   * @param options.open - opens the stream's call; by default a grpc-js call on etcd3's own
+   *   Watch service client ({@link openWatchCall}).
    */
-  constructor(client: Etcd3, options: { auth: boolean; maxReopenMs: number }) {
+  constructor(
+    client: Etcd3,
+    options: {
+      auth: boolean;
+      maxReopenMs: number;
+      open?: (handlers: RawWatchHandlers) => Promise<RawWatchCall | undefined>;
+    },
+  ) {
     this.#client = client;
     this.#auth = options.auth;
     this.#maxReopenMs = options.maxReopenMs;
+    this.#openCall = options.open ?? ((handlers) => openWatchCall(client, handlers));
   }
 
   /**
@@ -185,7 +197,7 @@ export class WatchHub {
   #openNow(): void {
     if (this.#closed) return;
     const stream = new Stream();
-    openWatchCall(this.#client, {
+    this.#openCall({
       onMessage: (bytes) => this.#onMessage(stream, bytes),
       onEnd: (error) => this.#onEnd(stream, error),
     }).then(

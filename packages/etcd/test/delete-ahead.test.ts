@@ -1,7 +1,7 @@
 // A leader's delete goes on a Txn call started before it (packages/etcd/src/delete-ahead.ts):
-// the client starts a KV/Txn call with no message while the candidate leads, and the resign's
-// delete is written on it, with no unary Txn call of its own (counted on etcd3's grpc-js service
-// client). After a reset connection a call is started again and carries the delete; a
+// the client starts a KV/Txn call with no message, on tenure's own HTTP/2 connection
+// (h2-transport.ts), while the candidate leads, and the resign's delete is written on it, with
+// no unary Txn call of its own (counted on etcd3's grpc-js service client). After a reset connection a call is started again and carries the delete; a
 // transaction that overlaps a delete leaves one call started ahead, not two; close() leaves no
 // call open (etcd counts no cancelled Txn: the close's delete used the call). A resign writes its
 // delete right after its term's end, as bytes encoded when the candidate joined, and before the
@@ -17,6 +17,7 @@ import {
 } from '@tenure/testkit';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EtcdH2, type GrpcCall } from '../src/h2-transport.js';
 
 const TTL_MS = 2_000;
 const timing = new Timing(TTL_MS);
@@ -54,12 +55,17 @@ async function txnCallsCancelled(): Promise<number> {
 interface TxnCalls {
   unary: number;
   ahead: number;
+  /** Txn requests encoded with the method's codec. */
+  encoded: number;
   onWrite?: (message: unknown) => void;
 }
 
-/** Counts the Txn calls the client's KV service client makes: unary, and started without a message. */
+/**
+ * Counts the Txn calls of a client: unary (etcd3's KV service client), and started ahead on
+ * tenure's own connection; and the Txn requests encoded. Call before the client's first Txn.
+ */
 async function countTxnCalls(client: Etcd3): Promise<TxnCalls> {
-  const counts: TxnCalls = { unary: 0, ahead: 0 };
+  const counts: TxnCalls = { unary: 0, ahead: 0, encoded: 0 };
   const pool = Reflect.get(client, 'pool') as {
     withConnection(
       service: string,
@@ -68,29 +74,33 @@ async function countTxnCalls(client: Etcd3): Promise<TxnCalls> {
   };
   const service = await pool.withConnection('KV', async ({ client: kv }) => kv);
   const proto = Object.getPrototypeOf(service) as Record<string, (...args: unknown[]) => unknown>;
-  const txn = proto.txn!;
+  const txn = proto.txn as ((...args: unknown[]) => unknown) & {
+    requestSerialize: (value: unknown) => Buffer;
+  };
   const wrapped = Object.assign(function (this: unknown, ...args: unknown[]) {
     counts.unary += 1;
     return txn.apply(this, args);
   }, txn);
+  wrapped.requestSerialize = (value: unknown) => {
+    counts.encoded += 1;
+    return txn.requestSerialize(value);
+  };
   proto.txn = wrapped;
-  const stream = proto.makeClientStreamRequest!;
-  proto.makeClientStreamRequest = function (this: unknown, ...args: unknown[]) {
-    if (args[0] !== '/etcdserverpb.KV/Txn') return stream.apply(this, args);
+  const call = EtcdH2.prototype.call;
+  EtcdH2.prototype.call = function (this: EtcdH2, ...args: Parameters<EtcdH2['call']>) {
+    const started = call.apply(this, args);
+    if (args[0] !== '/etcdserverpb.KV/Txn' || started === undefined) return started;
     counts.ahead += 1;
-    const call = stream.apply(this, args) as {
-      write(message: unknown, ...rest: unknown[]): boolean;
-    };
-    const write = call.write;
-    call.write = function (this: unknown, message: unknown, ...rest: unknown[]) {
+    const write = started.write.bind(started);
+    (started as GrpcCall).write = (message) => {
       counts.onWrite?.(message);
-      return write.call(this, message, ...rest);
+      write(message);
     };
-    return call;
+    return started;
   };
   cleanups.push(() => {
     proto.txn = txn;
-    proto.makeClientStreamRequest = stream;
+    EtcdH2.prototype.call = call;
   });
   return counts;
 }
@@ -133,9 +143,10 @@ describe('etcd: a Txn call started ahead for the next delete', () => {
       what: 'a Txn call started ahead',
     });
     let atWrite: { encoded: boolean; valid: boolean; signalled: boolean } | undefined;
-    counts.onWrite = (message) => {
+    const encodedBefore = counts.encoded;
+    counts.onWrite = () => {
       atWrite ??= {
-        encoded: Buffer.isBuffer(message),
+        encoded: counts.encoded === encodedBefore, // nothing encoded since the resign began
         valid: term.isValid(),
         signalled: term.signal.aborted,
       };

@@ -1,0 +1,303 @@
+import http2 from 'node:http2';
+import { castGrpcError } from 'etcd3';
+
+/**
+ * One HTTP/2 connection to etcd of tenure's own, for the two calls whose latency a handover
+ * waits on: the watch stream (`watch-hub.ts`) and the delete started ahead (`delete-ahead.ts`).
+ * On it a gRPC call is a bare HTTP/2 stream, framed by hand: no grpc-js call layers (resolving,
+ * retrying, load-balancing calls, interceptors, a Duplex stream per call) between the socket and
+ * tenure. A watch event costs a Node process about 150 µs of CPU through grpc-js and about 95 on
+ * a bare stream; a unary call 220–260 against 126–131 µs (`bench/scripts/watch-cpu.mjs`,
+ * `unary-cpu.mjs`).
+ *
+ * The connection goes to the endpoints in turn: the first, then the next one after each
+ * connection that fails or closes. It is opened at the first call and again after it fails;
+ * while calls are open it is pinged every {@link PING_INTERVAL_MS} (above etcd's
+ * `--grpc-keepalive-min-time`, 5 s by default), and destroyed when a ping goes unanswered for
+ * {@link PING_TIMEOUT_MS}, as grpc-js's keepalive does on etcd3's connections: a call on a
+ * black-holed connection then fails instead of waiting forever. Not used with etcd auth (the
+ * calls would need the token etcd3 keeps).
+ */
+export class EtcdH2 {
+  readonly #endpoints: readonly string[];
+  readonly #tls: { ca: Buffer; cert?: Buffer; key?: Buffer } | undefined;
+  #next = 0;
+  #session: http2.ClientHttp2Session | undefined;
+  /** Calls open on the current session. */
+  #open = 0;
+  #ping: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  /**
+   * @param endpoints - `http://host:port` or `https://host:port` URLs.
+   * @param tls - PEM CA, and client certificate and key, for `https` endpoints.
+   */
+  constructor(
+    endpoints: readonly string[],
+    tls?: { ca: string | Buffer; cert?: string | Buffer; key?: string | Buffer },
+  ) {
+    this.#endpoints = endpoints;
+    this.#tls = tls
+      ? {
+          ca: Buffer.from(tls.ca),
+          ...(tls.cert !== undefined ? { cert: Buffer.from(tls.cert) } : {}),
+          ...(tls.key !== undefined ? { key: Buffer.from(tls.key) } : {}),
+        }
+      : undefined;
+  }
+
+  /**
+   * Starts a gRPC call of `path` (e.g. `/etcdserverpb.Watch/Watch`): its headers go now, its
+   * messages with {@link GrpcCall.write}. `undefined` once closed.
+   */
+  call(path: string, handlers: GrpcCallHandlers): GrpcCall | undefined {
+    if (this.#closed) return undefined;
+    const session = this.#connect();
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(
+        {
+          ':method': 'POST',
+          ':path': path,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        },
+        { endStream: false },
+      );
+    } catch (error) {
+      // The session is closing or destroyed: the next call connects again.
+      this.#drop(session);
+      const failed = error instanceof Error ? error : new Error(String(error));
+      queueMicrotask(() => handlers.onEnd(failed));
+      return { write: () => {}, end: () => {}, cancel: () => {} };
+    }
+    this.#open += 1;
+    return new H2Call(stream, handlers, () => {
+      if (this.#session === session) this.#open -= 1;
+    });
+  }
+
+  /** Destroys the connection; calls on it end, none can start. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    const session = this.#session;
+    if (session !== undefined) this.#drop(session);
+    session?.destroy();
+  }
+
+  #connect(): http2.ClientHttp2Session {
+    const current = this.#session;
+    if (current !== undefined && !current.closed && !current.destroyed) return current;
+    const endpoint = this.#endpoints[this.#next % this.#endpoints.length] as string;
+    const session = http2.connect(endpoint, {
+      ...(this.#tls ?? {}),
+      // Calls are few and short: no need for more than one HTTP/2 stream's default window.
+      settings: { enablePush: false },
+    });
+    this.#session = session;
+    this.#open = 0;
+    // A failed or closed connection: the next call goes to the next endpoint. Its calls hear
+    // of it from their own streams.
+    session.on('error', () => this.#drop(session));
+    session.on('goaway', () => this.#drop(session));
+    session.on('close', () => this.#drop(session));
+    this.#ping = setInterval(() => this.#keepAlive(session), PING_INTERVAL_MS);
+    this.#ping.unref();
+    return session;
+  }
+
+  #keepAlive(session: http2.ClientHttp2Session): void {
+    if (this.#open === 0 || session.destroyed) return;
+    const timeout = setTimeout(() => {
+      this.#drop(session);
+      session.destroy(new Error('etcd did not answer an HTTP/2 ping in time'));
+    }, PING_TIMEOUT_MS);
+    timeout.unref();
+    try {
+      const sent = session.ping((error) => {
+        clearTimeout(timeout);
+        if (error) this.#drop(session);
+      });
+      if (!sent) clearTimeout(timeout);
+    } catch {
+      // Closing or not connected yet: nothing to probe now.
+      clearTimeout(timeout);
+    }
+  }
+
+  #drop(session: http2.ClientHttp2Session): void {
+    if (this.#session !== session) return;
+    this.#session = undefined;
+    this.#open = 0;
+    this.#next += 1;
+    clearInterval(this.#ping);
+    this.#ping = undefined;
+    // Calls still open on it end with it; an idle one is closed now.
+    if (!session.destroyed) session.close();
+  }
+}
+
+/** How often a connection with open calls is pinged. */
+const PING_INTERVAL_MS = 10_000;
+/** How long a ping may go unanswered before the connection is destroyed. */
+const PING_TIMEOUT_MS = 5_000;
+
+/** What a {@link GrpcCall} reports. */
+export interface GrpcCallHandlers {
+  /** One message, undecoded. */
+  onMessage(bytes: Buffer): void;
+  /**
+   * The call is over: `undefined` for a gRPC status of OK, else why (a gRPC status as etcd3's
+   * typed errors, or the stream's failure). Called once, and not after {@link GrpcCall.cancel}.
+   */
+  onEnd(error: Error | undefined): void;
+}
+
+/** One gRPC call on an {@link EtcdH2} connection. */
+export interface GrpcCall {
+  /** Writes one message (encoded protobuf, framed here). */
+  write(message: Buffer): void;
+  /** Half-closes: no more messages. */
+  end(): void;
+  /** Ends the call (RST_STREAM CANCEL); no handler is called after. */
+  cancel(): void;
+}
+
+class H2Call implements GrpcCall {
+  readonly #stream: http2.ClientHttp2Stream;
+  readonly #handlers: GrpcCallHandlers;
+  readonly #closed: () => void;
+  /** Bytes of a message not yet complete. */
+  #pending: Buffer = Buffer.alloc(0);
+  #status: number | undefined;
+  #details = '';
+  #error: Error | undefined;
+  #over = false;
+
+  constructor(stream: http2.ClientHttp2Stream, handlers: GrpcCallHandlers, closed: () => void) {
+    this.#stream = stream;
+    this.#handlers = handlers;
+    this.#closed = closed;
+    stream.on('response', (headers) => {
+      const status = headers[':status'];
+      if (status !== 200) {
+        this.#error = new Error(`etcd answered the call with HTTP status ${String(status)}`);
+      }
+      // A "trailers-only" reply: the status comes with the headers.
+      this.#readStatus(headers);
+    });
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('trailers', (trailers) => this.#readStatus(trailers));
+    stream.on('error', (error: Error) => {
+      this.#error ??= error;
+    });
+    stream.on('close', () => this.#onClose());
+  }
+
+  write(message: Buffer): void {
+    if (this.#over || this.#stream.destroyed) return;
+    const framed = Buffer.allocUnsafe(5 + message.length);
+    framed[0] = 0; // not compressed
+    framed.writeUInt32BE(message.length, 1);
+    message.copy(framed, 5);
+    this.#stream.write(framed);
+  }
+
+  end(): void {
+    if (!this.#over && !this.#stream.destroyed) this.#stream.end();
+  }
+
+  cancel(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#closed();
+    if (!this.#stream.destroyed) this.#stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  #readStatus(headers: http2.IncomingHttpHeaders): void {
+    const status = headers['grpc-status'];
+    if (status === undefined) return;
+    this.#status = Number(status);
+    const message = headers['grpc-message'];
+    if (typeof message === 'string') {
+      try {
+        this.#details = decodeURIComponent(message);
+      } catch {
+        this.#details = message;
+      }
+    }
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#over) return;
+    let buffer = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    while (buffer.length >= 5) {
+      if (buffer[0] !== 0) {
+        this.#fail(new Error('etcd sent a compressed gRPC message, which was not asked for'));
+        return;
+      }
+      const length = buffer.readUInt32BE(1);
+      if (buffer.length < 5 + length) break;
+      const message = buffer.subarray(5, 5 + length);
+      buffer = buffer.subarray(5 + length);
+      this.#handlers.onMessage(message);
+      if (this.#over) return;
+    }
+    this.#pending = buffer;
+  }
+
+  #fail(error: Error): void {
+    this.#error = error;
+    this.#over = true;
+    this.#closed();
+    if (!this.#stream.destroyed) this.#stream.close(http2.constants.NGHTTP2_CANCEL);
+    this.#handlers.onEnd(error);
+  }
+
+  #onClose(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#closed();
+    if (this.#status === 0 && this.#error === undefined) {
+      this.#handlers.onEnd(undefined);
+      return;
+    }
+    if (this.#status !== undefined && this.#status !== 0) {
+      this.#handlers.onEnd(grpcError(this.#status, this.#details));
+      return;
+    }
+    this.#handlers.onEnd(
+      this.#error ??
+        new Error(`etcd closed the call without a status (HTTP/2 code ${this.#stream.rstCode})`),
+    );
+  }
+}
+
+const STATUS_NAMES = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+
+/** A gRPC status as grpc-js reports it, then typed as etcd3 types grpc-js's errors. */
+function grpcError(code: number, details: string): Error {
+  const error = Object.assign(new Error(`${code} ${STATUS_NAMES[code] ?? 'UNKNOWN'}: ${details}`), {
+    code,
+    details,
+  });
+  return castGrpcError(error);
+}
