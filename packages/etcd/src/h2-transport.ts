@@ -10,8 +10,8 @@ import { castGrpcError } from 'etcd3';
  * a bare stream; a unary call 220–260 against 126–131 µs (`bench/scripts/watch-cpu.mjs`,
  * `unary-cpu.mjs`).
  *
- * The connection goes to the endpoints in turn: the first, then the next one after each
- * connection that fails or closes. It is opened at the first call and again after it fails;
+ * The connection goes to the endpoints in turn: one picked at random (as etcd3 spreads its
+ * calls), then the next one after each connection that fails or closes. It is opened at the first call and again after it fails;
  * while calls are open it is pinged every {@link PING_INTERVAL_MS} (above etcd's
  * `--grpc-keepalive-min-time`, 5 s by default), and destroyed when a ping goes unanswered for
  * {@link PING_TIMEOUT_MS}, as grpc-js's keepalive does on etcd3's connections: a call on a
@@ -27,16 +27,27 @@ export class EtcdH2 {
   #open = 0;
   #ping: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  readonly #pingIntervalMs: number;
+  readonly #pingTimeoutMs: number;
 
   /**
    * @param endpoints - `http://host:port` or `https://host:port` URLs.
    * @param tls - PEM CA, and client certificate and key, for `https` endpoints.
+   * @param pings - how often a connection with open calls is pinged, and how long a ping may go
+   *   unanswered (tests shorten them).
    */
   constructor(
     endpoints: readonly string[],
     tls?: { ca: string | Buffer; cert?: string | Buffer; key?: string | Buffer },
+    pings: { intervalMs: number; timeoutMs: number } = {
+      intervalMs: PING_INTERVAL_MS,
+      timeoutMs: PING_TIMEOUT_MS,
+    },
   ) {
+    this.#pingIntervalMs = pings.intervalMs;
+    this.#pingTimeoutMs = pings.timeoutMs;
     this.#endpoints = endpoints;
+    this.#next = Math.floor(Math.random() * endpoints.length);
     this.#tls = tls
       ? {
           ca: Buffer.from(tls.ca),
@@ -101,7 +112,7 @@ export class EtcdH2 {
     session.on('error', () => this.#drop(session));
     session.on('goaway', () => this.#drop(session));
     session.on('close', () => this.#drop(session));
-    this.#ping = setInterval(() => this.#keepAlive(session), PING_INTERVAL_MS);
+    this.#ping = setInterval(() => this.#keepAlive(session), this.#pingIntervalMs);
     this.#ping.unref();
     return session;
   }
@@ -111,7 +122,7 @@ export class EtcdH2 {
     const timeout = setTimeout(() => {
       this.#drop(session);
       session.destroy(new Error('etcd did not answer an HTTP/2 ping in time'));
-    }, PING_TIMEOUT_MS);
+    }, this.#pingTimeoutMs);
     timeout.unref();
     try {
       const sent = session.ping((error) => {

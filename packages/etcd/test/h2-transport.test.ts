@@ -1,0 +1,182 @@
+// tenure's own HTTP/2 connection to etcd (packages/etcd/src/h2-transport.ts), against a real
+// etcd: a call's reply and gRPC statuses (etcd's errors typed as etcd3 types them), the next
+// endpoint after one that refuses, a call on a black-holed connection ended by an unanswered
+// ping, and close().
+import { createServer } from 'node:net';
+import { type EtcdNode, startEtcd, startTcpProxy, Timing, waitFor } from '@tenure/testkit';
+import { Etcd3 } from 'etcd3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EtcdH2, type GrpcCallHandlers } from '../src/h2-transport.js';
+
+const timing = new Timing(2_000);
+let node: EtcdNode;
+const cleanups: Array<() => unknown> = [];
+
+beforeAll(async () => {
+  node = await startEtcd();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  await node?.stop();
+});
+
+function h2(endpoints: string[], pings?: { intervalMs: number; timeoutMs: number }): EtcdH2 {
+  const connection = new EtcdH2(endpoints, undefined, pings);
+  cleanups.push(() => connection.close());
+  return connection;
+}
+
+/** A RangeRequest of `key`, at `revision` when given (fields 1 and 4), encoded by hand. */
+function rangeRequest(key: string, revision?: number): Buffer {
+  const bytes = Buffer.from(key);
+  const parts: Buffer[] = [Buffer.from([0x0a, bytes.length]), bytes];
+  if (revision !== undefined) parts.push(Buffer.from([0x20]), varint(revision));
+  return Buffer.concat(parts);
+}
+
+function varint(value: number): Buffer {
+  const out: number[] = [];
+  let rest = value;
+  while (rest >= 0x80) {
+    out.push((rest & 0x7f) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+  return Buffer.from(out);
+}
+
+/** Runs one call to its end: the messages etcd sent and how it ended. */
+function unary(
+  connection: EtcdH2,
+  path: string,
+  request: Buffer,
+): Promise<{ messages: Buffer[]; error: Error | undefined }> {
+  return new Promise((resolve) => {
+    const messages: Buffer[] = [];
+    const call = connection.call(path, {
+      onMessage: (bytes) => messages.push(Buffer.from(bytes)),
+      onEnd: (error) => resolve({ messages, error }),
+    });
+    call?.write(request);
+    call?.end();
+  });
+}
+
+/** A port nothing listens on. */
+async function refusedEndpoint(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+describe('etcd: tenure’s own HTTP/2 connection', () => {
+  it('makes a call, and reports etcd’s error statuses as etcd3’s typed errors', async () => {
+    const connection = h2([node.endpoint]);
+    const ok = await unary(connection, '/etcdserverpb.KV/Range', rangeRequest('h2/none'));
+    expect(ok.error).toBeUndefined();
+    expect(ok.messages).toHaveLength(1); // a RangeResponse (its header at least)
+    const future = await unary(connection, '/etcdserverpb.KV/Range', rangeRequest('h2/none', 1e9));
+    // The same error, of the same class, as etcd3's own call gets.
+    const client = new Etcd3({ hosts: node.endpoint });
+    cleanups.push(() => client.close());
+    const viaEtcd3 = await client.kv
+      .range({ key: Buffer.from('h2/none'), revision: '1000000000' })
+      .then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+    expect(viaEtcd3?.message).toMatch(/future revision/);
+    expect(future.error?.constructor).toBe(viaEtcd3?.constructor);
+    expect(future.error?.message).toBe(viaEtcd3?.message);
+    const unknown = await unary(connection, '/etcdserverpb.KV/Nope', Buffer.alloc(0));
+    expect(unknown.error?.message).toMatch(/^12 UNIMPLEMENTED/);
+  });
+
+  it('goes to the next endpoint after one that refuses', async () => {
+    const refused = await refusedEndpoint();
+    // Whichever endpoint it starts with, two calls in a row reach etcd at least once, and a call
+    // to the refusing one fails rather than hangs.
+    const connection = h2([refused, node.endpoint]);
+    const first = await unary(connection, '/etcdserverpb.KV/Range', rangeRequest('h2/none'));
+    const second = await unary(connection, '/etcdserverpb.KV/Range', rangeRequest('h2/none'));
+    const outcomes = [first.error, second.error];
+    expect(outcomes.filter((error) => error === undefined).length).toBeGreaterThanOrEqual(1);
+    const third = await unary(connection, '/etcdserverpb.KV/Range', rangeRequest('h2/none'));
+    expect(third.error).toBeUndefined(); // it stays on the endpoint that answers
+  });
+
+  it('ends a call on a black-holed connection once a ping goes unanswered', async () => {
+    const url = new URL(node.endpoint);
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+    cleanups.push(() => proxy.close());
+    const connection = h2([proxy.url], { intervalMs: 200, timeoutMs: 300 });
+    let ended: Error | undefined;
+    let endings = 0;
+    const handlers: GrpcCallHandlers = {
+      onMessage: () => {},
+      onEnd: (error) => {
+        endings += 1;
+        ended = error;
+      },
+    };
+    // A watch stream stays open: nothing ends it but the connection.
+    const watch = connection.call('/etcdserverpb.Watch/Watch', handlers);
+    expect(watch).toBeDefined();
+    // The connection is up (a call answered) before the path goes silent.
+    expect(
+      (await unary(connection, '/etcdserverpb.KV/Range', rangeRequest('h2/none'))).error,
+    ).toBeUndefined();
+    proxy.cut();
+    await waitFor(() => endings > 0, {
+      timeoutMs: timing.scale(200 + 300) + timing.handoverMs,
+      what: 'the watch call to end',
+    });
+    expect(endings).toBe(1);
+    expect(ended).toBeInstanceOf(Error);
+    proxy.restore();
+    // The next call opens a new connection.
+    expect(
+      (await unary(connection, '/etcdserverpb.KV/Range', rangeRequest('h2/none'))).error,
+    ).toBeUndefined();
+  });
+
+  it('close() ends its calls and starts none', async () => {
+    const connection = h2([node.endpoint]);
+    let ended = false;
+    connection.call('/etcdserverpb.Watch/Watch', {
+      onMessage: () => {},
+      onEnd: () => {
+        ended = true;
+      },
+    });
+    connection.close();
+    await waitFor(() => ended, { timeoutMs: timing.handoverMs, what: 'the call to end' });
+    expect(
+      connection.call('/etcdserverpb.Watch/Watch', { onMessage: () => {}, onEnd: () => {} }),
+    ).toBeUndefined();
+  });
+
+  it('cancel() ends a call with no handler called after', async () => {
+    const connection = h2([node.endpoint]);
+    let endings = 0;
+    const call = connection.call('/etcdserverpb.Watch/Watch', {
+      onMessage: () => {},
+      onEnd: () => {
+        endings += 1;
+      },
+    });
+    call?.cancel();
+    // A later call on the same connection works, and the cancelled one stays silent.
+    expect(
+      (await unary(connection, '/etcdserverpb.KV/Range', rangeRequest('h2/none'))).error,
+    ).toBeUndefined();
+    expect(endings).toBe(0);
+  });
+});
