@@ -2,7 +2,9 @@
 // Node process that sleeps between events, in CPU (user + system, process.cpuUsage), by path:
 // - etcd3: grpc-js, protobuf.js and etcd3's watch manager (what tenure's watches went through
 //   before its own stream, and still do when etcd3 lacks what that needs);
-// - tenure: tenure's own watch stream (packages/etcd/src/watch-hub.ts), as its elections use it;
+// - tenure: tenure's own watch stream (packages/etcd/src/watch-hub.ts), as its elections use it,
+//   on tenure's own HTTP/2 connection (h2-transport.ts);
+// - tenure-grpc: the same stream as a grpc-js call on etcd3's Watch client (as with etcd auth);
 // - grpc-js: a Watch call on etcd3's own service client, the messages as bytes, counted by hand;
 // - channel: the same one layer down, on grpc-js's channel (no Duplex stream, no interceptors);
 // - raw: a bare HTTP/2 stream of etcd's Watch method, the gRPC framing and the protobuf done by
@@ -26,7 +28,7 @@ async function main(events) {
   try {
     for (const mode of (
       process.env.WATCH_CPU_MODES ??
-      'etcd3,tenure,grpc-js,channel,raw,etcd3,tenure,grpc-js,channel,raw'
+      'etcd3,tenure,tenure-grpc,grpc-js,channel,raw,etcd3,tenure,tenure-grpc,grpc-js,channel,raw'
     ).split(',')) {
       const key = `watch-cpu/${mode}-${process.hrtime.bigint()}`;
       const child = fork(fileURLToPath(import.meta.url), [
@@ -83,11 +85,19 @@ async function watch(mode, endpoint, key, total) {
   const k = Buffer.from(key);
   const create = Buffer.concat([Buffer.from([0x0a, k.length]), k]);
   const request = Buffer.concat([Buffer.from([0x0a, create.length]), create]);
-  if (mode === 'tenure') {
-    // tenure's own watch stream (packages/etcd/src/watch-hub.ts), as its elections use it.
+  if (mode === 'tenure' || mode === 'tenure-grpc') {
+    // tenure's own watch stream (packages/etcd/src/watch-hub.ts) as its elections use it: on
+    // its own HTTP/2 connection (h2-transport.ts); or, as with etcd auth, a grpc-js call.
     const { WatchHub } = await import('../../packages/etcd/dist/watch-hub.js');
+    const { EtcdH2 } = await import('../../packages/etcd/dist/h2-transport.js');
+    const { openH2WatchCall } = await import('../../packages/etcd/dist/etcd3-internals.js');
     const client = new Etcd3({ hosts: endpoint });
-    const hub = new WatchHub(client, { auth: false, maxReopenMs: 1_000 });
+    const h2 = new EtcdH2([endpoint]);
+    const hub = new WatchHub(client, {
+      auth: false,
+      maxReopenMs: 1_000,
+      ...(mode === 'tenure' ? { open: (handlers) => openH2WatchCall(h2, handlers) } : {}),
+    });
     hub.watch(Buffer.from(key), undefined, undefined, {
       onCreated: () => process.send({ ready: true }),
       onPut: () => onEvents(1),

@@ -25,6 +25,7 @@ import { EtcdQueue } from './etcd-queue.js';
 import { registerWatchHub } from './etcd-watch.js';
 import {
   endWatchStream,
+  onMemberReset,
   openH2WatchCall,
   pipelineWatchCreation,
   startH2TxnCall,
@@ -239,6 +240,8 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   // The watch stream and the delete started ahead go on tenure's own HTTP/2 connection (see
   // EtcdH2); not with auth, whose token etcd3 keeps.
   const h2 = auth === undefined ? new EtcdH2(hosts, tls) : undefined;
+  // A member etcd3 finds failing loses tenure's connection too, as it loses etcd3's.
+  if (h2 !== undefined) onMemberReset(client, (host) => h2.reset(host));
   // A resign's delete goes on a call started ahead (see DeleteAhead); not with auth, whose
   // token may expire while the call waits.
   const deleteAhead =

@@ -336,6 +336,39 @@ export async function startTxnCall(
   });
 }
 
+/**
+ * Calls `onReset` with a member's `host:port` whenever etcd3 resets its connections to that
+ * member: etcd3 closes every service client of a member after a recoverable failure of a call
+ * to it (a deadline exceeded, UNAVAILABLE), which is how a watch stream on a connection that
+ * went silent gets replaced. tenure's own connection (`h2-transport.ts`) follows the same rule
+ * through this. Wraps `resetAllServices` of each of etcd3's private `Host` objects
+ * (`Namespace.pool.hosts`) on this client.
+ *
+ * @returns whether the hosts were found and wrapped.
+ */
+export function onMemberReset(client: Etcd3, onReset: (host: string) => void): boolean {
+  const pool: unknown = Reflect.get(client, 'pool');
+  const hosts: unknown =
+    typeof pool === 'object' && pool !== null ? Reflect.get(pool, 'hosts') : undefined;
+  if (!Array.isArray(hosts)) return false;
+  let wrapped = true;
+  for (const host of hosts as unknown[]) {
+    const reset: unknown =
+      typeof host === 'object' && host !== null ? Reflect.get(host, 'resetAllServices') : undefined;
+    const name: unknown =
+      typeof host === 'object' && host !== null ? Reflect.get(host, 'host') : undefined;
+    if (typeof reset !== 'function' || typeof name !== 'string') {
+      wrapped = false;
+      continue;
+    }
+    Reflect.set(host as object, 'resetAllServices', (...args: unknown[]) => {
+      onReset(name);
+      return reset.apply(host, args);
+    });
+  }
+  return wrapped;
+}
+
 /** The Txn method's codecs, per client, once read from etcd3's KV service client. */
 const txnCodecs = new WeakMap<Etcd3, Pick<TxnMethod, 'requestSerialize' | 'responseDeserialize'>>();
 

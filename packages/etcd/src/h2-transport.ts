@@ -23,6 +23,8 @@ export class EtcdH2 {
   readonly #tls: { ca: Buffer; cert?: Buffer; key?: Buffer } | undefined;
   #next = 0;
   #session: http2.ClientHttp2Session | undefined;
+  /** `host:port` of the session's endpoint. */
+  #sessionHost = '';
   /** Calls open on the current session. */
   #open = 0;
   #ping: ReturnType<typeof setInterval> | undefined;
@@ -88,6 +90,19 @@ export class EtcdH2 {
     });
   }
 
+  /**
+   * Destroys the connection if it goes to `host` (`host:port`): its calls end with an error, and
+   * the next call connects again. For when etcd3 finds that member failing (see
+   * `onMemberReset`): a connection that went silent, whose calls would otherwise wait for the
+   * next unanswered ping.
+   */
+  reset(host: string): void {
+    const session = this.#session;
+    if (session === undefined || this.#sessionHost !== host) return;
+    this.#drop(session);
+    session.destroy(new Error(`the connection to ${host} was reset after a failed request`));
+  }
+
   /** Destroys the connection; calls on it end, none can start. Idempotent. */
   close(): void {
     this.#closed = true;
@@ -100,6 +115,8 @@ export class EtcdH2 {
     const current = this.#session;
     if (current !== undefined && !current.closed && !current.destroyed) return current;
     const endpoint = this.#endpoints[this.#next % this.#endpoints.length] as string;
+    const url = new URL(endpoint);
+    this.#sessionHost = `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
     const session = http2.connect(endpoint, {
       ...(this.#tls ?? {}),
       // Calls are few and short: no need for more than one HTTP/2 stream's default window.

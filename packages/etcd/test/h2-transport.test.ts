@@ -1,8 +1,10 @@
 // tenure's own HTTP/2 connection to etcd (packages/etcd/src/h2-transport.ts), against a real
 // etcd: a call's reply and gRPC statuses (etcd's errors typed as etcd3 types them), the next
 // endpoint after one that refuses, a call on a black-holed connection ended by an unanswered
-// ping, and close().
+// ping, the connection replaced when etcd3 resets its own connections to the member (as after
+// a failed renewal), close() and cancel().
 import { createServer } from 'node:net';
+import { createEtcdArbitrator } from '@tenure/etcd';
 import { type EtcdNode, startEtcd, startTcpProxy, Timing, waitFor } from '@tenure/testkit';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -145,6 +147,41 @@ describe('etcd: tenure’s own HTTP/2 connection', () => {
     expect(
       (await unary(connection, '/etcdserverpb.KV/Range', rangeRequest('h2/none'))).error,
     ).toBeUndefined();
+  });
+
+  it('an arbitrator’s connection is replaced when etcd3 resets its connections to the member', async () => {
+    // etcd3 resets every connection to a member after a failed call to it (a renewal that timed
+    // out on a silent path): the watch stream on tenure's own connection must go with them, or
+    // it may wait for an unanswered ping (15 s) on a connection that the path's return left
+    // broken. Found by the state fault test "a black-holed follower's staleness…": the
+    // follower's mirror stayed 14 s behind after the path came back.
+    let watchCalls = 0;
+    const call = EtcdH2.prototype.call;
+    EtcdH2.prototype.call = function (this: EtcdH2, ...args: Parameters<EtcdH2['call']>) {
+      if (args[0] === '/etcdserverpb.Watch/Watch') watchCalls += 1;
+      return call.apply(this, args);
+    };
+    cleanups.push(() => {
+      EtcdH2.prototype.call = call;
+    });
+    const arbitrator = createEtcdArbitrator({ endpoints: [node.endpoint], ttlMs: 2_000 });
+    arbitrator.on('error', () => {});
+    cleanups.push(() => arbitrator.close());
+    const term = await arbitrator.election('h2-reset', { value: 'a' }).campaign();
+    await waitFor(() => watchCalls === 1, {
+      timeoutMs: timing.handoverMs,
+      what: 'the watch stream',
+    });
+    const pool = Reflect.get(arbitrator.client, 'pool') as {
+      hosts: Array<{ resetAllServices(): void }>;
+    };
+    for (const host of pool.hosts) host.resetAllServices();
+    // The stream ended with the connection; the term's own-key watch is made again on a new one.
+    await waitFor(() => watchCalls === 2, {
+      timeoutMs: timing.handoverMs,
+      what: 'a new watch stream',
+    });
+    expect(term.isValid()).toBe(true);
   });
 
   it('close() ends its calls and starts none', async () => {
