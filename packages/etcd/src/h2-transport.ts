@@ -6,17 +6,18 @@ import { castGrpcError } from 'etcd3';
  * waits on: the watch stream (`watch-hub.ts`) and the delete started ahead (`delete-ahead.ts`).
  * On it a gRPC call is a bare HTTP/2 stream, framed by hand: no grpc-js call layers (resolving,
  * retrying, load-balancing calls, interceptors, a Duplex stream per call) between the socket and
- * tenure. A watch event costs a Node process about 150 µs of CPU through grpc-js and about 95 on
- * a bare stream; a unary call 220–260 against 126–131 µs (`bench/scripts/watch-cpu.mjs`,
- * `unary-cpu.mjs`).
+ * tenure. A watch event costs a Node process about 146 µs of CPU on tenure's watch stream as a
+ * grpc-js call and about 98 on this connection; a unary call 220–260 µs through grpc-js against
+ * 126–131 µs on a bare stream (`bench/scripts/watch-cpu.mjs`, `unary-cpu.mjs`).
  *
  * The connection goes to the endpoints in turn: one picked at random (as etcd3 spreads its
- * calls), then the next one after each connection that fails or closes. It is opened at the first call and again after it fails;
- * while calls are open it is pinged every {@link PING_INTERVAL_MS} (above etcd's
- * `--grpc-keepalive-min-time`, 5 s by default), and destroyed when a ping goes unanswered for
- * {@link PING_TIMEOUT_MS}, as grpc-js's keepalive does on etcd3's connections: a call on a
- * black-holed connection then fails instead of waiting forever. Not used with etcd auth (the
- * calls would need the token etcd3 keeps).
+ * calls), then the next one after each connection that fails or closes. It is opened at the
+ * first call and again after it fails, or after etcd3 resets its own connections to the member
+ * ({@link EtcdH2.reset}). While calls are open it is pinged every {@link PING_INTERVAL_MS}
+ * (above etcd's `--grpc-keepalive-min-time`, 5 s by default), and destroyed when a ping goes
+ * unanswered for {@link PING_TIMEOUT_MS}, as grpc-js's keepalive does on etcd3's connections: a
+ * call on a black-holed connection then fails instead of waiting forever. Not used with etcd
+ * auth (the calls would need the token etcd3 keeps).
  */
 export class EtcdH2 {
   readonly #endpoints: readonly string[];
@@ -119,7 +120,7 @@ export class EtcdH2 {
     this.#sessionHost = `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
     const session = http2.connect(endpoint, {
       ...(this.#tls ?? {}),
-      // Calls are few and short: no need for more than one HTTP/2 stream's default window.
+      // A client takes no server push.
       settings: { enablePush: false },
     });
     this.#session = session;
