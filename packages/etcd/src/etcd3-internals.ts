@@ -4,7 +4,7 @@
 // upgrade cannot break the client at runtime; packages/etcd/test/etcd3-internals.test.ts fails
 // instead, on a real client and a real etcd, when a member is gone or changed its shape.
 import { castGrpcError, type Etcd3 } from 'etcd3';
-import type { EtcdH2 } from './h2-transport.js';
+import { type EtcdH2, grpcError } from './h2-transport.js';
 
 /**
  * Ends etcd3's shared watch stream. `Etcd3.close()` closes its gRPC channels, but gRPC lets
@@ -434,10 +434,7 @@ export async function startH2TxnCall(
     end: () => call.end(),
     cancel: () => {
       call.cancel();
-      end(
-        castGrpcError(Object.assign(new Error('1 CANCELLED: Cancelled on client'), { code: 1 })),
-        undefined,
-      );
+      end(grpcError(1, 'Cancelled on client'), undefined);
     },
   };
 }

@@ -323,7 +323,7 @@ const STATUS_NAMES = [
 ];
 
 /** A gRPC status as grpc-js reports it, then typed as etcd3 types grpc-js's errors. */
-function grpcError(code: number, details: string): Error {
+export function grpcError(code: number, details: string): Error {
   const error = Object.assign(new Error(`${code} ${STATUS_NAMES[code] ?? 'UNKNOWN'}: ${details}`), {
     code,
     details,

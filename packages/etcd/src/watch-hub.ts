@@ -52,9 +52,10 @@ const REOPEN_FIRST_MS = 50;
  * The etcd watches of one client, on one `Watch/Watch` stream of tenure's own.
  *
  * etcd3's watch manager turned each event into objects twice (protobuf.js's message, then its
- * own): a watch event cost a process that sleeps between events about 227 µs of CPU through
- * etcd3, about 153 here (bench/scripts/watch-cpu.mjs). A handover's event reaches two or three
- * processes, and a herd's notification every listener.
+ * own): a watch event cost a process that sleeps between events about 219 µs of CPU through
+ * etcd3; here about 146 when the stream is a grpc-js call (with etcd auth), and about 98 on
+ * tenure's own connection (`h2-transport.ts`, bench/scripts/watch-cpu.mjs). A handover's event
+ * reaches two or three processes, and a herd's notification every listener.
  *
  * - **Creation is pipelined.** Create requests go out at once, one after the other; etcd
  *   answers them in the order it read them (one server goroutine reads a stream's requests and
