@@ -28,6 +28,7 @@ import {
   onMemberReset,
   openH2WatchCall,
   pipelineWatchCreation,
+  routeTxnsOnH2,
   startH2TxnCall,
   tolerateUnknownWatchResponses,
 } from './etcd3-internals.js';
@@ -242,6 +243,11 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   const h2 = auth === undefined ? new EtcdH2(hosts, tls) : undefined;
   // A member etcd3 finds failing loses tenure's connection too, as it loses etcd3's.
   if (h2 !== undefined) onMemberReset(client, (host) => h2.reset(host));
+  // Every transaction goes on it too (before the delete started ahead is routed: a delete
+  // that finds no call ready goes this way).
+  if (h2 !== undefined) {
+    routeTxnsOnH2(client, h2, { when: neverSent, attempts: Math.max(1, hosts.length) });
+  }
   // A resign's delete goes on a call started ahead (see DeleteAhead); not with auth, whose
   // token may expire while the call waits.
   const deleteAhead =

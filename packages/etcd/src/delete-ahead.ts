@@ -1,5 +1,5 @@
 import { type Etcd3, GRPCDeadlineExceededError } from 'etcd3';
-import { type PendingCall, routeTxnRequests, startTxnCall } from './etcd3-internals.js';
+import { deadlineOf, type PendingCall, routeTxnRequests, startTxnCall } from './etcd3-internals.js';
 
 /**
  * After a delete went out on the call started ahead, how long until the next one is started:
@@ -211,10 +211,4 @@ function isDeleteOnly(request: unknown): boolean {
       (op: unknown) => typeof op === 'object' && op !== null && 'request_delete_range' in op,
     )
   );
-}
-
-/** The deadline in etcd3's call options (`{ deadline: Date }`), if any. */
-function deadlineOf(options: unknown): Date | undefined {
-  const deadline: unknown = (options as { deadline?: unknown } | null)?.deadline;
-  return deadline instanceof Date ? deadline : undefined;
 }

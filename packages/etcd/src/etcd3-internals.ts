@@ -3,7 +3,7 @@
 // any of them. Each helper degrades to doing nothing when etcd3 no longer has the member, so an
 // upgrade cannot break the client at runtime; packages/etcd/test/etcd3-internals.test.ts fails
 // instead, on a real client and a real etcd, when a member is gone or changed its shape.
-import { castGrpcError, type Etcd3 } from 'etcd3';
+import { castGrpcError, type Etcd3, isRecoverableError } from 'etcd3';
 import { type EtcdH2, grpcError } from './h2-transport.js';
 
 /**
@@ -370,7 +370,115 @@ export function onMemberReset(client: Etcd3, onReset: (host: string) => void): b
 }
 
 /** The Txn method's codecs, per client, once read from etcd3's KV service client. */
-const txnCodecs = new WeakMap<Etcd3, Pick<TxnMethod, 'requestSerialize' | 'responseDeserialize'>>();
+const txnCodecs = new WeakMap<Etcd3, TxnCodecs>();
+
+type TxnCodecs = Pick<TxnMethod, 'requestSerialize' | 'responseDeserialize'>;
+
+/** The Txn method's codecs of `client`, read from etcd3's KV service client the first time. */
+async function loadTxnCodecs(client: Etcd3): Promise<TxnCodecs | undefined> {
+  const cached = txnCodecs.get(client);
+  if (cached !== undefined) return cached;
+  const pool = connectionPool(client);
+  if (pool === undefined) return undefined;
+  const method = await pool.withConnection('KV', async (connection) => {
+    return (connection.client as unknown as KvServiceClient | undefined)?.txn;
+  });
+  if (
+    typeof method?.requestSerialize !== 'function' ||
+    typeof method.responseDeserialize !== 'function'
+  ) {
+    return undefined;
+  }
+  // Through the method's properties at each call, as grpc-js calls them.
+  const known = method as Pick<TxnMethod, 'requestSerialize' | 'responseDeserialize'>;
+  const codec = {
+    requestSerialize: (value: unknown) => known.requestSerialize(value),
+    responseDeserialize: (bytes: Buffer) => known.responseDeserialize(bytes),
+  };
+  txnCodecs.set(client, codec);
+  return codec;
+}
+
+/**
+ * Sends every `KV/Txn` request of `client` (`client.kv.txn()`, etcd3's builders, tenure's own
+ * transactions) on tenure's own HTTP/2 connection `h2` instead of a grpc-js call: the same
+ * request and reply, encoded and decoded by etcd3's own codecs for the method, the same typed
+ * errors, the same deadline (from the call options). A unary call costs a Node process about
+ * half the CPU there (`bench/scripts/unary-cpu.mjs`), and a handover's busiest instant has
+ * several: the resigned leader's rejoin (its join, then its read of the queue) competes for the
+ * cores with the next leader's event.
+ *
+ * What etcd3 does around a call is kept: a failure etcd3 counts as a member's fault (a deadline
+ * exceeded, UNAVAILABLE…) resets every connection to that member, etcd3's and tenure's (see
+ * {@link onMemberReset}); a request that never left (`retry.when`) goes again at once, to the
+ * next member, up to `retry.attempts` times in all. Once `h2` is closed, transactions go
+ * through etcd3 (which refuses them once closed too).
+ *
+ * @returns whether etcd3's pool could be routed (otherwise nothing changes).
+ */
+export function routeTxnsOnH2(
+  client: Etcd3,
+  h2: EtcdH2,
+  retry: { when: (error: Error) => boolean; attempts: number },
+): boolean {
+  const resetMember = (host: string) => {
+    const member = hostsOf(client).find((h) => h.host === host);
+    if (member !== undefined) member.resetAllServices();
+    else h2.reset(host);
+  };
+  const send = async (codec: TxnCodecs, request: unknown, deadline: Date | undefined) => {
+    const bytes = Buffer.isBuffer(request) ? request : codec.requestSerialize(request);
+    for (let attempt = 1; ; attempt += 1) {
+      let failedOn: string | undefined;
+      try {
+        const reply = await h2.unary(TXN_PATH, bytes, deadline, (host) => {
+          failedOn = host;
+        });
+        return codec.responseDeserialize(reply);
+      } catch (error) {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        if (failedOn !== undefined && isRecoverableError(failure)) resetMember(failedOn);
+        if (attempt < retry.attempts && !h2.closed && retry.when(failure)) continue;
+        throw failure;
+      }
+    }
+  };
+  const loading = loadTxnCodecs(client);
+  return routeTxnRequests(client, (request, options, fallback) => {
+    if (h2.closed) return undefined;
+    const codec = txnCodecs.get(client);
+    if (codec !== undefined) return send(codec, request, deadlineOf(options));
+    // Made a few microtasks before the codecs were read.
+    return loading.then((read) =>
+      read === undefined || h2.closed ? fallback() : send(read, request, deadlineOf(options)),
+    );
+  });
+}
+
+const TXN_PATH = '/etcdserverpb.KV/Txn';
+
+/** etcd3's private `Host` objects of `client` (`Namespace.pool.hosts`): name and reset. */
+function hostsOf(client: Etcd3): Array<{ host: string; resetAllServices(): void }> {
+  const pool: unknown = Reflect.get(client, 'pool');
+  const hosts: unknown =
+    typeof pool === 'object' && pool !== null ? Reflect.get(pool, 'hosts') : undefined;
+  if (!Array.isArray(hosts)) return [];
+  return (hosts as unknown[]).flatMap((host) => {
+    const name: unknown =
+      typeof host === 'object' && host !== null ? Reflect.get(host, 'host') : undefined;
+    const reset: unknown =
+      typeof host === 'object' && host !== null ? Reflect.get(host, 'resetAllServices') : undefined;
+    return typeof name === 'string' && typeof reset === 'function'
+      ? [{ host: name, resetAllServices: () => void reset.call(host) }]
+      : [];
+  });
+}
+
+/** The deadline in etcd3's call options (`{ deadline: Date }`), if any. */
+export function deadlineOf(options: unknown): Date | undefined {
+  const deadline: unknown = (options as { deadline?: unknown } | null)?.deadline;
+  return deadline instanceof Date ? deadline : undefined;
+}
 
 /**
  * {@link startTxnCall} on tenure's own HTTP/2 connection (`h2`): the same request, encoded and
@@ -384,25 +492,8 @@ export async function startH2TxnCall(
   h2: EtcdH2,
   onEnd: (error: Error | undefined, response: unknown) => void,
 ): Promise<PendingCall | undefined> {
-  let codec = txnCodecs.get(client);
-  if (codec === undefined) {
-    const pool = connectionPool(client);
-    if (pool === undefined) return undefined;
-    const method = await pool.withConnection('KV', async (connection) => {
-      return (connection.client as unknown as KvServiceClient | undefined)?.txn;
-    });
-    if (
-      typeof method?.requestSerialize !== 'function' ||
-      typeof method.responseDeserialize !== 'function'
-    ) {
-      return undefined;
-    }
-    codec = {
-      requestSerialize: method.requestSerialize.bind(method),
-      responseDeserialize: method.responseDeserialize.bind(method),
-    };
-    txnCodecs.set(client, codec);
-  }
+  const codec = await loadTxnCodecs(client);
+  if (codec === undefined) return undefined;
   const { requestSerialize, responseDeserialize } = codec;
   let response: unknown;
   let over = false;
@@ -465,7 +556,12 @@ export async function openH2WatchCall(
  */
 export function routeTxnRequests(
   client: Etcd3,
-  route: (request: unknown, options: unknown) => Promise<unknown> | undefined,
+  route: (
+    request: unknown,
+    options: unknown,
+    /** Sends the request as etcd3 would have (or the route installed before this one). */
+    fallback: () => Promise<unknown>,
+  ) => Promise<unknown> | undefined,
 ): boolean {
   const pool: unknown = Reflect.get(client, 'pool');
   if (typeof pool !== 'object' || pool === null) return false;
@@ -476,7 +572,9 @@ export function routeTxnRequests(
     'exec',
     (service: unknown, method: unknown, payload: unknown, options: unknown): unknown => {
       if (service === 'KV' && method === 'txn') {
-        const sent = route(payload, options);
+        const sent = route(payload, options, () =>
+          exec.call(pool, service, method, payload, options),
+        );
         if (sent !== undefined) return sent;
       }
       return exec.call(pool, service, method, payload, options);

@@ -30,6 +30,8 @@ export class EtcdH2 {
   #open = 0;
   #ping: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  /** Sessions that connected (a call's failure on one may have reached etcd). */
+  readonly #connected = new WeakSet<http2.ClientHttp2Session>();
   readonly #pingIntervalMs: number;
   readonly #pingTimeoutMs: number;
 
@@ -92,6 +94,81 @@ export class EtcdH2 {
   }
 
   /**
+   * A unary call of `path`: `message` out, etcd's one reply back (undecoded). Rejects with
+   * etcd3's typed error, as a grpc-js call would: etcd's own status; `4 DEADLINE_EXCEEDED` once
+   * `deadline` has passed (the call is cancelled then); `14 UNAVAILABLE` when the connection
+   * failed, "No connection established" when it never was (nothing was sent), else "Connection
+   * dropped". `onFailure` hears first which member (`host:port`) the failed call went to. Rejects
+   * with `ClientClosedError`'s message once closed.
+   */
+  unary(
+    path: string,
+    message: Buffer,
+    deadline?: Date,
+    onFailure?: (host: string) => void,
+  ): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      let reply: Buffer | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let host = '';
+      let session: http2.ClientHttp2Session | undefined;
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        if (host !== '') onFailure?.(host);
+        reject(error);
+      };
+      const call = this.call(path, {
+        onMessage: (bytes) => {
+          reply = Buffer.from(bytes);
+        },
+        onEnd: (error) => {
+          if (error === undefined) {
+            clearTimeout(timer);
+            if (reply !== undefined) resolve(reply);
+            else reject(grpcError(13, `etcd ended the ${path} call without a reply`));
+            return;
+          }
+          if (isGrpcStatus(error)) {
+            fail(error);
+            return;
+          }
+          const connected = session !== undefined && this.#connected.has(session);
+          fail(
+            grpcError(
+              14,
+              connected
+                ? `Connection dropped: ${error.message}`
+                : `No connection established. Last error: ${error.message}`,
+            ),
+          );
+        },
+      });
+      if (call === undefined) {
+        reject(new Error('tenure closed its connection to etcd'));
+        return;
+      }
+      session = this.#session;
+      host = this.#sessionHost;
+      if (deadline !== undefined) {
+        timer = setTimeout(
+          () => {
+            call.cancel();
+            fail(grpcError(4, 'Deadline exceeded'));
+          },
+          Math.max(0, deadline.getTime() - Date.now()),
+        );
+      }
+      call.write(message);
+      call.end();
+    });
+  }
+
+  /** Whether {@link EtcdH2.close} was called: no call can start. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
    * Destroys the connection if it goes to `host` (`host:port`): its calls end with an error, and
    * the next call connects again. For when etcd3 finds that member failing (see
    * `onMemberReset`): a connection that went silent, whose calls would otherwise wait for the
@@ -127,6 +204,7 @@ export class EtcdH2 {
     this.#open = 0;
     // A failed or closed connection: the next call goes to the next endpoint. Its calls hear
     // of it from their own streams.
+    session.once('connect', () => this.#connected.add(session));
     session.on('error', () => this.#drop(session));
     session.on('goaway', () => this.#drop(session));
     session.on('close', () => this.#drop(session));
@@ -322,11 +400,20 @@ const STATUS_NAMES = [
   'UNAUTHENTICATED',
 ];
 
+/** Errors made by {@link grpcError}: a gRPC status, as opposed to a connection's failure. */
+const statuses = new WeakSet<Error>();
+
 /** A gRPC status as grpc-js reports it, then typed as etcd3 types grpc-js's errors. */
 export function grpcError(code: number, details: string): Error {
   const error = Object.assign(new Error(`${code} ${STATUS_NAMES[code] ?? 'UNKNOWN'}: ${details}`), {
     code,
     details,
   });
-  return castGrpcError(error);
+  const typed = castGrpcError(error);
+  statuses.add(typed);
+  return typed;
+}
+
+function isGrpcStatus(error: Error): boolean {
+  return statuses.has(error);
 }

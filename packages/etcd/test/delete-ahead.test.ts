@@ -61,8 +61,9 @@ interface TxnCalls {
 }
 
 /**
- * Counts the Txn calls of a client: unary (etcd3's KV service client), and started ahead on
- * tenure's own connection; and the Txn requests encoded. Call before the client's first Txn.
+ * Counts the Txn calls of a client: unary (on tenure's own connection, or etcd3's KV service
+ * client), and started ahead on tenure's own connection; and the Txn requests encoded with the
+ * method's codec.
  */
 async function countTxnCalls(client: Etcd3): Promise<TxnCalls> {
   const counts: TxnCalls = { unary: 0, ahead: 0, encoded: 0 };
@@ -77,19 +78,33 @@ async function countTxnCalls(client: Etcd3): Promise<TxnCalls> {
   const txn = proto.txn as ((...args: unknown[]) => unknown) & {
     requestSerialize: (value: unknown) => Buffer;
   };
+  const serialize = txn.requestSerialize;
   const wrapped = Object.assign(function (this: unknown, ...args: unknown[]) {
     counts.unary += 1;
     return txn.apply(this, args);
   }, txn);
-  wrapped.requestSerialize = (value: unknown) => {
-    counts.encoded += 1;
-    return txn.requestSerialize(value);
-  };
   proto.txn = wrapped;
+  // In place: tenure's own connection encodes through the method's property.
+  txn.requestSerialize = (value: unknown) => {
+    counts.encoded += 1;
+    return serialize.call(txn, value);
+  };
+  wrapped.requestSerialize = txn.requestSerialize;
+  const unary = EtcdH2.prototype.unary;
+  let inUnary = false;
+  EtcdH2.prototype.unary = function (this: EtcdH2, ...args: Parameters<EtcdH2['unary']>) {
+    if (args[0] === '/etcdserverpb.KV/Txn') counts.unary += 1;
+    inUnary = true;
+    try {
+      return unary.apply(this, args);
+    } finally {
+      inUnary = false;
+    }
+  };
   const call = EtcdH2.prototype.call;
   EtcdH2.prototype.call = function (this: EtcdH2, ...args: Parameters<EtcdH2['call']>) {
     const started = call.apply(this, args);
-    if (args[0] !== '/etcdserverpb.KV/Txn' || started === undefined) return started;
+    if (args[0] !== '/etcdserverpb.KV/Txn' || started === undefined || inUnary) return started;
     counts.ahead += 1;
     const write = started.write.bind(started);
     (started as GrpcCall).write = (message) => {
@@ -100,6 +115,8 @@ async function countTxnCalls(client: Etcd3): Promise<TxnCalls> {
   };
   cleanups.push(() => {
     proto.txn = txn;
+    txn.requestSerialize = serialize;
+    EtcdH2.prototype.unary = unary;
     EtcdH2.prototype.call = call;
   });
   return counts;

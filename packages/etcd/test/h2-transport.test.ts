@@ -6,7 +6,7 @@
 import { createServer } from 'node:net';
 import { createEtcdArbitrator } from '@tenure/etcd';
 import { type EtcdNode, startEtcd, startTcpProxy, Timing, waitFor } from '@tenure/testkit';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdH2, type GrpcCallHandlers } from '../src/h2-transport.js';
 
@@ -66,6 +66,20 @@ function unary(
     call?.write(request);
     call?.end();
   });
+}
+
+/** Counts the unary Txn calls on tenure's own connections from now on. */
+function countTxns(): { unary: number } {
+  const counts = { unary: 0 };
+  const unary = EtcdH2.prototype.unary;
+  EtcdH2.prototype.unary = function (this: EtcdH2, ...args: Parameters<EtcdH2['unary']>) {
+    if (args[0] === '/etcdserverpb.KV/Txn') counts.unary += 1;
+    return unary.apply(this, args);
+  };
+  cleanups.push(() => {
+    EtcdH2.prototype.unary = unary;
+  });
+  return counts;
 }
 
 /** A port nothing listens on. */
@@ -182,6 +196,115 @@ describe('etcd: tenure’s own HTTP/2 connection', () => {
       what: 'a new watch stream',
     });
     expect(term.isValid()).toBe(true);
+  });
+
+  it('carries an arbitrator’s transactions, with etcd3’s replies and typed errors', async () => {
+    const txns = countTxns();
+    const arbitrator = createEtcdArbitrator({ endpoints: [node.endpoint], ttlMs: 2_000 });
+    arbitrator.on('error', () => {});
+    cleanups.push(() => arbitrator.close());
+    const client = arbitrator.client;
+    const put = await client
+      .if('h2/txn', 'Create', '==', 0)
+      .then(client.put('h2/txn').value('a'))
+      .commit();
+    expect(put.succeeded).toBe(true);
+    const read = await client.if('h2/txn', 'Value', '==', 'a').then(client.get('h2/txn')).commit();
+    expect(read.succeeded).toBe(true);
+    expect(read.responses[0]?.response_range.kvs[0]?.value.toString()).toBe('a');
+    // A campaign's transactions (join, read of the queue) go the same way.
+    await arbitrator.election('h2-txn', { value: 'a' }).campaign();
+    expect(txns.unary).toBeGreaterThanOrEqual(4);
+    // etcd's refusal, typed as etcd3's own call types it (class and message).
+    const duplicate = {
+      success: [
+        { request_put: { key: Buffer.from('h2/dup'), value: Buffer.from('1') } },
+        { request_put: { key: Buffer.from('h2/dup'), value: Buffer.from('2') } },
+      ],
+    };
+    const viaH2 = await client.kv.txn(duplicate).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    const plain = new Etcd3({ hosts: node.endpoint });
+    cleanups.push(() => plain.close());
+    const viaEtcd3 = await plain.kv.txn(duplicate).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(viaEtcd3?.message).toMatch(/duplicate key/);
+    expect(viaH2?.constructor).toBe(viaEtcd3?.constructor);
+    expect(viaH2?.message).toBe(viaEtcd3?.message);
+  });
+
+  it('sends a transaction to the next member when one refuses connections', async () => {
+    const refused = await refusedEndpoint();
+    const txns = countTxns();
+    // The connection starts at the first endpoint: the refusing one.
+    const random = Math.random;
+    Math.random = () => 0;
+    let arbitrator: ReturnType<typeof createEtcdArbitrator>;
+    try {
+      arbitrator = createEtcdArbitrator({ endpoints: [refused, node.endpoint], ttlMs: 2_000 });
+    } finally {
+      Math.random = random;
+    }
+    arbitrator.on('error', () => {});
+    cleanups.push(() => arbitrator.close());
+    const reply = await arbitrator.client.kv.txn({ compare: [], success: [] });
+    expect(reply.header.revision).toBeDefined();
+    expect(txns.unary).toBe(2); // refused before anything was sent, then etcd
+    // With no member to go to, a refused transaction fails at once, typed as etcd3's (G8).
+    const alone = createEtcdArbitrator({ endpoints: [refused], ttlMs: 2_000 });
+    alone.on('error', () => {});
+    cleanups.push(() => alone.close());
+    const failed = await alone.client.kv.txn({ compare: [], success: [] }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(failed).toBeInstanceOf(GRPCUnavailableError);
+    expect(failed?.message).toMatch(/^14 UNAVAILABLE: No connection established/);
+  });
+
+  it('fails a transaction past its deadline as etcd3 does, and resets the member', async () => {
+    const url = new URL(node.endpoint);
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+    cleanups.push(() => proxy.close());
+    const arbitrator = createEtcdArbitrator({ endpoints: [proxy.url], ttlMs: 2_000 });
+    arbitrator.on('error', () => {});
+    cleanups.push(() => arbitrator.close());
+    const txns = countTxns();
+    await arbitrator.client.kv.txn({ compare: [], success: [] });
+    expect(txns.unary).toBe(1);
+    let resets = 0;
+    const pool = Reflect.get(arbitrator.client, 'pool') as {
+      hosts: Array<{ resetAllServices(): void }>;
+    };
+    for (const host of pool.hosts) {
+      const reset = host.resetAllServices.bind(host);
+      host.resetAllServices = () => {
+        resets += 1;
+        reset();
+      };
+    }
+    proxy.cut();
+    const deadlineMs = 300;
+    const started = performance.now();
+    const failed = await arbitrator.client.kv
+      .txn({ compare: [], success: [] }, { deadline: new Date(Date.now() + deadlineMs) })
+      .then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+    expect(performance.now() - started).toBeLessThan(timing.scale(deadlineMs) + timing.handoverMs);
+    expect(failed).toBeInstanceOf(GRPCDeadlineExceededError);
+    expect(failed?.message).toBe('4 DEADLINE_EXCEEDED: Deadline exceeded');
+    // As etcd3 does after a deadline exceeded: every connection to the member is reset.
+    expect(resets).toBe(1);
+    proxy.restore();
+    // A new connection carries the next one.
+    const reply = await arbitrator.client.kv.txn({ compare: [], success: [] });
+    expect(reply.header.revision).toBeDefined();
   });
 
   it('close() ends its calls and starts none', async () => {
