@@ -347,26 +347,43 @@ export async function startTxnCall(
  * @returns whether the hosts were found and wrapped.
  */
 export function onMemberReset(client: Etcd3, onReset: (host: string) => void): boolean {
+  const members = membersOf(client);
+  if (members === undefined) return false;
+  for (const member of members) {
+    if (member === undefined) continue;
+    const reset = member.reset;
+    Reflect.set(member.host, 'resetAllServices', (...args: unknown[]) => {
+      onReset(member.name);
+      return reset.apply(member.host, args);
+    });
+  }
+  return members.every((member) => member !== undefined);
+}
+
+/** One of etcd3's private `Host` objects, its `host:port`, and its `resetAllServices` now. */
+interface Member {
+  readonly host: object;
+  readonly name: string;
+  readonly reset: (...args: unknown[]) => unknown;
+}
+
+/**
+ * etcd3's private `Host` objects of `client` (`Namespace.pool.hosts`); `undefined` for one
+ * lacking a member used here, and in place of the list when there is none.
+ */
+function membersOf(client: Etcd3): Array<Member | undefined> | undefined {
   const pool: unknown = Reflect.get(client, 'pool');
   const hosts: unknown =
     typeof pool === 'object' && pool !== null ? Reflect.get(pool, 'hosts') : undefined;
-  if (!Array.isArray(hosts)) return false;
-  let wrapped = true;
-  for (const host of hosts as unknown[]) {
-    const reset: unknown =
-      typeof host === 'object' && host !== null ? Reflect.get(host, 'resetAllServices') : undefined;
-    const name: unknown =
-      typeof host === 'object' && host !== null ? Reflect.get(host, 'host') : undefined;
-    if (typeof reset !== 'function' || typeof name !== 'string') {
-      wrapped = false;
-      continue;
-    }
-    Reflect.set(host as object, 'resetAllServices', (...args: unknown[]) => {
-      onReset(name);
-      return reset.apply(host, args);
-    });
-  }
-  return wrapped;
+  if (!Array.isArray(hosts)) return undefined;
+  return (hosts as unknown[]).map((host) => {
+    if (typeof host !== 'object' || host === null) return undefined;
+    const name: unknown = Reflect.get(host, 'host');
+    const reset: unknown = Reflect.get(host, 'resetAllServices');
+    return typeof name === 'string' && typeof reset === 'function'
+      ? { host, name, reset: reset as Member['reset'] }
+      : undefined;
+  });
 }
 
 /** The Txn method's codecs, per client, once read from etcd3's KV service client. */
@@ -422,8 +439,8 @@ export function routeTxnsOnH2(
   retry: { when: (error: Error) => boolean; attempts: number },
 ): boolean {
   const resetMember = (host: string) => {
-    const member = hostsOf(client).find((h) => h.host === host);
-    if (member !== undefined) member.resetAllServices();
+    const member = membersOf(client)?.find((m) => m?.name === host);
+    if (member !== undefined) member.reset.call(member.host);
     else h2.reset(host);
   };
   const send = async (codec: TxnCodecs, request: unknown, deadline: Date | undefined) => {
@@ -443,7 +460,7 @@ export function routeTxnsOnH2(
       }
     }
   };
-  const loading = loadTxnCodecs(client);
+  const loading = loadTxnCodecs(client).catch(() => undefined);
   return routeTxnRequests(client, (request, options, fallback) => {
     if (h2.closed) return undefined;
     const codec = txnCodecs.get(client);
@@ -456,23 +473,6 @@ export function routeTxnsOnH2(
 }
 
 const TXN_PATH = '/etcdserverpb.KV/Txn';
-
-/** etcd3's private `Host` objects of `client` (`Namespace.pool.hosts`): name and reset. */
-function hostsOf(client: Etcd3): Array<{ host: string; resetAllServices(): void }> {
-  const pool: unknown = Reflect.get(client, 'pool');
-  const hosts: unknown =
-    typeof pool === 'object' && pool !== null ? Reflect.get(pool, 'hosts') : undefined;
-  if (!Array.isArray(hosts)) return [];
-  return (hosts as unknown[]).flatMap((host) => {
-    const name: unknown =
-      typeof host === 'object' && host !== null ? Reflect.get(host, 'host') : undefined;
-    const reset: unknown =
-      typeof host === 'object' && host !== null ? Reflect.get(host, 'resetAllServices') : undefined;
-    return typeof name === 'string' && typeof reset === 'function'
-      ? [{ host: name, resetAllServices: () => void reset.call(host) }]
-      : [];
-  });
-}
 
 /** The deadline in etcd3's call options (`{ deadline: Date }`), if any. */
 export function deadlineOf(options: unknown): Date | undefined {
