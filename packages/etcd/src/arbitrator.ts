@@ -238,8 +238,8 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   const client = new Etcd3(clientOptions);
   tolerateUnknownWatchResponses(client);
   pipelineWatchCreation(client);
-  // The watch stream and the delete started ahead go on tenure's own HTTP/2 connection (see
-  // EtcdH2); not with auth, whose token etcd3 keeps.
+  // The watch stream, the delete started ahead and every transaction go on tenure's own HTTP/2
+  // connection (see EtcdH2); not with auth, whose token etcd3 keeps.
   const h2 = auth === undefined ? new EtcdH2(hosts, tls) : undefined;
   // A member etcd3 finds failing loses tenure's connection too, as it loses etcd3's.
   if (h2 !== undefined) onMemberReset(client, (host) => h2.reset(host));

@@ -2,8 +2,9 @@ import http2 from 'node:http2';
 import { castGrpcError } from 'etcd3';
 
 /**
- * One HTTP/2 connection to etcd of tenure's own, for the two calls whose latency a handover
- * waits on: the watch stream (`watch-hub.ts`) and the delete started ahead (`delete-ahead.ts`).
+ * One HTTP/2 connection to etcd of tenure's own, for the calls a handover waits on or competes
+ * with: the watch stream (`watch-hub.ts`), the delete started ahead (`delete-ahead.ts`), and
+ * every transaction ({@link EtcdH2.unary}, routed by `routeTxnsOnH2`).
  * On it a gRPC call is a bare HTTP/2 stream, framed by hand: no grpc-js call layers (resolving,
  * retrying, load-balancing calls, interceptors, a Duplex stream per call) between the socket and
  * tenure. A watch event costs a Node process about 146 µs of CPU on tenure's watch stream as a
