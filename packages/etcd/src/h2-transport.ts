@@ -99,8 +99,8 @@ export class EtcdH2 {
    * etcd3's typed error, as a grpc-js call would: etcd's own status; `4 DEADLINE_EXCEEDED` once
    * `deadline` has passed (the call is cancelled then); `14 UNAVAILABLE` when the connection
    * failed, "No connection established" when it never was (nothing was sent), else "Connection
-   * dropped". `onFailure` hears first which member (`host:port`) the failed call went to. Rejects
-   * with `ClientClosedError`'s message once closed.
+   * dropped". `onFailure` hears first which member (`host:port`) the failed call went to. Once
+   * closed, rejects at once (the caller checks {@link EtcdH2.closed} first).
    */
   unary(
     path: string,
