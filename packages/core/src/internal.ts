@@ -41,6 +41,7 @@ export { MonitoredElection } from './monitored-election.js';
 export type { QueueArbitratorParts } from './queue-arbitrator.js';
 export { QueueArbitrator } from './queue-arbitrator.js';
 export type {
+  JoinedKey,
   KeyReading,
   LeaderWatchHandle,
   QueueBackend,

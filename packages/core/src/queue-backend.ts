@@ -6,6 +6,15 @@ export interface QueueKey {
   readonly epoch: bigint;
 }
 
+/** What {@link QueueBackend.join} returns: the key, and where it stood when it was created. */
+export interface JoinedKey extends QueueKey {
+  /**
+   * The key's position read in the join's own request, at the revision that created the key
+   * (watches from it miss nothing); absent when the join cannot tell (e.g. it found its key).
+   */
+  readonly position?: QueuePosition;
+}
+
 /**
  * Another candidate's key as a read of the queue saw it: its name, and its epoch where the read
  * gives one. ZooKeeper lists a latch's children by name only; a sequential node's path is never
@@ -112,8 +121,12 @@ export interface LeaderWatchHandle {
  * names a session the arbitrator no longer has.
  */
 export interface QueueBackend {
-  /** Creates this session's key with `value` unless it exists (then returns the existing one). */
-  join(session: SessionRef, value: string): Promise<QueueKey>;
+  /**
+   * Creates this session's key with `value` unless it exists (then returns the existing one).
+   * May also return the key's {@link QueuePosition} read in the same request (see
+   * {@link JoinedKey}): the candidate's first wait then needs no read of its own.
+   */
+  join(session: SessionRef, value: string): Promise<JoinedKey>;
   /** Reads the queue: is `own` the head, gone, or behind which predecessor? */
   position(own: QueueKey): Promise<QueuePosition>;
   /**

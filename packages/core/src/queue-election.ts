@@ -26,6 +26,7 @@ import {
   type QueueBackend,
   type QueuedKey,
   type QueueKey,
+  type QueuePosition,
   SessionGoneError,
   type SessionRef,
   type SessionSource,
@@ -385,7 +386,8 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
         const ownWatch = watchOwnKey(this.#backend, own);
         let reason: EndReason;
         try {
-          if ((await this.#waitForHead(own, session, stop, ownWatch)) === 'gone') continue;
+          const waited = await this.#waitForHead(own, session, stop, ownWatch, own.position);
+          if (waited === 'gone') continue;
           reason = await this.#lead(own, session, stop, ownWatch);
         } finally {
           ownWatch.stop();
@@ -430,6 +432,7 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     session: SessionRef,
     stop: AbortSignal,
     ownWatch: OwnKeyWatch,
+    joinedAt?: QueuePosition,
   ): Promise<'head' | 'gone'> {
     // Our own key deleted by someone else while we wait: we must not lead with it. Its event
     // reaches us before that of any later change (the arbitrator orders a client's events).
@@ -442,16 +445,20 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
       this.#asked = true;
       for (const wake of [...this.#wakeups]) wake();
     };
+    // The join's own read of the queue serves the first turn (the watches start after it).
+    let known = joinedAt;
     for (;;) {
       throwIfAborted(stop);
       throwIfAborted(session.lost);
       if (this.#asked) {
         this.#asked = false;
+        known = undefined;
         if (await this.#stepBack(own)) return 'gone';
       }
       // Re-read after a wait unless it proves we head the queue: a predecessor leaving does
       // not mean we won (G4), unless it was the head when we read and ours still exists.
-      const position = await this.#backend.position(own);
+      const position = known ?? (await this.#backend.position(own));
+      known = undefined;
       if (position.kind === 'gone') return 'gone';
       if (position.kind === 'head') {
         if (this.#sessions.isLive(session.id)) return 'head';

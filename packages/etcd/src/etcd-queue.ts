@@ -7,6 +7,7 @@ import {
 } from '@tenure/core';
 import {
   abortableWait,
+  type JoinedKey,
   type KeyReading,
   LeaderWatch,
   type LeaderWatchHandle,
@@ -23,6 +24,7 @@ import {
   CompareTarget,
   type Etcd3,
   type ICompare,
+  type IRangeRequest,
   type IRequestOp,
   type ITxnRequest,
   type ITxnResponse,
@@ -75,13 +77,19 @@ export class EtcdQueue implements QueueBackend {
     this.#dataPrefix = `${ctx.namespace}tenure-data/${encodeURIComponent(name)}/`;
   }
 
-  async join(session: SessionRef, value: string): Promise<QueueKey> {
+  async join(session: SessionRef, value: string): Promise<JoinedKey> {
     const key = utf8(`${this.#prefix.toString('utf8')}${BigInt(session.id).toString(16)}`);
-    // Create the key with our lease only if absent; else read it (a retried join finds its own key).
+    // Create the key with our lease only if absent, and read where it stands in the same
+    // transaction (its reads see its put): the newest three keys, ours first, and the head.
+    // Else read it (a retried join finds its own key).
     const response = await this.#txn(
       'join',
       [createRevisionIs(key, 0)],
-      [{ request_put: { key, value: utf8(value), lease: session.id } }],
+      [
+        { request_put: { key, value: utf8(value), lease: session.id } },
+        this.#newest(3),
+        this.#oldest(),
+      ],
       [{ request_range: { key } }],
       session.id,
     );
@@ -89,7 +97,11 @@ export class EtcdQueue implements QueueBackend {
       const own = { key: key.toString('utf8'), epoch: BigInt(response.header.revision) };
       this.#readAt.set(own.key, own.epoch);
       this.#prepareLeave(own);
-      return own;
+      const [mine, before, beforeThat] = response.responses[1]?.response_range.kvs ?? [];
+      // Ours is the newest key: the transaction created it.
+      if (mine === undefined || BigInt(mine.create_revision) !== own.epoch) return own;
+      const head = response.responses[2]?.response_range.kvs[0];
+      return { ...own, position: positionOf(own.epoch, before, beforeThat, head) };
     }
     const kv = response.responses[0]?.response_range.kvs[0];
     if (!kv) return this.join(session, value); // deleted in between: try again
@@ -114,29 +126,10 @@ export class EtcdQueue implements QueueBackend {
       [],
       [
         { request_range: { key } },
-        {
-          request_range: {
-            key: this.#prefix,
-            range_end: this.#prefixEnd,
-            max_create_revision: String(own.epoch - 1n),
-            sort_order: SortOrder.Descend,
-            sort_target: SortTarget.Create,
-            // Our predecessor, and its own predecessor (the head when we are third).
-            limit: 2,
-            keys_only: true,
-          },
-        },
+        // Our predecessor, and its own predecessor (the head when we are third).
+        this.#newest(2, own.epoch - 1n),
         // The head, in the same read: if it is our predecessor, its deletion makes us the head.
-        {
-          request_range: {
-            key: this.#prefix,
-            range_end: this.#prefixEnd,
-            sort_order: SortOrder.Ascend,
-            sort_target: SortTarget.Create,
-            limit: 1,
-            keys_only: true,
-          },
-        },
+        this.#oldest(),
       ],
       [],
     );
@@ -144,22 +137,36 @@ export class EtcdQueue implements QueueBackend {
     this.#readAt.set(own.key, revision);
     const mine = response.responses[0]?.response_range.kvs[0];
     if (!mine || BigInt(mine.create_revision) !== own.epoch) return { kind: 'gone' };
-    const before = response.responses[1]?.response_range.kvs[0];
-    if (!before) return { kind: 'head' };
-    const head = response.responses[2]?.response_range.kvs[0];
-    const beforeThat = response.responses[1]?.response_range.kvs[1];
-    const third =
-      head !== undefined &&
-      beforeThat !== undefined &&
-      head.create_revision === beforeThat.create_revision;
+    const [before, beforeThat] = response.responses[1]?.response_range.kvs ?? [];
+    return positionOf(revision, before, beforeThat, response.responses[2]?.response_range.kvs[0]);
+  }
+
+  /** A read of the `limit` newest keys of the queue (created at `atMost` or before), names only. */
+  #newest(limit: number, atMost?: bigint): { request_range: IRangeRequest } {
     return {
-      kind: 'behind',
-      predecessor: { key: before.key.toString('utf8'), epoch: BigInt(before.create_revision) },
-      revision,
-      predecessorIsHead: head !== undefined && head.create_revision === before.create_revision,
-      ...(third
-        ? { head: { key: head.key.toString('utf8'), epoch: BigInt(head.create_revision) } }
-        : {}),
+      request_range: {
+        key: this.#prefix,
+        range_end: this.#prefixEnd,
+        ...(atMost !== undefined ? { max_create_revision: String(atMost) } : {}),
+        sort_order: SortOrder.Descend,
+        sort_target: SortTarget.Create,
+        limit,
+        keys_only: true,
+      },
+    };
+  }
+
+  /** A read of the queue's oldest key (its head), name only. */
+  #oldest(): { request_range: IRangeRequest } {
+    return {
+      request_range: {
+        key: this.#prefix,
+        range_end: this.#prefixEnd,
+        sort_order: SortOrder.Ascend,
+        sort_target: SortTarget.Create,
+        limit: 1,
+        keys_only: true,
+      },
     };
   }
 
@@ -499,5 +506,37 @@ function leaveRequest(own: QueueKey): ITxnRequest {
     compare: [createRevisionIs(key, own.epoch)],
     success: [{ request_delete_range: { key } }],
     failure: [],
+  };
+}
+
+/** The part of a key a read of the queue gives (names only). */
+interface ReadKey {
+  readonly key: Buffer;
+  readonly create_revision: string;
+}
+
+/**
+ * Where a key stands, from a read at `revision` of its predecessor (`before`), the key before
+ * that (`beforeThat`) and the queue's head.
+ */
+function positionOf(
+  revision: bigint,
+  before: ReadKey | undefined,
+  beforeThat: ReadKey | undefined,
+  head: ReadKey | undefined,
+): QueuePosition {
+  if (!before) return { kind: 'head' };
+  const third =
+    head !== undefined &&
+    beforeThat !== undefined &&
+    head.create_revision === beforeThat.create_revision;
+  return {
+    kind: 'behind',
+    predecessor: { key: before.key.toString('utf8'), epoch: BigInt(before.create_revision) },
+    revision,
+    predecessorIsHead: head !== undefined && head.create_revision === before.create_revision,
+    ...(third
+      ? { head: { key: head.key.toString('utf8'), epoch: BigInt(head.create_revision) } }
+      : {}),
   };
 }

@@ -58,7 +58,7 @@ async function proxiedQueue(name: string): Promise<{
   const queue = new EtcdQueue(name, {
     client: arbitrator.client,
     namespace: '',
-    deadline: () => ({ deadline: new Date(Date.now() + 1_000) }),
+    deadline: () => ({ deadline: new Date(Date.now() + timing.scale(1_000)) }),
   });
   return {
     queue,
