@@ -513,7 +513,7 @@ export async function startH2TxnCall(
     onEnd: (error) => {
       if (error !== undefined) end(error, undefined);
       else if (response === undefined)
-        end(new Error('etcd ended the Txn call without a reply'), undefined);
+        end(grpcError(13, 'etcd ended the /etcdserverpb.KV/Txn call without a reply'), undefined);
       else end(undefined, response);
     },
   });

@@ -65,7 +65,8 @@ export class EtcdH2 {
 
   /**
    * Starts a gRPC call of `path` (e.g. `/etcdserverpb.Watch/Watch`): its headers go now, its
-   * messages with {@link GrpcCall.write}. `undefined` once closed.
+   * messages with {@link GrpcCall.write}. It ends with etcd's status, or a failure of the
+   * connection typed as grpc-js's (see `#typed`). `undefined` once closed.
    */
   call(path: string, handlers: GrpcCallHandlers): GrpcCall | undefined {
     if (this.#closed) return undefined;
@@ -85,22 +86,47 @@ export class EtcdH2 {
       // The session is closing or destroyed: the next call connects again.
       this.#drop(session);
       const failed = error instanceof Error ? error : new Error(String(error));
-      queueMicrotask(() => handlers.onEnd(failed));
+      queueMicrotask(() => handlers.onEnd(this.#typed(session, failed, { sent: false })));
       return { write: () => {}, end: () => {}, cancel: () => {} };
     }
     this.#open += 1;
-    return new H2Call(stream, handlers, () => {
-      if (this.#session === session) this.#open -= 1;
-    });
+    return new H2Call(
+      stream,
+      {
+        onMessage: handlers.onMessage,
+        onEnd: (error) => handlers.onEnd(error === undefined ? error : this.#typed(session, error)),
+      },
+      () => {
+        if (this.#session === session) this.#open -= 1;
+      },
+    );
+  }
+
+  /**
+   * A call's failure as etcd3 types grpc-js's: etcd's own status as it is; a failure of the
+   * connection `14 UNAVAILABLE`, "No connection established" when it never connected (nothing
+   * was sent), else "Connection dropped".
+   */
+  #typed(
+    session: http2.ClientHttp2Session,
+    error: Error,
+    { sent }: { sent: boolean } = { sent: true },
+  ): Error {
+    if (statuses.has(error)) return error;
+    return grpcError(
+      14,
+      sent && this.#connected.has(session)
+        ? `Connection dropped: ${error.message}`
+        : `No connection established. Last error: ${error.message}`,
+    );
   }
 
   /**
    * A unary call of `path`: `message` out, etcd's one reply back (undecoded). Rejects with
-   * etcd3's typed error, as a grpc-js call would: etcd's own status; `4 DEADLINE_EXCEEDED` once
-   * `deadline` has passed (the call is cancelled then); `14 UNAVAILABLE` when the connection
-   * failed, "No connection established" when it never was (nothing was sent), else "Connection
-   * dropped". `onFailure` hears first which member (`host:port`) the failed call went to. Once
-   * closed, rejects at once (the caller checks {@link EtcdH2.closed} first).
+   * etcd3's typed error, as any call here ends (see {@link EtcdH2.call}), or with
+   * `4 DEADLINE_EXCEEDED` once `deadline` has passed (the call is cancelled then). `onFailure`
+   * hears first which member (`host:port`) the failed call went to. Once closed, rejects at once
+   * (the caller checks {@link EtcdH2.closed} first).
    */
   unary(
     path: string,
@@ -112,7 +138,6 @@ export class EtcdH2 {
       let reply: Buffer | undefined;
       let timer: ReturnType<typeof setTimeout> | undefined;
       let host = '';
-      let session: http2.ClientHttp2Session | undefined;
       const fail = (error: Error) => {
         clearTimeout(timer);
         if (host !== '') onFailure?.(host);
@@ -129,26 +154,13 @@ export class EtcdH2 {
             else reject(grpcError(13, `etcd ended the ${path} call without a reply`));
             return;
           }
-          if (isGrpcStatus(error)) {
-            fail(error);
-            return;
-          }
-          const connected = session !== undefined && this.#connected.has(session);
-          fail(
-            grpcError(
-              14,
-              connected
-                ? `Connection dropped: ${error.message}`
-                : `No connection established. Last error: ${error.message}`,
-            ),
-          );
+          fail(error);
         },
       });
       if (call === undefined) {
         reject(new Error('tenure closed its connection to etcd'));
         return;
       }
-      session = this.#session;
       host = this.#sessionHost;
       if (deadline !== undefined) {
         timer = setTimeout(
@@ -413,8 +425,4 @@ export function grpcError(code: number, details: string): Error {
   const typed = castGrpcError(error);
   statuses.add(typed);
   return typed;
-}
-
-function isGrpcStatus(error: Error): boolean {
-  return statuses.has(error);
 }
