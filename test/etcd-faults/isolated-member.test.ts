@@ -178,8 +178,10 @@ describe('a candidate on an etcd member cut off from the raft leader', () => {
           });
           await cluster.isolate(leader);
           const cutAt = performance.now();
-          // etcd3 picks a member at random for each renewal: a renewal through a healthy one
-          // counts (etcd's new raft leader has a's lease, renewed every TTL + election timeout).
+          // A renewal that fails on the isolated member (its confirming read finds no quorum)
+          // resets the connections to it, and the next goes to the next member: a renewal
+          // through a healthy one counts (etcd's new raft leader has a's lease, renewed every
+          // TTL + election timeout).
           await waitFor(() => a.renewalsSentAt.some((t) => t > cutAt), {
             timeoutMs: timing.expiryMs,
             intervalMs: timing.pollMs,

@@ -25,11 +25,14 @@ import { EtcdQueue } from './etcd-queue.js';
 import { registerWatchHub } from './etcd-watch.js';
 import {
   endWatchStream,
+  h2TxnSender,
+  memberResetter,
   onMemberReset,
   openH2WatchCall,
   pipelineWatchCreation,
   routeTxnsOnH2,
   startH2TxnCall,
+  type TxnSender,
   tolerateUnknownWatchResponses,
 } from './etcd3-internals.js';
 import { EtcdH2 } from './h2-transport.js';
@@ -76,10 +79,11 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, Stat
     deleteAhead: DeleteAhead | undefined,
     watchHub: WatchHub,
     h2: EtcdH2 | undefined,
+    sendTxn: TxnSender | undefined,
   ) {
     registerWatchAnchor(client);
     registerWatchHub(client, watchHub);
-    const presence = new PresenceBatcher(client, deadline);
+    const presence = new PresenceBatcher(client, deadline, sendTxn);
     super({
       ...parts,
       kind: 'etcd',
@@ -238,16 +242,18 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
   const client = new Etcd3(clientOptions);
   tolerateUnknownWatchResponses(client);
   pipelineWatchCreation(client);
-  // The watch stream, the delete started ahead and every transaction go on tenure's own HTTP/2
-  // connection (see EtcdH2); not with auth, whose token etcd3 keeps.
+  // The watch stream, the delete started ahead, every transaction and the renewals go on
+  // tenure's own HTTP/2 connection (see EtcdH2); not with auth, whose token etcd3 keeps.
   const h2 = auth === undefined ? new EtcdH2(hosts, tls) : undefined;
   // A member etcd3 finds failing loses tenure's connection too, as it loses etcd3's.
   if (h2 !== undefined) onMemberReset(client, (host) => h2.reset(host));
   // Every transaction goes on it too (before the delete started ahead is routed: a delete
   // that finds no call ready goes this way).
-  if (h2 !== undefined) {
-    routeTxnsOnH2(client, h2, { when: neverSent, attempts: Math.max(1, hosts.length) });
-  }
+  const sendTxn =
+    h2 !== undefined
+      ? h2TxnSender(client, h2, { when: neverSent, attempts: Math.max(1, hosts.length) })
+      : undefined;
+  if (h2 !== undefined && sendTxn !== undefined) routeTxnsOnH2(client, h2, sendTxn);
   // A resign's delete goes on a call started ahead (see DeleteAhead); not with auth, whose
   // token may expire while the call waits.
   const deleteAhead =
@@ -265,7 +271,12 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
       logger,
       lazySession: options.lazySession ?? false,
       // A renewal takes no longer than a third of the TTL, whatever the request deadline.
-      transport: new LeaseTransport(client, () => Math.min(timeoutMs, grantedTtlMs / 3), namespace),
+      transport: new LeaseTransport(
+        client,
+        () => Math.min(timeoutMs, grantedTtlMs / 3),
+        namespace,
+        h2 !== undefined ? { h2, resetMember: memberResetter(client, h2) } : undefined,
+      ),
       session: {
         ttlMs,
         maxDrift: options.maxDrift,
@@ -284,6 +295,7 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
       ...(h2 !== undefined ? { open: (handlers) => openH2WatchCall(h2, handlers) } : {}),
     }),
     h2,
+    sendTxn,
   );
 }
 

@@ -386,6 +386,18 @@ function membersOf(client: Etcd3): Array<Member | undefined> | undefined {
   });
 }
 
+/**
+ * Resets every connection to a member (`host:port`), etcd3's and tenure's `h2`, as etcd3 does
+ * after a call it counts as the member's fault (a deadline exceeded, UNAVAILABLE…).
+ */
+export function memberResetter(client: Etcd3, h2: EtcdH2): (host: string) => void {
+  return (host) => {
+    const member = membersOf(client)?.find((m) => m?.name === host);
+    if (member !== undefined) member.reset.call(member.host);
+    else h2.reset(host);
+  };
+}
+
 /** The Txn method's codecs, per client, once read from etcd3's KV service client. */
 const txnCodecs = new WeakMap<Etcd3, TxnCodecs>();
 
@@ -416,42 +428,32 @@ async function loadTxnCodecs(client: Etcd3): Promise<TxnCodecs | undefined> {
   return codec;
 }
 
+/** A `KV/Txn` on tenure's own connection: the encoded request out, the reply's bytes back. */
+export type TxnSender = (request: Buffer, deadline: Date | undefined) => Promise<Buffer>;
+
 /**
- * Sends every `KV/Txn` request of `client` (`client.kv.txn()`, etcd3's builders, tenure's own
- * transactions) on tenure's own HTTP/2 connection `h2` instead of a grpc-js call: the same
- * request and reply, encoded and decoded by etcd3's own codecs for the method, the same typed
- * errors, the same deadline (from the call options). A unary call costs a Node process about
- * half the CPU there (`bench/scripts/unary-cpu.mjs`), and a handover's busiest instant has
- * several: the resigned leader's rejoin (its join, then its read of the queue) competes for the
- * cores with the next leader's event.
- *
- * What etcd3 does around a call is kept: a failure etcd3 counts as a member's fault (a deadline
- * exceeded, UNAVAILABLE…) resets every connection to that member, etcd3's and tenure's (see
+ * Sends encoded `KV/Txn` requests on tenure's own HTTP/2 connection `h2`, doing what etcd3 does
+ * around a call: a failure etcd3 counts as a member's fault (a deadline exceeded,
+ * UNAVAILABLE…) resets every connection to that member, etcd3's and tenure's (see
  * {@link onMemberReset}); a request that never left (`retry.when`) goes again at once, to the
- * next member, up to `retry.attempts` times in all. Once `h2` is closed, transactions go
- * through etcd3 (which refuses them once closed too).
- *
- * @returns whether etcd3's pool could be routed (otherwise nothing changes).
+ * next member, up to `retry.attempts` times in all. Errors are typed as etcd3 types grpc-js's.
  */
-export function routeTxnsOnH2(
+export function h2TxnSender(
   client: Etcd3,
   h2: EtcdH2,
   retry: { when: (error: Error) => boolean; attempts: number },
-): boolean {
-  const resetMember = (host: string) => {
-    const member = membersOf(client)?.find((m) => m?.name === host);
-    if (member !== undefined) member.reset.call(member.host);
-    else h2.reset(host);
-  };
-  const send = async (codec: TxnCodecs, request: unknown, deadline: Date | undefined) => {
-    const bytes = Buffer.isBuffer(request) ? request : codec.requestSerialize(request);
+): TxnSender {
+  const resetMember = memberResetter(client, h2);
+  return async (bytes, deadline) => {
     for (let attempt = 1; ; attempt += 1) {
       let failedOn: string | undefined;
       try {
-        const reply = await h2.unary(TXN_PATH, bytes, deadline, (host) => {
-          failedOn = host;
+        return await h2.unary(TXN_PATH, bytes, {
+          deadline,
+          onFailure: (host) => {
+            failedOn = host;
+          },
         });
-        return codec.responseDeserialize(reply);
       } catch (error) {
         const failure = error instanceof Error ? error : new Error(String(error));
         if (failedOn !== undefined && isRecoverableError(failure)) resetMember(failedOn);
@@ -460,14 +462,33 @@ export function routeTxnsOnH2(
       }
     }
   };
+}
+
+/**
+ * Sends every `KV/Txn` request of `client` (`client.kv.txn()`, etcd3's builders, tenure's own
+ * transactions) on tenure's own HTTP/2 connection `h2` instead of a grpc-js call, with `send`
+ * (see {@link h2TxnSender}): the same request and reply, encoded and decoded by etcd3's own
+ * codecs for the method, the same typed errors, the same deadline (from the call options). A
+ * unary call costs a Node process about half the CPU there (`bench/scripts/unary-cpu.mjs`),
+ * and a handover's busiest instant has several: the resigned leader's rejoin (its join, then
+ * its read of the queue) competes for the cores with the next leader's event. Once `h2` is
+ * closed, transactions go through etcd3 (which refuses them once closed too).
+ *
+ * @returns whether etcd3's pool could be routed (otherwise nothing changes).
+ */
+export function routeTxnsOnH2(client: Etcd3, h2: EtcdH2, send: TxnSender): boolean {
+  const decoded = async (codec: TxnCodecs, request: unknown, deadline: Date | undefined) => {
+    const bytes = Buffer.isBuffer(request) ? request : codec.requestSerialize(request);
+    return codec.responseDeserialize(await send(bytes, deadline));
+  };
   const loading = loadTxnCodecs(client).catch(() => undefined);
   return routeTxnRequests(client, (request, options, fallback) => {
     if (h2.closed) return undefined;
     const codec = txnCodecs.get(client);
-    if (codec !== undefined) return send(codec, request, deadlineOf(options));
+    if (codec !== undefined) return decoded(codec, request, deadlineOf(options));
     // Made a few microtasks before the codecs were read.
     return loading.then((read) =>
-      read === undefined || h2.closed ? fallback() : send(read, request, deadlineOf(options)),
+      read === undefined || h2.closed ? fallback() : decoded(read, request, deadlineOf(options)),
     );
   });
 }

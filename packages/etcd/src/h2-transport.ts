@@ -124,17 +124,26 @@ export class EtcdH2 {
   /**
    * A unary call of `path`: `message` out, etcd's one reply back (undecoded). Rejects with
    * etcd3's typed error, as any call here ends (see {@link EtcdH2.call}), or with
-   * `4 DEADLINE_EXCEEDED` once `deadline` has passed (the call is cancelled then). `onFailure`
-   * hears first which member (`host:port`) the failed call went to. Once closed, rejects at once
-   * (the caller checks {@link EtcdH2.closed} first).
+   * `4 DEADLINE_EXCEEDED` once `options.deadline` has passed (the call is cancelled then).
+   * With `options.member`, it goes only on a connection to that member: when the connection
+   * goes elsewhere now, it fails at once, unsent (`14 UNAVAILABLE`, "No connection
+   * established"). Once closed, rejects at once (the caller checks {@link EtcdH2.closed} first).
    */
-  unary(
-    path: string,
-    message: Buffer,
-    deadline?: Date,
-    onFailure?: (host: string) => void,
-  ): Promise<Buffer> {
+  unary(path: string, message: Buffer, options: UnaryOptions = {}): Promise<Buffer> {
+    const { deadline, member, onPlaced, onFailure } = options;
     return new Promise<Buffer>((resolve, reject) => {
+      if (member !== undefined && !this.#closed) {
+        this.#connect();
+        if (this.#sessionHost !== member) {
+          reject(
+            grpcError(
+              14,
+              `No connection established. Last error: tenure's connection goes to ${this.#sessionHost}, not ${member}`,
+            ),
+          );
+          return;
+        }
+      }
       let reply: Buffer | undefined;
       let timer: ReturnType<typeof setTimeout> | undefined;
       let host = '';
@@ -162,6 +171,7 @@ export class EtcdH2 {
         return;
       }
       host = this.#sessionHost;
+      onPlaced?.(host);
       if (deadline !== undefined) {
         timer = setTimeout(
           () => {
@@ -255,6 +265,18 @@ export class EtcdH2 {
     // Calls still open on it end with it; an idle one is closed now.
     if (!session.destroyed) session.close();
   }
+}
+
+/** Options of {@link EtcdH2.unary}. */
+export interface UnaryOptions {
+  /** Past it the call is cancelled and fails with `4 DEADLINE_EXCEEDED`. */
+  readonly deadline?: Date | undefined;
+  /** `host:port`: the call goes only on a connection to this member (see {@link EtcdH2.unary}). */
+  readonly member?: string | undefined;
+  /** Hears which member (`host:port`) the call went to, as it goes. */
+  readonly onPlaced?: ((host: string) => void) | undefined;
+  /** Hears first which member a failed call went to. */
+  readonly onFailure?: ((host: string) => void) | undefined;
 }
 
 /** How often a connection with open calls is pinged. */

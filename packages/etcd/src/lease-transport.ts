@@ -4,9 +4,17 @@ import {
   type Etcd3,
   EtcdInvalidAuthTokenError,
   EtcdPermissionDeniedError,
+  isRecoverableError,
 } from 'etcd3';
 import { rethrow, toTenureError } from './etcd-errors.js';
 import { connectionPool } from './etcd3-internals.js';
+import type { EtcdH2 } from './h2-transport.js';
+import {
+  decodeKeepAliveTtl,
+  decodeStatusVersion,
+  encodeCountRange,
+  encodeKeepAlive,
+} from './unary-codec.js';
 
 /** The part of a gRPC duplex stream a keep-alive uses. */
 interface KeepAliveStream {
@@ -48,11 +56,29 @@ interface MemberServices {
  */
 const LINEARIZABLE_RENEW = [3, 5, 3] as const;
 
+/** tenure's own connection to etcd, which renewals take when there is one. */
+export interface OwnConnection {
+  readonly h2: EtcdH2;
+  /** Resets every connection to a member (`host:port`), after a call that failed there. */
+  readonly resetMember: (host: string) => void;
+}
+
+const KEEP_ALIVE_PATH = '/etcdserverpb.Lease/LeaseKeepAlive';
+const RANGE_PATH = '/etcdserverpb.KV/Range';
+const STATUS_PATH = '/etcdserverpb.Maintenance/Status';
+
 /**
  * Sessions as etcd leases. etcd grants whole seconds and may raise the TTL (its minimum is
  * 1.5 × election timeout, 2 s by default); the keeper uses the granted value. Each renewal is
  * one short keep-alive stream with a deadline, so a black-holed connection fails the renewal
  * in time instead of waiting on a stream that never answers.
+ *
+ * Renewals go on tenure's own connection when the arbitrator has one (not with auth): the
+ * keep-alive stream as a bare HTTP/2 stream, one request then half-closed, which etcd answers
+ * and ends; the confirming read below on the same member. Through grpc-js, a renewal (a
+ * keep-alive stream and a read) took about 2–3 ms of a candidate's CPU at once, about 1.5
+ * times a second, which a handover could run into. Otherwise they go through etcd3's
+ * connection pool, to a member of its choice.
  *
  * Before etcd 3.5.3 a leader that has lost its quorum (isolated, deposed, stuck) answers
  * keep-alives from its own lease table until it steps down, so an acknowledged keep-alive does
@@ -70,10 +96,16 @@ export class LeaseTransport implements SessionTransport {
   /** Per member (`host:port`): whether its leader renews linearizably (3.5.3+). */
   readonly #linearizableRenew = new Map<string, Promise<boolean>>();
 
-  constructor(client: Etcd3, timeoutMs: () => number, namespace = '') {
+  /** The confirming read's request, encoded once for tenure's own connection. */
+  readonly #probeRange: Buffer;
+  readonly #own: OwnConnection | undefined;
+
+  constructor(client: Etcd3, timeoutMs: () => number, namespace = '', own?: OwnConnection) {
     this.#client = client;
     this.#timeoutMs = timeoutMs;
     this.#probeKey = Buffer.from(`${namespace}tenure-data/`, 'utf8');
+    this.#probeRange = encodeCountRange(this.#probeKey);
+    this.#own = own;
   }
 
   async grant(ttlMs: number): Promise<{ id: string; ttlMs: number }> {
@@ -90,9 +122,12 @@ export class LeaseTransport implements SessionTransport {
     // renewal takes no longer than one request may.
     const deadline = this.#deadline();
     try {
+      const own = this.#own;
+      if (own !== undefined && !own.h2.closed) return await this.#keepAliveOwn(own, id, deadline);
       const pinned = await withMember(this.#client, async (member) => {
         const ttl = await keepAliveOnce(id, () => member.keepAlive(deadline));
-        if (ttl <= 0 || (await this.#renewsLinearizably(member, deadline.deadline))) return ttl;
+        const status = () => member.call('Maintenance', 'status', {}, deadline.deadline);
+        if (ttl <= 0 || (await this.#renewsLinearizably(member.host, status))) return ttl;
         await this.#confirmRead((request) =>
           member.call('KV', 'range', request, deadline.deadline),
         );
@@ -135,17 +170,61 @@ export class LeaseTransport implements SessionTransport {
     }
   }
 
-  /** Whether `member` runs etcd 3.5.3 or later, asked once; `false` when the answer fails. */
-  #renewsLinearizably(member: MemberServices, deadline: Date): Promise<boolean> {
-    let known = this.#linearizableRenew.get(member.host);
+  /**
+   * A renewal on tenure's own connection (see {@link LeaseTransport}). The read goes only to
+   * the member that answered the keep-alive: if the connection has moved on since, the renewal
+   * fails unsent and the next one starts again. A failure etcd3 counts as the member's fault (a
+   * deadline exceeded, UNAVAILABLE) resets its connections, as on etcd3's own.
+   */
+  async #keepAliveOwn(
+    { h2, resetMember }: OwnConnection,
+    id: string,
+    { deadline }: { deadline: Date },
+  ): Promise<boolean> {
+    let member = '';
+    let failedOn: string | undefined;
+    const onFailure = (host: string) => {
+      failedOn = host;
+    };
+    try {
+      const reply = await h2.unary(KEEP_ALIVE_PATH, encodeKeepAlive(id), {
+        deadline,
+        onFailure,
+        onPlaced: (host) => {
+          member = host;
+        },
+      });
+      const pinned = { deadline, member, onFailure };
+      const ttl = decodeKeepAliveTtl(reply);
+      if (ttl <= 0) return false;
+      const status = () => h2.unary(STATUS_PATH, Buffer.alloc(0), pinned);
+      if (await this.#renewsLinearizably(member, status)) return true;
+      await h2.unary(RANGE_PATH, this.#probeRange, pinned);
+      return true;
+    } catch (error) {
+      if (failedOn !== undefined && error instanceof Error && isRecoverableError(error)) {
+        resetMember(failedOn);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Whether `member` (`host:port`) runs etcd 3.5.3 or later, asked once (`status`: its
+   * StatusResponse, as etcd3 decodes it or undecoded); `false` when the answer fails.
+   */
+  #renewsLinearizably(member: string, status: () => Promise<unknown>): Promise<boolean> {
+    let known = this.#linearizableRenew.get(member);
     if (known === undefined) {
-      known = member.call('Maintenance', 'status', {}, deadline).then((status) => {
-        const version = (status as { version?: unknown }).version;
+      known = status().then((reply) => {
+        const version = Buffer.isBuffer(reply)
+          ? decodeStatusVersion(reply)
+          : (reply as { version?: unknown }).version;
         return typeof version === 'string' && atLeast(version, LINEARIZABLE_RENEW);
       });
-      this.#linearizableRenew.set(member.host, known);
+      this.#linearizableRenew.set(member, known);
       // Not known: do the read this time, ask again next time.
-      known.catch(() => this.#linearizableRenew.delete(member.host));
+      known.catch(() => this.#linearizableRenew.delete(member));
     }
     return known.catch(() => false);
   }

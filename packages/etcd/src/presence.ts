@@ -1,6 +1,8 @@
 import type { QueuedKey } from '@tenure/core/internal';
 import type { Etcd3 } from 'etcd3';
 import { rethrow } from './etcd-errors.js';
+import type { TxnSender } from './etcd3-internals.js';
+import { decodeFirstCreateRevisions, encodeKeysOnlyTxn } from './unary-codec.js';
 
 /** etcd's default limit of operations in one transaction (`--max-txn-ops`). */
 const MAX_TXN_OPS = 128;
@@ -16,16 +18,21 @@ interface Request {
  * arbitrator, batching the questions asked in the same turn of the event loop into one
  * transaction of ranges (keys only) per 128 keys. The elections' periodic consistency reads
  * fall due together (core aligns them on the renewal interval), so an arbitrator leading 1,000
- * elections sends 8 requests per interval instead of 1,000.
+ * elections sends 8 requests per interval instead of 1,000. With `send` (tenure's own
+ * connection), the transaction is written and its reply read by hand (see unary-codec.ts): the
+ * read recurs every interval in every candidate, and etcd3 made an object of each reply's
+ * every field.
  */
 export class PresenceBatcher {
   readonly #client: Etcd3;
   readonly #deadline: () => { deadline: Date };
+  readonly #send: TxnSender | undefined;
   #pending: Request[] = [];
 
-  constructor(client: Etcd3, deadline: () => { deadline: Date }) {
+  constructor(client: Etcd3, deadline: () => { deadline: Date }, send?: TxnSender) {
     this.#client = client;
     this.#deadline = deadline;
+    this.#send = send;
   }
 
   /** Whether each of `keys` exists with its epoch (by name alone where it has none). */
@@ -62,6 +69,17 @@ export class PresenceBatcher {
   }
 
   async #read(keys: readonly QueuedKey[]): Promise<boolean[]> {
+    const send = this.#send;
+    if (send !== undefined) {
+      const request = encodeKeysOnlyTxn(keys.map((k) => Buffer.from(k.key, 'utf8')));
+      const found = decodeFirstCreateRevisions(
+        await send(request, this.#deadline().deadline).catch(rethrow('read queue keys')),
+      );
+      return keys.map((k, i) => {
+        const revision = found[i];
+        return revision !== undefined && (k.epoch === undefined || BigInt(revision) === k.epoch);
+      });
+    }
     const response = await this.#client.kv
       .txn(
         {

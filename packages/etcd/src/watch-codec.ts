@@ -148,7 +148,7 @@ function readKeyValue(reader: Reader): IKeyValue {
 }
 
 /** Protobuf wire reading over `bytes[pos, end)`. */
-class Reader {
+export class Reader {
   readonly #bytes: Buffer;
   #pos: number;
   readonly #end: number;
@@ -225,7 +225,7 @@ class Reader {
       this.#pos += length;
     } else if (wireType === 1) this.#pos += 8;
     else if (wireType === 5) this.#pos += 4;
-    else throw new RangeError(`wire type ${wireType} is not expected in etcd's watch replies`);
+    else throw new RangeError(`wire type ${wireType} is not expected in etcd's replies`);
     if (this.#pos > this.#end) throw new RangeError('field runs past the message');
   }
 
@@ -241,11 +241,13 @@ class Reader {
   }
 }
 
-function field(number: number, payload: Buffer): Buffer {
+/** A length-delimited field. */
+export function field(number: number, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([(number << 3) | 2]), varint(BigInt(payload.length)), payload]);
 }
 
-function varint(value: bigint): Buffer {
+/** A varint (`value` ≥ 0). */
+export function varint(value: bigint): Buffer {
   const out: number[] = [];
   let rest = value;
   while (rest >= 0x80n) {
