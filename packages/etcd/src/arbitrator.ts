@@ -295,7 +295,14 @@ export function createEtcdArbitrator(options: EtcdArbitratorOptions): EtcdArbitr
       ...(h2 !== undefined ? { open: (handlers) => openH2WatchCall(h2, handlers) } : {}),
     }),
     h2,
-    sendTxn,
+    // The periodic read of queue keys goes past etcd3: it counts as a transaction for the call
+    // started ahead all the same (after a broken connection, the next one starts it again).
+    sendTxn !== undefined && deleteAhead !== undefined
+      ? (request, at) => {
+          deleteAhead.noteTransaction();
+          return sendTxn(request, at);
+        }
+      : sendTxn,
   );
 }
 

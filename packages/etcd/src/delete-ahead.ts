@@ -89,11 +89,19 @@ export class DeleteAhead {
     ready?.call.cancel();
   }
 
+  /**
+   * For a transaction sent past etcd3 (the periodic read of queue keys): like any other, it
+   * starts a call ahead if none is ready or the one ready broke.
+   */
+  noteTransaction(): void {
+    if (this.#ready?.broken) this.#ready = undefined;
+    if (this.#ready === undefined && this.#restart === undefined) this.#start();
+  }
+
   #route(request: unknown, options: unknown): Promise<unknown> | undefined {
     const ready = this.#ready;
     if (!isDeleteOnly(request) || ready === undefined || ready.broken) {
-      if (ready?.broken) this.#ready = undefined;
-      if (this.#ready === undefined && this.#restart === undefined) this.#start();
+      this.noteTransaction();
       return undefined;
     }
     this.#ready = undefined;
