@@ -75,10 +75,10 @@ const STATUS_PATH = '/etcdserverpb.Maintenance/Status';
  *
  * Renewals go on tenure's own connection when the arbitrator has one (not with auth): the
  * keep-alive stream as a bare HTTP/2 stream, one request then half-closed, which etcd answers
- * and ends; the confirming read below on the same member. Through grpc-js, a renewal (a
- * keep-alive stream and a read) took about 2–3 ms of a candidate's CPU at once, about 1.5
- * times a second, which a handover could run into. Otherwise they go through etcd3's
- * connection pool, to a member of its choice.
+ * and ends; the confirming read below on the same member. With the periodic read of queue
+ * keys there too, a candidate at rest uses about 40 % less CPU than through grpc-js and etcd3
+ * (`bench/scripts/idle-cpu.mjs`), and a handover runs into less of it. Otherwise renewals go
+ * through etcd3's connection pool, to a member of its choice.
  *
  * Before etcd 3.5.3 a leader that has lost its quorum (isolated, deposed, stuck) answers
  * keep-alives from its own lease table until it steps down, so an acknowledged keep-alive does
