@@ -207,7 +207,7 @@ export async function leaderFailures(backend: StateBackendUnderTest): Promise<vo
     await r.child(second).resume(timing.handoverMs);
     const refused = await late(timing.handoverMs);
     expect(refused.ok, "the deposed leader's write was refused").toBe(false);
-    expect(refused.code).toBe('LEADERSHIP_LOST');
+    expect(refused.code, JSON.stringify(refused)).toBe('LEADERSHIP_LOST');
     r.refusedNeverApplied.add('late-write');
     const read = await leaderRead(timing.handoverMs);
     expect(read.ok, 'a leader read at a replica whose term is no longer valid').toBe(false);

@@ -147,7 +147,9 @@ export class EtcdH2 {
       let reply: Buffer | undefined;
       let timer: ReturnType<typeof setTimeout> | undefined;
       let host = '';
+      let settled = false;
       const fail = (error: Error) => {
+        settled = true;
         clearTimeout(timer);
         if (host !== '') onFailure?.(host);
         reject(error);
@@ -158,6 +160,7 @@ export class EtcdH2 {
         },
         onEnd: (error) => {
           if (error === undefined) {
+            settled = true;
             clearTimeout(timer);
             if (reply !== undefined) resolve(reply);
             else reject(grpcError(13, `etcd ended the ${path} call without a reply`));
@@ -175,8 +178,13 @@ export class EtcdH2 {
       if (deadline !== undefined) {
         timer = setTimeout(
           () => {
-            call.cancel();
-            fail(grpcError(4, 'Deadline exceeded'));
+            // Late by a pause (SIGSTOP, a long GC, a blocked event loop), this timer runs before
+            // the I/O that came meanwhile is read: a reply that arrived in time is read first.
+            setImmediate(() => {
+              if (settled) return;
+              call.cancel();
+              fail(grpcError(4, 'Deadline exceeded'));
+            });
           },
           Math.max(0, deadline.getTime() - Date.now()),
         );
@@ -238,13 +246,19 @@ export class EtcdH2 {
 
   #keepAlive(session: http2.ClientHttp2Session): void {
     if (this.#open === 0 || session.destroyed) return;
+    let answered = false;
     const timeout = setTimeout(() => {
-      this.#drop(session);
-      session.destroy(new Error('etcd did not answer an HTTP/2 ping in time'));
+      // As a call's deadline (see unary): an answer that came during a pause is read first.
+      setImmediate(() => {
+        if (answered) return;
+        this.#drop(session);
+        session.destroy(new Error('etcd did not answer an HTTP/2 ping in time'));
+      });
     }, this.#pingTimeoutMs);
     timeout.unref();
     try {
       const sent = session.ping((error) => {
+        answered = true;
         clearTimeout(timeout);
         if (error) this.#drop(session);
       });

@@ -4,6 +4,7 @@
 // ping, the connection replaced when etcd3 resets its own connections to the member (as after
 // a failed renewal), close() and cancel().
 import { createServer } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { createEtcdArbitrator } from '@tenure/etcd';
 import { type EtcdNode, startEtcd, startTcpProxy, Timing, waitFor } from '@tenure/testkit';
 import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
@@ -305,6 +306,50 @@ describe('etcd: tenure’s own HTTP/2 connection', () => {
     // A new connection carries the next one.
     const reply = await arbitrator.client.kv.txn({ compare: [], success: [] });
     expect(reply.header.revision).toBeDefined();
+  });
+
+  it('reads a reply that came while the process was paused before its deadline fails', async () => {
+    // A pause (SIGSTOP, a long GC, a blocked event loop) past a call's deadline, during which
+    // its reply arrived: once awake, the overdue timer runs before the socket is read. The
+    // reply counts; failing it would also reset the member's connections and every call on
+    // them. A gRPC server in a worker thread, so that it answers while this thread is blocked.
+    const server = new Worker(
+      `
+      const http2 = require('node:http2');
+      const { parentPort } = require('node:worker_threads');
+      const server = http2.createServer();
+      server.on('stream', (stream) => {
+        stream.on('data', () => {});
+        stream.on('end', () => {
+          parentPort.postMessage('asked');
+          setTimeout(() => {
+            stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+            stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+            stream.end(Buffer.from([0, 0, 0, 0, 1, 42]));
+          }, 50);
+        });
+      });
+      server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+      parentPort.on('message', () => server.close(() => process.exit(0)));
+      `,
+      { eval: true },
+    );
+    cleanups.push(() => server.terminate());
+    const port = await new Promise<number>((resolve) => server.once('message', resolve));
+    const connection = h2([`http://127.0.0.1:${port}`]);
+    // The server is asked, then answers 50 ms later, while this thread is blocked (300 ms, or
+    // more on a slow machine: the answer must come before it ends).
+    server.once('message', () => {
+      const until = performance.now() + timing.scale(300);
+      while (performance.now() < until) {
+        // Blocked, as a paused process.
+      }
+    });
+    const reply = await connection.unary('/test.Pause/Call', Buffer.alloc(0), {
+      deadline: new Date(Date.now() + 150),
+    });
+    expect([...reply]).toEqual([42]);
+    server.postMessage('stop');
   });
 
   it('close() ends its calls and starts none', async () => {
