@@ -1,5 +1,6 @@
 import { type Etcd3, GRPCDeadlineExceededError } from 'etcd3';
 import { deadlineOf, type PendingCall, routeTxnRequests, startTxnCall } from './etcd3-internals.js';
+import { answerTimeout } from './h2-transport.js';
 
 /**
  * After a delete went out on the call started ahead, how long until the next one is started:
@@ -185,23 +186,20 @@ class ReadyCall {
   /** Writes `request` and half-closes; resolves with etcd's reply. */
   send(request: unknown, deadline: Date | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let stopTimeout: (() => void) | undefined;
       let timedOut = false;
       this.#reply = (error, response) => {
-        clearTimeout(timer);
+        stopTimeout?.();
         if (timedOut)
           reject(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded'));
         else if (error) reject(error);
         else resolve(response);
       };
       if (deadline !== undefined) {
-        timer = setTimeout(
-          () => {
-            timedOut = true;
-            this.call.cancel();
-          },
-          Math.max(0, deadline.getTime() - Date.now()),
-        );
+        stopTimeout = answerTimeout(deadline.getTime() - Date.now(), () => {
+          timedOut = true;
+          this.call.cancel();
+        });
       }
       this.call.write(request);
       this.call.end();

@@ -145,12 +145,10 @@ export class EtcdH2 {
         }
       }
       let reply: Buffer | undefined;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let stopTimeout: (() => void) | undefined;
       let host = '';
-      let settled = false;
       const fail = (error: Error) => {
-        settled = true;
-        clearTimeout(timer);
+        stopTimeout?.();
         if (host !== '') onFailure?.(host);
         reject(error);
       };
@@ -160,8 +158,7 @@ export class EtcdH2 {
         },
         onEnd: (error) => {
           if (error === undefined) {
-            settled = true;
-            clearTimeout(timer);
+            stopTimeout?.();
             if (reply !== undefined) resolve(reply);
             else reject(grpcError(13, `etcd ended the ${path} call without a reply`));
             return;
@@ -176,18 +173,10 @@ export class EtcdH2 {
       host = this.#sessionHost;
       onPlaced?.(host);
       if (deadline !== undefined) {
-        timer = setTimeout(
-          () => {
-            // Late by a pause (SIGSTOP, a long GC, a blocked event loop), this timer runs before
-            // the I/O that came meanwhile is read: a reply that arrived in time is read first.
-            setImmediate(() => {
-              if (settled) return;
-              call.cancel();
-              fail(grpcError(4, 'Deadline exceeded'));
-            });
-          },
-          Math.max(0, deadline.getTime() - Date.now()),
-        );
+        stopTimeout = answerTimeout(deadline.getTime() - Date.now(), () => {
+          call.cancel();
+          fail(grpcError(4, 'Deadline exceeded'));
+        });
       }
       call.write(message);
       call.end();
@@ -246,26 +235,23 @@ export class EtcdH2 {
 
   #keepAlive(session: http2.ClientHttp2Session): void {
     if (this.#open === 0 || session.destroyed) return;
-    let answered = false;
-    const timeout = setTimeout(() => {
-      // As a call's deadline (see unary): an answer that came during a pause is read first.
-      setImmediate(() => {
-        if (answered) return;
+    const stopTimeout = answerTimeout(
+      this.#pingTimeoutMs,
+      () => {
         this.#drop(session);
         session.destroy(new Error('etcd did not answer an HTTP/2 ping in time'));
-      });
-    }, this.#pingTimeoutMs);
-    timeout.unref();
+      },
+      { unref: true },
+    );
     try {
       const sent = session.ping((error) => {
-        answered = true;
-        clearTimeout(timeout);
+        stopTimeout();
         if (error) this.#drop(session);
       });
-      if (!sent) clearTimeout(timeout);
+      if (!sent) stopTimeout();
     } catch {
       // Closing or not connected yet: nothing to probe now.
-      clearTimeout(timeout);
+      stopTimeout();
     }
   }
 
@@ -279,6 +265,34 @@ export class EtcdH2 {
     // Calls still open on it end with it; an idle one is closed now.
     if (!session.destroyed) session.close();
   }
+}
+
+/**
+ * Runs `onTimeout` once `ms` have passed without an answer from etcd; returns what stops it
+ * (call it when the answer comes). A timer late by a pause of the process (SIGSTOP, a long GC,
+ * a blocked event loop) runs before the I/O that came meanwhile is read, so it waits one more
+ * turn of the event loop: an answer that arrived in time is read, and stops it, first. A call
+ * failed for nothing would also reset the member's connections, with every call on them.
+ */
+export function answerTimeout(
+  ms: number,
+  onTimeout: () => void,
+  { unref = false }: { unref?: boolean } = {},
+): () => void {
+  let stopped = false;
+  const timer = setTimeout(
+    () => {
+      setImmediate(() => {
+        if (!stopped) onTimeout();
+      });
+    },
+    Math.max(0, ms),
+  );
+  if (unref) timer.unref();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 /** Options of {@link EtcdH2.unary}. */
