@@ -3,7 +3,7 @@
  * process sends (KV and lease calls, watch cancels) and of every watch delete event it
  * receives, each with `process.hrtime.bigint()`. It wraps methods of the etcd3 package's
  * prototypes (shared by tenure's adapter and the etcd3 Election), hears tenure's own watch
- * events on their diagnostics channel, and costs a closure and a clock read per request; nothing is sent to the parent until after an `elected` timestamp.
+ * events and the transactions its queue sends past etcd3 on their diagnostics channels, and costs a closure and a clock read per request; nothing is sent to the parent until after an `elected` timestamp.
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { KVClient, LeaseClient, Watcher } from 'etcd3';
@@ -57,6 +57,15 @@ export class EtcdTrace {
       if (event === 'delete') self.#lastDelete = process.hrtime.bigint();
       return emit.call(this, event, ...args);
     };
+    // The transactions tenure's queue sends past etcd3 (packages/etcd/src/etcd-queue.ts).
+    subscribe('tenure:etcd:txn', (message) => {
+      const { request, reply } = message as { request?: unknown; reply?: Promise<unknown> };
+      const entry = record(txnLabel(request));
+      const done = () => {
+        entry.reply = process.hrtime.bigint();
+      };
+      reply?.then(done, done);
+    });
     // tenure's own watch stream (packages/etcd/src/watch-hub.ts) says so on a diagnostics channel.
     subscribe('tenure:etcd:watch-event', (message) => {
       if ((message as { type?: unknown }).type === 'delete') {

@@ -95,7 +95,10 @@ class EtcdArbitratorImpl extends QueueArbitrator implements EtcdArbitrator, Stat
           namespace,
           deadline,
           presence,
-          ...(deleteAhead ? { prepareDelete: (request) => deleteAhead.prepare(request) } : {}),
+          sendTxn,
+          ...(deleteAhead
+            ? { prepareDelete: (request, encoded) => deleteAhead.prepare(request, encoded) }
+            : {}),
         }),
       shutdown: async () => {
         deleteAhead?.close();

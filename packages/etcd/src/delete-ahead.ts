@@ -71,12 +71,14 @@ export class DeleteAhead {
    * object is sent (`client.kv.txn(request)`) only its bytes are written: a candidate prepares
    * the delete of its key when it joins. Encoding (protobuf.js converts the object, then writes
    * it) was part of the time from `kv.txn()` to the delete's bytes on the socket, which the next
-   * leader waits for. Before the first call has started (the encoder comes with it) the request
-   * waits for it. Does nothing for another kind of request.
+   * leader waits for. `encoded`: the request's bytes, encoded by the caller (the queue writes
+   * its transactions by hand, unary-codec.ts). Otherwise, before the first call has started (the
+   * encoder comes with it) the request waits for it. Does nothing for another kind of request.
    */
-  prepare(request: object): void {
+  prepare(request: object, encoded?: Buffer): void {
     if (!isDeleteOnly(request)) return;
-    if (this.#encode === undefined) this.#unencoded = request;
+    if (encoded !== undefined) this.#encoded.set(request, encoded);
+    else if (this.#encode === undefined) this.#unencoded = request;
     else this.#encoded.set(request, this.#encode(request));
   }
 

@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import {
   ConflictError,
   type LeaderInfo,
@@ -27,15 +28,16 @@ import {
   type IRangeRequest,
   type IRequestOp,
   type ITxnRequest,
-  type ITxnResponse,
   SortOrder,
   SortTarget,
 } from 'etcd3';
 import { rethrow } from './etcd-errors.js';
 import { EtcdLeaderSource, toInfo } from './etcd-leader-source.js';
 import { createdUnchanged, startWatch } from './etcd-watch.js';
+import type { TxnSender } from './etcd3-internals.js';
 import { prefixEnd } from './key-range.js';
 import { PresenceBatcher } from './presence.js';
+import { decodeTxn, encodeTxn, type TxnReply } from './unary-codec.js';
 
 /** How an {@link EtcdQueue} reaches etcd. */
 export interface EtcdQueueContext {
@@ -46,9 +48,21 @@ export interface EtcdQueueContext {
   deadline(): { deadline: Date };
   /** The arbitrator's batcher of presence reads (default: one of this queue's own). */
   readonly presence?: PresenceBatcher | undefined;
-  /** Encodes a delete-only transaction ahead of its sending (see DeleteAhead.prepare). */
-  prepareDelete?(request: ITxnRequest): void;
+  /** Keeps a delete-only transaction, and its bytes, for its sending (see DeleteAhead.prepare). */
+  prepareDelete?(request: ITxnRequest, encoded: Buffer): void;
+  /**
+   * Sends the queue's transactions on tenure's own connection, written and read by hand
+   * (unary-codec.ts); without it (etcd auth), they go through etcd3.
+   */
+  readonly sendTxn?: TxnSender | undefined;
 }
+
+/**
+ * Hears of each transaction a queue sends past etcd3 (on tenure's own connection):
+ * `{ request, reply }`, the request object and the promise of its reply, for tracing (the
+ * bench's candidates time each request; through etcd3 they wrap its client).
+ */
+const SENT_TXNS = channel('tenure:etcd:txn');
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -111,11 +125,11 @@ export class EtcdQueue implements QueueBackend {
     return own;
   }
 
-  /** Builds the delete of `own` now: a resign then only sends it (see DeleteAhead.prepare). */
+  /** Builds and encodes the delete of `own` now: a resign then only sends it (see DeleteAhead.prepare). */
   #prepareLeave(own: QueueKey): void {
     const request = leaveRequest(own);
     this.#leaveRequest = { key: own.key, epoch: own.epoch, request };
-    this.#ctx.prepareDelete?.(request);
+    this.#ctx.prepareDelete?.(request, encodeTxn(request));
   }
 
   async position(own: QueueKey): Promise<QueuePosition> {
@@ -477,10 +491,17 @@ export class EtcdQueue implements QueueBackend {
     success: IRequestOp[],
     failure: IRequestOp[],
     leaseId?: string,
-  ): Promise<ITxnResponse> {
-    return this.#ctx.client.kv
-      .txn({ compare, success, failure }, this.#ctx.deadline())
-      .catch(rethrow(what, leaseId));
+  ): Promise<TxnReply> {
+    const request = { compare, success, failure };
+    const send = this.#ctx.sendTxn;
+    // A delete-only one (a fenced `term.delete`) goes through etcd3, where the call started
+    // ahead takes it (see DeleteAhead).
+    if (send === undefined || success.every((op) => op.request_delete_range !== undefined)) {
+      return this.#ctx.client.kv.txn(request, this.#ctx.deadline()).catch(rethrow(what, leaseId));
+    }
+    const reply = send(encodeTxn(request), this.#ctx.deadline().deadline).then(decodeTxn);
+    if (SENT_TXNS.hasSubscribers) SENT_TXNS.publish({ request, reply });
+    return reply.catch(rethrow(what, leaseId));
   }
 }
 

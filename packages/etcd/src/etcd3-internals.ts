@@ -404,7 +404,7 @@ const txnCodecs = new WeakMap<Etcd3, TxnCodecs>();
 type TxnCodecs = Pick<TxnMethod, 'requestSerialize' | 'responseDeserialize'>;
 
 /** The Txn method's codecs of `client`, read from etcd3's KV service client the first time. */
-async function loadTxnCodecs(client: Etcd3): Promise<TxnCodecs | undefined> {
+export async function loadTxnCodecs(client: Etcd3): Promise<TxnCodecs | undefined> {
   const cached = txnCodecs.get(client);
   if (cached !== undefined) return cached;
   const pool = connectionPool(client);

@@ -105,7 +105,8 @@ function readEvent(reader: Reader): WatchEvent {
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
-function readKeyValue(reader: Reader): IKeyValue {
+/** A `mvccpb.KeyValue`, in the shape etcd3 gives. */
+export function readKeyValue(reader: Reader): IKeyValue {
   let key: Buffer = EMPTY;
   let value: Buffer = EMPTY;
   let createRevision = '0';
