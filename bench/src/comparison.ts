@@ -5,6 +5,7 @@
  */
 import { type BackendKind, type CandidateBackend, selectedBackends } from './candidate-backends.js';
 import type { PeerCommand } from './peers.js';
+import { ratioInterval } from './stats.js';
 import type { BenchContext } from './suite.js';
 
 /** One backend's outcome: its measurement, or why there is none. */
@@ -91,6 +92,18 @@ export interface RatioGoal {
   readonly atMost: number | undefined;
 }
 
+/** A figure {@link ratioNotes} compares. */
+export interface ComparedFigure<M> {
+  readonly name: string;
+  value(m: M): number;
+  format(v: number): string;
+  /**
+   * The figure as a percentile of samples: the note then gives the ratio's 95% bootstrap
+   * interval (see {@link ratioInterval}), and says when it holds the goal's bound.
+   */
+  readonly percentileOf?: { readonly p: number; samples(m: M): readonly number[] };
+}
+
 /**
  * Notes putting each tenure backend beside the peers of its arbitrator that ran: the best peer
  * (lowest `rank` figure) first, each figure as tenure ÷ peer, with `met`/`missed` where
@@ -98,7 +111,7 @@ export interface RatioGoal {
  */
 export function ratioNotes<M>(
   outcomes: readonly Outcome<M>[],
-  figures: readonly { readonly name: string; value(m: M): number; format(v: number): string }[],
+  figures: readonly ComparedFigure<M>[],
   rank: (m: M) => number,
   goals: Partial<Record<BackendKind, Readonly<Record<string, number>>>>,
 ): string[] {
@@ -117,9 +130,26 @@ export function ratioNotes<M>(
         const theirs = f.value(peer.measured);
         const ratio = mine / theirs;
         const bound = goal[f.name];
+        const interval = f.percentileOf
+          ? ratioInterval(
+              f.percentileOf.samples(tenure.measured),
+              f.percentileOf.samples(peer.measured),
+              f.percentileOf.p,
+            )
+          : undefined;
+        const range = interval
+          ? ` [${interval.level * 100}% bootstrap interval ${interval.low.toFixed(2)}–${interval.high.toFixed(2)}×]`
+          : '';
+        const undecided =
+          interval !== undefined &&
+          bound !== undefined &&
+          interval.low <= bound &&
+          interval.high > bound;
         const verdict =
-          bound === undefined ? '' : ` (goal ≤ ${bound}×: ${ratio <= bound ? 'met' : 'missed'})`;
-        return `${f.name} ${f.format(mine)} / ${f.format(theirs)} = ${ratio.toFixed(2)}×${verdict}`;
+          bound === undefined
+            ? ''
+            : ` (goal ≤ ${bound}×: ${ratio <= bound ? 'met' : 'missed'}${undecided ? `; the interval holds ${bound}×, so this run cannot tell` : ''})`;
+        return `${f.name} ${f.format(mine)} / ${f.format(theirs)} = ${ratio.toFixed(2)}×${range}${verdict}`;
       });
       const which = index === 0 ? `the best ${tenure.backend.server} peer, ` : '';
       notes.push(`${tenure.backend.label} ÷ ${which}${peer.backend.library}: ${parts.join('; ')}.`);

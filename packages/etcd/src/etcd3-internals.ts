@@ -465,8 +465,9 @@ export function h2TxnSender(
 }
 
 /**
- * Sends every `KV/Txn` request of `client` (`client.kv.txn()`, etcd3's builders, tenure's own
- * transactions) on tenure's own HTTP/2 connection `h2` instead of a grpc-js call, with `send`
+ * Sends every `KV/Txn` request of `client` (`client.kv.txn()`, etcd3's builders, tenure's fenced
+ * writes of replicated state; the queue's own transactions go to `send` directly, written by
+ * hand) on tenure's own HTTP/2 connection `h2` instead of a grpc-js call, with `send`
  * (see {@link h2TxnSender}): the same request and reply, encoded and decoded by etcd3's own
  * codecs for the method, the same typed errors, the same deadline (from the call options). A
  * unary call costs a Node process about half the CPU there (`bench/scripts/unary-cpu.mjs`),
