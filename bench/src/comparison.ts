@@ -149,7 +149,9 @@ export function ratioNotes<M>(
           bound === undefined
             ? ''
             : ` (goal ≤ ${bound}×: ${ratio <= bound ? 'met' : 'missed'}${undecided ? `; the interval holds ${bound}×, so this run cannot tell` : ''})`;
-        return `${f.name} ${f.format(mine)} / ${f.format(theirs)} = ${ratio.toFixed(2)}×${range}${verdict}`;
+        // Near the bound, enough digits to show which side of it the ratio is on.
+        const digits = bound !== undefined && Math.abs(ratio - bound) < 0.005 ? 3 : 2;
+        return `${f.name} ${f.format(mine)} / ${f.format(theirs)} = ${ratio.toFixed(digits)}×${range}${verdict}`;
       });
       const which = index === 0 ? `the best ${tenure.backend.server} peer, ` : '';
       notes.push(`${tenure.backend.label} ÷ ${which}${peer.backend.library}: ${parts.join('; ')}.`);

@@ -31,6 +31,7 @@ import {
   unavailableRow,
   versionsNote,
 } from './comparison.js';
+import { mulberry32, shuffle } from './stats.js';
 import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
 
 const CANDIDATES = 3;
@@ -39,6 +40,8 @@ const CANDIDATES = 3;
  * servers are idle when the next resign starts (handovers are rare events in real use).
  */
 const SETTLE_MS = 75;
+/** Seeds the order of the libraries' handovers in each round. */
+const ROUND_ORDER_SEED = 2026;
 const GOAL_P99_MS: Record<CandidateBackend['server'], number> = { etcd: 5, ZooKeeper: 10 };
 /**
  * tenure's handover figures ÷ each peer's, at most (issue 12): on etcd, p50 and p99 no more than
@@ -159,8 +162,9 @@ export const run: Suite = async (ctx: BenchContext): Promise<SuiteResult> => {
       `just before the resign in the leader (\`resign()\`; kazoo: the leader function's return; ` +
       `Curator: \`LeaderLatch.close()\`) to \`elected\` in the next candidate, on one ` +
       `monotonic clock (CLOCK_MONOTONIC in every process). Every library's candidates run at ` +
-      `once and the handovers take turns (one of each library per round), so load from ` +
-      `outside weighs on all alike. The leader rejoins at the back after each resign; ` +
+      `once and the handovers take turns (one of each library per round, in an order shuffled ` +
+      `each round), so load from outside, and what one library's handover leaves behind, weigh ` +
+      `on all alike. The leader rejoins at the back after each resign; ` +
       `${SETTLE_MS} ms pause after each handover; the first ${warmUp} handovers of each ` +
       `library are warm-up, not counted (they are in the JSON).`,
   );
@@ -305,8 +309,9 @@ class HandoverRun {
 }
 
 /**
- * Every backend's candidates run at once, and the handovers take turns: one of each backend,
- * then the next round, so that whatever else loads the machine weighs on every library alike.
+ * Every backend's candidates run at once, and the handovers take turns: one of each backend
+ * per round, in an order shuffled each round, so that whatever else loads the machine (and
+ * whatever a handover leaves behind for the next) weighs on every library alike.
  * A peer that cannot start or fails is reported and dropped; tenure's failure fails the suite.
  */
 async function measureInterleaved(
@@ -334,8 +339,12 @@ async function measureInterleaved(
       await run.start().catch((error: unknown) => fail(run, error));
     }
     load.sample();
+    // Each round in its own order (seeded: the same every run): what a handover leaves behind
+    // (a JVM's or the npm Election's work after it) then weighs on each library alike, not
+    // always on the one that comes next in a fixed order.
+    const random = mulberry32(ROUND_ORDER_SEED);
     for (let i = 0; i < warmUp + count; i += 1) {
-      for (const run of [...runs.values()]) {
+      for (const run of shuffle([...runs.values()], random)) {
         await run.step(i).catch((error: unknown) => fail(run, error));
       }
       if ((i + 1) % 20 === 0) load.sample();
