@@ -15,9 +15,17 @@ if (files.length === 0) {
 /** Samples per library label (`tenure on etcd`…), with the arbitrator and whether it is tenure. */
 const pooled = new Map();
 for (const file of files) {
-  const report = JSON.parse(readFileSync(file, 'utf8'));
-  const suite = report.suites.find((s) => s.name === 'handover');
-  if (!suite) throw new Error(`${file}: no handover suite`);
+  let suite;
+  try {
+    suite = JSON.parse(readFileSync(file, 'utf8')).suites?.find((s) => s.name === 'handover');
+  } catch (error) {
+    console.error(`${file}: ${error.message}`);
+    process.exit(2);
+  }
+  if (!suite) {
+    console.error(`${file}: no handover suite in it (a bench JSON, *-latest.json, is expected)`);
+    process.exit(2);
+  }
   for (const backend of suite.data.backends) {
     if (!backend.samplesMs?.length) continue;
     const entry = pooled.get(backend.backend) ?? {
