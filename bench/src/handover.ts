@@ -8,6 +8,7 @@
  * so it rejoins at the back of the queue and there are always three.
  */
 import { randomUUID } from 'node:crypto';
+import { SeededRandom } from '@tenure/testkit';
 import {
   CANDIDATE_TTL_MS,
   type CandidateBackend,
@@ -31,7 +32,7 @@ import {
   unavailableRow,
   versionsNote,
 } from './comparison.js';
-import { mulberry32, shuffle } from './stats.js';
+import { shuffle } from './stats.js';
 import { type BenchContext, percentile, type Suite, type SuiteResult } from './suite.js';
 
 const CANDIDATES = 3;
@@ -342,7 +343,8 @@ async function measureInterleaved(
     // Each round in its own order (seeded: the same every run): what a handover leaves behind
     // (a JVM's or the npm Election's work after it) then weighs on each library alike, not
     // always on the one that comes next in a fixed order.
-    const random = mulberry32(ROUND_ORDER_SEED);
+    const order = new SeededRandom(ROUND_ORDER_SEED);
+    const random = () => order.next();
     for (let i = 0; i < warmUp + count; i += 1) {
       for (const run of shuffle([...runs.values()], random)) {
         await run.step(i).catch((error: unknown) => fail(run, error));

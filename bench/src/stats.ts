@@ -3,6 +3,7 @@
  * 1,000 is its tenth slowest, and runs on these shared machines swing it by a tenth or more;
  * the interval says whether a run can tell a ratio from its goal at all.
  */
+import { SeededRandom } from '@tenure/testkit';
 import { percentile } from './suite.js';
 
 /** What {@link ratioInterval} returns: the ratio of the samples and its bootstrap interval. */
@@ -30,7 +31,8 @@ export function ratioInterval(
   const { iterations = 2_000, level = 0.95, seed = 12 } = options;
   if (a.length === 0 || b.length === 0)
     throw new RangeError('ratioInterval needs samples on both sides');
-  const random = mulberry32(seed);
+  const seeded = new SeededRandom(seed);
+  const random = () => seeded.next();
   const sortedA = Float64Array.from(a).sort();
   const sortedB = Float64Array.from(b).sort();
   const ratios = new Float64Array(iterations);
@@ -68,16 +70,4 @@ export function shuffle<T>(items: T[], random: () => number): T[] {
     [items[i], items[j]] = [items[j] as T, items[i] as T];
   }
   return items;
-}
-
-/** A small seeded generator of numbers in [0, 1) (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }

@@ -18,7 +18,7 @@ import {
   SortOrder,
   SortTarget,
 } from 'etcd3';
-import { field, Reader, readKeyValue, varint } from './watch-codec.js';
+import { field, Reader, readHeaderRevision, readKeyValue, varint } from './watch-codec.js';
 
 /** `LeaseKeepAliveRequest{ID}`; `id` is etcd3's decimal string. */
 export function encodeKeepAlive(id: string): Buffer {
@@ -257,24 +257,13 @@ export function decodeTxn(bytes: Buffer): TxnReply {
   const responses: Array<{ response_range: { kvs: IKeyValue[] } }> = [];
   while (reader.more()) {
     const tag = reader.uint();
-    if (tag === ((1 << 3) | 2)) revision = headerRevision(reader.sub());
+    if (tag === ((1 << 3) | 2)) revision = readHeaderRevision(reader.sub());
     else if (tag === ((2 << 3) | 0)) succeeded = reader.uint() !== 0;
     else if (tag === ((3 << 3) | 2))
       responses.push({ response_range: { kvs: rangeKvs(reader.sub()) } });
     else reader.skipField(tag & 7);
   }
   return { header: { revision }, succeeded, responses };
-}
-
-/** A `ResponseHeader`'s revision. */
-function headerRevision(header: Reader): string {
-  let revision = '0';
-  while (header.more()) {
-    const tag = header.uint();
-    if (tag === ((3 << 3) | 0)) revision = header.int64();
-    else header.skipField(tag & 7);
-  }
-  return revision;
 }
 
 /** In a `ResponseOp`: its `response_range`'s keys (none for another kind of operation). */

@@ -81,7 +81,7 @@ export function decodeReply(bytes: Buffer): WatchReply {
 }
 
 /** ResponseHeader's revision (field 3). */
-function readHeaderRevision(reader: Reader): string {
+export function readHeaderRevision(reader: Reader): string {
   let revision = '0';
   while (reader.more()) {
     const tag = reader.uint();

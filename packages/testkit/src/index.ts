@@ -43,6 +43,7 @@ export { tiedToThisProcess } from './kill-on-exit.js';
 export type { LeaderSequenceKind } from './leader-sequence.js';
 export { describeLeader, leaderSequenceViolations } from './leader-sequence.js';
 export type { LaunchedServer, LaunchedServerState } from './managed-server.js';
+export { SeededRandom } from './nemesis/random.js';
 export type { PartitionMode, PartitionOptions } from './peer-partition.js';
 export { isProcessGone, processState } from './process-status.js';
 export type { TcpProxy, TcpProxyOptions, TcpProxyState, TcpProxyTarget } from './tcp-proxy.js';
