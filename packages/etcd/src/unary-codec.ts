@@ -8,12 +8,7 @@
 import {
   CompareResult,
   CompareTarget,
-  type ICompare,
-  type IDeleteRangeRequest,
   type IKeyValue,
-  type IPutRequest,
-  type IRangeRequest,
-  type IRequestOp,
   type ITxnRequest,
   SortOrder,
   SortTarget,
@@ -167,77 +162,96 @@ function enumValue<E extends Record<string, string | number>>(
   return number;
 }
 
-const isSet = <T>(value: T | null | undefined): value is T => value !== undefined && value !== null;
+/**
+ * How a field is written: a 64-bit integer (etcd3's decimal string or a number), a boolean,
+ * bytes, an enum (its number, or the name of its member in etcd3's enum), or a message (one, or
+ * each of an array).
+ */
+type FieldKind =
+  | 'int64'
+  | 'bool'
+  | 'bytes'
+  | { readonly enum: Record<string, string | number> }
+  | { readonly message: () => Schema; readonly repeated?: boolean };
+
+/** A message's fields, in field-number order: number, the name etcd3 gives it, its kind. */
+type Schema = ReadonlyArray<readonly [number, string, FieldKind]>;
+
+// etcdserverpb's messages as etcd3 types them (rpc.proto); protobuf.js writes them in this order.
+const COMPARE: Schema = [
+  [1, 'result', { enum: CompareResult }],
+  [2, 'target', { enum: CompareTarget }],
+  [3, 'key', 'bytes'],
+  [4, 'version', 'int64'],
+  [5, 'create_revision', 'int64'],
+  [6, 'mod_revision', 'int64'],
+  [7, 'value', 'bytes'],
+  [8, 'lease', 'int64'],
+  [64, 'range_end', 'bytes'],
+];
+const RANGE: Schema = [
+  [1, 'key', 'bytes'],
+  [2, 'range_end', 'bytes'],
+  [3, 'limit', 'int64'],
+  [4, 'revision', 'int64'],
+  [5, 'sort_order', { enum: SortOrder }],
+  [6, 'sort_target', { enum: SortTarget }],
+  [7, 'serializable', 'bool'],
+  [8, 'keys_only', 'bool'],
+  [9, 'count_only', 'bool'],
+  [10, 'min_mod_revision', 'int64'],
+  [11, 'max_mod_revision', 'int64'],
+  [12, 'min_create_revision', 'int64'],
+  [13, 'max_create_revision', 'int64'],
+];
+const PUT: Schema = [
+  [1, 'key', 'bytes'],
+  [2, 'value', 'bytes'],
+  [3, 'lease', 'int64'],
+  [4, 'prev_kv', 'bool'],
+  [5, 'ignore_value', 'bool'],
+  [6, 'ignore_lease', 'bool'],
+];
+const DELETE_RANGE: Schema = [
+  [1, 'key', 'bytes'],
+  [2, 'range_end', 'bytes'],
+  [3, 'prev_kv', 'bool'],
+];
+const REQUEST_OP: Schema = [
+  [1, 'request_range', { message: () => RANGE }],
+  [2, 'request_put', { message: () => PUT }],
+  [3, 'request_delete_range', { message: () => DELETE_RANGE }],
+  [4, 'request_txn', { message: () => TXN }],
+];
+const TXN: Schema = [
+  [1, 'compare', { message: () => COMPARE, repeated: true }],
+  [2, 'success', { message: () => REQUEST_OP, repeated: true }],
+  [3, 'failure', { message: () => REQUEST_OP, repeated: true }],
+];
 
 /**
  * `TxnRequest`, every field etcd3's `ITxnRequest` has, written as protobuf.js writes it (each
  * field set, zero values included, in field order), so etcd reads the same request.
  */
 export function encodeTxn(request: ITxnRequest): Buffer {
-  const out = new Writer();
-  for (const compare of request.compare ?? []) out.bytes(1, encodeCompare(compare));
-  for (const op of request.success ?? []) out.bytes(2, encodeRequestOp(op));
-  for (const op of request.failure ?? []) out.bytes(3, encodeRequestOp(op));
-  return out.finish();
+  return encodeMessage(TXN, request);
 }
 
-function encodeCompare(compare: ICompare): Buffer {
+function encodeMessage(schema: Schema, message: object): Buffer {
   const out = new Writer();
-  if (isSet(compare.result)) out.int64(1, enumValue(CompareResult, compare.result));
-  if (isSet(compare.target)) out.int64(2, enumValue(CompareTarget, compare.target));
-  if (isSet(compare.key)) out.bytes(3, compare.key);
-  if (isSet(compare.version)) out.int64(4, compare.version);
-  if (isSet(compare.create_revision)) out.int64(5, compare.create_revision);
-  if (isSet(compare.mod_revision)) out.int64(6, compare.mod_revision);
-  if (isSet(compare.value)) out.bytes(7, compare.value);
-  if (isSet(compare.lease)) out.int64(8, compare.lease);
-  if (isSet(compare.range_end)) out.bytes(64, compare.range_end);
-  return out.finish();
-}
-
-function encodeRequestOp(op: IRequestOp): Buffer {
-  const out = new Writer();
-  if (isSet(op.request_range)) out.bytes(1, encodeRange(op.request_range));
-  if (isSet(op.request_put)) out.bytes(2, encodePut(op.request_put));
-  if (isSet(op.request_delete_range)) out.bytes(3, encodeDeleteRange(op.request_delete_range));
-  if (isSet(op.request_txn)) out.bytes(4, encodeTxn(op.request_txn));
-  return out.finish();
-}
-
-function encodeRange(range: IRangeRequest): Buffer {
-  const out = new Writer();
-  if (isSet(range.key)) out.bytes(1, range.key);
-  if (isSet(range.range_end)) out.bytes(2, range.range_end);
-  if (isSet(range.limit)) out.int64(3, range.limit);
-  if (isSet(range.revision)) out.int64(4, range.revision);
-  if (isSet(range.sort_order)) out.int64(5, enumValue(SortOrder, range.sort_order));
-  if (isSet(range.sort_target)) out.int64(6, enumValue(SortTarget, range.sort_target));
-  if (isSet(range.serializable)) out.bool(7, range.serializable);
-  if (isSet(range.keys_only)) out.bool(8, range.keys_only);
-  if (isSet(range.count_only)) out.bool(9, range.count_only);
-  if (isSet(range.min_mod_revision)) out.int64(10, range.min_mod_revision);
-  if (isSet(range.max_mod_revision)) out.int64(11, range.max_mod_revision);
-  if (isSet(range.min_create_revision)) out.int64(12, range.min_create_revision);
-  if (isSet(range.max_create_revision)) out.int64(13, range.max_create_revision);
-  return out.finish();
-}
-
-function encodePut(put: IPutRequest): Buffer {
-  const out = new Writer();
-  if (isSet(put.key)) out.bytes(1, put.key);
-  if (isSet(put.value)) out.bytes(2, put.value);
-  if (isSet(put.lease)) out.int64(3, put.lease);
-  if (isSet(put.prev_kv)) out.bool(4, put.prev_kv);
-  if (isSet(put.ignore_value)) out.bool(5, put.ignore_value);
-  if (isSet(put.ignore_lease)) out.bool(6, put.ignore_lease);
-  return out.finish();
-}
-
-function encodeDeleteRange(request: IDeleteRangeRequest): Buffer {
-  const out = new Writer();
-  if (isSet(request.key)) out.bytes(1, request.key);
-  if (isSet(request.range_end)) out.bytes(2, request.range_end);
-  if (isSet(request.prev_kv)) out.bool(3, request.prev_kv);
+  for (const [number, name, kind] of schema) {
+    const value: unknown = Reflect.get(message, name);
+    if (value === undefined || value === null) continue;
+    if (kind === 'int64') out.int64(number, value as string | number);
+    else if (kind === 'bool') out.bool(number, value as boolean);
+    else if (kind === 'bytes') out.bytes(number, value as Buffer);
+    else if ('enum' in kind) out.int64(number, enumValue(kind.enum, value as string | number));
+    else {
+      for (const item of kind.repeated ? (value as object[]) : [value as object]) {
+        out.bytes(number, encodeMessage(kind.message(), item));
+      }
+    }
+  }
   return out.finish();
 }
 
