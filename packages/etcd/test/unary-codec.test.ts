@@ -1,6 +1,9 @@
 // The queue's transactions written and read by hand (unary-codec.ts), against what etcd3's own
 // codecs (protobuf.js) make of the same request and reply: the same bytes out for every field
-// etcd3's ITxnRequest has, and the same fields read back from a real etcd's replies.
+// etcd3's ITxnRequest has, and the same fields read back from a real etcd's replies; and the
+// queue on that path: etcd's refusals typed as through etcd3 (a lease etcd no longer knows is a
+// lost session).
+import { SessionGoneError } from '@tenure/core/internal';
 import { type EtcdNode, startEtcd } from '@tenure/testkit';
 import {
   CompareResult,
@@ -12,7 +15,8 @@ import {
   SortTarget,
 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTxnCodecs } from '../src/etcd3-internals.js';
+import { EtcdQueue } from '../src/etcd-queue.js';
+import { h2TxnSender, loadTxnCodecs } from '../src/etcd3-internals.js';
 import { EtcdH2 } from '../src/h2-transport.js';
 import { decodeTxn, encodeTxn, type TxnReply } from '../src/unary-codec.js';
 
@@ -240,5 +244,36 @@ describe('decodeTxn, on a real etcd’s replies', () => {
 
   it('throws on bytes that are not a TxnResponse', () => {
     expect(() => decodeTxn(Buffer.from([0x1a, 0x05, 0x0a]))).toThrow(RangeError);
+  });
+});
+
+describe('the queue on tenure’s own connection', () => {
+  const queueOn = () =>
+    new EtcdQueue('codec-queue', {
+      client,
+      namespace: 'codec-ns/',
+      deadline: () => ({ deadline: new Date(Date.now() + 5_000) }),
+      sendTxn: h2TxnSender(client, h2, { when: () => false, attempts: 1 }),
+    });
+
+  it('joins, reads its place and leaves with transactions written by hand', async () => {
+    const lease = client.lease(30, { autoKeepAlive: false });
+    const id = await lease.grant();
+    const queue = queueOn();
+    const own = await queue.join({ id, lost: new AbortController().signal }, 'v');
+    expect(own.epoch).toBeGreaterThan(0n);
+    expect((await queue.position(own)).kind).toBe('head');
+    await queue.leave(own);
+    expect((await queue.position(own)).kind).toBe('gone');
+    await lease.revoke();
+  });
+
+  it('reports a join on a lease etcd no longer knows as a lost session', async () => {
+    const lease = client.lease(30, { autoKeepAlive: false });
+    const id = await lease.grant();
+    await lease.revoke();
+    await expect(
+      queueOn().join({ id, lost: new AbortController().signal }, 'v'),
+    ).rejects.toBeInstanceOf(SessionGoneError);
   });
 });
