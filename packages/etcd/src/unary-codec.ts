@@ -13,7 +13,7 @@ import {
   SortOrder,
   SortTarget,
 } from 'etcd3';
-import { field, Reader, readHeaderRevision, readKeyValue, varint } from './watch-codec.js';
+import { Reader, readHeaderRevision, readKeyValue, varint } from './watch-codec.js';
 
 /** `LeaseKeepAliveRequest{ID}`; `id` is etcd3's decimal string. */
 export function encodeKeepAlive(id: string): Buffer {
@@ -34,7 +34,7 @@ export function decodeKeepAliveTtl(bytes: Buffer): number {
 
 /** `RangeRequest{key, count_only}`: linearizable (serializable is false when absent). */
 export function encodeCountRange(key: Buffer): Buffer {
-  return Buffer.concat([field(1, key), Buffer.from([(9 << 3) | 0, 1])]);
+  return encodeMessage(RANGE, { key, count_only: true });
 }
 
 /** The `version` of a `StatusResponse` (e.g. `3.4.23`; empty when absent). */
@@ -51,10 +51,7 @@ export function decodeStatusVersion(bytes: Buffer): string {
 
 /** `TxnRequest{success: [RequestOp{request_range{key, keys_only}}…]}`, one range per key. */
 export function encodeKeysOnlyTxn(keys: readonly Buffer[]): Buffer {
-  const keysOnly = Buffer.from([(8 << 3) | 0, 1]);
-  return Buffer.concat(
-    keys.map((key) => field(2, field(1, Buffer.concat([field(1, key), keysOnly])))),
-  );
+  return encodeTxn({ success: keys.map((key) => ({ request_range: { key, keys_only: true } })) });
 }
 
 /**
@@ -62,42 +59,7 @@ export function encodeKeysOnlyTxn(keys: readonly Buffer[]): Buffer {
  * in the order of its responses; `undefined` for a range that found none.
  */
 export function decodeFirstCreateRevisions(bytes: Buffer): Array<string | undefined> {
-  const found: Array<string | undefined> = [];
-  const reader = new Reader(bytes, 0, bytes.length);
-  while (reader.more()) {
-    const tag = reader.uint();
-    if (tag === ((3 << 3) | 2)) found.push(firstCreateRevision(reader.sub()));
-    else reader.skipField(tag & 7);
-  }
-  return found;
-}
-
-/** In a `ResponseOp`: its `response_range`'s first key's create revision. */
-function firstCreateRevision(op: Reader): string | undefined {
-  let revision: string | undefined;
-  while (op.more()) {
-    const tag = op.uint();
-    if (tag !== ((1 << 3) | 2)) {
-      op.skipField(tag & 7);
-      continue;
-    }
-    const range = op.sub();
-    while (range.more()) {
-      const rangeTag = range.uint();
-      if (rangeTag !== ((2 << 3) | 2) || revision !== undefined) {
-        range.skipField(rangeTag & 7);
-        continue;
-      }
-      const kv = range.sub();
-      revision = '0';
-      while (kv.more()) {
-        const kvTag = kv.uint();
-        if (kvTag === ((2 << 3) | 0)) revision = kv.int64();
-        else kv.skipField(kvTag & 7);
-      }
-    }
-  }
-  return revision;
+  return decodeTxn(bytes).responses.map((op) => op.response_range.kvs[0]?.create_revision);
 }
 
 /**
