@@ -128,6 +128,8 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
   readonly #exit: QueueExit;
   #candidacy: AbortController | undefined;
   #driver: Promise<void> = Promise.resolve();
+  /** The first attempt of the delete that the last resign() or close() sent (#leaveFirst). */
+  #leaving: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
   // Preferred leaders (see ElectionOptions.priority and docs/concepts.md).
   readonly #priority: number;
@@ -389,6 +391,10 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
           const waited = await this.#waitForHead(own, session, stop, ownWatch, own.position);
           if (waited === 'gone') continue;
           reason = await this.#lead(own, session, stop, ownWatch);
+          // Resigned or closed: the watch of our key stays until the arbitrator has answered
+          // the key's delete. Cancelled sooner, the cancel reaches etcd while it commits the
+          // delete and tells the next leader, and makes that slower (docs/etcd.md, Measured).
+          if (reason === 'resigned' || reason === 'closed') await this.#leaving;
         } finally {
           ownWatch.stop();
         }
@@ -828,6 +834,7 @@ export class QueueElection extends LeaderEventsEmitter implements Election {
     const own = this.#own;
     if (!term || !this.#endTerm(reason, term, { quiet: true })) return undefined;
     const deleted = own?.epoch === term.epoch ? this.#leave(own) : Promise.resolve();
+    this.#leaving = deleted;
     return { deleted, announce: () => this.emit('ended', term, reason) };
   }
 

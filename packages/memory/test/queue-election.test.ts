@@ -376,6 +376,39 @@ describe('QueueElection on the memory arbitrator', () => {
     expect(server.queue(n)).toEqual([]);
   });
 
+  it('a resigning leader stops watching its key once its delete is answered, not while the arbitrator applies it', async () => {
+    // A watch's cancel sent with the delete reaches etcd while it commits the delete and tells
+    // the next leader, and slows that handover (docs/etcd.md, Measured).
+    const a = createMemoryArbitrator({ server, ttlMs: TTL, latencyMs: 5 });
+    const at: { leave?: number; unwatch: number[] } = { unwatch: [] };
+    const impl = server as unknown as {
+      watch(election: string, watcher: unknown): () => void;
+      leave(election: string, key: string, createRevision: bigint): boolean;
+    };
+    const watch = impl.watch.bind(server);
+    const leave = impl.leave.bind(server);
+    vi.spyOn(impl, 'watch').mockImplementation((election, watcher) => {
+      const unwatch = watch(election, watcher);
+      return () => {
+        at.unwatch.push(performance.now());
+        unwatch();
+      };
+    });
+    vi.spyOn(impl, 'leave').mockImplementation((election, key, createRevision) => {
+      at.leave = performance.now();
+      return leave(election, key, createRevision);
+    });
+    const e = elect(a, name(), 'a');
+    await within(50, e.campaign());
+    const resignedAt = performance.now();
+    await within(50, e.resign());
+    // Applied one latency after resign(), answered one latency later.
+    expect(at.leave).toBe(resignedAt + 5);
+    expect(at.unwatch.length).toBeGreaterThan(0);
+    for (const unwatched of at.unwatch) expect(unwatched).toBeGreaterThanOrEqual(resignedAt + 10);
+    await within(100, a.close());
+  });
+
   it('abort of the last waiting campaign withdraws from the queue; an earlier abort does not', async () => {
     const a = open();
     const b = open();
