@@ -269,10 +269,18 @@ export class EtcdH2 {
 
 /**
  * Runs `onTimeout` once `ms` have passed without an answer from etcd; returns what stops it
- * (call it when the answer comes). A timer late by a pause of the process (SIGSTOP, a long GC,
- * a blocked event loop) runs before the I/O that came meanwhile is read, so it waits one more
- * turn of the event loop: an answer that arrived in time is read, and stops it, first. A call
- * failed for nothing would also reset the member's connections, with every call on them.
+ * (call it when the answer comes). A pause of the process (SIGSTOP, a long GC, a blocked event
+ * loop) makes the timer late, and what it measured is then the pause, not etcd:
+ *
+ * - the timer runs before the I/O that came meanwhile is read, so it waits one more turn of
+ *   the event loop: an answer that arrived in time is read, and stops it, first;
+ * - a request made just before the pause was still queued in Node (an HTTP/2 session writes
+ *   its frames once the turn is over) and leaves only now: a timer later than
+ *   {@link STALL_MS} gives the call `ms` again, once, from the moment the process runs again.
+ *
+ * A call failed for nothing would also reset the member's connections, with every call on them.
+ * A call still ends by `ms` after the process has run for `ms` since the pause, so nothing waits
+ * without bound.
  */
 export function answerTimeout(
   ms: number,
@@ -280,20 +288,31 @@ export function answerTimeout(
   { unref = false }: { unref?: boolean } = {},
 ): () => void {
   let stopped = false;
-  const timer = setTimeout(
-    () => {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (wait: number, grace: boolean) => {
+    const due = performance.now() + wait;
+    timer = setTimeout(() => {
+      const late = performance.now() - due;
       setImmediate(() => {
-        if (!stopped) onTimeout();
+        if (stopped) return;
+        if (grace && late > STALL_MS) arm(ms, false);
+        else onTimeout();
       });
-    },
-    Math.max(0, ms),
-  );
-  if (unref) timer.unref();
+    }, wait);
+    if (unref) timer.unref();
+  };
+  arm(Math.max(0, ms), true);
   return () => {
     stopped = true;
     clearTimeout(timer);
   };
 }
+
+/**
+ * How late a deadline's timer must be for {@link answerTimeout} to count the delay as a pause
+ * of the process rather than a slow turn of the event loop.
+ */
+const STALL_MS = 50;
 
 /** Options of {@link EtcdH2.unary}. */
 export interface UnaryOptions {

@@ -352,6 +352,47 @@ describe('etcd: tenure’s own HTTP/2 connection', () => {
     server.postMessage('stop');
   });
 
+  it('gives a call whose request was still queued when the process stalled its time once awake', async () => {
+    // Node writes a request's frames once the turn of the event loop that made it is over: a
+    // stall (SIGSTOP, a long GC, a blocked event loop) that starts before then holds the request
+    // back, and the call's deadline passes meanwhile. Once awake, the request leaves; its
+    // answer counts, instead of a deadline exceeded that would also reset the member's
+    // connections with every call on them.
+    const server = new Worker(
+      `
+      const http2 = require('node:http2');
+      const { parentPort } = require('node:worker_threads');
+      const server = http2.createServer();
+      server.on('stream', (stream) => {
+        stream.on('data', () => {});
+        // Answers 20 ms after the request, as etcd does a write once it is on disk.
+        stream.on('end', () => setTimeout(() => {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(Buffer.from([0, 0, 0, 0, 1, 42]));
+        }, 20));
+      });
+      server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+      parentPort.on('message', () => server.close(() => process.exit(0)));
+      `,
+      { eval: true },
+    );
+    cleanups.push(() => server.terminate());
+    const port = await new Promise<number>((resolve) => server.once('message', resolve));
+    const connection = h2([`http://127.0.0.1:${port}`]);
+    // Connected first, so that only the request itself waits for the end of the turn.
+    expect([...(await connection.unary('/test.Pause/Call', Buffer.alloc(0)))]).toEqual([42]);
+    const call = connection.unary('/test.Pause/Call', Buffer.alloc(0), {
+      deadline: new Date(Date.now() + 150),
+    });
+    const until = performance.now() + 300;
+    while (performance.now() < until) {
+      // Blocked, as a paused process, before the request's frames were written.
+    }
+    expect([...(await call)]).toEqual([42]);
+    server.postMessage('stop');
+  });
+
   it('close() ends its calls and starts none', async () => {
     const connection = h2([node.endpoint]);
     let ended = false;
