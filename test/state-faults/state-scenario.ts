@@ -207,10 +207,12 @@ export async function leaderFailures(backend: StateBackendUnderTest): Promise<vo
     await r.child(second).resume(timing.handoverMs);
     const refused = await late(timing.handoverMs);
     expect(refused.ok, "the deposed leader's write was refused").toBe(false);
-    // Refused by the fence (LEADERSHIP_LOST); or, in about one clean-clone run in four, with no
+    // Refused by the fence (LEADERSHIP_LOST); or, in two clean-clone runs of eight, with no
     // definite answer: another request of that process failed on waking and its connection to
-    // the member was reset, taking this write with it (UNAVAILABLE, "Connection dropped"; which
-    // request, not pinned yet). Either way it must never be applied (refusedNeverApplied, G2).
+    // the member was reset, taking this write with it (UNAVAILABLE, "Connection dropped"). Which
+    // request was never pinned; one that could, a request still queued in Node when the process
+    // stopped, whose deadline fired on waking, now gets its time again (h2-transport.ts,
+    // answerTimeout). Either way it must never be applied (refusedNeverApplied, G2).
     const dropped =
       refused.code === 'UNAVAILABLE' && /Connection dropped/.test(String(refused.message));
     if (dropped) console.log(`[state] the deposed leader's write: ${JSON.stringify(refused)}`);
