@@ -276,11 +276,11 @@ export class EtcdH2 {
  *   the event loop: an answer that arrived in time is read, and stops it, first;
  * - a request made just before the pause was still queued in Node (an HTTP/2 session writes
  *   its frames once the turn is over) and leaves only now: a timer later than
- *   {@link STALL_MS} gives the call `ms` again, once, from the moment the process runs again.
+ *   {@link STALL_MS} gives the call back the time the pause took from it (how late the timer
+ *   was, at most `ms`), once, from the moment the process runs again.
  *
  * A call failed for nothing would also reset the member's connections, with every call on them.
- * A call still ends by `ms` after the process has run for `ms` since the pause, so nothing waits
- * without bound.
+ * A call still ends at most `ms` after the process runs again, so nothing waits without bound.
  */
 export function answerTimeout(
   ms: number,
@@ -295,7 +295,7 @@ export function answerTimeout(
       const late = performance.now() - due;
       setImmediate(() => {
         if (stopped) return;
-        if (grace && late > STALL_MS) arm(ms, false);
+        if (grace && late > STALL_MS) arm(Math.min(ms, late), false);
         else onTimeout();
       });
     }, wait);
