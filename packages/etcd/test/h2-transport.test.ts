@@ -93,6 +93,38 @@ async function refusedEndpoint(): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
+/**
+ * A gRPC server in a worker thread (it answers while this thread is blocked, as a paused
+ * process) whose every call answers `[42]` `answerAfterMs` after the request has ended, and
+ * posts `asked` as the request ends. `postMessage('stop')` closes it.
+ */
+async function answeringServer(answerAfterMs: number): Promise<{ server: Worker; port: number }> {
+  const server = new Worker(
+    `
+    const http2 = require('node:http2');
+    const { parentPort } = require('node:worker_threads');
+    const server = http2.createServer();
+    server.on('stream', (stream) => {
+      stream.on('data', () => {});
+      stream.on('end', () => {
+        parentPort.postMessage('asked');
+        setTimeout(() => {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(Buffer.from([0, 0, 0, 0, 1, 42]));
+        }, ${answerAfterMs});
+      });
+    });
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+    parentPort.on('message', () => server.close(() => process.exit(0)));
+    `,
+    { eval: true },
+  );
+  cleanups.push(() => server.terminate());
+  const port = await new Promise<number>((resolve) => server.once('message', resolve));
+  return { server, port };
+}
+
 describe('etcd: tenure’s own HTTP/2 connection', () => {
   it('makes a call, and reports etcd’s error statuses as etcd3’s typed errors', async () => {
     const connection = h2([node.endpoint]);
@@ -313,29 +345,7 @@ describe('etcd: tenure’s own HTTP/2 connection', () => {
     // its reply arrived: once awake, the overdue timer runs before the socket is read. The
     // reply counts; failing it would also reset the member's connections and every call on
     // them. A gRPC server in a worker thread, so that it answers while this thread is blocked.
-    const server = new Worker(
-      `
-      const http2 = require('node:http2');
-      const { parentPort } = require('node:worker_threads');
-      const server = http2.createServer();
-      server.on('stream', (stream) => {
-        stream.on('data', () => {});
-        stream.on('end', () => {
-          parentPort.postMessage('asked');
-          setTimeout(() => {
-            stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-            stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-            stream.end(Buffer.from([0, 0, 0, 0, 1, 42]));
-          }, 50);
-        });
-      });
-      server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
-      parentPort.on('message', () => server.close(() => process.exit(0)));
-      `,
-      { eval: true },
-    );
-    cleanups.push(() => server.terminate());
-    const port = await new Promise<number>((resolve) => server.once('message', resolve));
+    const { server, port } = await answeringServer(50);
     const connection = h2([`http://127.0.0.1:${port}`]);
     // The server is asked, then answers 50 ms later, while this thread is blocked (300 ms, or
     // more on a slow machine: the answer must come before it ends).
@@ -358,34 +368,16 @@ describe('etcd: tenure’s own HTTP/2 connection', () => {
     // back, and the call's deadline passes meanwhile. Once awake, the request leaves; its
     // answer counts, instead of a deadline exceeded that would also reset the member's
     // connections with every call on them.
-    const server = new Worker(
-      `
-      const http2 = require('node:http2');
-      const { parentPort } = require('node:worker_threads');
-      const server = http2.createServer();
-      server.on('stream', (stream) => {
-        stream.on('data', () => {});
-        // Answers 20 ms after the request, as etcd does a write once it is on disk.
-        stream.on('end', () => setTimeout(() => {
-          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-          stream.end(Buffer.from([0, 0, 0, 0, 1, 42]));
-        }, 20));
-      });
-      server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
-      parentPort.on('message', () => server.close(() => process.exit(0)));
-      `,
-      { eval: true },
-    );
-    cleanups.push(() => server.terminate());
-    const port = await new Promise<number>((resolve) => server.once('message', resolve));
+    // Answers 20 ms after the request, as etcd answers a write once it is on disk.
+    const { server, port } = await answeringServer(20);
     const connection = h2([`http://127.0.0.1:${port}`]);
     // Connected first, so that only the request itself waits for the end of the turn.
     expect([...(await connection.unary('/test.Pause/Call', Buffer.alloc(0)))]).toEqual([42]);
+    const deadlineMs = timing.scale(150);
     const call = connection.unary('/test.Pause/Call', Buffer.alloc(0), {
-      deadline: new Date(Date.now() + 150),
+      deadline: new Date(Date.now() + deadlineMs),
     });
-    const until = performance.now() + 300;
+    const until = performance.now() + 2 * deadlineMs;
     while (performance.now() < until) {
       // Blocked, as a paused process, before the request's frames were written.
     }
